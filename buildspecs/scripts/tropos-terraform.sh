@@ -1,0 +1,276 @@
+#!/usr/bin/env bash
+# Runs one Tropos terraform command for one component of one stack, for either engine of the seeds:
+#   atmos:     atmos terraform <cmd> <component> -s <tenant>-<account>-<environment>
+#   terraform: terraform <cmd> in environments/<account>/<environment>/<component>
+# and reports back through $TROPOS_EXPORTS (sourced by the buildspec; exported to the state machine):
+#   TROPOS_EXIT_CODE, TROPOS_MESSAGE, TROPOS_PLAN_ADD/CHANGE/DESTROY, TROPOS_PLAN_SHA256, TROPOS_ARTIFACTS_PREFIX.
+# With TROPOS_DRY_RUN=true it prints every command it would run and runs none of them.
+set -uo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+eval "$(node "$here/context.js")" || { echo "tropos: ERROR: TROPOS_CONTEXT is not valid JSON" >&2; exit 1; }
+export TROPOS_STACK_COMPONENTS
+command=${TROPOS_COMMAND:?TROPOS_COMMAND is not set}
+component=${TROPOS_COMPONENT:-}
+stack=${TROPOS_STACK:-}
+engine=${TROPOS_ENGINE:-terraform}
+dry=${TROPOS_DRY_RUN:-false}
+exports=${TROPOS_EXPORTS:-/tmp/tropos-exports.sh}
+work=${TROPOS_WORK_DIR:-/tmp/tropos-work}
+prefix="runs/${TROPOS_RUN_ID:-local}/${TROPOS_STEP:-step}/${component:-repository}"
+mkdir -p "$work"
+: >"$exports"
+
+# --- reporting ---------------------------------------------------------------------------------------------
+export_var() { printf 'export %s=%q\n' "$1" "$2" >>"$exports"; }
+finish() { # exit-code message
+  export_var TROPOS_EXIT_CODE "$1"
+  export_var TROPOS_MESSAGE "$2"
+  if [ "$1" = 0 ] || [ "$1" = 2 ]; then echo "tropos: $2"; exit 0; fi
+  echo "tropos: ERROR: $2" >&2
+  exit 1
+}
+say() { echo "tropos: $*"; }
+
+# --- parameters (TROPOS_PARAMS is the run's validated input as JSON) ---------------------------------------
+param() { node -e 'const v = JSON.parse(process.env.TROPOS_PARAMS || "{}")[process.argv[1]]; process.stdout.write(v == null ? "" : String(v))' "$1"; }
+
+# Runs a command, or prints it in a dry run. Prints it either way, so logs show what ran.
+run() {
+  if [ "$dry" = "true" ]; then echo "[dry-run] $*"; return 0; fi
+  echo "+ $*"
+  "$@"
+}
+
+require_tool() { # name version-wanted
+  if [ "$dry" = "true" ]; then return 0; fi
+  if ! command -v "$1" >/dev/null 2>&1; then
+    finish 1 "$1 not found on PATH (Tropos wants $1 ${2:-}); install it, or run with --dry-run to see the commands each step would run"
+  fi
+}
+
+# --- infrastructure repository -------------------------------------------------------------------------------
+checkout() {
+  if [ -n "${TROPOS_INFRA_DIR:-}" ]; then repo=$TROPOS_INFRA_DIR; return; fi
+  repo="$work/infrastructure"
+  local url=${TROPOS_INFRA_URL:?TROPOS_INFRA_URL is not set}
+  if [ -n "${TROPOS_INFRA_TOKEN:-}" ]; then url=${url/https:\/\//https://x-access-token:${TROPOS_INFRA_TOKEN}@}; fi
+  rm -rf "$repo"
+  git clone --quiet --depth 1 --branch "${TROPOS_INFRA_REF:-main}" "$url" "$repo" || finish 1 "cannot clone the infrastructure repository ${TROPOS_INFRA_URL} at ${TROPOS_INFRA_REF:-main}"
+}
+
+# --- credentials: the role of this kind of run in the target account ----------------------------------------
+assume_role() {
+  if [ -z "${TROPOS_ACCOUNT_ID:-}" ] || [ -z "${TROPOS_ROLE_NAME:-}" ] || [ "${TROPOS_SKIP_ASSUME_ROLE:-false}" = "true" ]; then return; fi
+  local arn="arn:aws:iam::${TROPOS_ACCOUNT_ID}:role/${TROPOS_ROLE_NAME}"
+  if [ "$dry" = "true" ]; then echo "[dry-run] aws sts assume-role --role-arn $arn --role-session-name tropos-${TROPOS_RUN_ID:-local}"; return; fi
+  local creds
+  creds=$(aws sts assume-role --role-arn "$arn" --role-session-name "tropos-${TROPOS_RUN_ID:-local}" --duration-seconds 3600 \
+    --query 'Credentials.[AccessKeyId,SecretAccessKey,SessionToken]' --output text) || finish 1 "cannot assume $arn"
+  read -r AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN <<<"$creds"
+  export AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN
+}
+
+# --- terraform / atmos -------------------------------------------------------------------------------------
+state_key="${TROPOS_ACCOUNT:-}/${TROPOS_ENVIRONMENT:-}/${component}/terraform.tfstate"
+
+component_dir() {
+  if [ "$engine" = "atmos" ]; then echo "$repo/components/terraform/$component"; else echo "$repo/environments/${TROPOS_ACCOUNT}/${TROPOS_ENVIRONMENT}/$component"; fi
+}
+
+backend_args() {
+  local args=(-backend-config="bucket=${TROPOS_STATE_BUCKET}" -backend-config="key=${state_key}" -backend-config="region=${TROPOS_REGION}" -backend-config="encrypt=true")
+  if [ "${TROPOS_LOCKING:-dynamodb}" = "s3-native" ]; then args+=(-backend-config="use_lockfile=true"); else args+=(-backend-config="dynamodb_table=${TROPOS_LOCK_TABLE}"); fi
+  printf '%s\n' "${args[@]}"
+}
+
+# tf <terraform-subcommand> [args...]: in the component folder (terraform) or through atmos.
+tf() {
+  local sub=$1; shift
+  if [ "$engine" = "atmos" ]; then
+    run atmos terraform "$sub" "$component" -s "$stack" -- "$@"
+  else
+    run terraform -chdir="$(component_dir)" "$sub" "$@"
+  fi
+}
+
+init() {
+  if [ "$engine" = "atmos" ]; then return 0; fi # atmos runs init itself, with the stack's backend settings
+  if [ "$dry" != "true" ] && [ ! -d "$(component_dir)" ]; then finish 1 "component folder $(component_dir) does not exist in the infrastructure repository"; fi
+  mapfile -t b < <(backend_args)
+  tf init -input=false -no-color "${b[@]}" || finish 1 "terraform init failed for $component (backend s3://${TROPOS_STATE_BUCKET}/${state_key})"
+}
+
+artifacts() { [ -n "${TROPOS_ARTIFACTS_BUCKET:-}" ] && echo "s3://${TROPOS_ARTIFACTS_BUCKET}/$prefix"; }
+
+upload() { # local-file name
+  local dest; dest=$(artifacts) || return 0
+  if [ -n "${TROPOS_ARTIFACTS_DIR:-}" ]; then mkdir -p "$TROPOS_ARTIFACTS_DIR/$prefix" && cp "$1" "$TROPOS_ARTIFACTS_DIR/$prefix/$2"; return; fi
+  run aws s3 cp --only-show-errors --sse aws:kms "$1" "$dest/$2"
+}
+
+download() { # name local-file (from the plan step's prefix)
+  local from="runs/${TROPOS_RUN_ID:-local}/${TROPOS_PLAN_STEP:?TROPOS_PLAN_STEP is not set}/${component}/$1"
+  if [ -n "${TROPOS_ARTIFACTS_DIR:-}" ]; then cp "$TROPOS_ARTIFACTS_DIR/$from" "$2" 2>/dev/null; return; fi
+  run aws s3 cp --only-show-errors "s3://${TROPOS_ARTIFACTS_BUCKET}/$from" "$2"
+}
+
+# plan [extra args]: saves the plan, its JSON and text, exports counts and SHA-256. Exit 0/2 are not failures.
+plan() {
+  local out="$work/tfplan"
+  rm -f "$out"
+  init
+  local rc=0
+  if [ "$engine" = "atmos" ]; then
+    run atmos terraform plan "$component" -s "$stack" -- -input=false -no-color -lock-timeout=5m -detailed-exitcode -out="$out" "$@" || rc=$?
+  else
+    run terraform -chdir="$(component_dir)" plan -input=false -no-color -lock-timeout=5m -detailed-exitcode -out="$out" "$@" || rc=$?
+  fi
+  if [ "$dry" = "true" ]; then
+    export_var TROPOS_PLAN_ADD 0; export_var TROPOS_PLAN_CHANGE 0; export_var TROPOS_PLAN_DESTROY 0
+    finish 0 "dry run: no plan made"
+  fi
+  if [ "$rc" = 1 ]; then finish 1 "terraform plan failed for $component (exit 1); see the build log"; fi
+  local json="$work/plan.json" text="$work/plan.txt"
+  terraform -chdir="$(component_dir)" show -json "$out" >"$json" || finish 1 "terraform show -json failed for $component"
+  terraform -chdir="$(component_dir)" show -no-color "$out" >"$text" || true
+  local counts sha
+  counts=$(node "$here/plan-summary.js" "$json") || finish 1 "cannot read the plan JSON of $component"
+  read -r add change destroy <<<"$counts"
+  sha=$(sha256sum "$out" | cut -d' ' -f1)
+  upload "$out" tfplan; upload "$json" plan.json; upload "$text" plan.txt
+  export_var TROPOS_PLAN_ADD "$add"; export_var TROPOS_PLAN_CHANGE "$change"; export_var TROPOS_PLAN_DESTROY "$destroy"
+  export_var TROPOS_PLAN_SHA256 "$sha"; export_var TROPOS_ARTIFACTS_PREFIX "$prefix"
+  if [ "$rc" = 2 ]; then finish 2 "$component: +$add ~$change -$destroy"; fi
+  finish 0 "$component: no changes"
+}
+
+# apply the saved plan of the same run and component, only if its SHA-256 is the approved one.
+apply_plan() {
+  local expected=${TROPOS_PLAN_SHA256_EXPECTED:-}
+  if [ -z "$expected" ] && [ "$dry" != "true" ]; then finish 0 "$component: the plan had no changes; nothing to apply"; fi
+  local out="$work/tfplan"
+  rm -f "$out"
+  download tfplan "$out" || { [ "$dry" = "true" ] || finish 1 "the saved plan of $component (step ${TROPOS_PLAN_STEP}) is missing from the artifacts"; }
+  if [ "$dry" != "true" ]; then
+    local actual; actual=$(sha256sum "$out" | cut -d' ' -f1)
+    if [ "$actual" != "$expected" ]; then
+      export_var TROPOS_PLAN_SHA256 "$actual"
+      finish 1 "PlanMismatch: the plan file of $component has SHA-256 $actual but the reviewed plan was $expected; refusing to apply"
+    fi
+  fi
+  init
+  local log="$work/apply.log" rc=0
+  if [ "$engine" = "atmos" ]; then
+    run atmos terraform apply "$component" -s "$stack" -- -input=false -no-color -lock-timeout=5m "$out" 2>&1 | tee "$log"; rc=${PIPESTATUS[0]}
+  else
+    run terraform -chdir="$(component_dir)" apply -input=false -no-color -lock-timeout=5m "$out" 2>&1 | tee "$log"; rc=${PIPESTATUS[0]}
+  fi
+  if [ "$rc" != 0 ]; then
+    if grep -q "Saved plan is stale" "$log"; then finish 1 "terraform refused a stale plan for $component: the state changed since the plan was made; plan again"; fi
+    if grep -q "Error acquiring the state lock" "$log"; then finish 1 "the terraform state of $component is locked by another operation; see state-operations operation=lock-status"; fi
+    finish 1 "terraform apply failed for $component (exit $rc); see the build log"
+  fi
+  export_var TROPOS_PLAN_SHA256 "$expected"
+  finish 0 "$component: applied plan ${expected:0:12}"
+}
+
+lock_status() {
+  local lock_id="${TROPOS_STATE_BUCKET}/${state_key}"
+  if [ "${TROPOS_LOCKING:-dynamodb}" = "s3-native" ]; then
+    run aws s3api head-object --bucket "$TROPOS_STATE_BUCKET" --key "${state_key}.tflock" && finish 0 "state of $component is locked (s3 lock file ${state_key}.tflock)"
+    finish 0 "state of $component is not locked"
+  fi
+  local info
+  info=$(run aws dynamodb get-item --table-name "$TROPOS_LOCK_TABLE" --key "{\"LockID\":{\"S\":\"$lock_id\"}}" --query 'Item.Info.S' --output text) || finish 1 "cannot read the lock table $TROPOS_LOCK_TABLE"
+  if [ -z "$info" ] || [ "$info" = "None" ]; then finish 0 "state of $component is not locked"; fi
+  finish 0 "state of $component is locked: $(node -e 'const i = JSON.parse(process.argv[1]); console.log(`id ${i.ID}, held by ${i.Who}, operation ${i.Operation}, since ${i.Created}`)' "$info")"
+}
+
+# --- commands ----------------------------------------------------------------------------------------------
+main() {
+  checkout
+  case "$command" in
+    lint)
+      require_tool terraform "$TERRAFORM_VERSION"
+      run terraform fmt -check -recursive -diff "$repo" || finish 1 "terraform fmt found unformatted files (listed above); run terraform fmt -recursive"
+      if command -v tflint >/dev/null 2>&1; then run tflint --recursive --chdir "$repo" || finish 1 "tflint found problems (listed above)"; fi
+      finish 0 "repository is formatted"
+      ;;
+    generate-config)
+      run node "$here/generate-stack-config.js" "$repo" || finish 1 "cannot write the stack configuration of $stack"
+      if [ -z "${TROPOS_INFRA_DIR:-}" ]; then
+        run git -C "$repo" add -A && run git -C "$repo" -c user.name=tropos -c user.email=tropos@localhost commit -qm "Onboard $stack (run ${TROPOS_RUN_ID:-local})" && run git -C "$repo" push -q origin "HEAD:${TROPOS_INFRA_REF:-main}" \
+          || finish 1 "cannot push the stack configuration of $stack"
+      fi
+      finish 0 "stack configuration of $stack written"
+      ;;
+  esac
+
+  [ -n "$component" ] || finish 1 "TROPOS_COMPONENT is not set: command $command runs on one component"
+  require_tool terraform "$TERRAFORM_VERSION"
+  [ "$engine" = "atmos" ] && require_tool atmos "$ATMOS_VERSION"
+  assume_role
+  say "$command $component of $stack (engine $engine)"
+
+  case "$command" in
+    plan | drift) plan ;;
+    plan-destroy) plan -destroy ;;
+    apply | destroy) apply_plan ;;
+    validate)
+      if [ "$engine" = "atmos" ]; then run atmos terraform validate "$component" -s "$stack" || finish 1 "terraform validate failed for $component"
+      else run terraform -chdir="$(component_dir)" init -backend=false -input=false -no-color && run terraform -chdir="$(component_dir)" validate -no-color || finish 1 "terraform validate failed for $component"; fi
+      finish 0 "$component is valid"
+      ;;
+    compliance)
+      plan_json="$work/plan.json"
+      init
+      tf plan -input=false -no-color -lock-timeout=5m -out="$work/tfplan" || finish 1 "terraform plan failed for $component"
+      [ "$dry" = "true" ] && finish 0 "dry run: compliance not evaluated"
+      terraform -chdir="$(component_dir)" show -json "$work/tfplan" >"$plan_json" || finish 1 "terraform show -json failed"
+      node "$here/compliance.js" "$plan_json" || finish 1 "$component breaks the compliance policy (violations listed above)"
+      finish 0 "$component complies"
+      ;;
+    import)
+      type=$(param resource_type); id=$(param resource_id); address=$(param resource_address)
+      init
+      tf import -input=false -no-color -lock-timeout=5m "${address:-$type.this}" "$id" || finish 1 "terraform import of $id into ${address:-$type.this} failed"
+      finish 0 "imported $id into ${address:-$type.this}"
+      ;;
+    state-inspect)
+      case "$(param operation)" in
+        list) init; tf state list || finish 1 "terraform state list failed"; finish 0 "listed the resources of $component" ;;
+        lock-status) lock_status ;;
+        versions)
+          run aws s3api list-object-versions --bucket "$TROPOS_STATE_BUCKET" --prefix "$state_key" \
+            --query 'Versions[].[VersionId,LastModified,Size,IsLatest]' --output table || finish 1 "cannot list state versions"
+          finish 0 "listed the versions of s3://$TROPOS_STATE_BUCKET/$state_key"
+          ;;
+        *) finish 1 "state-inspect does not run operation $(param operation)" ;;
+      esac
+      ;;
+    state-repair)
+      case "$(param operation)" in
+        unlock)
+          say "before forcing: $(lock_status 2>&1 | tail -1)"
+          init
+          tf force-unlock -force "$(param lock_id)" || finish 1 "terraform force-unlock $(param lock_id) failed"
+          finish 0 "force-unlocked $(param lock_id) on $component"
+          ;;
+        restore)
+          version=$(param version_id)
+          run aws s3api get-object --bucket "$TROPOS_STATE_BUCKET" --key "$state_key" --version-id "$version" "$work/restored.tfstate" || finish 1 "cannot fetch version $version"
+          init
+          tf state push -force "$work/restored.tfstate" || finish 1 "terraform state push of version $version failed"
+          tf plan -refresh-only -input=false -no-color -detailed-exitcode; rc=$?
+          [ "$rc" = 1 ] && finish 1 "restored version $version, but terraform plan -refresh-only failed"
+          finish 0 "restored version $version of $component's state (refresh-only plan exit $rc)"
+          ;;
+        *) finish 1 "state-repair does not run operation $(param operation)" ;;
+      esac
+      ;;
+    *) finish 1 "unknown command $command" ;;
+  esac
+}
+
+main

@@ -1,0 +1,16 @@
+import middy from '@middy/core';
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import { TABLES } from '../../lib/records/environment';
+import { createLogger, dynamo, requiredEnv } from '../shared/runtime';
+import { StepFunctionsTokens } from '../shared/task-tokens';
+import { ComponentGraph, GraphRequest } from './core';
+import { DynamoGraphStore } from './dynamo-store';
+
+const logger = createLogger('component-graph');
+const graph = new ComponentGraph(new DynamoGraphStore(dynamo(), requiredEnv(TABLES.runs.env)), new StepFunctionsTokens());
+
+/** Await / complete / summarize for the components of a terraform step. */
+export const handler = middy(async (event: GraphRequest): Promise<unknown> => {
+  logger.info('component graph', { action: event.action, step: event.step, component: 'component' in event ? event.component : undefined });
+  return graph.handle(event);
+}).use(injectLambdaContext(logger));

@@ -1,0 +1,79 @@
+import { PutCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import type { StepSummary } from '../component-graph/core';
+
+export interface ApprovalRequest {
+  readonly taskToken: string;
+  readonly runId: string;
+  readonly workflow: string;
+  readonly step: string;
+  readonly stack: string;
+  readonly tier: string;
+  readonly requestedBy: string | null;
+  readonly plan: StepSummary;
+  readonly deadlineHours: number;
+}
+
+/** An approval as recorded and shown; the task token is stored apart and never part of what is shown. */
+export interface Approval {
+  readonly approvalId: string;
+  readonly runId: string;
+  readonly workflow: string;
+  readonly step: string;
+  readonly stack: string;
+  readonly tier: string;
+  readonly status: 'PENDING' | 'APPROVED' | 'REJECTED' | 'EXPIRED';
+  readonly requestedBy: string | null;
+  readonly requestedAt: string;
+  readonly expiresAt: string;
+  readonly plan: readonly { component: string; add: number; change: number; destroy: number; sha256?: string | undefined }[];
+}
+
+export interface Notifier {
+  publish(subject: string, message: string): Promise<void>;
+}
+
+/** The id an approval is answered by: the run and the step, so one run's approvals never collide. */
+export function approvalId(runId: string, step: string): string {
+  return `${runId}.${step}`;
+}
+
+/** Stores the approval request (with its token, apart) and sends a notification that says how to answer. */
+export async function requestApproval(req: ApprovalRequest, db: DynamoDBDocumentClient, table: string, notifier: Notifier, now = new Date()): Promise<Approval> {
+  const approval: Approval = {
+    approvalId: approvalId(req.runId, req.step),
+    runId: req.runId,
+    workflow: req.workflow,
+    step: req.step,
+    stack: req.stack,
+    tier: req.tier,
+    status: 'PENDING',
+    requestedBy: req.requestedBy,
+    requestedAt: now.toISOString(),
+    expiresAt: new Date(now.getTime() + req.deadlineHours * 3600_000).toISOString(),
+    plan: req.plan.components
+      .filter((c) => c.plan)
+      .map((c) => ({ component: c.component, add: c.plan!.add, change: c.plan!.change, destroy: c.plan!.destroy, sha256: c.plan!.sha256 })),
+  };
+  await db.send(
+    new PutCommand({
+      TableName: table,
+      Item: { ...approval, sk: `APPROVAL#${req.step}`, taskToken: req.taskToken },
+      ConditionExpression: 'attribute_not_exists(sk)',
+    }),
+  );
+  await notifier.publish(`Tropos: approve ${req.workflow} on ${req.stack}?`, approvalMessage(approval));
+  return approval;
+}
+
+export function approvalMessage(a: Approval): string {
+  const lines = a.plan.map((p) => `  ${p.component}: +${p.add} ~${p.change} -${p.destroy}${p.sha256 ? `  (plan sha256 ${p.sha256.slice(0, 12)}…)` : ''}`);
+  return [
+    `Run ${a.runId} (${a.workflow}) on stack ${a.stack} (tier ${a.tier}) waits for approval of step "${a.step}".`,
+    `Requested by ${a.requestedBy ?? 'unknown'} at ${a.requestedAt}; expires at ${a.expiresAt}.`,
+    'Plan:',
+    ...lines,
+    '',
+    `Answer: tropos approve ${a.approvalId} --comment "…"   or   tropos reject ${a.approvalId} --comment "…"`,
+    `   or: POST /approvals/${a.approvalId} {"decision":"approve"|"reject","comment":"…"}`,
+  ].join('\n');
+}

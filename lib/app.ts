@@ -1,0 +1,36 @@
+import { App } from 'aws-cdk-lib';
+import { join } from 'node:path';
+import { loadConfig } from './config/load';
+import { TroposStack } from './stacks/tropos-stack';
+import { Catalog } from './workflow/catalog';
+import { loadWorkflows } from './workflow/load';
+
+/** The repository root: where workflows/, catalog/ and tropos.config.yaml live. */
+export const ROOT = join(__dirname, '..');
+
+export interface BuildOptions {
+  /** @default `$TROPOS_CONFIG`, else tropos.config.yaml at the repository root */
+  readonly configPath?: string;
+  /** @default workflows/ at the repository root */
+  readonly workflowsDir?: string;
+  /** @default catalog/components.yaml at the repository root */
+  readonly catalogPath?: string;
+  /** @default a new App */
+  readonly app?: App;
+}
+
+/** Loads and validates the configuration, the catalog and the workflows, and builds the CDK app. */
+export function buildApp(options: BuildOptions = {}): { app: App; stack: TroposStack } {
+  const config = loadConfig(options.configPath ?? process.env.TROPOS_CONFIG ?? join(ROOT, 'tropos.config.yaml'));
+  const catalog = Catalog.fromFile(options.catalogPath ?? join(ROOT, 'catalog', 'components.yaml'));
+  const workflows = loadWorkflows(options.workflowsDir ?? join(ROOT, 'workflows'), catalog);
+  const app = options.app ?? new App();
+  const stack = new TroposStack(app, 'Tropos', {
+    config,
+    catalog,
+    workflows,
+    description: 'Tropos: Terraform/Atmos workflows as Step Functions state machines',
+    env: { region: config.region },
+  });
+  return { app, stack };
+}

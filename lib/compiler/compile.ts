@@ -1,0 +1,421 @@
+import { Duration } from 'aws-cdk-lib';
+import * as codebuild from 'aws-cdk-lib/aws-codebuild';
+import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
+import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
+import { Construct } from 'constructs';
+import { ErrorCode } from '../domain/errors';
+import { RESERVED_KEYS } from '../domain/inputs';
+import { componentSelection, Workflow } from '../workflow/load';
+import { reversed } from '../workflow/graph';
+import {
+  ApprovalStep,
+  ParallelStep,
+  RegistryStep,
+  Step,
+  TerraformStep,
+  ValidateStep,
+  When,
+  WorkflowStep,
+} from '../workflow/schema';
+import { resultKey, resultPath, stateName, titleOf } from './names';
+import { CompilerResources } from './resources';
+import { compileStateBackend } from './state-backend';
+
+/** How long a Lambda task may take (they do small, bounded work). */
+const LAMBDA_TIMEOUT = Duration.minutes(2);
+/** Commands whose dependency order is reversed: dependents are destroyed first. */
+const REVERSED_COMMANDS: ReadonlySet<string> = new Set(['plan-destroy', 'destroy']);
+/** Errors worth retrying when starting a build or an execution: nothing had started yet. */
+const START_ERRORS = {
+  build: ['CodeBuild.AccountLimitExceededException'],
+  execution: ['StepFunctions.ExecutionLimitExceededException'],
+};
+
+/** Compiles one workflow into the chain of states of its state machine. */
+export class WorkflowCompiler {
+  constructor(
+    private readonly scope: Construct,
+    private readonly workflow: Workflow,
+    private readonly r: CompilerResources,
+  ) {}
+
+  /** The whole definition: the top-level steps in order, each behind its `when` / `fromStep` guard. */
+  public compile(): sfn.IChainable {
+    const fragments = this.workflow.steps.map((step, index) => this.guarded(step, index));
+    const [first, ...rest] = fragments;
+    if (!first) throw new Error(`${this.workflow.source}: no steps`);
+    let chain = sfn.Chain.start(first);
+    for (const f of rest) chain = chain.next(f);
+    return chain;
+  }
+
+  /** The longest a run of this workflow can take, from its steps' own timeouts. */
+  public static maxDuration(r: CompilerResources): Duration {
+    return Duration.hours(r.config.approval.deadlineHours + 48);
+  }
+
+  // --- guards -----------------------------------------------------------------------------------------
+
+  /** A step behind a Choice when it has a `when` or can be skipped by `fromStep` (top-level, not the first). */
+  private guarded(step: Step, topLevelIndex: number | undefined): sfn.IChainable {
+    const body = this.step(step);
+    const conditions = this.conditions(step.when);
+    if (step.kind === 'approval') conditions.push(this.truthy(`${resultPath(step.plan)}.approvalRequired`));
+    if (topLevelIndex !== undefined && topLevelIndex > 0) {
+      conditions.push(sfn.Condition.numberLessThanEquals('$.context.fromStepIndex', topLevelIndex));
+    }
+    if (conditions.length === 0) return body;
+    const title = titleOf(step);
+    const skip = new sfn.Pass(this.scope, stateName(`Skip ${title}`), {
+      comment: `Skipped: ${this.describeWhen(step, topLevelIndex)}`,
+      result: sfn.Result.fromObject({ status: 'SKIPPED', hasChanges: false, hasDestroys: false, approvalRequired: false }),
+      resultPath: resultPath(step.name),
+    });
+    const condition = conditions.length === 1 ? conditions[0]! : sfn.Condition.and(...conditions);
+    return new sfn.Choice(this.scope, stateName(`Run ${title}?`))
+      .when(condition, body)
+      .otherwise(skip)
+      .afterwards();
+  }
+
+  private describeWhen(step: Step, index: number | undefined): string {
+    const parts: string[] = [];
+    if (step.when?.tier) parts.push(`tier is not ${step.when.tier.join(' or ')}`);
+    if (step.when?.params) parts.push(`params do not match ${JSON.stringify(step.when.params)}`);
+    if (step.when?.changes) parts.push(`plan "${step.when.changes}" has no changes`);
+    if (step.when?.destroys) parts.push(`plan "${step.when.destroys}" destroys nothing`);
+    if (step.kind === 'approval') parts.push(`the tier's approval policy does not ask for this plan`);
+    if (index !== undefined && index > 0) parts.push('fromStep names a later step');
+    return parts.join(', or ');
+  }
+
+  private truthy(path: string): sfn.Condition {
+    return sfn.Condition.booleanEquals(path, true);
+  }
+
+  private conditions(when: When | undefined): sfn.Condition[] {
+    if (!when) return [];
+    const result: sfn.Condition[] = [];
+    const anyOf = (path: string, values: readonly string[]) => {
+      const eq = values.map((v) => sfn.Condition.stringEquals(path, v));
+      return eq.length === 1 ? eq[0]! : sfn.Condition.or(...eq);
+    };
+    if (when.tier) result.push(anyOf('$.context.tier', when.tier));
+    for (const [param, values] of Object.entries(when.params ?? {})) {
+      result.push(sfn.Condition.and(sfn.Condition.isString(`$.input.${param}`), anyOf(`$.input.${param}`, values)));
+    }
+    if (when.changes) result.push(this.truthy(`${resultPath(when.changes)}.hasChanges`));
+    if (when.destroys) result.push(this.truthy(`${resultPath(when.destroys)}.hasDestroys`));
+    return result;
+  }
+
+  // --- steps ------------------------------------------------------------------------------------------
+
+  private step(step: Step): sfn.IChainable {
+    switch (step.kind) {
+      case 'validate':
+        return this.validate(step, step === this.workflow.steps[0]);
+      case 'terraform':
+        return this.terraform(step);
+      case 'approval':
+        return this.approval(step);
+      case 'workflow':
+        return this.childWorkflow(step);
+      case 'parallel':
+        return this.parallel(step);
+      case 'state-backend':
+        return compileStateBackend(this.scope, this.r.config);
+      case 'registry':
+        return this.registry(step);
+    }
+  }
+
+  private lambda(name: string, fn: CompilerResources['validateInput'], payload: Record<string, unknown>, result: string) {
+    return new tasks.LambdaInvoke(this.scope, stateName(name), {
+      lambdaFunction: fn,
+      payload: sfn.TaskInput.fromObject(payload),
+      payloadResponseOnly: true,
+      resultPath: result,
+      taskTimeout: sfn.Timeout.duration(LAMBDA_TIMEOUT),
+      retryOnServiceExceptions: true,
+    });
+  }
+
+  /**
+   * The first validate step checks the raw input and replaces the state with `{input, context, results}`;
+   * later ones only run their checks.
+   */
+  private validate(step: ValidateStep, first: boolean): sfn.IChainable {
+    const wf = this.workflow;
+    const payload = {
+      workflow: {
+        name: wf.name,
+        mutating: wf.mutating,
+        inputs: {
+          ...wf.inputs,
+          // `${param}` would read as a CloudFormation parameter inside the template: pass references as objects.
+          defaults: Object.fromEntries(
+            Object.entries(wf.inputs.defaults).map(([k, v]) => {
+              const ref = /^\$\{(\w+)\}$/.exec(v)?.[1];
+              return [k, ref ? { ref } : { value: v }];
+            }),
+          ),
+        },
+        steps: wf.steps.map((s) => ({ name: s.name, kind: s.kind })),
+      },
+      checks: step.checks,
+      'input.$': first ? '$' : '$.input',
+      'runId.$': '$$.Execution.Name',
+      'startedAt.$': '$$.Execution.StartTime',
+    };
+    const task = new tasks.LambdaInvoke(this.scope, stateName(first ? 'Validate input' : titleOf(step)), {
+      lambdaFunction: this.r.validateInput,
+      payload: sfn.TaskInput.fromObject(payload),
+      taskTimeout: sfn.Timeout.duration(LAMBDA_TIMEOUT),
+      retryOnServiceExceptions: true,
+      comment: `Fails with ${ErrorCode.InvalidInput} naming every bad field`,
+      payloadResponseOnly: true,
+      resultPath: first ? '$' : resultPath(step.name),
+    });
+    return task;
+  }
+
+  private approval(step: ApprovalStep): sfn.IChainable {
+    const hours = this.r.config.approval.deadlineHours;
+    const title = titleOf(step);
+    const task = new tasks.LambdaInvoke(this.scope, stateName(title), {
+      lambdaFunction: this.r.requestApproval,
+      integrationPattern: sfn.IntegrationPattern.WAIT_FOR_TASK_TOKEN,
+      payload: sfn.TaskInput.fromObject({
+        taskToken: sfn.JsonPath.taskToken,
+        'runId.$': '$$.Execution.Name',
+        workflow: this.workflow.name,
+        step: step.name,
+        'stack.$': '$.context.stack',
+        'tier.$': '$.context.tier',
+        'requestedBy.$': '$.input.requestedBy',
+        'plan.$': resultPath(step.plan),
+        deadlineHours: hours,
+      }),
+      resultPath: resultPath(step.name),
+      taskTimeout: sfn.Timeout.duration(Duration.hours(hours)),
+      comment: `Waits for an approve / reject answer; past ${hours} h the run fails with ${ErrorCode.ApprovalExpired}`,
+    });
+    const expired = new sfn.Fail(this.scope, stateName(`${title} expired`), {
+      error: ErrorCode.ApprovalExpired,
+      cause: `No approval decision within the ${hours} h deadline`,
+    });
+    task.addCatch(expired, { errors: [sfn.Errors.TIMEOUT] });
+    return task;
+  }
+
+  private registry(step: RegistryStep): sfn.IChainable {
+    return this.lambda(
+      titleOf(step),
+      this.r.environmentRegistry,
+      {
+        action: step.action,
+        'runId.$': '$$.Execution.Name',
+        'input.$': '$.input',
+        'context.$': '$.context',
+        ...(step.of ? { 'result.$': resultPath(step.of) } : {}),
+      },
+      resultPath(step.name),
+    );
+  }
+
+  /** A nested execution (`startExecution.sync:2`) whose input is built from this run's parameters. */
+  private childWorkflow(step: WorkflowStep): sfn.IChainable {
+    const declared = new Set([...this.workflow.inputs.required, ...this.workflow.inputs.optional]);
+    const childInputs = new Set(this.childInputs(step.workflow));
+    const input: Record<string, unknown> = {};
+    for (const name of childInputs) {
+      const override = step.input[name];
+      const ref = override !== undefined ? /^\$\{(\w+)\}$/.exec(override)?.[1] : undefined;
+      if (ref) input[`${name}.$`] = `$.input.${ref}`;
+      else if (override !== undefined) input[name] = override;
+      else if (declared.has(name as never)) input[`${name}.$`] = `$.input.${name}`;
+    }
+    for (const key of RESERVED_KEYS) {
+      if (key !== 'fromStep' && key !== 'parentRunId') input[`${key}.$`] = `$.input.${key}`;
+    }
+    input['parentRunId.$'] = '$$.Execution.Name';
+    const task = new tasks.StepFunctionsStartExecution(this.scope, stateName(titleOf(step)), {
+      stateMachine: this.r.stateMachine(step.workflow),
+      integrationPattern: sfn.IntegrationPattern.RUN_JOB,
+      input: sfn.TaskInput.fromObject(input),
+      associateWithParent: true,
+      resultSelector: { 'executionArn.$': '$.ExecutionArn', 'status.$': '$.Status' },
+      resultPath: resultPath(step.name),
+      taskTimeout: sfn.Timeout.duration(WorkflowCompiler.maxDuration(this.r)),
+    });
+    task.addRetry({ errors: START_ERRORS.execution, interval: Duration.seconds(5), maxAttempts: 5, backoffRate: 2 });
+    return task;
+  }
+
+  private childInputs(name: string): string[] {
+    const child = this.r.workflows.get(name);
+    return child ? [...child.inputs.required, ...child.inputs.optional] : [];
+  }
+
+  /**
+   * Branches run side by side. A failing branch must not cancel its siblings (Step Functions aborts the others
+   * when one branch throws), so each branch catches its own error into a result; the step fails afterwards.
+   */
+  private parallel(step: ParallelStep): sfn.IChainable {
+    const title = titleOf(step);
+    const outer = new sfn.Parallel(this.scope, stateName(title), { resultPath: resultPath(step.name) });
+    for (const [branch, steps] of Object.entries(step.branches)) {
+      const inner = new sfn.Parallel(this.scope, stateName(`${title}: ${branch}`), { resultPath: sfn.JsonPath.DISCARD });
+      const fragments = steps.map((s) => this.guarded(s, undefined));
+      let chain = sfn.Chain.start(fragments[0]!);
+      for (const f of fragments.slice(1)) chain = chain.next(f);
+      inner.branch(chain);
+      const ok = new sfn.Pass(this.scope, stateName(`${title}: ${branch} succeeded`), {
+        parameters: { branch, status: 'SUCCEEDED' },
+      });
+      const failed = new sfn.Pass(this.scope, stateName(`${title}: ${branch} failed`), {
+        parameters: { branch, status: 'FAILED', 'error.$': '$.error' },
+      });
+      inner.addCatch(failed, { resultPath: '$.error' });
+      outer.branch(inner.next(ok));
+    }
+    const check = this.lambda(
+      `Check ${title.charAt(0).toLowerCase()}${title.slice(1)}`,
+      this.r.componentGraph,
+      { action: 'check-branches', step: step.name, [`branches.$`]: resultPath(step.name) },
+      resultPath(step.name),
+    );
+    return outer.next(check);
+  }
+
+  // --- terraform --------------------------------------------------------------------------------------
+
+  /**
+   * One branch per component inside a Parallel state. A branch first waits (task token) until the component
+   * graph releases it (its own dependencies ended, or one failed: then it is skipped), runs its build, and
+   * records its end, which releases its dependents. Failures are caught inside the branch, so a failing
+   * component never cancels an in-flight sibling; the summary afterwards fails the run.
+   */
+  private terraform(step: TerraformStep): sfn.IChainable {
+    const selection = componentSelection(step, this.r.catalog);
+    const title = titleOf(step);
+    const key = resultKey(step.name);
+    const parallel = new sfn.Parallel(this.scope, stateName(`${title} components`), { resultPath: resultPath(step.name) });
+
+    if (selection.kind === 'static') {
+      let graph = this.r.catalog.graphOf(selection.components);
+      if (REVERSED_COMMANDS.has(step.command)) graph = reversed(graph);
+      const stepTimeout = Duration.minutes(
+        [...graph.keys()].reduce((sum, c) => sum + this.buildMinutes(c) + 10, 0),
+      );
+      for (const [component, dependsOn] of graph) {
+        const wait = new tasks.LambdaInvoke(this.scope, stateName(`Await ${lower(title)} ${component}`), {
+          lambdaFunction: this.r.componentGraph,
+          integrationPattern: sfn.IntegrationPattern.WAIT_FOR_TASK_TOKEN,
+          payload: sfn.TaskInput.fromObject({
+            action: 'await',
+            taskToken: sfn.JsonPath.taskToken,
+            'runId.$': '$$.Execution.Name',
+            step: key,
+            component,
+            dependsOn,
+            'stackComponents.$': '$.context.components',
+          }),
+          resultPath: '$.gate',
+          taskTimeout: sfn.Timeout.duration(stepTimeout),
+          comment: dependsOn.length ? `Waits for ${dependsOn.join(', ')}` : 'Released at once when in the stack',
+        });
+        const run = this.build(step, title, component, component);
+        const skipped = new sfn.Pass(this.scope, stateName(`${title} ${component} skipped`), {
+          parameters: { component, 'status.$': '$.gate.status', 'reason.$': '$.gate.reason' },
+        });
+        const decide = new sfn.Choice(this.scope, stateName(`Run ${lower(title)} ${component}?`))
+          .when(sfn.Condition.booleanEquals('$.gate.run', true), run)
+          .otherwise(skipped);
+        parallel.branch(wait.next(decide));
+      }
+    } else {
+      const component = selection.kind === 'input' ? sfn.JsonPath.stringAt('$.input.component') : '';
+      const label = selection.kind === 'input' ? 'component' : 'repository';
+      parallel.branch(this.build(step, title, label, component));
+    }
+
+    const summarize = this.lambda(
+      `Summarize ${lower(title)}`,
+      this.r.componentGraph,
+      {
+        action: 'summarize',
+        'runId.$': '$$.Execution.Name',
+        step: key,
+        command: step.command,
+        'results.$': resultPath(step.name),
+        'approvalPolicy.$': '$.context.approvalPolicy',
+      },
+      resultPath(step.name),
+    );
+    return parallel.next(summarize);
+  }
+
+  private buildMinutes(component: string): number {
+    return this.r.catalog.components.get(component)?.timeoutMinutes ?? this.r.config.terraform.timeoutMinutes;
+  }
+
+  /** The CodeBuild run of one component, its recorded end, and its caught failure. */
+  private build(step: TerraformStep, title: string, label: string, component: string): sfn.IChainable {
+    const project = this.r.runner(step.command);
+    const text = (value: string) => ({ type: codebuild.BuildEnvironmentVariableType.PLAINTEXT, value });
+    // The run's context and parameters travel as two JSON values (the script reads them), keeping each build
+    // state small: a terraform step has one per component.
+    const env: Record<string, codebuild.BuildEnvironmentVariable> = {
+      TROPOS_COMPONENT: text(component),
+      TROPOS_RUN_ID: text(sfn.JsonPath.stringAt('$$.Execution.Name')),
+      TROPOS_STEP: text(resultKey(step.name)),
+      TROPOS_CONTEXT: text(sfn.JsonPath.jsonToString(sfn.JsonPath.objectAt('$.context'))),
+      TROPOS_PARAMS: text(sfn.JsonPath.jsonToString(sfn.JsonPath.objectAt('$.input'))),
+    };
+    if (step.plan) {
+      env.TROPOS_PLAN_STEP = text(resultKey(step.plan));
+      // The SHA-256 of the reviewed plan, from the plan step's summary: the apply refuses any other file.
+      env.TROPOS_PLAN_SHA256_EXPECTED = text(sfn.JsonPath.stringAt(`${resultPath(step.plan)}.shas.${resultKey(label)}`));
+    }
+    const timeout = Duration.minutes(this.buildMinutes(label) + 10);
+    const run = new tasks.CodeBuildStartBuild(this.scope, stateName(`${title} ${label}`), {
+      project,
+      integrationPattern: sfn.IntegrationPattern.RUN_JOB,
+      environmentVariablesOverride: env,
+      resultSelector: {
+        'buildId.$': '$.Build.Id',
+        'logs.$': '$.Build.Logs',
+        'exported.$': '$.Build.ExportedEnvironmentVariables',
+      },
+      resultPath: '$.build',
+      taskTimeout: sfn.Timeout.duration(timeout),
+    });
+    run.addRetry({ errors: START_ERRORS.build, interval: Duration.seconds(10), maxAttempts: 4, backoffRate: 2 });
+    const record = (status: 'SUCCEEDED' | 'FAILED', name: string) =>
+      new tasks.LambdaInvoke(this.scope, stateName(name), {
+        lambdaFunction: this.r.componentGraph,
+        payload: sfn.TaskInput.fromObject({
+          action: 'complete',
+          'runId.$': '$$.Execution.Name',
+          step: resultKey(step.name),
+          command: step.command,
+          component,
+          status,
+          ...(status === 'SUCCEEDED' ? { 'build.$': '$.build' } : { 'error.$': '$.error' }),
+        }),
+        payloadResponseOnly: true,
+        taskTimeout: sfn.Timeout.duration(LAMBDA_TIMEOUT),
+        retryOnServiceExceptions: true,
+      });
+    const done = record('SUCCEEDED', `${title} ${label} done`);
+    const failed = record('FAILED', `${title} ${label} failed`);
+    run.addCatch(failed, { resultPath: '$.error' });
+    return run.next(done);
+  }
+}
+
+function lower(title: string): string {
+  return title.charAt(0).toLowerCase() + title.slice(1);
+}

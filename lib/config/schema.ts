@@ -1,0 +1,83 @@
+import { z } from 'zod';
+
+/** The approval policy of a tier (seed 004: dev never, staging on destroys, prod always). */
+export const APPROVAL_POLICIES = ['always', 'on-destroy', 'on-change', 'never'] as const;
+export type ApprovalPolicy = (typeof APPROVAL_POLICIES)[number];
+
+const NAME = /^[a-z][a-z0-9-]*[a-z0-9]$/;
+const VERSION = /^\d+\.\d+\.\d+$/;
+
+const tool = z.strictObject({
+  version: z.string().regex(VERSION, 'a version like 1.9.8'),
+  sha256: z
+    .string()
+    .regex(/^[0-9a-f]{64}$/, '64 lowercase hex digits: the SHA-256 of the linux_amd64 release archive')
+    .optional()
+    .describe('the pinned SHA-256 of the linux_amd64 archive; when absent the published SHA256SUMS is trusted'),
+});
+
+const account = z.strictObject({
+  id: z.string().regex(/^\d{12}$/, 'a 12-digit AWS account id'),
+  tier: z.string().regex(NAME, 'a tier name from `tiers`'),
+  region: z
+    .string()
+    .regex(/^[a-z]{2}(-gov)?-[a-z]+-\d$/, 'an AWS region like us-east-1')
+    .optional(),
+});
+
+export const ConfigSchema = z.strictObject({
+  /** Region where Tropos itself and the state backend live. */
+  region: z.string().regex(/^[a-z]{2}(-gov)?-[a-z]+-\d$/, 'an AWS region like us-east-1'),
+  /** `atmos` runs `atmos terraform <cmd> <component> -s <stack>`; `terraform` runs in component folders. */
+  engine: z.enum(['atmos', 'terraform']),
+  tools: z.strictObject({ terraform: tool, atmos: tool.optional() }),
+  infrastructure: z.strictObject({
+    repositoryUrl: z.string().min(1, 'the git URL of the infrastructure repository'),
+    ref: z.string().min(1).default('main'),
+    /** Secrets Manager secret holding a token to clone a private repository. */
+    tokenSecretName: z.string().min(1).optional(),
+  }),
+  stateBackend: z
+    .strictObject({
+      bucket: z.string().min(3).default('{tenant}-terraform-state'),
+      lockTable: z.string().min(3).default('{tenant}-terraform-locks'),
+      /** `dynamodb` (the seeds) or `s3-native` (`use_lockfile`, Terraform >= 1.10). */
+      locking: z.enum(['dynamodb', 's3-native']).default('dynamodb'),
+    })
+    .prefault({}),
+  accounts: z.record(z.string().regex(NAME, 'a lowercase account name'), account),
+  roles: z
+    .strictObject({
+      /** Read-only role assumed in the target account by plan-kind runs. */
+      plan: z.string().regex(/^[\w+=,.@-]{1,64}$/, 'an IAM role name'),
+      /** Deploy role assumed in the target account by apply-kind runs. */
+      apply: z.string().regex(/^[\w+=,.@-]{1,64}$/, 'an IAM role name'),
+    })
+    .prefault({ plan: 'tropos-terraform-plan', apply: 'tropos-terraform-deploy' }),
+  tiers: z.record(z.string().regex(NAME, 'a lowercase tier name'), z.strictObject({ approval: z.enum(APPROVAL_POLICIES) })),
+  approval: z.strictObject({ deadlineHours: z.number().positive().max(8760).default(24) }).prefault({}),
+  drift: z
+    .strictObject({
+      schedule: z
+        .string()
+        .regex(/^(cron|rate)\(.+\)$/, 'an EventBridge Scheduler expression like cron(0 6 * * ? *)')
+        .default('cron(0 6 * * ? *)'),
+      maxConcurrency: z.number().int().min(1).max(40).default(5),
+    })
+    .prefault({}),
+  notifications: z.strictObject({ emails: z.array(z.email()).default([]) }).prefault({}),
+  tagsPolicy: z
+    .strictObject({
+      required: z.array(z.string().min(1)).default([]),
+      allowedValues: z.record(z.string(), z.array(z.string())).default({}),
+    })
+    .prefault({}),
+  terraform: z
+    .strictObject({
+      /** Build timeout for one component run. */
+      timeoutMinutes: z.number().int().min(5).max(480).default(60),
+    })
+    .prefault({}),
+});
+
+export type TroposConfig = z.infer<typeof ConfigSchema>;

@@ -1,0 +1,86 @@
+import { Duration } from 'aws-cdk-lib';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import * as sns from 'aws-cdk-lib/aws-sns';
+import { Construct } from 'constructs';
+import { join } from 'node:path';
+import type { ValidatorSettings } from '../../lambdas/validate-input/core';
+import type { TroposConfig } from '../config/schema';
+import { TABLES } from '../records/environment';
+import type { Catalog } from '../workflow/catalog';
+import type { Records } from './records';
+
+const LAMBDAS = join(__dirname, '..', '..', 'lambdas');
+
+/** The runtime of every function: Node 22, the runtime Tropos targets (and its tests run on). */
+export const RUNTIME = lambda.Runtime.NODEJS_22_X;
+
+export interface TroposFunctionsProps {
+  readonly config: TroposConfig;
+  readonly catalog: Catalog;
+  readonly records: Records;
+  readonly notifications: sns.ITopic;
+}
+
+/** The Lambda functions the workflows call; each is a thin middy handler over a pure core in `lambdas/<name>/`. */
+export class TroposFunctions extends Construct {
+  public readonly validateInput: nodejs.NodejsFunction;
+  public readonly componentGraph: nodejs.NodejsFunction;
+  public readonly requestApproval: nodejs.NodejsFunction;
+  public readonly environmentRegistry: nodejs.NodejsFunction;
+
+  constructor(scope: Construct, id: string, props: TroposFunctionsProps) {
+    super(scope, id);
+    const { config, catalog, records } = props;
+    const tables = {
+      [TABLES.runs.env]: records.runs.tableName,
+      [TABLES.environments.env]: records.environments.tableName,
+    };
+
+    const settings: ValidatorSettings = {
+      region: config.region,
+      accounts: config.accounts,
+      tiers: config.tiers,
+      stateBackend: config.stateBackend,
+      tagsPolicy: config.tagsPolicy,
+      components: catalog.names,
+      defaultComponents: catalog.sets.get('environment') ?? catalog.names,
+    };
+    this.validateInput = this.fn('ValidateInput', 'validate-input', { ...tables, TROPOS_SETTINGS: JSON.stringify(settings) });
+    records.environments.grantReadData(this.validateInput);
+
+    this.componentGraph = this.fn('ComponentGraph', 'component-graph', tables);
+    records.runs.grantReadWriteData(this.componentGraph);
+
+    this.requestApproval = this.fn('RequestApproval', 'request-approval', { ...tables, TROPOS_NOTIFICATIONS_TOPIC: props.notifications.topicArn });
+    records.runs.grantWriteData(this.requestApproval);
+    props.notifications.grantPublish(this.requestApproval);
+
+    this.environmentRegistry = this.fn('EnvironmentRegistry', 'environment-registry', tables);
+    records.environments.grantReadWriteData(this.environmentRegistry);
+  }
+
+  private fn(id: string, folder: string, environment: Record<string, string>): nodejs.NodejsFunction {
+    const logGroup = new logs.LogGroup(this, `${id}Logs`, { retention: logs.RetentionDays.THREE_MONTHS });
+    return new nodejs.NodejsFunction(this, id, {
+      entry: join(LAMBDAS, folder, 'handler.ts'),
+      handler: 'handler',
+      runtime: RUNTIME,
+      architecture: lambda.Architecture.ARM_64,
+      memorySize: 256,
+      timeout: Duration.seconds(60),
+      tracing: lambda.Tracing.ACTIVE,
+      logGroup,
+      environment: { ...environment, POWERTOOLS_LOG_LEVEL: 'INFO' },
+      bundling: {
+        minify: true,
+        sourceMap: false,
+        target: 'node22',
+        format: nodejs.OutputFormat.CJS,
+        // The AWS SDK v3 is part of the runtime.
+        externalModules: ['@aws-sdk/*'],
+      },
+    });
+  }
+}

@@ -1,0 +1,22 @@
+/** Names derived from a stack's coordinates, the same everywhere (records, runners, API). */
+
+export interface StackCoordinates {
+  readonly tenant: string;
+  readonly account: string;
+  readonly environment: string;
+}
+
+/** The Atmos stack name `<tenant>-<account>-<environment>`. */
+export function stackName(s: StackCoordinates): string {
+  return `${s.tenant}-${s.account}-${s.environment}`;
+}
+
+/** The seeds' state key layout: `<account>/<environment>/<component>/terraform.tfstate`. */
+export function stateKey(s: StackCoordinates, component: string): string {
+  return `${s.account}/${s.environment}/${component}/terraform.tfstate`;
+}
+
+/** Fills `{tenant}`, `{account}`, `{environment}`, `{region}` in a configured name pattern. */
+export function fillPattern(pattern: string, values: Readonly<Record<string, string>>): string {
+  return pattern.replace(/\{(\w+)\}/g, (whole, key: string) => values[key] ?? whole);
+}

@@ -1,0 +1,44 @@
+/** The environment registry's record: one per stack. */
+
+export const ENVIRONMENT_STATUSES = ['onboarding', 'active', 'failed', 'destroyed'] as const;
+export type EnvironmentStatus = (typeof ENVIRONMENT_STATUSES)[number];
+
+export interface DriftResult {
+  readonly checkedAt: string;
+  readonly runId: string;
+  readonly drifted: readonly string[];
+  readonly add: number;
+  readonly change: number;
+  readonly destroy: number;
+}
+
+export interface Environment {
+  readonly stack: string;
+  readonly tenant: string;
+  readonly account: string;
+  readonly environment: string;
+  readonly region: string;
+  readonly tier: string;
+  readonly vpcCidr?: string | undefined;
+  readonly status: EnvironmentStatus;
+  /** The catalog components this stack uses; absent → the catalog's `environment` set. */
+  readonly components?: readonly string[] | undefined;
+  readonly tags?: Readonly<Record<string, string>> | undefined;
+  readonly ticketId?: string | undefined;
+  readonly runId?: string | undefined;
+  readonly createdAt: string;
+  readonly updatedAt: string;
+  readonly lastDrift?: DriftResult | undefined;
+}
+
+/** Reads of the registry that validators need. */
+export interface EnvironmentReader {
+  get(stack: string): Promise<Environment | undefined>;
+  listByTenant(tenant: string): Promise<Environment[]>;
+}
+
+/** Names of the tables and their indexes, shared by the CDK constructs and the handlers. */
+export const TABLES = {
+  runs: { env: 'TROPOS_RUNS_TABLE', partitionKey: 'runId', sortKey: 'sk', byStack: { index: 'byStack', partitionKey: 'stack', sortKey: 'startedAt' } },
+  environments: { env: 'TROPOS_ENVIRONMENTS_TABLE', partitionKey: 'stack', byTenant: { index: 'byTenant', partitionKey: 'tenant', sortKey: 'stack' } },
+} as const;

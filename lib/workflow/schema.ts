@@ -1,0 +1,128 @@
+import { z } from 'zod';
+import { PARAMETER_NAMES } from '../domain/inputs';
+
+/** Kebab-case ids for workflows, steps and branches: they become state names and record keys. */
+const ID = z.string().regex(/^[a-z][a-z0-9-]{0,38}[a-z0-9]$/, 'kebab-case, 2-40 characters, like "apply-network"');
+
+/** Terraform commands; each runs in its own CodeBuild project (least privilege: plan-kind vs apply-kind). */
+export const TERRAFORM_COMMANDS = [
+  'plan',
+  'plan-destroy',
+  'apply',
+  'destroy',
+  'drift',
+  'validate',
+  'lint',
+  'compliance',
+  'import',
+  'state-inspect',
+  'state-repair',
+  'generate-config',
+] as const;
+export type TerraformCommand = (typeof TERRAFORM_COMMANDS)[number];
+
+/** Checks a `validate` step can run, besides the input rules it always applies. */
+export const CHECKS = ['stack-registered', 'stack-not-registered', 'cidr-free', 'tags-policy'] as const;
+export type Check = (typeof CHECKS)[number];
+
+export const REGISTRY_ACTIONS = ['register', 'activate', 'record-drift', 'mark-destroyed'] as const;
+
+const parameterName = z.enum(PARAMETER_NAMES as [string, ...string[]], {
+  error: (issue) => `unknown parameter ${JSON.stringify(issue.input)}; allowed: ${PARAMETER_NAMES.join(', ')}`,
+});
+
+const When = z.strictObject({
+  /** Runs only for these tiers. */
+  tier: z.array(z.string()).min(1).optional(),
+  /** Runs only when each named input parameter has one of the given values. */
+  params: z.record(z.string(), z.array(z.string()).min(1)).optional(),
+  /** Runs only when the named plan step found changes. */
+  changes: ID.optional(),
+  /** Runs only when the named plan step found something to destroy. */
+  destroys: ID.optional(),
+});
+export type When = z.infer<typeof When>;
+
+const base = {
+  name: ID,
+  /** State-name title, e.g. "Plan" → "Plan vpc". Defaults to the name, capitalised. */
+  title: z.string().min(1).max(40).optional(),
+  description: z.string().optional(),
+  when: When.optional(),
+};
+
+const ValidateStep = z.strictObject({ ...base, kind: z.literal('validate'), checks: z.array(z.enum(CHECKS)).default([]) });
+
+const TerraformStep = z.strictObject({
+  ...base,
+  kind: z.literal('terraform'),
+  command: z.enum(TERRAFORM_COMMANDS),
+  /**
+   * A component set name from the catalog (`environment`), a list of components, `${component}` for the one
+   * component named in the input, or absent for one repository-wide run (lint).
+   */
+  components: z.union([z.string(), z.array(z.string()).min(1)]).optional(),
+  /** For apply / destroy: the plan step whose saved plan is applied. */
+  plan: ID.optional(),
+});
+
+const ApprovalStep = z.strictObject({ ...base, kind: z.literal('approval'), plan: ID });
+
+const WorkflowStep = z.strictObject({
+  ...base,
+  kind: z.literal('workflow'),
+  workflow: ID,
+  /** Input for the child: literals, or `${param}` to pass one of this run's parameters. */
+  input: z.record(z.string(), z.string()).default({}),
+});
+
+const StateBackendStep = z.strictObject({ ...base, kind: z.literal('state-backend') });
+
+const RegistryStep = z.strictObject({ ...base, kind: z.literal('registry'), action: z.enum(REGISTRY_ACTIONS), of: ID.optional() });
+
+export type ValidateStep = z.infer<typeof ValidateStep>;
+export type TerraformStep = z.infer<typeof TerraformStep>;
+export type ApprovalStep = z.infer<typeof ApprovalStep>;
+export type WorkflowStep = z.infer<typeof WorkflowStep>;
+export type StateBackendStep = z.infer<typeof StateBackendStep>;
+export type RegistryStep = z.infer<typeof RegistryStep>;
+export interface ParallelStep {
+  readonly name: string;
+  readonly title?: string | undefined;
+  readonly description?: string | undefined;
+  readonly when?: When | undefined;
+  readonly kind: 'parallel';
+  readonly branches: Record<string, Step[]>;
+}
+export type Step = ValidateStep | TerraformStep | ApprovalStep | WorkflowStep | StateBackendStep | RegistryStep | ParallelStep;
+
+export const STEP_KINDS = ['validate', 'terraform', 'approval', 'workflow', 'parallel', 'state-backend', 'registry'] as const;
+
+const ParallelStep: z.ZodType<ParallelStep> = z.lazy(() =>
+  z.strictObject({ ...base, kind: z.literal('parallel'), branches: z.record(ID, z.array(StepSchema).min(1)) }),
+);
+
+export const StepSchema: z.ZodType<Step> = z.discriminatedUnion(
+  'kind',
+  [ValidateStep, TerraformStep, ApprovalStep, WorkflowStep, StateBackendStep, RegistryStep, ParallelStep as never],
+  { error: (issue) => (issue.code === 'invalid_union' ? `unknown step kind; allowed: ${STEP_KINDS.join(', ')}` : undefined) },
+);
+
+export const WorkflowSchema = z.strictObject({
+  name: ID,
+  description: z.string().min(1),
+  /** Mutating workflows take the stack lock and change infrastructure. */
+  mutating: z.boolean().default(false),
+  inputs: z
+    .strictObject({
+      required: z.array(parameterName).default([]),
+      optional: z.array(parameterName).default([]),
+      /** Values filled in when an optional parameter is absent: a literal or `${param}`. */
+      defaults: z.record(z.string(), z.string()).default({}),
+      /** Parameters required only when another has a given value: `operation=unlock: [lock_id]`. */
+      requiredWhen: z.record(z.string().regex(/^\w+=[\w-]+$/, 'param=value'), z.array(parameterName)).default({}),
+    })
+    .prefault({}),
+  steps: z.array(StepSchema).min(1),
+});
+export type WorkflowFile = z.infer<typeof WorkflowSchema>;
