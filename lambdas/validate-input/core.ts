@@ -193,7 +193,7 @@ export async function validateInput(req: ValidateRequest, settings: ValidatorSet
       bad('environment', `stack ${stack} is already registered (status ${registered.status}); choose another environment name`);
     }
   }
-  if (req.checks.includes('cidr-free') && values.tenant && cidr?.ok) {
+  if (req.checks.includes('cidr-free') && values.tenant && cidr?.ok && !problems.some((p) => p.field === 'vpc_cidr')) {
     for (const env of await registry.listByTenant(values.tenant)) {
       if (env.stack === stack || env.status === 'destroyed' || !env.vpcCidr) continue;
       const theirs = parseCidr(env.vpcCidr);

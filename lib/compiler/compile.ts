@@ -328,7 +328,7 @@ export class WorkflowCompiler {
         });
         const run = this.build(step, title, component, component);
         const skipped = new sfn.Pass(this.scope, stateName(`${title} ${component} skipped`), {
-          parameters: { component, 'status.$': '$.gate.status', 'reason.$': '$.gate.reason' },
+          parameters: { component, status: 'SKIPPED', 'message.$': '$.gate.reason' },
         });
         const decide = new sfn.Choice(this.scope, stateName(`Run ${lower(title)} ${component}?`))
           .when(sfn.Condition.booleanEquals('$.gate.run', true), run)

@@ -1,0 +1,59 @@
+import { join } from 'node:path';
+import type { ValidatorSettings, WorkflowSpec } from '../../lambdas/validate-input/core';
+import { loadConfig } from '../../lib/config/load';
+import type { Environment, EnvironmentReader } from '../../lib/records/environment';
+import { Catalog } from '../../lib/workflow/catalog';
+
+export const ROOT = join(__dirname, '..', '..');
+export const config = loadConfig(join(ROOT, 'tropos.config.yaml'));
+export const catalog = Catalog.fromFile(join(ROOT, 'catalog', 'components.yaml'));
+
+export const settings: ValidatorSettings = {
+  region: config.region,
+  accounts: config.accounts,
+  tiers: config.tiers,
+  stateBackend: config.stateBackend,
+  tagsPolicy: config.tagsPolicy,
+  components: catalog.names,
+  defaultComponents: catalog.sets.get('environment')!,
+};
+
+/** An in-memory registry for the validator's pure tests (the DynamoDB one is tested against dynalite). */
+export class MemoryRegistry implements EnvironmentReader {
+  constructor(private readonly envs: Environment[] = []) {}
+  public async get(stack: string) {
+    return this.envs.find((e) => e.stack === stack);
+  }
+  public async listByTenant(tenant: string) {
+    return this.envs.filter((e) => e.tenant === tenant);
+  }
+}
+
+export function environment(stack: string, fields: Partial<Environment> = {}): Environment {
+  const [tenant = '', account = '', ...rest] = stack.split('-');
+  return {
+    stack,
+    tenant,
+    account,
+    environment: rest.join('-'),
+    region: 'us-east-1',
+    tier: config.accounts[account]?.tier ?? 'dev',
+    status: 'active',
+    createdAt: '2026-01-01T00:00:00.000Z',
+    updatedAt: '2026-01-01T00:00:00.000Z',
+    ...fields,
+  };
+}
+
+export function spec(fields: Partial<WorkflowSpec> & { required?: string[]; optional?: string[] } = {}): WorkflowSpec {
+  return {
+    name: fields.name ?? 'apply-environment',
+    mutating: fields.mutating ?? true,
+    inputs: fields.inputs ?? { required: fields.required ?? ['tenant', 'account', 'environment'], optional: fields.optional ?? [], defaults: {}, requiredWhen: {} },
+    steps: fields.steps ?? [
+      { name: 'validate', kind: 'validate' },
+      { name: 'plan', kind: 'terraform' },
+      { name: 'apply', kind: 'terraform' },
+    ],
+  };
+}
