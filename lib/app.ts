@@ -1,6 +1,8 @@
-import { App } from 'aws-cdk-lib';
+import { App, Validations } from 'aws-cdk-lib';
+import { AwsSolutionsChecks } from 'cdk-nag';
 import { join } from 'node:path';
 import { loadConfig } from './config/load';
+import { acknowledgeNagFindings } from './stacks/nag-acknowledgements';
 import { TroposStack } from './stacks/tropos-stack';
 import { Catalog } from './workflow/catalog';
 import { loadWorkflows } from './workflow/load';
@@ -32,5 +34,8 @@ export function buildApp(options: BuildOptions = {}): { app: App; stack: TroposS
     description: 'Tropos: Terraform/Atmos workflows as Step Functions state machines',
     env: { region: config.region },
   });
+  acknowledgeNagFindings(stack);
+  // `cdk synth` reports any finding that is not acknowledged (with its reason) in nag-acknowledgements.ts.
+  Validations.of(app).addPlugins(new AwsSolutionsChecks());
   return { app, stack };
 }

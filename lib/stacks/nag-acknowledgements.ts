@@ -1,7 +1,73 @@
-import { Validations } from 'aws-cdk-lib';
-import type { TroposStack } from './tropos-stack';
+import { Stack, Validations } from 'aws-cdk-lib';
+import { AwsSolutionsChecks } from 'cdk-nag';
 
-/** cdk-nag AwsSolutions findings Tropos accepts, each with its reason. Filled from the findings of a real run. */
-export function acknowledgeNagFindings(stack: TroposStack): void {
-  void Validations.of(stack);
+/**
+ * The cdk-nag AwsSolutions findings Tropos accepts, each with the reason. A finding is accepted when both
+ * its rule id and the path of the resource it is on match; anything else stays a finding and fails the tests.
+ */
+export const ACCEPTED_FINDINGS: readonly { rule: RegExp; path: RegExp; reason: string }[] = [
+  {
+    rule: /^AwsSolutions-IAM4\[Policy::.*service-role\/AWSLambdaBasicExecutionRole\]$/,
+    path: /\/Functions\/\w+\/ServiceRole\//,
+    reason: 'The AWS-managed basic execution role only lets a function write its own CloudWatch logs.',
+  },
+  {
+    rule: /^AwsSolutions-L1$/,
+    path: /\/Functions\//,
+    reason: 'Tropos pins Node.js 22 (nodejs22.x): the runtime its handlers, tests and local engine are verified on.',
+  },
+  {
+    rule: /^AwsSolutions-IAM5\[Resource::\*\]$/,
+    path: /\/(Functions\/\w+\/ServiceRole|\w+\/Resource\/Role)\/DefaultPolicy\//,
+    reason: 'X-Ray PutTraceSegments / PutTelemetryRecords support no resource-level permissions (tracing is on everywhere).',
+  },
+  {
+    rule: /^AwsSolutions-IAM5\[Resource::<Records\w+\.Arn>\/index\/\*\]$/,
+    path: /\/Functions\//,
+    reason: 'Queries on the tables\' own global secondary indexes (runs by stack, environments by tenant).',
+  },
+  {
+    rule: /^AwsSolutions-IAM5\[Resource::<Functions\w+\.Arn>:\*\]$/,
+    path: /\/Resource\/Role\/DefaultPolicy\//,
+    reason: 'State machines invoke their own functions, any version or alias of them (CDK LambdaInvoke grant).',
+  },
+  {
+    rule: /^AwsSolutions-IAM5\[Resource::arn:<AWS::Partition>:states:.*:execution:.*\*\]$/,
+    path: /\/Resource\/Role\/DefaultPolicy\//,
+    reason: 'A workflow step describes and stops the executions of the one child state machine it starts (startExecution.sync:2).',
+  },
+  {
+    rule: /^AwsSolutions-IAM5\[Resource::arn:(aws|<AWS::Partition>):(s3:::\*-terraform-state|dynamodb:.*:table\/\*-terraform-locks)\]$/,
+    path: /\/BootstrapBackend\//,
+    reason: 'bootstrap-backend creates one state bucket and lock table per tenant; the tenant is known at run time only, so the names carry a wildcard for it.',
+  },
+  {
+    rule: /^AwsSolutions-IAM5\[Action::(s3:(GetObject|GetBucket|List|Abort)|kms:(ReEncrypt|GenerateDataKey))\*\]$/,
+    path: /\/Runners\/\w+\/Role\//,
+    reason: 'CDK grant helpers for the build source asset, the plan artifacts and the runners\' KMS key; scoped to those resources.',
+  },
+  {
+    rule: /^AwsSolutions-IAM5\[Resource::<Artifacts\w+\.Arn>\/runs\/\*\]$/,
+    path: /\/Runners\/\w+\/Role\//,
+    reason: 'Plan runs write and apply runs read the plan files of any run, all under runs/ of the artifacts bucket.',
+  },
+  {
+    rule: /^AwsSolutions-IAM5\[Resource::arn:<AWS::Partition>:(logs|codebuild):.*(log-group:\/aws\/codebuild\/<Runners\w+>:\*|report-group\/<Runners\w+>-\*)\]$/,
+    path: /\/Runners\/\w+\/Role\//,
+    reason: 'CodeBuild\'s default grants for the project\'s own log streams and report groups.',
+  },
+];
+
+/** Acknowledges the accepted findings of the AwsSolutions pack on the resources they are on. */
+export function acknowledgeNagFindings(stack: Stack): void {
+  const byPath = new Map(stack.node.findAll().map((c) => [c.node.path, c]));
+  const report = new AwsSolutionsChecks().validateScope(stack);
+  for (const violation of report.violations) {
+    for (const resource of violation.violatingResources) {
+      const path = resource.constructPath ?? '';
+      const accepted = ACCEPTED_FINDINGS.find((a) => a.rule.test(violation.ruleName) && a.path.test(path));
+      const target = byPath.get(path);
+      if (accepted && target) Validations.of(target).acknowledge({ id: violation.ruleName, reason: accepted.reason });
+    }
+  }
 }

@@ -14,7 +14,6 @@ import { WorkflowStateMachine } from '../constructs/workflow-state-machine';
 import type { Catalog } from '../workflow/catalog';
 import { topologicalOrder } from '../workflow/graph';
 import { allSteps, Workflow } from '../workflow/load';
-import { acknowledgeNagFindings } from './nag-acknowledgements';
 
 export interface TroposStackProps extends StackProps {
   /** The validated configuration (`tropos.config.yaml`). */
@@ -73,7 +72,6 @@ export class TroposStack extends Stack {
       machines.set(name, construct.stateMachine);
     }
     this.stateMachines = machines;
-    acknowledgeNagFindings(this);
   }
 }
 
