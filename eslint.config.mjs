@@ -15,6 +15,12 @@ export default tseslint.config(
   {
     files: ['test/**/*.ts'],
     ...jest.configs['flat/recommended'],
-    rules: { ...jest.configs['flat/recommended'].rules, 'jest/no-focused-tests': 'error', 'jest/no-disabled-tests': 'error' },
+    rules: {
+      ...jest.configs['flat/recommended'].rules,
+      'jest/no-focused-tests': 'error',
+      'jest/no-disabled-tests': 'error',
+      // CDK assertions (`template.hasResourceProperties`, ...) are assertions too.
+      'jest/expect-expect': ['error', { assertFunctionNames: ['expect', 'template.*'] }],
+    },
   },
 );

@@ -7,7 +7,10 @@ import { TERRAFORM_COMMANDS } from '../lib/workflow/schema';
 import { config, ROOT } from './helpers/fixtures';
 import { allStates, synthRealApp } from './helpers/synth';
 // eslint-disable-next-line @typescript-eslint/no-require-imports
-const aslValidator = require('asl-validator') as (d: unknown) => { isValid: boolean; errorsText: (sep?: string) => string };
+const aslValidator = require('asl-validator') as (d: unknown) => {
+  isValid: boolean;
+  errorsText: (sep?: string) => string;
+};
 
 describe('the Tropos stack (the real app: workflows/, catalog/, tropos.config.yaml)', () => {
   const { stack, template, machines } = synthRealApp();
@@ -19,39 +22,63 @@ describe('the Tropos stack (the real app: workflows/, catalog/, tropos.config.ya
     expect([...machines.keys()].sort()).toEqual(workflowFiles.map((f) => `tropos-${f.replace('.yaml', '')}`).sort());
   });
 
-  test.each(readdirSync(join(__dirname, '..', 'workflows')).map((f) => `tropos-${f.replace('.yaml', '')}`))('%s passes asl-validator', (name) => {
-    const { definition } = machines.get(name)!;
-    const result = aslValidator(definition);
-    expect({ isValid: result.isValid, errors: result.errorsText('\n') }).toEqual({ isValid: true, errors: '' });
-  });
+  test.each(readdirSync(join(__dirname, '..', 'workflows')).map((f) => `tropos-${f.replace('.yaml', '')}`))(
+    '%s passes asl-validator',
+    (name) => {
+      const { definition } = machines.get(name)!;
+      const result = aslValidator(definition);
+      expect({ isValid: result.isValid, errors: result.errorsText('\n') }).toEqual({ isValid: true, errors: '' });
+    },
+  );
 
-  test.each([...machines.keys()])('%s: JSONPath only, every Task has TimeoutSeconds, Lambda and start tasks retry transient errors', (name) => {
-    const { definition } = machines.get(name)!;
-    expect(JSON.stringify(definition)).not.toMatch(/"QueryLanguage":"JSONata"|"Arguments"|"Assign"|"HeartbeatSeconds"|"Credentials"/);
-    for (const [stateName, state] of allStates(definition)) {
-      if (state.Type !== 'Task') continue;
-      expect([stateName, typeof state.TimeoutSeconds]).toEqual([stateName, 'number']);
-      const resource = String(state.Resource);
-      if (resource.includes(':lambda:') || resource.includes('lambda:invoke')) {
-        expect([stateName, JSON.stringify(state.Retry)]).toEqual([stateName, expect.stringContaining('Lambda.ServiceException')]);
-      }
-      if (resource.includes('codebuild:startBuild')) {
-        expect([stateName, JSON.stringify(state.Retry)]).toEqual([stateName, expect.stringContaining('CodeBuild.AccountLimitExceededException')]);
-        // A failing build is caught in its branch: it never cancels an in-flight sibling.
-        expect([stateName, JSON.stringify(state.Catch)]).toEqual([stateName, expect.stringContaining('States.ALL')]);
-      }
-    }
-  });
+  test.each([...machines.keys()])(
+    '%s: JSONPath only, every Task has TimeoutSeconds, retries transient errors, builds catch',
+    (name) => {
+      const { definition } = machines.get(name)!;
+      expect(JSON.stringify(definition)).not.toMatch(
+        /"QueryLanguage":"JSONata"|"Arguments"|"Assign"|"HeartbeatSeconds"|"Credentials"/,
+      );
+      const tasks = [...allStates(definition)].filter(([, s]) => s.Type === 'Task');
+      const problems = tasks.flatMap(([stateName, state]) => {
+        const resource = String(state.Resource);
+        const retry = JSON.stringify(state.Retry ?? []);
+        const found: string[] = [];
+        if (typeof state.TimeoutSeconds !== 'number') found.push(`${stateName}: no TimeoutSeconds`);
+        if (/:lambda:|lambda:invoke/.test(resource) && !retry.includes('Lambda.ServiceException'))
+          found.push(`${stateName}: no Lambda retry`);
+        if (resource.includes('codebuild:startBuild')) {
+          if (!retry.includes('CodeBuild.AccountLimitExceededException'))
+            found.push(`${stateName}: no CodeBuild retry`);
+          // A failing build is caught in its branch: it never cancels an in-flight sibling.
+          if (!JSON.stringify(state.Catch ?? []).includes('States.ALL'))
+            found.push(`${stateName}: build failure not caught`);
+        }
+        if (
+          resource.includes('states:startExecution') &&
+          !retry.includes('StepFunctions.ExecutionLimitExceededException')
+        )
+          found.push(`${stateName}: no start retry`);
+        return found;
+      });
+      expect(tasks.length).toBeGreaterThan(0);
+      expect(problems).toEqual([]);
+    },
+  );
 
   test('cdk-nag AwsSolutions: no finding left unacknowledged', () => {
     const report = new AwsSolutionsChecks().validateScope(stack);
-    const open = report.violations.flatMap((v) => v.violatingResources.map((r) => `${v.ruleName} @ ${r.constructPath}`));
+    const open = report.violations.flatMap((v) =>
+      v.violatingResources.map((r) => `${v.ruleName} @ ${r.constructPath}`),
+    );
     expect(open).toEqual([]);
   });
 
   test('every function runs Node.js 22, traced, with the SDK left to the runtime', () => {
     template.resourceCountIs('AWS::Lambda::Function', 4);
-    template.allResourcesProperties('AWS::Lambda::Function', { Runtime: 'nodejs22.x', TracingConfig: { Mode: 'Active' } });
+    template.allResourcesProperties('AWS::Lambda::Function', {
+      Runtime: 'nodejs22.x',
+      TracingConfig: { Mode: 'Active' },
+    });
   });
 
   test('roles split plan/apply: each runner may assume only its kind of role, in the configured accounts', () => {
@@ -60,18 +87,29 @@ describe('the Tropos stack (the real app: workflows/, catalog/, tropos.config.ya
       const other = APPLY_KIND.has(command) ? config.roles.plan : config.roles.apply;
       const project = stack.runners.project(command);
       const policy = JSON.stringify(
-        template.findResources('AWS::IAM::Policy', { Properties: { Roles: [{ Ref: stack.getLogicalId(project.role!.node.defaultChild as never) }] } }),
+        template.findResources('AWS::IAM::Policy', {
+          Properties: { Roles: [{ Ref: stack.getLogicalId(project.role!.node.defaultChild as never) }] },
+        }),
       );
-      for (const account of Object.values(config.accounts)) expect(policy).toContain(`arn:aws:iam::${account.id}:role/${role}`);
+      for (const account of Object.values(config.accounts))
+        expect(policy).toContain(`arn:aws:iam::${account.id}:role/${role}`);
       expect(policy).not.toContain(`role/${other}"`);
     }
     template.hasResourceProperties('AWS::CodeBuild::Project', {
       Name: 'tropos-terraform-plan',
-      Environment: Match.objectLike({ EnvironmentVariables: Match.arrayWith([{ Name: 'TROPOS_ROLE_NAME', Type: 'PLAINTEXT', Value: config.roles.plan }]) }),
+      Environment: Match.objectLike({
+        EnvironmentVariables: Match.arrayWith([
+          { Name: 'TROPOS_ROLE_NAME', Type: 'PLAINTEXT', Value: config.roles.plan },
+        ]),
+      }),
     });
     template.hasResourceProperties('AWS::CodeBuild::Project', {
       Name: 'tropos-terraform-apply',
-      Environment: Match.objectLike({ EnvironmentVariables: Match.arrayWith([{ Name: 'TROPOS_ROLE_NAME', Type: 'PLAINTEXT', Value: config.roles.apply }]) }),
+      Environment: Match.objectLike({
+        EnvironmentVariables: Match.arrayWith([
+          { Name: 'TROPOS_ROLE_NAME', Type: 'PLAINTEXT', Value: config.roles.apply },
+        ]),
+      }),
     });
   });
 
@@ -96,7 +134,15 @@ describe('the Tropos stack (the real app: workflows/, catalog/, tropos.config.ya
       BillingMode: 'PAY_PER_REQUEST',
     });
     template.hasResourceProperties('AWS::DynamoDB::Table', {
-      GlobalSecondaryIndexes: [Match.objectLike({ IndexName: 'byStack', KeySchema: [{ AttributeName: 'stack', KeyType: 'HASH' }, { AttributeName: 'startedAt', KeyType: 'RANGE' }] })],
+      GlobalSecondaryIndexes: [
+        Match.objectLike({
+          IndexName: 'byStack',
+          KeySchema: [
+            { AttributeName: 'stack', KeyType: 'HASH' },
+            { AttributeName: 'startedAt', KeyType: 'RANGE' },
+          ],
+        }),
+      ],
     });
   });
 
@@ -106,13 +152,20 @@ describe('the Tropos stack (the real app: workflows/, catalog/, tropos.config.ya
       Properties: Match.objectLike({
         VersioningConfiguration: { Status: 'Enabled' },
         BucketEncryption: Match.anyValue(),
-        PublicAccessBlockConfiguration: { BlockPublicAcls: true, BlockPublicPolicy: true, IgnorePublicAcls: true, RestrictPublicBuckets: true },
+        PublicAccessBlockConfiguration: {
+          BlockPublicAcls: true,
+          BlockPublicPolicy: true,
+          IgnorePublicAcls: true,
+          RestrictPublicBuckets: true,
+        },
       }),
     });
     template.hasResourceProperties('AWS::S3::BucketPolicy', {
       Bucket: { Ref: artifacts },
       PolicyDocument: Match.objectLike({
-        Statement: Match.arrayWith([Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } })]),
+        Statement: Match.arrayWith([
+          Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+        ]),
       }),
     });
   });

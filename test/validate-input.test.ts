@@ -11,7 +11,11 @@ const registry = new MemoryRegistry([
   environment('other-dev-x', { tenant: 'other', vpcCidr: '10.40.0.0/16' }),
 ]);
 
-const onboard = spec({ name: 'onboard-environment', required: ['tenant', 'account', 'environment', 'vpc_cidr'], optional: ['region', 'tier', 'tags'] });
+const onboard = spec({
+  name: 'onboard-environment',
+  required: ['tenant', 'account', 'environment', 'vpc_cidr'],
+  optional: ['region', 'tier', 'tags'],
+});
 const onboardChecks: Check[] = ['stack-not-registered', 'cidr-free', 'tags-policy'];
 
 function request(input: unknown, checks: Check[] = ['stack-registered'], workflow = spec()): ValidateRequest {
@@ -31,25 +35,60 @@ async function problems(req: ValidateRequest): Promise<string[]> {
 describe('validate-input core', () => {
   describe('valid inputs', () => {
     test.each([
-      ['a registered dev stack', { tenant: 'acme', account: 'dev', environment: 'testenv-01' }, 'dev', 'acme-dev-testenv-01'],
+      [
+        'a registered dev stack',
+        { tenant: 'acme', account: 'dev', environment: 'testenv-01' },
+        'dev',
+        'acme-dev-testenv-01',
+      ],
       ['a registered prod stack', { tenant: 'acme', account: 'prod', environment: 'main' }, 'prod', 'acme-prod-main'],
-      ['with reserved keys', { tenant: 'acme', account: 'staging', environment: 'main', dryRun: true, requestedBy: 'jane', ticketId: 'CHG-1' }, 'staging', 'acme-staging-main'],
-      ['dryRun as a string', { tenant: 'acme', account: 'staging', environment: 'main', dryRun: 'true' }, 'staging', 'acme-staging-main'],
+      [
+        'with reserved keys',
+        {
+          tenant: 'acme',
+          account: 'staging',
+          environment: 'main',
+          dryRun: true,
+          requestedBy: 'jane',
+          ticketId: 'CHG-1',
+        },
+        'staging',
+        'acme-staging-main',
+      ],
+      [
+        'dryRun as a string',
+        { tenant: 'acme', account: 'staging', environment: 'main', dryRun: 'true' },
+        'staging',
+        'acme-staging-main',
+      ],
     ])('accepts %s', async (_, input, tier, stack) => {
       // Act
       const out = await validateInput(request(input), settings, registry);
       // Assess
-      expect(out.context).toMatchObject({ tier, stack, accountId: settings.accounts[(input as { account: string }).account]!.id, fromStepIndex: 0 });
+      expect(out.context).toMatchObject({
+        tier,
+        stack,
+        accountId: settings.accounts[(input as { account: string }).account]!.id,
+        fromStepIndex: 0,
+      });
       expect(out.context.stateBucket).toBe('acme-terraform-state');
       expect(out.context.lockTable).toBe('acme-terraform-locks');
       expect(out.results).toEqual({});
     });
 
     test('resolves the stack components from the registry, and a requested subset', async () => {
-      const all = await validateInput(request({ tenant: 'acme', account: 'dev', environment: 'testenv-01' }), settings, registry);
+      const all = await validateInput(
+        request({ tenant: 'acme', account: 'dev', environment: 'testenv-01' }),
+        settings,
+        registry,
+      );
       expect(all.context.components).toEqual(['backend', 'vpc', 'iam']);
       const some = await validateInput(
-        request({ tenant: 'acme', account: 'dev', environment: 'testenv-01', components: 'iam,vpc' }, ['stack-registered'], spec({ optional: ['components'] })),
+        request(
+          { tenant: 'acme', account: 'dev', environment: 'testenv-01', components: 'iam,vpc' },
+          ['stack-registered'],
+          spec({ optional: ['components'] }),
+        ),
         settings,
         registry,
       );
@@ -57,23 +96,55 @@ describe('validate-input core', () => {
     });
 
     test('a stack without components in the registry gets the catalog environment set', async () => {
-      const out = await validateInput(request({ tenant: 'acme', account: 'prod', environment: 'main' }), settings, registry);
+      const out = await validateInput(
+        request({ tenant: 'acme', account: 'prod', environment: 'main' }),
+        settings,
+        registry,
+      );
       expect(out.context.components).toEqual(settings.defaultComponents);
     });
 
     test('fromStep becomes the index of the step', async () => {
-      const out = await validateInput(request({ tenant: 'acme', account: 'dev', environment: 'testenv-01', fromStep: 'apply' }), settings, registry);
+      const out = await validateInput(
+        request({ tenant: 'acme', account: 'dev', environment: 'testenv-01', fromStep: 'apply' }),
+        settings,
+        registry,
+      );
       expect(out.context.fromStepIndex).toBe(2);
     });
 
     test('normalises the input: every declared key present, absent ones null', async () => {
-      const out = await validateInput(request({ tenant: 'acme', account: 'dev', environment: 'testenv-01' }, [], spec({ optional: ['components'] })), settings, registry);
-      expect(out.input).toEqual({ tenant: 'acme', account: 'dev', environment: 'testenv-01', components: null, dryRun: false, fromStep: null, requestedBy: null, ticketId: null, parentRunId: null });
+      const out = await validateInput(
+        request({ tenant: 'acme', account: 'dev', environment: 'testenv-01' }, [], spec({ optional: ['components'] })),
+        settings,
+        registry,
+      );
+      expect(out.input).toEqual({
+        tenant: 'acme',
+        account: 'dev',
+        environment: 'testenv-01',
+        components: null,
+        dryRun: false,
+        fromStep: null,
+        requestedBy: null,
+        ticketId: null,
+        parentRunId: null,
+      });
     });
 
     test('onboarding a new stack with a free CIDR and the required tags', async () => {
       const out = await validateInput(
-        request({ tenant: 'acme', account: 'dev', environment: 'testenv-02', vpc_cidr: '10.2.0.0/16', tags: 'Owner=platform,CostCenter=42' }, onboardChecks, onboard),
+        request(
+          {
+            tenant: 'acme',
+            account: 'dev',
+            environment: 'testenv-02',
+            vpc_cidr: '10.2.0.0/16',
+            tags: 'Owner=platform,CostCenter=42',
+          },
+          onboardChecks,
+          onboard,
+        ),
         settings,
         registry,
       );
@@ -82,16 +153,40 @@ describe('validate-input core', () => {
 
     test('a destroyed environment frees its CIDR and its name', async () => {
       const out = await validateInput(
-        request({ tenant: 'acme', account: 'dev', environment: 'old', vpc_cidr: '10.30.0.0/16', tags: 'Owner=a,CostCenter=b' }, onboardChecks, onboard),
+        request(
+          {
+            tenant: 'acme',
+            account: 'dev',
+            environment: 'old',
+            vpc_cidr: '10.30.0.0/16',
+            tags: 'Owner=a,CostCenter=b',
+          },
+          onboardChecks,
+          onboard,
+        ),
         settings,
         registry,
       );
       expect(out.context.stack).toBe('acme-dev-old');
     });
 
-    test('another tenant\'s CIDR does not count as an overlap', async () => {
+    test("another tenant's CIDR does not count as an overlap", async () => {
       await expect(
-        validateInput(request({ tenant: 'acme', account: 'dev', environment: 'n', vpc_cidr: '10.40.0.0/16', tags: 'Owner=a,CostCenter=b' }, onboardChecks, onboard), settings, registry),
+        validateInput(
+          request(
+            {
+              tenant: 'acme',
+              account: 'dev',
+              environment: 'n',
+              vpc_cidr: '10.40.0.0/16',
+              tags: 'Owner=a,CostCenter=b',
+            },
+            onboardChecks,
+            onboard,
+          ),
+          settings,
+          registry,
+        ),
       ).rejects.toThrow(/environment: "n" is not allowed/);
     });
   });
@@ -101,25 +196,132 @@ describe('validate-input core', () => {
       ['not an object', 'tenant=acme', [/^\(input\): must be a JSON object/]],
       ['an array', [1], [/^\(input\): must be a JSON object.*an array/]],
       ['all required missing', {}, [/^tenant: is required/, /^account: is required/, /^environment: is required/]],
-      ['bad tenant', { tenant: 'Acme!', account: 'dev', environment: 'x1' }, [/^tenant: "Acme!" is not allowed: 2-16 lowercase/]],
-      ['unknown account', { tenant: 'acme', account: 'qa', environment: 'main' }, [/^account: "qa" is not a configured account; allowed: management, dev, staging, prod/]],
-      ['bad environment', { tenant: 'acme', account: 'dev', environment: 'Test_Env' }, [/^environment: "Test_Env" is not allowed/]],
-      ['environment ending with a hyphen', { tenant: 'acme', account: 'dev', environment: 'test-' }, [/^environment: "test-" is not allowed/]],
-      ['unknown key', { tenant: 'acme', account: 'dev', environment: 'testenv-01', enviroment: 'x' }, [/^enviroment: is not an input of apply-environment; allowed: tenant, account, environment, fromStep/]],
-      ['a non-string value', { tenant: 'acme', account: 'dev', environment: { a: 1 } }, [/^environment: must be a string; got an object/]],
-      ['an unregistered stack', { tenant: 'acme', account: 'dev', environment: 'nope' }, [/^environment: stack acme-dev-nope is not registered; onboard it first/]],
-      ['a bad fromStep', { tenant: 'acme', account: 'dev', environment: 'testenv-01', fromStep: 'aply' }, [/^fromStep: "aply" is not a step of apply-environment; allowed: validate, plan, apply/]],
-      ['a bad dryRun', { tenant: 'acme', account: 'dev', environment: 'testenv-01', dryRun: 'yes' }, [/^dryRun: must be true or false/]],
-      ['a value too long', { tenant: 'acme', account: 'dev', environment: 'x'.repeat(2000) }, [/^environment: is 2000 characters long/]],
-      ['bad CIDR syntax', { tenant: 'acme', account: 'dev', environment: 'e2', vpc_cidr: '10.2.0.0', tags: 'Owner=a,CostCenter=b' }, [/^vpc_cidr: "10.2.0.0" is not an IPv4 CIDR block/], onboardChecks, onboard],
-      ['CIDR octet above 255', { tenant: 'acme', account: 'dev', environment: 'e2', vpc_cidr: '10.256.0.0/16', tags: 'Owner=a,CostCenter=b' }, [/^vpc_cidr: .*octet above 255/], onboardChecks, onboard],
-      ['CIDR not a network address', { tenant: 'acme', account: 'dev', environment: 'e2', vpc_cidr: '10.2.3.0/16', tags: 'Owner=a,CostCenter=b' }, [/^vpc_cidr: .*not a network address: the \/16 block is 10.2.0.0\/16/], onboardChecks, onboard],
-      ['CIDR prefix too wide', { tenant: 'acme', account: 'dev', environment: 'e2', vpc_cidr: '10.0.0.0/8', tags: 'Owner=a,CostCenter=b' }, [/^vpc_cidr: \/8 is not allowed/], onboardChecks, onboard],
-      ['overlapping CIDR', { tenant: 'acme', account: 'dev', environment: 'e2', vpc_cidr: '10.20.128.0/20', tags: 'Owner=a,CostCenter=b' }, [/^vpc_cidr: 10.20.128.0\/20 overlaps 10.20.0.0\/16 of acme-prod-main/], onboardChecks, onboard],
-      ['already registered', { tenant: 'acme', account: 'staging', environment: 'main', vpc_cidr: '10.99.0.0/16', tags: 'Owner=a,CostCenter=b' }, [/^environment: stack acme-staging-main is already registered/], onboardChecks, onboard],
-      ['missing required tags', { tenant: 'acme', account: 'dev', environment: 'e2', vpc_cidr: '10.2.0.0/16', tags: 'Owner=a' }, [/^tags: the tags policy requires a "CostCenter" tag/], onboardChecks, onboard],
-      ['unknown tier', { tenant: 'acme', account: 'dev', environment: 'e2', vpc_cidr: '10.2.0.0/16', tier: 'gold', tags: 'Owner=a,CostCenter=b' }, [/^tier: "gold" is not a configured tier/], onboardChecks, onboard],
-      ['several problems at once', { tenant: 'A', account: 'qa', environment: 'main', vpc_cidr: 'x', tags: '' }, [/^tenant:/, /^account:/, /^vpc_cidr:/, /^tags: .*Owner/, /^tags: .*CostCenter/], onboardChecks, onboard],
+      [
+        'bad tenant',
+        { tenant: 'Acme!', account: 'dev', environment: 'x1' },
+        [/^tenant: "Acme!" is not allowed: 2-16 lowercase/],
+      ],
+      [
+        'unknown account',
+        { tenant: 'acme', account: 'qa', environment: 'main' },
+        [/^account: "qa" is not a configured account; allowed: management, dev, staging, prod/],
+      ],
+      [
+        'bad environment',
+        { tenant: 'acme', account: 'dev', environment: 'Test_Env' },
+        [/^environment: "Test_Env" is not allowed/],
+      ],
+      [
+        'environment ending with a hyphen',
+        { tenant: 'acme', account: 'dev', environment: 'test-' },
+        [/^environment: "test-" is not allowed/],
+      ],
+      [
+        'unknown key',
+        { tenant: 'acme', account: 'dev', environment: 'testenv-01', enviroment: 'x' },
+        [/^enviroment: is not an input of apply-environment; allowed: tenant, account, environment, fromStep/],
+      ],
+      [
+        'a non-string value',
+        { tenant: 'acme', account: 'dev', environment: { a: 1 } },
+        [/^environment: must be a string; got an object/],
+      ],
+      [
+        'an unregistered stack',
+        { tenant: 'acme', account: 'dev', environment: 'nope' },
+        [/^environment: stack acme-dev-nope is not registered; onboard it first/],
+      ],
+      [
+        'a bad fromStep',
+        { tenant: 'acme', account: 'dev', environment: 'testenv-01', fromStep: 'aply' },
+        [/^fromStep: "aply" is not a step of apply-environment; allowed: validate, plan, apply/],
+      ],
+      [
+        'a bad dryRun',
+        { tenant: 'acme', account: 'dev', environment: 'testenv-01', dryRun: 'yes' },
+        [/^dryRun: must be true or false/],
+      ],
+      [
+        'a value too long',
+        { tenant: 'acme', account: 'dev', environment: 'x'.repeat(2000) },
+        [/^environment: is 2000 characters long/],
+      ],
+      [
+        'bad CIDR syntax',
+        { tenant: 'acme', account: 'dev', environment: 'e2', vpc_cidr: '10.2.0.0', tags: 'Owner=a,CostCenter=b' },
+        [/^vpc_cidr: "10.2.0.0" is not an IPv4 CIDR block/],
+        onboardChecks,
+        onboard,
+      ],
+      [
+        'CIDR octet above 255',
+        { tenant: 'acme', account: 'dev', environment: 'e2', vpc_cidr: '10.256.0.0/16', tags: 'Owner=a,CostCenter=b' },
+        [/^vpc_cidr: .*octet above 255/],
+        onboardChecks,
+        onboard,
+      ],
+      [
+        'CIDR not a network address',
+        { tenant: 'acme', account: 'dev', environment: 'e2', vpc_cidr: '10.2.3.0/16', tags: 'Owner=a,CostCenter=b' },
+        [/^vpc_cidr: .*not a network address: the \/16 block is 10.2.0.0\/16/],
+        onboardChecks,
+        onboard,
+      ],
+      [
+        'CIDR prefix too wide',
+        { tenant: 'acme', account: 'dev', environment: 'e2', vpc_cidr: '10.0.0.0/8', tags: 'Owner=a,CostCenter=b' },
+        [/^vpc_cidr: \/8 is not allowed/],
+        onboardChecks,
+        onboard,
+      ],
+      [
+        'overlapping CIDR',
+        { tenant: 'acme', account: 'dev', environment: 'e2', vpc_cidr: '10.20.128.0/20', tags: 'Owner=a,CostCenter=b' },
+        [/^vpc_cidr: 10.20.128.0\/20 overlaps 10.20.0.0\/16 of acme-prod-main/],
+        onboardChecks,
+        onboard,
+      ],
+      [
+        'already registered',
+        {
+          tenant: 'acme',
+          account: 'staging',
+          environment: 'main',
+          vpc_cidr: '10.99.0.0/16',
+          tags: 'Owner=a,CostCenter=b',
+        },
+        [/^environment: stack acme-staging-main is already registered/],
+        onboardChecks,
+        onboard,
+      ],
+      [
+        'missing required tags',
+        { tenant: 'acme', account: 'dev', environment: 'e2', vpc_cidr: '10.2.0.0/16', tags: 'Owner=a' },
+        [/^tags: the tags policy requires a "CostCenter" tag/],
+        onboardChecks,
+        onboard,
+      ],
+      [
+        'unknown tier',
+        {
+          tenant: 'acme',
+          account: 'dev',
+          environment: 'e2',
+          vpc_cidr: '10.2.0.0/16',
+          tier: 'gold',
+          tags: 'Owner=a,CostCenter=b',
+        },
+        [/^tier: "gold" is not a configured tier/],
+        onboardChecks,
+        onboard,
+      ],
+      [
+        'several problems at once',
+        { tenant: 'A', account: 'qa', environment: 'main', vpc_cidr: 'x', tags: '' },
+        [/^tenant:/, /^account:/, /^vpc_cidr:/, /^tags: .*Owner/, /^tags: .*CostCenter/],
+        onboardChecks,
+        onboard,
+      ],
     ])('rejects %s', async (_, input, expected, checks = ['stack-registered'], workflow = spec()) => {
       // Act
       const found = await problems(request(input, checks, workflow));
@@ -135,12 +337,25 @@ describe('validate-input core', () => {
     test('parameters required by another parameter value', async () => {
       const stateOps = spec({
         name: 'state-operations',
-        inputs: { required: ['tenant', 'account', 'environment', 'component', 'operation'], optional: ['lock_id', 'version_id'], defaults: {}, requiredWhen: { 'operation=unlock': ['lock_id'] } },
+        inputs: {
+          required: ['tenant', 'account', 'environment', 'component', 'operation'],
+          optional: ['lock_id', 'version_id'],
+          defaults: {},
+          requiredWhen: { 'operation=unlock': ['lock_id'] },
+        },
       });
       const base = { tenant: 'acme', account: 'dev', environment: 'testenv-01', component: 'vpc' };
-      expect(await problems(request({ ...base, operation: 'unlock' }, [], stateOps))).toEqual([expect.stringMatching(/^lock_id: is required when operation=unlock/)]);
-      expect(await problems(request({ ...base, operation: 'drop' }, [], stateOps))).toEqual([expect.stringMatching(/^operation: "drop" is not allowed; allowed: list, lock-status, unlock, versions, restore/)]);
-      expect(await problems(request({ ...base, component: 'vppc', operation: 'list' }, [], stateOps))).toEqual([expect.stringMatching(/^component: "vppc" is not a catalog component/)]);
+      expect(await problems(request({ ...base, operation: 'unlock' }, [], stateOps))).toEqual([
+        expect.stringMatching(/^lock_id: is required when operation=unlock/),
+      ]);
+      expect(await problems(request({ ...base, operation: 'drop' }, [], stateOps))).toEqual([
+        expect.stringMatching(
+          /^operation: "drop" is not allowed; allowed: list, lock-status, unlock, versions, restore/,
+        ),
+      ]);
+      expect(await problems(request({ ...base, component: 'vppc', operation: 'list' }, [], stateOps))).toEqual([
+        expect.stringMatching(/^component: "vppc" is not a catalog component/),
+      ]);
       expect(await problems(request({ ...base, operation: 'list' }, [], stateOps))).toEqual([]);
     });
   });

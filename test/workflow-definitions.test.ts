@@ -1,5 +1,12 @@
 import { Catalog, DefinitionError } from '../lib/workflow/catalog';
-import { criticalPathLength, findCycle, levelByLevelLength, levels, reversed, topologicalOrder } from '../lib/workflow/graph';
+import {
+  criticalPathLength,
+  findCycle,
+  levelByLevelLength,
+  levels,
+  reversed,
+  topologicalOrder,
+} from '../lib/workflow/graph';
 import { loadWorkflows, validateWorkflows } from '../lib/workflow/load';
 import { catalog, ROOT } from './helpers/fixtures';
 import { join } from 'node:path';
@@ -30,11 +37,21 @@ describe('the component catalog', () => {
   });
 
   test('seed 000: backend -> iam -> network -> infrastructure -> services', () => {
-    expect(topologicalOrder(catalog.graphOf(catalog.sets.get('coarse')!))).toEqual(['backend', 'iam', 'network', 'infrastructure', 'services']);
+    expect(topologicalOrder(catalog.graphOf(catalog.sets.get('coarse')!))).toEqual([
+      'backend',
+      'iam',
+      'network',
+      'infrastructure',
+      'services',
+    ]);
   });
 
   test('dependencies outside a run are dropped; * means every other component of the run', () => {
-    expect(Object.fromEntries(catalog.graphOf(['vpc', 'eks', 'monitoring']))).toEqual({ vpc: [], eks: ['vpc'], monitoring: ['eks', 'vpc'] });
+    expect(Object.fromEntries(catalog.graphOf(['vpc', 'eks', 'monitoring']))).toEqual({
+      vpc: [],
+      eks: ['vpc'],
+      monitoring: ['eks', 'vpc'],
+    });
   });
 
   test('reversed for destroy: dependents first', () => {
@@ -43,7 +60,22 @@ describe('the component catalog', () => {
   });
 
   test('critical path and level-by-level length (the bench:dag figures of seed 001)', () => {
-    const seconds: Record<string, number> = { backend: 60, vpc: 180, iam: 120, dns: 30, 'security-groups': 45, acm: 600, lambda: 90, dynamodb: 60, rds: 900, ec2: 120, ecs: 300, eks: 900, apigateway: 120, monitoring: 60 };
+    const seconds: Record<string, number> = {
+      backend: 60,
+      vpc: 180,
+      iam: 120,
+      dns: 30,
+      'security-groups': 45,
+      acm: 600,
+      lambda: 90,
+      dynamodb: 60,
+      rds: 900,
+      ec2: 120,
+      ecs: 300,
+      eks: 900,
+      apigateway: 120,
+      monitoring: 60,
+    };
     const graph = catalog.graphOf(catalog.sets.get('environment')!);
     expect(criticalPathLength(graph, (c) => seconds[c]!)).toBe(1245);
     expect(levelByLevelLength(graph, (c) => seconds[c]!)).toBe(1800);
@@ -51,43 +83,146 @@ describe('the component catalog', () => {
 
   test('fails when the catalog has a cycle, naming it', () => {
     expect(() =>
-      Catalog.fromObject({ components: { a: { description: 'a', depends_on: ['c'] }, b: { description: 'b', depends_on: ['a'] }, c: { description: 'c', depends_on: ['b'] } } }),
+      Catalog.fromObject({
+        components: {
+          a: { description: 'a', depends_on: ['c'] },
+          b: { description: 'b', depends_on: ['a'] },
+          c: { description: 'c', depends_on: ['b'] },
+        },
+      }),
     ).toThrow(/dependency cycle a -> c -> b -> a; remove one of these depends_on entries/);
   });
 
   test('fails when a dependency is unknown', () => {
-    expect(() => Catalog.fromObject({ components: { a: { description: 'a', depends_on: ['zz'] } } })).toThrow(/components.a.depends_on: unknown component "zz"/);
+    expect(() => Catalog.fromObject({ components: { a: { description: 'a', depends_on: ['zz'] } } })).toThrow(
+      /components.a.depends_on: unknown component "zz"/,
+    );
   });
 
   test('findCycle finds none in a DAG', () => {
-    expect(findCycle(new Map([['a', ['b']], ['b', []]]))).toBeUndefined();
+    expect(
+      findCycle(
+        new Map([
+          ['a', ['b']],
+          ['b', []],
+        ]),
+      ),
+    ).toBeUndefined();
   });
 });
 
 describe('workflow definition files', () => {
-  test('every file of workflows/ is valid, and the seeds\' 14 workflows are there', () => {
+  test("every file of workflows/ is valid, and the seeds' 14 workflows are there", () => {
     const workflows = loadWorkflows(join(ROOT, 'workflows'), catalog);
     expect([...workflows.keys()].sort()).toEqual(
-      ['apply-backend', 'apply-environment', 'bootstrap-backend', 'compliance-check', 'destroy-environment', 'drift-detection', 'import', 'lint', 'onboard-environment', 'plan-environment', 'platform', 'promote', 'state-operations', 'validate'].sort(),
+      [
+        'apply-backend',
+        'apply-environment',
+        'bootstrap-backend',
+        'compliance-check',
+        'destroy-environment',
+        'drift-detection',
+        'import',
+        'lint',
+        'onboard-environment',
+        'plan-environment',
+        'platform',
+        'promote',
+        'state-operations',
+        'validate',
+      ].sort(),
     );
   });
 
   test.each<[string, Record<string, string>, RegExp]>([
-    ['an unknown step kind', { wf: HEAD + '  - name: xx\n    kind: terrafrom\n' }, /workflows\/wf.yaml is invalid:\n.*steps\[1\].kind: unknown step kind; allowed: validate, terraform/],
-    ['an unknown component', { wf: HEAD + '  - name: plan\n    kind: terraform\n    command: plan\n    components: [vpc, vppc]\n' }, /workflows\/wf.yaml: step "plan" \(terraform\): unknown component "vppc"; use a catalog component .* or add it to catalog\/components.yaml/],
-    ['a duplicate step name', { wf: HEAD + '  - name: plan\n    kind: terraform\n    command: plan\n    components: [vpc]\n  - name: plan\n    kind: terraform\n    command: plan\n    components: [iam]\n' }, /step "plan" \(terraform\): duplicate step name "plan"/],
-    ['a missing required field', { wf: HEAD + '  - name: plan\n    kind: terraform\n    components: [vpc]\n' }, /steps\[1\].command: Invalid option/],
+    [
+      'an unknown step kind',
+      { wf: HEAD + '  - name: xx\n    kind: terrafrom\n' },
+      /workflows\/wf.yaml is invalid:\n.*steps\[1\].kind: unknown step kind; allowed: validate, terraform/,
+    ],
+    [
+      'an unknown component',
+      { wf: HEAD + '  - name: plan\n    kind: terraform\n    command: plan\n    components: [vpc, vppc]\n' },
+      /workflows\/wf.yaml: step "plan" \(terraform\): unknown component "vppc"; use a catalog component .* or add it to catalog\/components.yaml/,
+    ],
+    [
+      'a duplicate step name',
+      {
+        wf:
+          HEAD +
+          '  - name: plan\n    kind: terraform\n    command: plan\n    components: [vpc]\n  - name: plan\n    kind: terraform\n    command: plan\n    components: [iam]\n',
+      },
+      /step "plan" \(terraform\): duplicate step name "plan"/,
+    ],
+    [
+      'a missing required field',
+      { wf: HEAD + '  - name: plan\n    kind: terraform\n    components: [vpc]\n' },
+      /steps\[1\].command: Invalid option/,
+    ],
     ['a missing description', { wf: 'steps:\n' + VALIDATE }, /description: Invalid input: expected string/],
-    ['a first step that is not validate', { wf: 'description: d\nsteps:\n  - name: lint\n    kind: terraform\n    command: lint\n' }, /the first step must be a validate step/],
-    ['an apply without its plan', { wf: HEAD + '  - name: apply\n    kind: terraform\n    command: apply\n    components: [vpc]\n' }, /apply must name the plan step it applies \(plan: <step>\)/],
-    ['an approval of an unknown plan', { wf: HEAD + '  - name: ok\n    kind: approval\n    plan: plann\n' }, /plan: "plann" is not an earlier plan step/],
-    ['a when on an unknown plan', { wf: HEAD + '  - name: xx\n    kind: terraform\n    command: validate\n    components: [vpc]\n    when: { changes: plan }\n' }, /when: "plan" is not an earlier plan step/],
-    ['an unknown parameter', { wf: 'description: d\ninputs:\n  required: [tenant, vpc]\nsteps:\n' + VALIDATE }, /inputs.required\[1\]: unknown parameter "vpc"; allowed: tenant, account/],
-    ['${component} without the input', { wf: HEAD + '  - name: xx\n    kind: terraform\n    command: import\n    components: ${component}\n' }, /components is \$\{component\} but "component" is not an input/],
-    ['an unknown workflow', { wf: HEAD + '  - name: xx\n    kind: workflow\n    workflow: nope\n' }, /unknown workflow "nope"/],
-    ['workflows calling each other', { one: HEAD + '  - name: xx\n    kind: workflow\n    workflow: two\n', two: HEAD + '  - name: yy\n    kind: workflow\n    workflow: one\n' }, /workflows call each other in a cycle: one -> two -> one/],
-    ['a child input the parent cannot give', { one: 'description: d\ninputs:\n  required: [tenant]\nsteps:\n' + VALIDATE + '  - name: xx\n    kind: workflow\n    workflow: two\n', two: HEAD }, /"two" requires "account", which "one" does not take/],
-    ['a name that is not the file name', { wf: HEAD.replace('description', 'name: other\ndescription') }, /Map keys must be unique|must match the file name/],
+    [
+      'a first step that is not validate',
+      { wf: 'description: d\nsteps:\n  - name: lint\n    kind: terraform\n    command: lint\n' },
+      /the first step must be a validate step/,
+    ],
+    [
+      'an apply without its plan',
+      { wf: HEAD + '  - name: apply\n    kind: terraform\n    command: apply\n    components: [vpc]\n' },
+      /apply must name the plan step it applies \(plan: <step>\)/,
+    ],
+    [
+      'an approval of an unknown plan',
+      { wf: HEAD + '  - name: ok\n    kind: approval\n    plan: plann\n' },
+      /plan: "plann" is not an earlier plan step/,
+    ],
+    [
+      'a when on an unknown plan',
+      {
+        wf:
+          HEAD +
+          '  - name: xx\n    kind: terraform\n    command: validate\n    components: [vpc]\n    when: { changes: plan }\n',
+      },
+      /when: "plan" is not an earlier plan step/,
+    ],
+    [
+      'an unknown parameter',
+      { wf: 'description: d\ninputs:\n  required: [tenant, vpc]\nsteps:\n' + VALIDATE },
+      /inputs.required\[1\]: unknown parameter "vpc"; allowed: tenant, account/,
+    ],
+    [
+      '${component} without the input',
+      { wf: HEAD + '  - name: xx\n    kind: terraform\n    command: import\n    components: ${component}\n' },
+      /components is \$\{component\} but "component" is not an input/,
+    ],
+    [
+      'an unknown workflow',
+      { wf: HEAD + '  - name: xx\n    kind: workflow\n    workflow: nope\n' },
+      /unknown workflow "nope"/,
+    ],
+    [
+      'workflows calling each other',
+      {
+        one: HEAD + '  - name: xx\n    kind: workflow\n    workflow: two\n',
+        two: HEAD + '  - name: yy\n    kind: workflow\n    workflow: one\n',
+      },
+      /workflows call each other in a cycle: one -> two -> one/,
+    ],
+    [
+      'a child input the parent cannot give',
+      {
+        one:
+          'description: d\ninputs:\n  required: [tenant]\nsteps:\n' +
+          VALIDATE +
+          '  - name: xx\n    kind: workflow\n    workflow: two\n',
+        two: HEAD,
+      },
+      /"two" requires "account", which "one" does not take/,
+    ],
+    [
+      'a name that is not the file name',
+      { wf: HEAD.replace('description', 'name: other\ndescription') },
+      /Map keys must be unique|must match the file name/,
+    ],
   ])('fails on %s, naming the file, the step and the fix', (_, texts, message) => {
     // Act / Assess
     expect(() => load(texts)).toThrow(DefinitionError);
@@ -95,6 +230,11 @@ describe('workflow definition files', () => {
   });
 
   test('lists the problems of every file at once', () => {
-    expect(() => load({ one: HEAD + '  - name: xx\n    kind: nope\n', two: HEAD + '  - name: yy\n    kind: terraform\n    command: plan\n    components: [nope]\n' })).toThrow(/workflows\/one.yaml[\s\S]*workflows\/two.yaml/);
+    expect(() =>
+      load({
+        one: HEAD + '  - name: xx\n    kind: nope\n',
+        two: HEAD + '  - name: yy\n    kind: terraform\n    command: plan\n    components: [nope]\n',
+      }),
+    ).toThrow(/workflows\/one.yaml[\s\S]*workflows\/two.yaml/);
   });
 });

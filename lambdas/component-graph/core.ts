@@ -26,7 +26,14 @@ export interface GraphState {
 
 export interface GraphStore {
   /** Records the component's dependencies and task token (and the stack's components); returns the state after. */
-  await(runId: string, step: string, component: string, token: string, dependsOn: readonly string[], stackComponents: readonly string[]): Promise<GraphState>;
+  await(
+    runId: string,
+    step: string,
+    component: string,
+    token: string,
+    dependsOn: readonly string[],
+    stackComponents: readonly string[],
+  ): Promise<GraphState>;
   /** Records how a component ended; returns the state after. */
   end(runId: string, step: string, component: string, how: EndState): Promise<GraphState>;
   /** The state as it is now. */
@@ -64,7 +71,11 @@ export interface CompleteRequest {
   readonly command: string;
   readonly component: string;
   readonly status: 'SUCCEEDED' | 'FAILED';
-  readonly build?: { buildId?: string; logs?: { deepLink?: string; DeepLink?: string } | string; exported?: { Name?: string; Value?: string }[] };
+  readonly build?: {
+    buildId?: string;
+    logs?: { deepLink?: string; DeepLink?: string } | string;
+    exported?: { Name?: string; Value?: string }[];
+  };
   readonly error?: { Error?: string; Cause?: string };
 }
 
@@ -117,12 +128,21 @@ export class ComponentGraph {
       case 'check-branches':
         return checkBranches(req);
       default:
-        throw new Error(`unknown action ${JSON.stringify((req as { action?: unknown }).action)}; allowed: await, complete, summarize, check-branches`);
+        throw new Error(
+          `unknown action ${JSON.stringify((req as { action?: unknown }).action)}; allowed: await, complete, summarize, check-branches`,
+        );
     }
   }
 
   public async await(req: AwaitRequest): Promise<{ waiting: boolean }> {
-    const state = await this.store.await(req.runId, req.step, req.component, req.taskToken, req.dependsOn, req.stackComponents);
+    const state = await this.store.await(
+      req.runId,
+      req.step,
+      req.component,
+      req.taskToken,
+      req.dependsOn,
+      req.stackComponents,
+    );
     if (!state.stackComponents.includes(req.component)) {
       await this.store.end(req.runId, req.step, req.component, 'ABSENT');
       await this.release(req.runId, req.step, req.component, req.taskToken, false, `not a component of this stack`);
@@ -161,11 +181,25 @@ export class ComponentGraph {
       return;
     }
     if (deps.every((d) => state.ended[d] === 'SUCCEEDED')) {
-      await this.release(runId, step, component, token, true, deps.length ? `after ${deps.join(', ')}` : 'no dependencies');
+      await this.release(
+        runId,
+        step,
+        component,
+        token,
+        true,
+        deps.length ? `after ${deps.join(', ')}` : 'no dependencies',
+      );
     }
   }
 
-  private async release(runId: string, step: string, component: string, token: string, run: boolean, reason: string): Promise<void> {
+  private async release(
+    runId: string,
+    step: string,
+    component: string,
+    token: string,
+    run: boolean,
+    reason: string,
+  ): Promise<void> {
     if (!(await this.store.claimRelease(runId, step, component))) return;
     await this.tokens.succeed(token, { component, run, status: run ? 'RELEASED' : 'SKIPPED', reason });
   }
@@ -187,7 +221,13 @@ export function componentResult(req: CompleteRequest): ComponentResult {
     };
   }
   const failure = describeFailure(req.error);
-  return { component: req.component, status: 'FAILED', buildId: failure.buildId, logs: failure.logs, message: failure.reason };
+  return {
+    component: req.component,
+    status: 'FAILED',
+    buildId: failure.buildId,
+    logs: failure.logs,
+    message: failure.reason,
+  };
 }
 
 /** Pulls the build id, the log link and the failing phase's message out of a caught build error. */
@@ -196,13 +236,19 @@ export function describeFailure(error: CompleteRequest['error']): { reason: stri
   const cause = error?.Cause ?? '';
   try {
     const parsed = JSON.parse(cause) as {
-      Build?: { Id?: string; Logs?: { DeepLink?: string }; Phases?: { PhaseType?: string; PhaseStatus?: string; Contexts?: { Message?: string }[] }[] };
+      Build?: {
+        Id?: string;
+        Logs?: { DeepLink?: string };
+        Phases?: { PhaseType?: string; PhaseStatus?: string; Contexts?: { Message?: string }[] }[];
+      };
       errorMessage?: string;
     };
     const build = parsed.Build;
     if (build) {
       const phase = build.Phases?.find((p) => p.PhaseStatus === 'FAILED' || p.PhaseStatus === 'TIMED_OUT');
-      const message = phase?.Contexts?.map((c) => c.Message).filter(Boolean).join('; ');
+      const message = phase?.Contexts?.map((c) => c.Message)
+        .filter(Boolean)
+        .join('; ');
       return {
         reason: `${name}: ${phase ? `${phase.PhaseType} phase ${phase.PhaseStatus?.toLowerCase()}` : 'build failed'}${message ? `: ${message}` : ''}`,
         buildId: build.Id,
@@ -222,8 +268,11 @@ export function summarize(req: SummarizeRequest): StepSummary {
   const failed = results.filter((r) => r.status === 'FAILED');
   if (failed.length > 0) {
     const skipped = results.filter((r) => r.status === 'SKIPPED' && r.message?.startsWith('skipped:'));
-    const parts = failed.map((r) => `${r.component} failed (${r.message ?? 'no reason given'}${r.logs ? `; logs: ${r.logs}` : ''})`);
-    if (skipped.length > 0) parts.push(`skipped because a dependency failed: ${skipped.map((r) => r.component).join(', ')}`);
+    const parts = failed.map(
+      (r) => `${r.component} failed (${r.message ?? 'no reason given'}${r.logs ? `; logs: ${r.logs}` : ''})`,
+    );
+    if (skipped.length > 0)
+      parts.push(`skipped because a dependency failed: ${skipped.map((r) => r.component).join(', ')}`);
     const succeeded = results.filter((r) => r.status === 'SUCCEEDED').map((r) => r.component);
     if (succeeded.length > 0) parts.push(`succeeded: ${succeeded.join(', ')}`);
     throw new ComponentFailedError(`${req.command} step "${req.step}": ${parts.join('; ')}`);
@@ -265,8 +314,12 @@ export function approvalRequired(policy: string, hasChanges: boolean, hasDestroy
 export function checkBranches(req: CheckBranchesRequest): { status: 'SUCCEEDED'; branches: string[] } {
   const failed = req.branches.filter((b) => b.status !== 'SUCCEEDED');
   if (failed.length > 0) {
-    const why = failed.map((b) => `${b.branch} (${b.error?.Error ?? 'failed'}${b.error?.Cause ? `: ${b.error.Cause.slice(0, 300)}` : ''})`);
-    throw new BranchFailedError(`parallel step "${req.step}": ${why.join('; ')} failed; the other branches ran to their end`);
+    const why = failed.map(
+      (b) => `${b.branch} (${b.error?.Error ?? 'failed'}${b.error?.Cause ? `: ${b.error.Cause.slice(0, 300)}` : ''})`,
+    );
+    throw new BranchFailedError(
+      `parallel step "${req.step}": ${why.join('; ')} failed; the other branches ran to their end`,
+    );
   }
   return { status: 'SUCCEEDED', branches: req.branches.map((b) => b.branch) };
 }

@@ -16,7 +16,14 @@ export class DynamoGraphStore implements GraphStore {
     return { runId, sk: `GRAPH#${step}` };
   }
 
-  public async await(runId: string, step: string, component: string, token: string, dependsOn: readonly string[], stackComponents: readonly string[]): Promise<GraphState> {
+  public async await(
+    runId: string,
+    step: string,
+    component: string,
+    token: string,
+    dependsOn: readonly string[],
+    stackComponents: readonly string[],
+  ): Promise<GraphState> {
     const out = await this.db.send(
       new UpdateCommand({
         TableName: this.tableName,
@@ -45,7 +52,9 @@ export class DynamoGraphStore implements GraphStore {
   }
 
   public async read(runId: string, step: string): Promise<GraphState> {
-    const out = await this.db.send(new GetCommand({ TableName: this.tableName, Key: this.key(runId, step), ConsistentRead: true }));
+    const out = await this.db.send(
+      new GetCommand({ TableName: this.tableName, Key: this.key(runId, step), ConsistentRead: true }),
+    );
     return toState(out.Item);
   }
 

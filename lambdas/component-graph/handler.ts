@@ -7,10 +7,17 @@ import { ComponentGraph, GraphRequest } from './core';
 import { DynamoGraphStore } from './dynamo-store';
 
 const logger = createLogger('component-graph');
-const graph = new ComponentGraph(new DynamoGraphStore(dynamo(), requiredEnv(TABLES.runs.env)), new StepFunctionsTokens());
+const graph = new ComponentGraph(
+  new DynamoGraphStore(dynamo(), requiredEnv(TABLES.runs.env)),
+  new StepFunctionsTokens(),
+);
 
 /** Await / complete / summarize for the components of a terraform step. */
 export const handler = middy(async (event: GraphRequest): Promise<unknown> => {
-  logger.info('component graph', { action: event.action, step: event.step, component: 'component' in event ? event.component : undefined });
+  logger.info('component graph', {
+    action: event.action,
+    step: event.step,
+    component: 'component' in event ? event.component : undefined,
+  });
   return graph.handle(event);
 }).use(injectLambdaContext(logger));

@@ -14,7 +14,11 @@ export interface RegistryRequest {
 }
 
 /** The registry steps of workflows: register a new environment, activate it, record drift, mark destroyed. */
-export async function handleRegistry(req: RegistryRequest, registry: EnvironmentWriter, now = () => new Date().toISOString()): Promise<Environment> {
+export async function handleRegistry(
+  req: RegistryRequest,
+  registry: EnvironmentWriter,
+  now = () => new Date().toISOString(),
+): Promise<Environment> {
   const c = req.context;
   switch (req.action) {
     case 'register': {
@@ -45,7 +49,14 @@ export async function handleRegistry(req: RegistryRequest, registry: Environment
       const r = req.result;
       if (!r || r.status !== 'SUCCEEDED') throw new Error('record-drift needs the summary of a drift step that ran');
       return registry.update(c.stack, {
-        lastDrift: { checkedAt: now(), runId: req.runId, drifted: [...r.drifted], add: r.add, change: r.change, destroy: r.destroy },
+        lastDrift: {
+          checkedAt: now(),
+          runId: req.runId,
+          drifted: [...r.drifted],
+          add: r.add,
+          change: r.change,
+          destroy: r.destroy,
+        },
       });
     }
     default:

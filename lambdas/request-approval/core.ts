@@ -25,7 +25,13 @@ export interface Approval {
   readonly requestedBy: string | null;
   readonly requestedAt: string;
   readonly expiresAt: string;
-  readonly plan: readonly { component: string; add: number; change: number; destroy: number; sha256?: string | undefined }[];
+  readonly plan: readonly {
+    component: string;
+    add: number;
+    change: number;
+    destroy: number;
+    sha256?: string | undefined;
+  }[];
 }
 
 export interface Notifier {
@@ -38,7 +44,13 @@ export function approvalId(runId: string, step: string): string {
 }
 
 /** Stores the approval request (with its token, apart) and sends a notification that says how to answer. */
-export async function requestApproval(req: ApprovalRequest, db: DynamoDBDocumentClient, table: string, notifier: Notifier, now = new Date()): Promise<Approval> {
+export async function requestApproval(
+  req: ApprovalRequest,
+  db: DynamoDBDocumentClient,
+  table: string,
+  notifier: Notifier,
+  now = new Date(),
+): Promise<Approval> {
   const approval: Approval = {
     approvalId: approvalId(req.runId, req.step),
     runId: req.runId,
@@ -52,7 +64,13 @@ export async function requestApproval(req: ApprovalRequest, db: DynamoDBDocument
     expiresAt: new Date(now.getTime() + req.deadlineHours * 3600_000).toISOString(),
     plan: req.plan.components
       .filter((c) => c.plan)
-      .map((c) => ({ component: c.component, add: c.plan!.add, change: c.plan!.change, destroy: c.plan!.destroy, sha256: c.plan!.sha256 })),
+      .map((c) => ({
+        component: c.component,
+        add: c.plan!.add,
+        change: c.plan!.change,
+        destroy: c.plan!.destroy,
+        sha256: c.plan!.sha256,
+      })),
   };
   await db.send(
     new PutCommand({
@@ -66,7 +84,10 @@ export async function requestApproval(req: ApprovalRequest, db: DynamoDBDocument
 }
 
 export function approvalMessage(a: Approval): string {
-  const lines = a.plan.map((p) => `  ${p.component}: +${p.add} ~${p.change} -${p.destroy}${p.sha256 ? `  (plan sha256 ${p.sha256.slice(0, 12)}…)` : ''}`);
+  const lines = a.plan.map(
+    (p) =>
+      `  ${p.component}: +${p.add} ~${p.change} -${p.destroy}${p.sha256 ? `  (plan sha256 ${p.sha256.slice(0, 12)}…)` : ''}`,
+  );
   return [
     `Run ${a.runId} (${a.workflow}) on stack ${a.stack} (tier ${a.tier}) waits for approval of step "${a.step}".`,
     `Requested by ${a.requestedBy ?? 'unknown'} at ${a.requestedAt}; expires at ${a.expiresAt}.`,

@@ -17,6 +17,10 @@ export const handler = middy(async (event: ApprovalRequest) => {
       await sns.send(new PublishCommand({ TopicArn: topicArn, Subject: subject.slice(0, 99), Message: message }));
     },
   });
-  logger.info('approval requested', { approvalId: approval.approvalId, stack: approval.stack, expiresAt: approval.expiresAt });
+  logger.info('approval requested', {
+    approvalId: approval.approvalId,
+    stack: approval.stack,
+    expiresAt: approval.expiresAt,
+  });
   return { approvalId: approval.approvalId };
 }).use(injectLambdaContext(logger));

@@ -73,14 +73,23 @@ const MAX_VALUE_LENGTH = 1024;
  * Checks a run's input: required parameters, naming rules, CIDR syntax and overlap, tags policy, whether the
  * stack is registered. Collects every problem before failing, so that one answer lists all bad fields.
  */
-export async function validateInput(req: ValidateRequest, settings: ValidatorSettings, registry: EnvironmentReader): Promise<ValidateResult> {
+export async function validateInput(
+  req: ValidateRequest,
+  settings: ValidatorSettings,
+  registry: EnvironmentReader,
+): Promise<ValidateResult> {
   const problems: FieldProblem[] = [];
   const bad = (field: string, problem: string) => problems.push({ field, problem });
   const wf = req.workflow;
   const declared = [...wf.inputs.required, ...wf.inputs.optional];
 
   if (typeof req.input !== 'object' || req.input === null || Array.isArray(req.input)) {
-    throw new InvalidInputError([{ field: '(input)', problem: `must be a JSON object of key/value pairs like {"tenant":"acme"}; got ${describe(req.input)}` }]);
+    throw new InvalidInputError([
+      {
+        field: '(input)',
+        problem: `must be a JSON object of key/value pairs like {"tenant":"acme"}; got ${describe(req.input)}`,
+      },
+    ]);
   }
   const raw = req.input as Record<string, unknown>;
 
@@ -123,20 +132,25 @@ export async function validateInput(req: ValidateRequest, settings: ValidatorSet
   for (const [condition, names] of Object.entries(wf.inputs.requiredWhen)) {
     const [param, expected] = condition.split('=');
     if (param !== undefined && values[param] === expected) {
-      for (const n of names) if (values[n] === null) bad(n, `is required when ${param}=${expected}: ${describeRule(n)}`);
+      for (const n of names)
+        if (values[n] === null) bad(n, `is required when ${param}=${expected}: ${describeRule(n)}`);
     }
   }
   for (const [name, value] of Object.entries(values)) {
     if (value === null || !isParameterName(name)) continue;
     const rule: ParameterRule = PARAMETERS[name];
-    if (rule.values && !rule.values.includes(value)) bad(name, `"${value}" is not allowed; allowed: ${rule.values.join(', ')}`);
+    if (rule.values && !rule.values.includes(value))
+      bad(name, `"${value}" is not allowed; allowed: ${rule.values.join(', ')}`);
     else if (rule.pattern && !rule.pattern.test(value)) bad(name, `"${value}" is not allowed: ${rule.allowed}`);
   }
 
   // Values that depend on the configuration.
   const account = values.account ? settings.accounts[values.account] : undefined;
   if (values.account && !account && !problems.some((p) => p.field === 'account')) {
-    bad('account', `"${values.account}" is not a configured account; allowed: ${Object.keys(settings.accounts).join(', ')}`);
+    bad(
+      'account',
+      `"${values.account}" is not a configured account; allowed: ${Object.keys(settings.accounts).join(', ')}`,
+    );
   }
   if (values.tier && !settings.tiers[values.tier]) {
     bad('tier', `"${values.tier}" is not a configured tier; allowed: ${Object.keys(settings.tiers).join(', ')}`);
@@ -145,19 +159,29 @@ export async function validateInput(req: ValidateRequest, settings: ValidatorSet
   if (values.vpc_cidr) {
     cidr = parseCidr(values.vpc_cidr);
     if (!cidr.ok) bad('vpc_cidr', `${cidr.reason}; ${PARAMETERS.vpc_cidr.allowed}`);
-    else if (cidr.cidr.prefix < 16 || cidr.cidr.prefix > 24) bad('vpc_cidr', `/${cidr.cidr.prefix} is not allowed: the VPC prefix must be /16 to /24 (AWS VPC limits)`);
+    else if (cidr.cidr.prefix < 16 || cidr.cidr.prefix > 24)
+      bad('vpc_cidr', `/${cidr.cidr.prefix} is not allowed: the VPC prefix must be /16 to /24 (AWS VPC limits)`);
   }
-  if (values.component && !settings.components.includes(values.component) && !problems.some((p) => p.field === 'component')) {
+  if (
+    values.component &&
+    !settings.components.includes(values.component) &&
+    !problems.some((p) => p.field === 'component')
+  ) {
     bad('component', `"${values.component}" is not a catalog component; allowed: ${settings.components.join(', ')}`);
   }
   const tags = values.tags ? parseTags(values.tags) : {};
   if (req.checks.includes('tags-policy')) {
     for (const key of settings.tagsPolicy.required) {
-      if (!tags[key]) bad('tags', `the tags policy requires a "${key}" tag (tags=${settings.tagsPolicy.required.map((k) => `${k}=…`).join(',')})`);
+      if (!tags[key])
+        bad(
+          'tags',
+          `the tags policy requires a "${key}" tag (tags=${settings.tagsPolicy.required.map((k) => `${k}=…`).join(',')})`,
+        );
     }
     for (const [key, allowed] of Object.entries(settings.tagsPolicy.allowedValues)) {
       const v = tags[key];
-      if (v !== undefined && !allowed.includes(v)) bad('tags', `tag ${key}="${v}" is not allowed; allowed: ${allowed.join(', ')}`);
+      if (v !== undefined && !allowed.includes(v))
+        bad('tags', `tag ${key}="${v}" is not allowed; allowed: ${allowed.join(', ')}`);
     }
   }
 
@@ -167,30 +191,47 @@ export async function validateInput(req: ValidateRequest, settings: ValidatorSet
   if (fromStep !== undefined && fromStep !== null && fromStep !== '') {
     const index = wf.steps.findIndex((s) => s.name === fromStep);
     if (typeof fromStep !== 'string' || index < 0) {
-      bad('fromStep', `${JSON.stringify(fromStep)} is not a step of ${wf.name}; allowed: ${wf.steps.map((s) => s.name).join(', ')}`);
+      bad(
+        'fromStep',
+        `${JSON.stringify(fromStep)} is not a step of ${wf.name}; allowed: ${wf.steps.map((s) => s.name).join(', ')}`,
+      );
     } else {
       fromStepIndex = index;
     }
   }
   const dryRun = raw.dryRun ?? false;
-  if (typeof dryRun !== 'boolean' && dryRun !== 'true' && dryRun !== 'false') bad('dryRun', `must be true or false; got ${describe(dryRun)}`);
+  if (typeof dryRun !== 'boolean' && dryRun !== 'true' && dryRun !== 'false')
+    bad('dryRun', `must be true or false; got ${describe(dryRun)}`);
   for (const key of ['requestedBy', 'ticketId', 'parentRunId'] as const) {
     const v = raw[key];
-    if (v !== undefined && v !== null && (typeof v !== 'string' || v.length > 256)) bad(key, 'must be a string of at most 256 characters');
+    if (v !== undefined && v !== null && (typeof v !== 'string' || v.length > 256))
+      bad(key, 'must be a string of at most 256 characters');
   }
 
   // Checks against the registry, only when the fields they need are valid.
-  const coordinatesOk = !!values.tenant && !!values.account && !!values.environment && !problems.some((p) => ['tenant', 'account', 'environment'].includes(p.field));
-  const stack = coordinatesOk ? stackName({ tenant: values.tenant!, account: values.account!, environment: values.environment! }) : '';
+  const coordinatesOk =
+    !!values.tenant &&
+    !!values.account &&
+    !!values.environment &&
+    !problems.some((p) => ['tenant', 'account', 'environment'].includes(p.field));
+  const stack = coordinatesOk
+    ? stackName({ tenant: values.tenant!, account: values.account!, environment: values.environment! })
+    : '';
   let registered: Environment | undefined;
   if (coordinatesOk) {
     registered = await registry.get(stack);
     if (registered?.status === 'destroyed') registered = undefined;
     if (req.checks.includes('stack-registered') && !registered) {
-      bad('environment', `stack ${stack} is not registered; onboard it first (onboard-environment) or check tenant/account/environment`);
+      bad(
+        'environment',
+        `stack ${stack} is not registered; onboard it first (onboard-environment) or check tenant/account/environment`,
+      );
     }
     if (req.checks.includes('stack-not-registered') && registered) {
-      bad('environment', `stack ${stack} is already registered (status ${registered.status}); choose another environment name`);
+      bad(
+        'environment',
+        `stack ${stack} is already registered (status ${registered.status}); choose another environment name`,
+      );
     }
   }
   if (req.checks.includes('cidr-free') && values.tenant && cidr?.ok && !problems.some((p) => p.field === 'vpc_cidr')) {
@@ -198,7 +239,10 @@ export async function validateInput(req: ValidateRequest, settings: ValidatorSet
       if (env.stack === stack || env.status === 'destroyed' || !env.vpcCidr) continue;
       const theirs = parseCidr(env.vpcCidr);
       if (theirs.ok && overlaps(cidr.cidr, theirs.cidr)) {
-        bad('vpc_cidr', `${values.vpc_cidr} overlaps ${env.vpcCidr} of ${env.stack}; choose a block that overlaps no registered environment`);
+        bad(
+          'vpc_cidr',
+          `${values.vpc_cidr} overlaps ${env.vpcCidr} of ${env.stack}; choose a block that overlaps no registered environment`,
+        );
       }
     }
   }
@@ -209,7 +253,11 @@ export async function validateInput(req: ValidateRequest, settings: ValidatorSet
   if (values.components) {
     const asked = values.components.split(',');
     const unknown = asked.filter((c) => !stackComponents.includes(c));
-    if (unknown.length > 0) bad('components', `${unknown.join(', ')} ${unknown.length === 1 ? 'is' : 'are'} not components of ${stack || 'the stack'}; allowed: ${stackComponents.join(', ')}`);
+    if (unknown.length > 0)
+      bad(
+        'components',
+        `${unknown.join(', ')} ${unknown.length === 1 ? 'is' : 'are'} not components of ${stack || 'the stack'}; allowed: ${stackComponents.join(', ')}`,
+      );
     components = stackComponents.filter((c) => asked.includes(c));
   }
 
@@ -217,10 +265,16 @@ export async function validateInput(req: ValidateRequest, settings: ValidatorSet
 
   const tier = values.tier ?? registered?.tier ?? account?.tier ?? '';
   const region = values.region ?? registered?.region ?? account?.region ?? settings.region;
-  const names = { tenant: values.tenant ?? '', account: values.account ?? '', environment: values.environment ?? '', region };
+  const names = {
+    tenant: values.tenant ?? '',
+    account: values.account ?? '',
+    environment: values.environment ?? '',
+    region,
+  };
   const input: Record<string, unknown> = { ...values };
   input.dryRun = dryRun === true || dryRun === 'true';
-  for (const key of ['fromStep', 'requestedBy', 'ticketId'] as const) input[key] = typeof raw[key] === 'string' ? raw[key] : null;
+  for (const key of ['fromStep', 'requestedBy', 'ticketId'] as const)
+    input[key] = typeof raw[key] === 'string' ? raw[key] : null;
   input.parentRunId = typeof raw.parentRunId === 'string' ? raw.parentRunId : null;
 
   return {

@@ -6,7 +6,7 @@ import { Construct } from 'constructs';
 import { ErrorCode } from '../domain/errors';
 import { RESERVED_KEYS } from '../domain/inputs';
 import { componentSelection, Workflow } from '../workflow/load';
-import { reversed } from '../workflow/graph';
+import { reversed, topologicalOrder } from '../workflow/graph';
 import {
   ApprovalStep,
   ParallelStep,
@@ -68,14 +68,16 @@ export class WorkflowCompiler {
     const title = titleOf(step);
     const skip = new sfn.Pass(this.scope, stateName(`Skip ${title}`), {
       comment: `Skipped: ${this.describeWhen(step, topLevelIndex)}`,
-      result: sfn.Result.fromObject({ status: 'SKIPPED', hasChanges: false, hasDestroys: false, approvalRequired: false }),
+      result: sfn.Result.fromObject({
+        status: 'SKIPPED',
+        hasChanges: false,
+        hasDestroys: false,
+        approvalRequired: false,
+      }),
       resultPath: resultPath(step.name),
     });
     const condition = conditions.length === 1 ? conditions[0]! : sfn.Condition.and(...conditions);
-    return new sfn.Choice(this.scope, stateName(`Run ${title}?`))
-      .when(condition, body)
-      .otherwise(skip)
-      .afterwards();
+    return new sfn.Choice(this.scope, stateName(`Run ${title}?`)).when(condition, body).otherwise(skip).afterwards();
   }
 
   private describeWhen(step: Step, index: number | undefined): string {
@@ -130,7 +132,12 @@ export class WorkflowCompiler {
     }
   }
 
-  private lambda(name: string, fn: CompilerResources['validateInput'], payload: Record<string, unknown>, result: string) {
+  private lambda(
+    name: string,
+    fn: CompilerResources['validateInput'],
+    payload: Record<string, unknown>,
+    result: string,
+  ) {
     return new tasks.LambdaInvoke(this.scope, stateName(name), {
       lambdaFunction: fn,
       payload: sfn.TaskInput.fromObject(payload),
@@ -266,7 +273,9 @@ export class WorkflowCompiler {
     const title = titleOf(step);
     const outer = new sfn.Parallel(this.scope, stateName(title), { resultPath: resultPath(step.name) });
     for (const [branch, steps] of Object.entries(step.branches)) {
-      const inner = new sfn.Parallel(this.scope, stateName(`${title}: ${branch}`), { resultPath: sfn.JsonPath.DISCARD });
+      const inner = new sfn.Parallel(this.scope, stateName(`${title}: ${branch}`), {
+        resultPath: sfn.JsonPath.DISCARD,
+      });
       const fragments = steps.map((s) => this.guarded(s, undefined));
       let chain = sfn.Chain.start(fragments[0]!);
       for (const f of fragments.slice(1)) chain = chain.next(f);
@@ -301,15 +310,18 @@ export class WorkflowCompiler {
     const selection = componentSelection(step, this.r.catalog);
     const title = titleOf(step);
     const key = resultKey(step.name);
-    const parallel = new sfn.Parallel(this.scope, stateName(`${title} components`), { resultPath: resultPath(step.name) });
+    const parallel = new sfn.Parallel(this.scope, stateName(`${title} components`), {
+      resultPath: resultPath(step.name),
+    });
 
     if (selection.kind === 'static') {
       let graph = this.r.catalog.graphOf(selection.components);
       if (REVERSED_COMMANDS.has(step.command)) graph = reversed(graph);
-      const stepTimeout = Duration.minutes(
-        [...graph.keys()].reduce((sum, c) => sum + this.buildMinutes(c) + 10, 0),
-      );
-      for (const [component, dependsOn] of graph) {
+      const stepTimeout = Duration.minutes([...graph.keys()].reduce((sum, c) => sum + this.buildMinutes(c) + 10, 0));
+      // Branches in dependency order: an engine that runs a bounded number of branches at once (the local one
+      // runs 40) then never fills its slots with branches that wait for one not yet started.
+      for (const component of topologicalOrder(graph)) {
+        const dependsOn = graph.get(component) ?? [];
         const wait = new tasks.LambdaInvoke(this.scope, stateName(`Await ${lower(title)} ${component}`), {
           lambdaFunction: this.r.componentGraph,
           integrationPattern: sfn.IntegrationPattern.WAIT_FOR_TASK_TOKEN,
@@ -377,7 +389,9 @@ export class WorkflowCompiler {
     if (step.plan) {
       env.TROPOS_PLAN_STEP = text(resultKey(step.plan));
       // The SHA-256 of the reviewed plan, from the plan step's summary: the apply refuses any other file.
-      env.TROPOS_PLAN_SHA256_EXPECTED = text(sfn.JsonPath.stringAt(`${resultPath(step.plan)}.shas.${resultKey(label)}`));
+      env.TROPOS_PLAN_SHA256_EXPECTED = text(
+        sfn.JsonPath.stringAt(`${resultPath(step.plan)}.shas.${resultKey(label)}`),
+      );
     }
     const timeout = Duration.minutes(this.buildMinutes(label) + 10);
     const run = new tasks.CodeBuildStartBuild(this.scope, stateName(`${title} ${label}`), {

@@ -16,7 +16,11 @@ const TIMEOUT = sfn.Timeout.duration(Duration.minutes(1));
 export function compileStateBackend(scope: Construct, config: TroposConfig): sfn.IChainable {
   const stack = Stack.of(scope);
   const bucketArn = `arn:aws:s3:::${fillPattern(config.stateBackend.bucket, { tenant: '*' })}`;
-  const tableArn = stack.formatArn({ service: 'dynamodb', resource: 'table', resourceName: fillPattern(config.stateBackend.lockTable, { tenant: '*' }) });
+  const tableArn = stack.formatArn({
+    service: 'dynamodb',
+    resource: 'table',
+    resourceName: fillPattern(config.stateBackend.lockTable, { tenant: '*' }),
+  });
   const bucket = { 'Bucket.$': '$.context.stateBucket' };
 
   const s3 = (name: string, action: string, parameters: Record<string, unknown>) =>
@@ -52,11 +56,23 @@ export function compileStateBackend(scope: Construct, config: TroposConfig): sfn
     },
   });
   const publicAccess = s3('Block public access to state bucket', 'putPublicAccessBlock', {
-    PublicAccessBlockConfiguration: { BlockPublicAcls: true, IgnorePublicAcls: true, BlockPublicPolicy: true, RestrictPublicBuckets: true },
+    PublicAccessBlockConfiguration: {
+      BlockPublicAcls: true,
+      IgnorePublicAcls: true,
+      BlockPublicPolicy: true,
+      RestrictPublicBuckets: true,
+    },
   });
   const lifecycle = s3('Expire old state versions', 'putBucketLifecycleConfiguration', {
     LifecycleConfiguration: {
-      Rules: [{ ID: 'expire-noncurrent-state', Status: 'Enabled', Filter: { Prefix: '' }, NoncurrentVersionExpiration: { NoncurrentDays: 90 } }],
+      Rules: [
+        {
+          ID: 'expire-noncurrent-state',
+          Status: 'Enabled',
+          Filter: { Prefix: '' },
+          NoncurrentVersionExpiration: { NoncurrentDays: 90 },
+        },
+      ],
     },
   });
   const policy = new sfn.Pass(scope, 'State bucket policy', {
@@ -68,21 +84,31 @@ export function compileStateBackend(scope: Construct, config: TroposConfig): sfn
           Effect: 'Deny',
           Principal: '*',
           Action: 's3:*',
-          'Resource.$': "States.Array(States.Format('arn:aws:s3:::{}', $.context.stateBucket), States.Format('arn:aws:s3:::{}/*', $.context.stateBucket))",
+          'Resource.$':
+            "States.Array(States.Format('arn:aws:s3:::{}', $.context.stateBucket), States.Format('arn:aws:s3:::{}/*', $.context.stateBucket))",
           Condition: { Bool: { 'aws:SecureTransport': 'false' } },
         },
       ],
     },
     resultPath: '$.backendPolicy',
   });
-  const tls = s3('Require TLS for state bucket', 'putBucketPolicy', { 'Policy.$': 'States.JsonToString($.backendPolicy)' });
+  const tls = s3('Require TLS for state bucket', 'putBucketPolicy', {
+    'Policy.$': 'States.JsonToString($.backendPolicy)',
+  });
 
-  const chain = sfn.Chain.start(create).next(versioning).next(encryption).next(publicAccess).next(lifecycle).next(policy).next(tls);
+  const chain = sfn.Chain.start(create)
+    .next(versioning)
+    .next(encryption)
+    .next(publicAccess)
+    .next(lifecycle)
+    .next(policy)
+    .next(tls);
 
   const ready = new sfn.Pass(scope, 'State backend ready', {
     parameters: {
       'bucket.$': '$.context.stateBucket',
-      'lockTable.$': config.stateBackend.locking === 'dynamodb' ? '$.context.lockTable' : 'States.Format(\'none: S3 native locking\')',
+      'lockTable.$':
+        config.stateBackend.locking === 'dynamodb' ? '$.context.lockTable' : "States.Format('none: S3 native locking')",
       locking: config.stateBackend.locking,
     },
     resultPath: resultPath('create-backend'),

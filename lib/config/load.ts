@@ -14,7 +14,9 @@ export function loadConfig(path: string): TroposConfig {
   try {
     text = readFileSync(path, 'utf8');
   } catch {
-    throw new ConfigError(`${path}: cannot read the configuration file. Copy tropos.config.yaml from the repository root.`);
+    throw new ConfigError(
+      `${path}: cannot read the configuration file. Copy tropos.config.yaml from the repository root.`,
+    );
   }
   return parseConfig(text, path);
 }
@@ -31,7 +33,8 @@ export function parseConfig(text: string, source = 'tropos.config.yaml'): Tropos
     throw new ConfigError(`${source} is invalid:\n${formatIssues(result.error.issues)}`);
   }
   const problems = crossCheck(result.data);
-  if (problems.length > 0) throw new ConfigError(`${source} is invalid:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+  if (problems.length > 0)
+    throw new ConfigError(`${source} is invalid:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
   return result.data;
 }
 
@@ -50,7 +53,9 @@ function crossCheck(c: TroposConfig): string[] {
   const tiers = Object.keys(c.tiers);
   for (const [name, account] of Object.entries(c.accounts)) {
     if (!c.tiers[account.tier]) {
-      problems.push(`accounts.${name}.tier: "${account.tier}" is not a tier; add it under \`tiers\` or use one of: ${tiers.join(', ')}`);
+      problems.push(
+        `accounts.${name}.tier: "${account.tier}" is not a tier; add it under \`tiers\` or use one of: ${tiers.join(', ')}`,
+      );
     }
   }
   if (Object.keys(c.accounts).length === 0) problems.push('accounts: add at least one account (name: {id, tier})');
@@ -58,20 +63,26 @@ function crossCheck(c: TroposConfig): string[] {
     problems.push('tools.atmos: engine is "atmos", so pin an atmos version here ({version, sha256})');
   }
   if (!atLeast(c.tools.terraform.version, '1.6.0')) {
-    problems.push(`tools.terraform.version: ${c.tools.terraform.version} is too old; Tropos needs Terraform >= 1.6.0 (seed 004)`);
+    problems.push(
+      `tools.terraform.version: ${c.tools.terraform.version} is too old; Tropos needs Terraform >= 1.6.0 (seed 004)`,
+    );
   }
   if (c.tools.atmos && !atLeast(c.tools.atmos.version, '1.163.0')) {
     problems.push(`tools.atmos.version: ${c.tools.atmos.version} is too old; Tropos needs Atmos >= 1.163.0 (seed 004)`);
   }
   if (c.stateBackend.locking === 's3-native' && !atLeast(c.tools.terraform.version, '1.10.0')) {
-    problems.push('stateBackend.locking: s3-native locking (use_lockfile) needs Terraform >= 1.10.0; use "dynamodb" or raise tools.terraform.version');
+    problems.push(
+      'stateBackend.locking: s3-native locking (use_lockfile) needs Terraform >= 1.10.0; use "dynamodb" or raise tools.terraform.version',
+    );
   }
   for (const [field, pattern] of [
     ['bucket', c.stateBackend.bucket],
     ['lockTable', c.stateBackend.lockTable],
   ] as const) {
     if (!pattern.includes('{tenant}')) {
-      problems.push(`stateBackend.${field}: "${pattern}" must contain {tenant} (one backend per tenant, as the seeds describe)`);
+      problems.push(
+        `stateBackend.${field}: "${pattern}" must contain {tenant} (one backend per tenant, as the seeds describe)`,
+      );
     }
   }
   return problems;

@@ -54,7 +54,10 @@ export const ConfigSchema = z.strictObject({
       apply: z.string().regex(/^[\w+=,.@-]{1,64}$/, 'an IAM role name'),
     })
     .prefault({ plan: 'tropos-terraform-plan', apply: 'tropos-terraform-deploy' }),
-  tiers: z.record(z.string().regex(NAME, 'a lowercase tier name'), z.strictObject({ approval: z.enum(APPROVAL_POLICIES) })),
+  tiers: z.record(
+    z.string().regex(NAME, 'a lowercase tier name'),
+    z.strictObject({ approval: z.enum(APPROVAL_POLICIES) }),
+  ),
   approval: z.strictObject({ deadlineHours: z.number().positive().max(8760).default(24) }).prefault({}),
   drift: z
     .strictObject({

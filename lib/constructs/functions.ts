@@ -47,13 +47,19 @@ export class TroposFunctions extends Construct {
       components: catalog.names,
       defaultComponents: catalog.sets.get('environment') ?? catalog.names,
     };
-    this.validateInput = this.fn('ValidateInput', 'validate-input', { ...tables, TROPOS_SETTINGS: JSON.stringify(settings) });
+    this.validateInput = this.fn('ValidateInput', 'validate-input', {
+      ...tables,
+      TROPOS_SETTINGS: JSON.stringify(settings),
+    });
     records.environments.grantReadData(this.validateInput);
 
     this.componentGraph = this.fn('ComponentGraph', 'component-graph', tables);
     records.runs.grantReadWriteData(this.componentGraph);
 
-    this.requestApproval = this.fn('RequestApproval', 'request-approval', { ...tables, TROPOS_NOTIFICATIONS_TOPIC: props.notifications.topicArn });
+    this.requestApproval = this.fn('RequestApproval', 'request-approval', {
+      ...tables,
+      TROPOS_NOTIFICATIONS_TOPIC: props.notifications.topicArn,
+    });
     records.runs.grantWriteData(this.requestApproval);
     props.notifications.grantPublish(this.requestApproval);
 

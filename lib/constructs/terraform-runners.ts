@@ -13,7 +13,13 @@ import type { Catalog } from '../workflow/catalog';
 import { TERRAFORM_COMMANDS, TerraformCommand } from '../workflow/schema';
 
 /** Commands that change infrastructure or state: they run with the deploy role. The rest get the read-only role. */
-export const APPLY_KIND: ReadonlySet<TerraformCommand> = new Set(['apply', 'destroy', 'import', 'state-repair', 'generate-config']);
+export const APPLY_KIND: ReadonlySet<TerraformCommand> = new Set([
+  'apply',
+  'destroy',
+  'import',
+  'state-repair',
+  'generate-config',
+]);
 /** Commands that save plan files to the artifacts bucket, and those that read them back. */
 const WRITES_PLANS: ReadonlySet<TerraformCommand> = new Set(['plan', 'plan-destroy', 'drift']);
 const READS_PLANS: ReadonlySet<TerraformCommand> = new Set(['apply', 'destroy']);
@@ -36,12 +42,18 @@ export class TerraformRunners extends Construct {
   constructor(scope: Construct, id: string, props: TerraformRunnersProps) {
     super(scope, id);
     const { config } = props;
-    this.encryptionKey = new kms.Key(this, 'Key', { enableKeyRotation: true, description: 'Tropos terraform runs: build artifacts and logs' });
+    this.encryptionKey = new kms.Key(this, 'Key', {
+      enableKeyRotation: true,
+      description: 'Tropos terraform runs: build artifacts and logs',
+    });
     const source = new s3assets.Asset(this, 'Buildspecs', { path: join(__dirname, '..', '..', 'buildspecs') });
     const token = config.infrastructure.tokenSecretName
       ? secrets.Secret.fromSecretNameV2(this, 'InfraToken', config.infrastructure.tokenSecretName)
       : undefined;
-    const longest = Math.max(config.terraform.timeoutMinutes, ...[...props.catalog.components.values()].map((c) => c.timeoutMinutes ?? 0));
+    const longest = Math.max(
+      config.terraform.timeoutMinutes,
+      ...[...props.catalog.components.values()].map((c) => c.timeoutMinutes ?? 0),
+    );
 
     const projects = new Map<TerraformCommand, codebuild.Project>();
     for (const command of TERRAFORM_COMMANDS) {
@@ -63,7 +75,11 @@ export class TerraformRunners extends Construct {
         ATMOS_VERSION: text(config.tools.atmos?.version ?? ''),
         ATMOS_SHA256: text(config.tools.atmos?.sha256 ?? ''),
       };
-      if (token) env.TROPOS_INFRA_TOKEN = { type: codebuild.BuildEnvironmentVariableType.SECRETS_MANAGER, value: token.secretName };
+      if (token)
+        env.TROPOS_INFRA_TOKEN = {
+          type: codebuild.BuildEnvironmentVariableType.SECRETS_MANAGER,
+          value: token.secretName,
+        };
 
       const project = new codebuild.Project(this, pascal(command), {
         projectName: `tropos-terraform-${command}`,

@@ -21,7 +21,10 @@ export function parseCidr(text: string): CidrParse {
   const address = octets.reduce((acc, o) => acc * 256 + o, 0);
   const network = prefix === 0 ? 0 : address - (address % 2 ** (32 - prefix));
   if (network !== address) {
-    return { ok: false, reason: `"${text}" is not a network address: the /${prefix} block is ${formatAddress(network)}/${prefix}` };
+    return {
+      ok: false,
+      reason: `"${text}" is not a network address: the /${prefix} block is ${formatAddress(network)}/${prefix}`,
+    };
   }
   return { ok: true, cidr: { text, network, prefix } };
 }

@@ -37,7 +37,11 @@ export const EXPORTED = {
 } as const;
 
 /** Reads the exported variables of a build into a plan summary (absent when the run made no plan). */
-export function planFromExported(vars: readonly { Name?: string; Value?: string }[] | undefined): { plan?: PlanSummary; exitCode?: number; message?: string } {
+export function planFromExported(vars: readonly { Name?: string; Value?: string }[] | undefined): {
+  plan?: PlanSummary;
+  exitCode?: number;
+  message?: string;
+} {
   const get = (name: string) => vars?.find((v) => v.Name === name)?.Value;
   const num = (name: string) => {
     const n = Number(get(name));

@@ -24,7 +24,12 @@ export interface ExtractedStateMachine {
 }
 
 /** The local ARN (or name) a `Ref` / `Fn::GetAtt` of a resource stands for. */
-export function localReference(template: Template, logicalId: string, attribute: string | undefined, region: string): string {
+export function localReference(
+  template: Template,
+  logicalId: string,
+  attribute: string | undefined,
+  region: string,
+): string {
   const resource = template.Resources[logicalId];
   if (!resource) throw new Error(`template has no resource ${logicalId}`);
   const props = resource.Properties ?? {};
@@ -33,7 +38,9 @@ export function localReference(template: Template, logicalId: string, attribute:
     case 'AWS::Lambda::Function':
       return attribute === 'Arn' ? `arn:aws:lambda:${region}:${LOCAL_ACCOUNT}:function:${logicalId}` : logicalId;
     case 'AWS::CodeBuild::Project':
-      return attribute === 'Arn' ? `arn:aws:codebuild:${region}:${LOCAL_ACCOUNT}:project/${named('Name')}` : named('Name');
+      return attribute === 'Arn'
+        ? `arn:aws:codebuild:${region}:${LOCAL_ACCOUNT}:project/${named('Name')}`
+        : named('Name');
     case 'AWS::StepFunctions::StateMachine': {
       const arn = `arn:aws:states:${region}:${LOCAL_ACCOUNT}:stateMachine:${named('StateMachineName')}`;
       return attribute === 'Name' ? named('StateMachineName') : arn;

@@ -1,4 +1,10 @@
-import { GetCommand, PutCommand, QueryCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import {
+  GetCommand,
+  PutCommand,
+  QueryCommand,
+  UpdateCommand,
+  type DynamoDBDocumentClient,
+} from '@aws-sdk/lib-dynamodb';
 import { Environment, EnvironmentReader, TABLES } from './environment';
 
 /** The environment registry in DynamoDB. */
@@ -70,7 +76,9 @@ export class EnvironmentWriter extends EnvironmentStore {
 
   /** Sets fields of a registered environment; fails when it is not registered. */
   public async update(stack: string, fields: Partial<Omit<Environment, 'stack'>>): Promise<Environment> {
-    const entries = Object.entries({ ...fields, updatedAt: new Date().toISOString() }).filter(([, v]) => v !== undefined);
+    const entries = Object.entries({ ...fields, updatedAt: new Date().toISOString() }).filter(
+      ([, v]) => v !== undefined,
+    );
     const out = await this.client.send(
       new UpdateCommand({
         TableName: this.table,

@@ -39,6 +39,15 @@ export interface EnvironmentReader {
 
 /** Names of the tables and their indexes, shared by the CDK constructs and the handlers. */
 export const TABLES = {
-  runs: { env: 'TROPOS_RUNS_TABLE', partitionKey: 'runId', sortKey: 'sk', byStack: { index: 'byStack', partitionKey: 'stack', sortKey: 'startedAt' } },
-  environments: { env: 'TROPOS_ENVIRONMENTS_TABLE', partitionKey: 'stack', byTenant: { index: 'byTenant', partitionKey: 'tenant', sortKey: 'stack' } },
+  runs: {
+    env: 'TROPOS_RUNS_TABLE',
+    partitionKey: 'runId',
+    sortKey: 'sk',
+    byStack: { index: 'byStack', partitionKey: 'stack', sortKey: 'startedAt' },
+  },
+  environments: {
+    env: 'TROPOS_ENVIRONMENTS_TABLE',
+    partitionKey: 'stack',
+    byTenant: { index: 'byTenant', partitionKey: 'tenant', sortKey: 'stack' },
+  },
 } as const;

@@ -19,12 +19,13 @@ export const ACCEPTED_FINDINGS: readonly { rule: RegExp; path: RegExp; reason: s
   {
     rule: /^AwsSolutions-IAM5\[Resource::\*\]$/,
     path: /\/(Functions\/\w+\/ServiceRole|\w+\/Resource\/Role)\/DefaultPolicy\//,
-    reason: 'X-Ray PutTraceSegments / PutTelemetryRecords support no resource-level permissions (tracing is on everywhere).',
+    reason:
+      'X-Ray PutTraceSegments / PutTelemetryRecords support no resource-level permissions (tracing is on everywhere).',
   },
   {
     rule: /^AwsSolutions-IAM5\[Resource::<Records\w+\.Arn>\/index\/\*\]$/,
     path: /\/Functions\//,
-    reason: 'Queries on the tables\' own global secondary indexes (runs by stack, environments by tenant).',
+    reason: "Queries on the tables' own global secondary indexes (runs by stack, environments by tenant).",
   },
   {
     rule: /^AwsSolutions-IAM5\[Resource::<Functions\w+\.Arn>:\*\]$/,
@@ -34,17 +35,20 @@ export const ACCEPTED_FINDINGS: readonly { rule: RegExp; path: RegExp; reason: s
   {
     rule: /^AwsSolutions-IAM5\[Resource::arn:<AWS::Partition>:states:.*:execution:.*\*\]$/,
     path: /\/Resource\/Role\/DefaultPolicy\//,
-    reason: 'A workflow step describes and stops the executions of the one child state machine it starts (startExecution.sync:2).',
+    reason:
+      'A workflow step describes and stops the executions of the one child state machine it starts (startExecution.sync:2).',
   },
   {
     rule: /^AwsSolutions-IAM5\[Resource::arn:(aws|<AWS::Partition>):(s3:::\*-terraform-state|dynamodb:.*:table\/\*-terraform-locks)\]$/,
     path: /\/BootstrapBackend\//,
-    reason: 'bootstrap-backend creates one state bucket and lock table per tenant; the tenant is known at run time only, so the names carry a wildcard for it.',
+    reason:
+      'bootstrap-backend creates one state bucket and lock table per tenant; the tenant is known at run time only, so the names carry a wildcard for it.',
   },
   {
     rule: /^AwsSolutions-IAM5\[Action::(s3:(GetObject|GetBucket|List|Abort)|kms:(ReEncrypt|GenerateDataKey))\*\]$/,
     path: /\/Runners\/\w+\/Role\//,
-    reason: 'CDK grant helpers for the build source asset, the plan artifacts and the runners\' KMS key; scoped to those resources.',
+    reason:
+      "CDK grant helpers for the build source asset, the plan artifacts and the runners' KMS key; scoped to those resources.",
   },
   {
     rule: /^AwsSolutions-IAM5\[Resource::<Artifacts\w+\.Arn>\/runs\/\*\]$/,
@@ -54,7 +58,7 @@ export const ACCEPTED_FINDINGS: readonly { rule: RegExp; path: RegExp; reason: s
   {
     rule: /^AwsSolutions-IAM5\[Resource::arn:<AWS::Partition>:(logs|codebuild):.*(log-group:\/aws\/codebuild\/<Runners\w+>:\*|report-group\/<Runners\w+>-\*)\]$/,
     path: /\/Runners\/\w+\/Role\//,
-    reason: 'CodeBuild\'s default grants for the project\'s own log streams and report groups.',
+    reason: "CodeBuild's default grants for the project's own log streams and report groups.",
   },
 ];
 

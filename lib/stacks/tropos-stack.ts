@@ -44,12 +44,23 @@ export class TroposStack extends Stack {
       masterKey: kms.Alias.fromAliasName(this, 'SnsKey', 'alias/aws/sns'),
       enforceSSL: true,
     });
-    for (const email of config.notifications.emails) this.notifications.addSubscription(new subscriptions.EmailSubscription(email));
-    this.functions = new TroposFunctions(this, 'Functions', { config, catalog, records: this.records, notifications: this.notifications });
+    for (const email of config.notifications.emails)
+      this.notifications.addSubscription(new subscriptions.EmailSubscription(email));
+    this.functions = new TroposFunctions(this, 'Functions', {
+      config,
+      catalog,
+      records: this.records,
+      notifications: this.notifications,
+    });
     this.runners = new TerraformRunners(this, 'Runners', { config, catalog, artifacts: this.artifacts.bucket });
 
     // Callees first: a workflow step needs the state machine it starts.
-    const calls = new Map([...workflows.values()].map((wf) => [wf.name, allSteps(wf.steps).flatMap((s) => (s.kind === 'workflow' ? [s.workflow] : []))]));
+    const calls = new Map(
+      [...workflows.values()].map((wf) => [
+        wf.name,
+        allSteps(wf.steps).flatMap((s) => (s.kind === 'workflow' ? [s.workflow] : [])),
+      ]),
+    );
     const machines = new Map<string, sfn.StateMachine>();
     const resources: CompilerResources = {
       config,
@@ -68,7 +79,11 @@ export class TroposStack extends Stack {
     };
     for (const name of topologicalOrder(calls)) {
       const workflow = workflows.get(name)!;
-      const construct = new WorkflowStateMachine(this, pascal(name), { workflow, resources, alarmTopic: this.notifications });
+      const construct = new WorkflowStateMachine(this, pascal(name), {
+        workflow,
+        resources,
+        alarmTopic: this.notifications,
+      });
       machines.set(name, construct.stateMachine);
     }
     this.stateMachines = machines;

@@ -99,7 +99,9 @@ export class Catalog {
     for (const c of this.components.values()) {
       for (const dep of c.dependsOn) {
         if (!this.components.has(dep)) {
-          problems.push(`components.${c.name}.depends_on: unknown component "${dep}"; add it to the catalog or remove the dependency`);
+          problems.push(
+            `components.${c.name}.depends_on: unknown component "${dep}"; add it to the catalog or remove the dependency`,
+          );
         }
       }
     }
@@ -108,7 +110,8 @@ export class Catalog {
         if (!this.components.has(n)) problems.push(`sets.${set}: unknown component "${n}"`);
       }
     }
-    if (problems.length > 0) throw new DefinitionError(`${source} is invalid:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    if (problems.length > 0)
+      throw new DefinitionError(`${source} is invalid:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
     const full: DependencyGraph = new Map([...this.components.values()].map((c) => [c.name, c.dependsOn]));
     const cycle = findCycle(full);
     if (cycle) {

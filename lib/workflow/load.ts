@@ -52,7 +52,10 @@ export function loadWorkflows(dir: string, catalog: Catalog): Map<string, Workfl
 }
 
 /** Parses and checks workflow texts; throws one DefinitionError that lists every problem of every file. */
-export function validateWorkflows(files: readonly { source: string; text: string }[], catalog: Catalog): Map<string, Workflow> {
+export function validateWorkflows(
+  files: readonly { source: string; text: string }[],
+  catalog: Catalog,
+): Map<string, Workflow> {
   const problems: string[] = [];
   const workflows = new Map<string, Workflow>();
   for (const { source, text } of files) {
@@ -82,8 +85,12 @@ export function validateWorkflows(files: readonly { source: string; text: string
     ]),
   );
   const cycle = findCycle(calls);
-  if (cycle) problems.push(`workflows call each other in a cycle: ${cycle.join(' -> ')}; a workflow step must not lead back to its caller`);
-  if (problems.length > 0) throw new DefinitionError(`invalid workflow definitions:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+  if (cycle)
+    problems.push(
+      `workflows call each other in a cycle: ${cycle.join(' -> ')}; a workflow step must not lead back to its caller`,
+    );
+  if (problems.length > 0)
+    throw new DefinitionError(`invalid workflow definitions:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
   return workflows;
 }
 
@@ -100,32 +107,54 @@ function checkWorkflow(wf: Workflow, all: ReadonlyMap<string, Workflow>, catalog
     problems.push(`${wf.source}: inputs: "${name}" is listed as both required and optional; keep one`);
   }
   for (const [name, value] of Object.entries(wf.inputs.defaults)) {
-    if (!wf.inputs.optional.includes(name as never)) problems.push(`${wf.source}: inputs.defaults.${name}: only optional inputs can have a default; add "${name}" to inputs.optional`);
+    if (!wf.inputs.optional.includes(name as never))
+      problems.push(
+        `${wf.source}: inputs.defaults.${name}: only optional inputs can have a default; add "${name}" to inputs.optional`,
+      );
     const ref = REF.exec(value)?.[1];
-    if (ref && !inputs.has(ref)) problems.push(`${wf.source}: inputs.defaults.${name}: \${${ref}} is not an input of this workflow`);
+    if (ref && !inputs.has(ref))
+      problems.push(`${wf.source}: inputs.defaults.${name}: \${${ref}} is not an input of this workflow`);
   }
   for (const [condition, names] of Object.entries(wf.inputs.requiredWhen)) {
     const param = condition.split('=')[0] ?? '';
-    if (!inputs.has(param)) problems.push(`${wf.source}: inputs.requiredWhen."${condition}": "${param}" is not an input of this workflow`);
-    for (const n of names) if (!wf.inputs.optional.includes(n)) problems.push(`${wf.source}: inputs.requiredWhen."${condition}": "${n}" must be an optional input`);
+    if (!inputs.has(param))
+      problems.push(`${wf.source}: inputs.requiredWhen."${condition}": "${param}" is not an input of this workflow`);
+    for (const n of names)
+      if (!wf.inputs.optional.includes(n))
+        problems.push(`${wf.source}: inputs.requiredWhen."${condition}": "${n}" must be an optional input`);
   }
 
   if (wf.steps[0]?.kind !== 'validate') {
-    problems.push(`${wf.source}: the first step must be a validate step, so that a bad input fails the run in its first state`);
+    problems.push(
+      `${wf.source}: the first step must be a validate step, so that a bad input fails the run in its first state`,
+    );
   }
 
   const seen = new Set<string>();
   const planSteps = new Set<string>();
   const checkSteps = (steps: readonly Step[]) => {
     for (const step of steps) {
-      if (seen.has(step.name)) problems.push(at(step, `duplicate step name "${step.name}"; step names must be unique in a workflow, parallel branches included`));
+      if (seen.has(step.name))
+        problems.push(
+          at(
+            step,
+            `duplicate step name "${step.name}"; step names must be unique in a workflow, parallel branches included`,
+          ),
+        );
       seen.add(step.name);
       const w = step.when;
       for (const ref of [w?.changes, w?.destroys]) {
-        if (ref !== undefined && !planSteps.has(ref)) problems.push(at(step, `when: "${ref}" is not an earlier plan step; name a terraform plan or plan-destroy step that runs before this one`));
+        if (ref !== undefined && !planSteps.has(ref))
+          problems.push(
+            at(
+              step,
+              `when: "${ref}" is not an earlier plan step; name a terraform plan or plan-destroy step that runs before this one`,
+            ),
+          );
       }
       for (const p of Object.keys(w?.params ?? {})) {
-        if (!inputs.has(p)) problems.push(at(step, `when.params: "${p}" is not an input of this workflow; declare it under inputs`));
+        if (!inputs.has(p))
+          problems.push(at(step, `when.params: "${p}" is not an input of this workflow; declare it under inputs`));
       }
       switch (step.kind) {
         case 'terraform': {
@@ -133,27 +162,54 @@ function checkWorkflow(wf: Workflow, all: ReadonlyMap<string, Workflow>, catalog
           if (sel.kind === 'static') {
             const unknown = sel.components.filter((c) => !catalog.has(c));
             for (const c of unknown) {
-              problems.push(at(step, `unknown component "${c}"; use a catalog component (${catalog.names.join(', ')}), a set (${[...catalog.sets.keys()].join(', ')}) or \${component}, or add it to catalog/components.yaml`));
+              problems.push(
+                at(
+                  step,
+                  `unknown component "${c}"; use a catalog component (${catalog.names.join(', ')}), a set (${[...catalog.sets.keys()].join(', ')}) or \${component}, or add it to catalog/components.yaml`,
+                ),
+              );
             }
           } else if (sel.kind === 'input' && !inputs.has('component')) {
-            problems.push(at(step, 'components is ${component} but "component" is not an input; add it to inputs.required'));
+            problems.push(
+              at(step, 'components is ${component} but "component" is not an input; add it to inputs.required'),
+            );
           } else if (sel.kind === 'none' && !STACK_WIDE.has(step.command)) {
-            problems.push(at(step, `command "${step.command}" needs components: a catalog set, a list, or \${component}`));
+            problems.push(
+              at(step, `command "${step.command}" needs components: a catalog set, a list, or \${component}`),
+            );
           }
           if (step.plan !== undefined && !planSteps.has(step.plan)) {
-            problems.push(at(step, `plan: "${step.plan}" is not an earlier plan step; name the terraform plan step whose saved plan this applies`));
+            problems.push(
+              at(
+                step,
+                `plan: "${step.plan}" is not an earlier plan step; name the terraform plan step whose saved plan this applies`,
+              ),
+            );
           }
           if (step.plan !== undefined && sel.kind !== 'static') {
-            problems.push(at(step, 'a step that applies a saved plan needs its components listed (a set or a list), to find each component\'s reviewed plan'));
+            problems.push(
+              at(
+                step,
+                "a step that applies a saved plan needs its components listed (a set or a list), to find each component's reviewed plan",
+              ),
+            );
           }
           if ((step.command === 'apply' || step.command === 'destroy') && step.plan === undefined) {
-            problems.push(at(step, `${step.command} must name the plan step it applies (plan: <step>): Tropos applies exactly the plan that was reviewed`));
+            problems.push(
+              at(
+                step,
+                `${step.command} must name the plan step it applies (plan: <step>): Tropos applies exactly the plan that was reviewed`,
+              ),
+            );
           }
           if (PLAN_COMMANDS.has(step.command)) planSteps.add(step.name);
           break;
         }
         case 'approval':
-          if (!planSteps.has(step.plan)) problems.push(at(step, `plan: "${step.plan}" is not an earlier plan step; an approval is shown the plan it approves`));
+          if (!planSteps.has(step.plan))
+            problems.push(
+              at(step, `plan: "${step.plan}" is not an earlier plan step; an approval is shown the plan it approves`),
+            );
           break;
         case 'workflow': {
           const child = all.get(step.workflow);
@@ -164,13 +220,25 @@ function checkWorkflow(wf: Workflow, all: ReadonlyMap<string, Workflow>, catalog
           if (child.name === wf.name) problems.push(at(step, 'a workflow cannot run itself'));
           const childInputs = declared(child);
           for (const [key, value] of Object.entries(step.input)) {
-            if (!childInputs.has(key)) problems.push(at(step, `input.${key}: "${child.name}" has no input "${key}"; it takes: ${[...childInputs].join(', ')}`));
+            if (!childInputs.has(key))
+              problems.push(
+                at(
+                  step,
+                  `input.${key}: "${child.name}" has no input "${key}"; it takes: ${[...childInputs].join(', ')}`,
+                ),
+              );
             const ref = REF.exec(value)?.[1];
-            if (ref && !inputs.has(ref)) problems.push(at(step, `input.${key}: \${${ref}} is not an input of "${wf.name}"`));
+            if (ref && !inputs.has(ref))
+              problems.push(at(step, `input.${key}: \${${ref}} is not an input of "${wf.name}"`));
           }
           for (const req of child.inputs.required) {
             if (!(req in step.input) && !inputs.has(req)) {
-              problems.push(at(step, `"${child.name}" requires "${req}", which "${wf.name}" does not take; set input.${req} or declare it`));
+              problems.push(
+                at(
+                  step,
+                  `"${child.name}" requires "${req}", which "${wf.name}" does not take; set input.${req} or declare it`,
+                ),
+              );
             }
           }
           break;

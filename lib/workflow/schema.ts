@@ -51,7 +51,11 @@ const base = {
   when: When.optional(),
 };
 
-const ValidateStep = z.strictObject({ ...base, kind: z.literal('validate'), checks: z.array(z.enum(CHECKS)).default([]) });
+const ValidateStep = z.strictObject({
+  ...base,
+  kind: z.literal('validate'),
+  checks: z.array(z.enum(CHECKS)).default([]),
+});
 
 const TerraformStep = z.strictObject({
   ...base,
@@ -78,7 +82,12 @@ const WorkflowStep = z.strictObject({
 
 const StateBackendStep = z.strictObject({ ...base, kind: z.literal('state-backend') });
 
-const RegistryStep = z.strictObject({ ...base, kind: z.literal('registry'), action: z.enum(REGISTRY_ACTIONS), of: ID.optional() });
+const RegistryStep = z.strictObject({
+  ...base,
+  kind: z.literal('registry'),
+  action: z.enum(REGISTRY_ACTIONS),
+  of: ID.optional(),
+});
 
 export type ValidateStep = z.infer<typeof ValidateStep>;
 export type TerraformStep = z.infer<typeof TerraformStep>;
@@ -94,9 +103,18 @@ export interface ParallelStep {
   readonly kind: 'parallel';
   readonly branches: Record<string, Step[]>;
 }
-export type Step = ValidateStep | TerraformStep | ApprovalStep | WorkflowStep | StateBackendStep | RegistryStep | ParallelStep;
+export type Step =
+  ValidateStep | TerraformStep | ApprovalStep | WorkflowStep | StateBackendStep | RegistryStep | ParallelStep;
 
-export const STEP_KINDS = ['validate', 'terraform', 'approval', 'workflow', 'parallel', 'state-backend', 'registry'] as const;
+export const STEP_KINDS = [
+  'validate',
+  'terraform',
+  'approval',
+  'workflow',
+  'parallel',
+  'state-backend',
+  'registry',
+] as const;
 
 const ParallelStep: z.ZodType<ParallelStep> = z.lazy(() =>
   z.strictObject({ ...base, kind: z.literal('parallel'), branches: z.record(ID, z.array(StepSchema).min(1)) }),
@@ -105,7 +123,10 @@ const ParallelStep: z.ZodType<ParallelStep> = z.lazy(() =>
 export const StepSchema: z.ZodType<Step> = z.discriminatedUnion(
   'kind',
   [ValidateStep, TerraformStep, ApprovalStep, WorkflowStep, StateBackendStep, RegistryStep, ParallelStep as never],
-  { error: (issue) => (issue.code === 'invalid_union' ? `unknown step kind; allowed: ${STEP_KINDS.join(', ')}` : undefined) },
+  {
+    error: (issue) =>
+      issue.code === 'invalid_union' ? `unknown step kind; allowed: ${STEP_KINDS.join(', ')}` : undefined,
+  },
 );
 
 export const WorkflowSchema = z.strictObject({

@@ -49,7 +49,12 @@ export function spec(fields: Partial<WorkflowSpec> & { required?: string[]; opti
   return {
     name: fields.name ?? 'apply-environment',
     mutating: fields.mutating ?? true,
-    inputs: fields.inputs ?? { required: fields.required ?? ['tenant', 'account', 'environment'], optional: fields.optional ?? [], defaults: {}, requiredWhen: {} },
+    inputs: fields.inputs ?? {
+      required: fields.required ?? ['tenant', 'account', 'environment'],
+      optional: fields.optional ?? [],
+      defaults: {},
+      requiredWhen: {},
+    },
     steps: fields.steps ?? [
       { name: 'validate', kind: 'validate' },
       { name: 'plan', kind: 'terraform' },

@@ -25,14 +25,22 @@ function synthesized(stack: TroposStack, region: string): Synthesized {
 }
 
 /** Synthesizes the stack for the given workflow texts (by name), with the real catalog and configuration. */
-export function synthWorkflows(texts: Record<string, string>, options: { config?: TroposConfig; catalog?: Catalog } = {}): Synthesized {
+export function synthWorkflows(
+  texts: Record<string, string>,
+  options: { config?: TroposConfig; catalog?: Catalog } = {},
+): Synthesized {
   const catalog = options.catalog ?? realCatalog;
   const config = options.config ?? realConfig;
   const workflows = validateWorkflows(
     Object.entries(texts).map(([name, text]) => ({ source: `workflows/${name}.yaml`, text })),
     catalog,
   );
-  const stack = new TroposStack(appWithoutBundling(), 'Tropos', { config, catalog, workflows, env: { region: config.region } });
+  const stack = new TroposStack(appWithoutBundling(), 'Tropos', {
+    config,
+    catalog,
+    workflows,
+    env: { region: config.region },
+  });
   return synthesized(stack, config.region);
 }
 

@@ -1,0 +1,45 @@
+// npm run bench:synth — how long `cdk synth` takes, and the size of every Lambda bundle (minified, the AWS SDK v3
+// left to the runtime). Target: every bundle under 150 KB.
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+const TARGET_KB = 150;
+const root = join(__dirname, '..');
+const out = mkdtempSync(join(tmpdir(), 'tropos-synth-'));
+const runs = Number(process.env.BENCH_RUNS ?? 3);
+
+const times: number[] = [];
+for (let i = 0; i < runs; i++) {
+  const start = performance.now();
+  const r = spawnSync('npx', ['cdk', 'synth', '--quiet', '--output', out], { cwd: root, encoding: 'utf8' });
+  times.push((performance.now() - start) / 1000);
+  if (r.status !== 0) {
+    console.error(r.stdout, r.stderr);
+    process.exit(1);
+  }
+}
+times.sort((a, b) => a - b);
+console.log(
+  `cdk synth (offline, ${runs} runs): median ${times[Math.floor(runs / 2)]!.toFixed(2)} s, best ${times[0]!.toFixed(2)} s`,
+);
+
+const template = JSON.parse(readFileSync(join(out, 'Tropos.template.json'), 'utf8')) as {
+  Resources: Record<string, { Type: string; Metadata?: Record<string, string> }>;
+};
+console.log(
+  `template: ${(statSync(join(out, 'Tropos.template.json')).size / 1024).toFixed(0)} KB (CloudFormation limit 1024 KB)`,
+);
+let worst = 0;
+console.log('Lambda bundles (minified; @aws-sdk/* external):');
+for (const [id, r] of Object.entries(template.Resources)) {
+  if (r.Type !== 'AWS::Lambda::Function' || !r.Metadata?.['aws:asset:path']) continue;
+  const dir = join(out, r.Metadata['aws:asset:path']);
+  const bytes = readdirSync(dir).reduce((n, f) => n + statSync(join(dir, f)).size, 0);
+  worst = Math.max(worst, bytes);
+  console.log(`  ${id.replace(/[0-9A-F]{8}$/, '').padEnd(34)} ${(bytes / 1024).toFixed(1).padStart(7)} KB`);
+}
+console.log(
+  `largest bundle ${(worst / 1024).toFixed(1)} KB; target < ${TARGET_KB} KB: ${worst < TARGET_KB * 1024 ? 'met' : 'NOT met'}`,
+);
