@@ -10,6 +10,14 @@ import { loadWorkflows } from './workflow/load';
 /** The repository root: where workflows/, catalog/ and tropos.config.yaml live. */
 export const ROOT = join(__dirname, '..');
 
+/** CDK feature flags Tropos relies on; set here so the tests' apps and `cdk synth` build the same template. */
+export const FEATURE_FLAGS = {
+  '@aws-cdk/core:checkSecretUsage': true,
+  '@aws-cdk/aws-iam:minimizePolicies': true,
+  // Server access logs through a bucket policy, not the legacy LogDeliveryWrite ACL.
+  '@aws-cdk/aws-s3:serverAccessLogsUseBucketPolicy': true,
+} as const;
+
 export interface BuildOptions {
   /** @default `$TROPOS_CONFIG`, else tropos.config.yaml at the repository root */
   readonly configPath?: string;
@@ -17,7 +25,7 @@ export interface BuildOptions {
   readonly workflowsDir?: string;
   /** @default catalog/components.yaml at the repository root */
   readonly catalogPath?: string;
-  /** @default a new App */
+  /** @default a new App with FEATURE_FLAGS */
   readonly app?: App;
 }
 
@@ -26,7 +34,7 @@ export function buildApp(options: BuildOptions = {}): { app: App; stack: TroposS
   const config = loadConfig(options.configPath ?? process.env.TROPOS_CONFIG ?? join(ROOT, 'tropos.config.yaml'));
   const catalog = Catalog.fromFile(options.catalogPath ?? join(ROOT, 'catalog', 'components.yaml'));
   const workflows = loadWorkflows(options.workflowsDir ?? join(ROOT, 'workflows'), catalog);
-  const app = options.app ?? new App();
+  const app = options.app ?? new App({ context: FEATURE_FLAGS });
   const stack = new TroposStack(app, 'Tropos', {
     config,
     catalog,

@@ -29,7 +29,6 @@ export class ArtifactsBucket extends Construct {
     };
     this.accessLogs = new s3.Bucket(this, 'AccessLogs', {
       ...secure,
-      objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_PREFERRED,
       lifecycleRules: [{ expiration: Duration.days(365), noncurrentVersionExpiration: Duration.days(30) }],
     });
     this.bucket = new s3.Bucket(this, 'Resource', {

@@ -1,6 +1,6 @@
 import { App } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
-import { buildApp } from '../../lib/app';
+import { buildApp, FEATURE_FLAGS } from '../../lib/app';
 import type { TroposConfig } from '../../lib/config/schema';
 import { extractStateMachines, ExtractedStateMachine } from '../../lib/local/definitions';
 import { TroposStack } from '../../lib/stacks/tropos-stack';
@@ -16,7 +16,7 @@ export interface Synthesized {
 
 /** An app that does not bundle Lambda code: for tests of the definitions only. */
 function appWithoutBundling(): App {
-  return new App({ context: { 'aws:cdk:bundling-stacks': [] } });
+  return new App({ context: { ...FEATURE_FLAGS, 'aws:cdk:bundling-stacks': [] } });
 }
 
 function synthesized(stack: TroposStack, region: string): Synthesized {
