@@ -4,6 +4,9 @@ import { isParameterName, PARAMETERS, ParameterRule, RESERVED_KEYS } from '../..
 import { fillPattern, stackName } from '../../lib/domain/naming';
 import type { Environment, EnvironmentReader } from '../../lib/records/environment';
 import type { Check } from '../../lib/workflow/schema';
+import type { WorkflowSpec } from '../../lib/workflow/spec';
+
+export type { WorkflowSpec };
 
 /** What the validator needs of the configuration (handed to the function as JSON at deploy time). */
 export interface ValidatorSettings {
@@ -15,20 +18,6 @@ export interface ValidatorSettings {
   /** Every component of the catalog, and the default components of a stack. */
   readonly components: readonly string[];
   readonly defaultComponents: readonly string[];
-}
-
-/** The part of a workflow definition the validator checks against (compiled into the state machine). */
-export interface WorkflowSpec {
-  readonly name: string;
-  readonly mutating: boolean;
-  readonly inputs: {
-    readonly required: readonly string[];
-    readonly optional: readonly string[];
-    /** A default is a literal `{value}` or another parameter's value `{ref}`. */
-    readonly defaults: Readonly<Record<string, { value: string } | { ref: string }>>;
-    readonly requiredWhen: Readonly<Record<string, readonly string[]>>;
-  };
-  readonly steps: readonly { name: string; kind: string }[];
 }
 
 export interface ValidateRequest {

@@ -17,6 +17,7 @@ import {
   When,
   WorkflowStep,
 } from '../workflow/schema';
+import { workflowSpec } from '../workflow/spec';
 import { resultKey, resultPath, stateName, titleOf } from './names';
 import { CompilerResources } from './resources';
 import { compileStateBackend } from './state-backend';
@@ -155,21 +156,7 @@ export class WorkflowCompiler {
   private validate(step: ValidateStep, first: boolean): sfn.IChainable {
     const wf = this.workflow;
     const payload = {
-      workflow: {
-        name: wf.name,
-        mutating: wf.mutating,
-        inputs: {
-          ...wf.inputs,
-          // `${param}` would read as a CloudFormation parameter inside the template: pass references as objects.
-          defaults: Object.fromEntries(
-            Object.entries(wf.inputs.defaults).map(([k, v]) => {
-              const ref = /^\$\{(\w+)\}$/.exec(v)?.[1];
-              return [k, ref ? { ref } : { value: v }];
-            }),
-          ),
-        },
-        steps: wf.steps.map((s) => ({ name: s.name, kind: s.kind })),
-      },
+      workflow: workflowSpec(wf),
       checks: step.checks,
       'input.$': first ? '$' : '$.input',
       'runId.$': '$$.Execution.Name',

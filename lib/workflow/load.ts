@@ -124,6 +124,13 @@ function checkWorkflow(wf: Workflow, all: ReadonlyMap<string, Workflow>, catalog
         problems.push(`${wf.source}: inputs.requiredWhen."${condition}": "${n}" must be an optional input`);
   }
 
+  for (const key of Object.keys(wf.example ?? {})) {
+    if (!inputs.has(key) && !['dryRun', 'requestedBy', 'ticketId'].includes(key)) {
+      problems.push(
+        `${wf.source}: example.${key}: not an input of this workflow; declare it or remove it from the example`,
+      );
+    }
+  }
   if (wf.steps[0]?.kind !== 'validate') {
     problems.push(
       `${wf.source}: the first step must be a validate step, so that a bad input fails the run in its first state`,

@@ -144,6 +144,8 @@ export const WorkflowSchema = z.strictObject({
       requiredWhen: z.record(z.string().regex(/^\w+=[\w-]+$/, 'param=value'), z.array(parameterName)).default({}),
     })
     .prefault({}),
+  /** An example console input, shown by `tropos describe` and the README (default: each required input's example). */
+  example: z.record(z.string(), z.union([z.string(), z.boolean()])).optional(),
   steps: z.array(StepSchema).min(1),
 });
 export type WorkflowFile = z.infer<typeof WorkflowSchema>;
