@@ -9,12 +9,9 @@ export function createLogger(serviceName: string): Logger {
 
 let documentClient: DynamoDBDocumentClient | undefined;
 
-/** A DynamoDB document client; `TROPOS_DYNAMODB_ENDPOINT` points it at a local server. */
+/** A DynamoDB document client. Locally, `AWS_ENDPOINT_URL_DYNAMODB` (read by the SDK) points it at the local server. */
 export function dynamo(): DynamoDBDocumentClient {
-  documentClient ??= DynamoDBDocumentClient.from(
-    new DynamoDBClient(process.env.TROPOS_DYNAMODB_ENDPOINT ? { endpoint: process.env.TROPOS_DYNAMODB_ENDPOINT } : {}),
-    { marshallOptions: { removeUndefinedValues: true } },
-  );
+  documentClient ??= DynamoDBDocumentClient.from(new DynamoDBClient({}), { marshallOptions: { removeUndefinedValues: true } });
   return documentClient;
 }
 

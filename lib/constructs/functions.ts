@@ -78,7 +78,8 @@ export class TroposFunctions extends Construct {
       timeout: Duration.seconds(60),
       tracing: lambda.Tracing.ACTIVE,
       logGroup,
-      environment: { ...environment, POWERTOOLS_LOG_LEVEL: 'INFO' },
+      // TROPOS_FUNCTION names the handler folder: the local engine runs lambdas/<folder>/handler.ts in-process.
+      environment: { ...environment, TROPOS_FUNCTION: folder, POWERTOOLS_LOG_LEVEL: 'INFO' },
       bundling: {
         minify: true,
         sourceMap: false,

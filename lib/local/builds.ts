@@ -1,0 +1,93 @@
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { runBuild, Build } from './buildspec-runner';
+import { resolveTokens, Template } from './definitions';
+import type { BuildTask, EngineEvent } from './engine';
+
+interface ProjectProps {
+  Name: string;
+  Source: { Location?: unknown; BuildSpec?: string };
+  Environment: { EnvironmentVariables?: { Name: string; Value: string; Type?: string }[] };
+  TimeoutInMinutes?: number;
+}
+
+export interface LocalBuildsOptions {
+  readonly template: Template;
+  readonly region: string;
+  /** The cloud assembly folder the template came from: the build sources are its assets. */
+  readonly assemblyDir: string;
+  /** Where build logs, work folders and artifacts go (under .tropos/). */
+  readonly dataDir: string;
+  /** Variables of this machine that win over the project's (TROPOS_LOCAL, TROPOS_INFRA_DIR, ...). */
+  readonly localEnvironment: Record<string, string>;
+  readonly emit: (event: EngineEvent) => Promise<void>;
+}
+
+/**
+ * CodeBuild on this machine: the template's projects (their variables, their buildspec, their source asset
+ * folder from the cloud assembly), run by the local buildspec runner. Each build gets its own log file, work
+ * folder and exports file, and reports CodeBuild build state-change events.
+ */
+export class LocalBuilds {
+  private readonly projects = new Map<string, { props: ProjectProps; sourceDir: string }>();
+  private counter = 0;
+
+  constructor(private readonly options: LocalBuildsOptions) {
+    for (const resource of Object.values(options.template.Resources)) {
+      if (resource.Type !== 'AWS::CodeBuild::Project') continue;
+      const props = resolveTokens(resource.Properties, options.template, options.region) as ProjectProps;
+      const hash = /([0-9a-f]{64})\.zip/.exec(String(props.Source.Location ?? ''))?.[1];
+      if (!hash) throw new Error(`project ${props.Name}: its source is not an asset of the cloud assembly`);
+      this.projects.set(props.Name, { props, sourceDir: join(options.assemblyDir, `asset.${hash}`) });
+    }
+  }
+
+  public readonly task: BuildTask = async (input, signal) => {
+    const project = this.projects.get(input.ProjectName);
+    if (!project) throw Object.assign(new Error(`Project cannot be found: ${input.ProjectName}`), { name: 'CodeBuild.ResourceNotFoundException' });
+    const id = `${input.ProjectName}:${Date.now().toString(36)}${(this.counter++).toString(36)}`;
+    const safeId = id.replace(/[:/]/g, '-');
+    const work = join(this.options.dataDir, 'builds', safeId);
+    mkdirSync(work, { recursive: true });
+    const environment: Record<string, string> = {};
+    for (const v of project.props.Environment.EnvironmentVariables ?? []) environment[v.Name] = v.Value;
+    for (const v of input.EnvironmentVariablesOverride ?? []) environment[v.Name] = String(v.Value);
+    Object.assign(environment, this.options.localEnvironment, {
+      TROPOS_WORK_DIR: join(work, 'work'),
+      TROPOS_EXPORTS: join(work, 'exports.sh'),
+      TROPOS_ARTIFACTS_DIR: join(this.options.dataDir, 'artifacts'),
+    });
+    const buildspec = project.props.Source.BuildSpec ?? 'buildspec.yml';
+    await this.emitState(id, input.ProjectName, 'IN_PROGRESS', environment, join(work, 'build.log'));
+    const build: Build = await runBuild({
+      id,
+      projectName: input.ProjectName,
+      sourceDir: project.sourceDir,
+      buildspecFile: buildspec,
+      environment,
+      logFile: join(work, 'build.log'),
+      timeoutMinutes: project.props.TimeoutInMinutes ?? 60,
+      signal,
+    });
+    await this.emitState(id, input.ProjectName, build.BuildStatus, environment, build.Logs.DeepLink, build.ExportedEnvironmentVariables);
+    return build as never;
+  };
+
+  private async emitState(id: string, project: string, status: string, env: Record<string, string>, log: string, exported?: { Name: string; Value: string }[]) {
+    await this.options.emit({
+      source: 'aws.codebuild',
+      'detail-type': 'CodeBuild Build State Change',
+      time: new Date().toISOString(),
+      detail: {
+        'build-status': status,
+        'project-name': project,
+        'build-id': id,
+        'additional-information': {
+          environment: { 'environment-variables': Object.entries(env).filter(([k]) => k.startsWith('TROPOS_')).map(([name, value]) => ({ name, value, type: 'PLAINTEXT' })) },
+          logs: { 'deep-link': log },
+          ...(exported ? { 'exported-environment-variables': exported.map((e) => ({ name: e.Name, value: e.Value })) } : {}),
+        },
+      },
+    });
+  }
+}

@@ -1,0 +1,342 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import { StateMachine } from 'aws-local-stepfunctions';
+import { ExtractedStateMachine, extractStateMachines, LOCAL_ACCOUNT, Template } from './definitions';
+import { LambdaFunctionError, LocalFunctions } from './functions';
+
+/**
+ * The local Step Functions engine: runs the state machine definitions of the synthesized template with
+ * aws-local-stepfunctions, and supplies what that library does not have — a task token per waiting task,
+ * `.sync` service integrations (CodeBuild builds, child executions), the AWS SDK integrations the definitions
+ * use, execution state-change events — and refuses definitions that use what it would silently ignore.
+ */
+
+export type ExecutionStatus = 'RUNNING' | 'SUCCEEDED' | 'FAILED' | 'TIMED_OUT' | 'ABORTED';
+
+export interface Execution {
+  readonly executionArn: string;
+  readonly stateMachineArn: string;
+  readonly name: string;
+  readonly input: unknown;
+  readonly startDate: Date;
+  status: ExecutionStatus;
+  stopDate?: Date;
+  output?: unknown;
+  error?: string;
+  cause?: string;
+  readonly done: Promise<void>;
+}
+
+/** A task failure with a Step Functions error name, and the cause Step Functions would give. */
+export class TaskError extends Error {
+  constructor(name: string, cause: string) {
+    super(cause);
+    this.name = name;
+  }
+}
+
+/** A state-change event, shaped as EventBridge delivers it. */
+export interface EngineEvent {
+  readonly source: 'aws.states' | 'aws.codebuild';
+  readonly 'detail-type': string;
+  readonly time: string;
+  readonly detail: Record<string, unknown>;
+}
+
+/** Runs a CodeBuild `startBuild.sync` task: returns CodeBuild's `Build`, which has `BuildStatus`. */
+export type BuildTask = (
+  input: { ProjectName: string; EnvironmentVariablesOverride?: { Name: string; Value: string; Type?: string }[] },
+  signal: AbortSignal,
+) => Promise<{ BuildStatus: string; [key: string]: unknown }>;
+
+/** Runs an AWS SDK integration (`arn:aws:states:::aws-sdk:<service>:<action>`). */
+export type SdkTask = (service: string, action: string, parameters: Record<string, unknown>) => Promise<unknown>;
+
+export interface LocalEngineOptions {
+  readonly template: Template;
+  readonly region: string;
+  readonly functions: LocalFunctions;
+  readonly build: BuildTask;
+  readonly sdk: SdkTask;
+  /** Receives execution status changes (and the build events the build task reports through `emit`). */
+  readonly onEvent?: (event: EngineEvent) => Promise<void> | void;
+}
+
+/** Fields the library would ignore without a word: a definition that uses one is refused. */
+const UNSUPPORTED = ['QueryLanguage', 'Arguments', 'Output', 'Assign', 'HeartbeatSeconds', 'HeartbeatSecondsPath', 'Credentials', 'ItemReader', 'ItemBatcher', 'ResultWriter', 'ToleratedFailurePercentage', 'ToleratedFailureCount'];
+const DEFAULT_TASK_SECONDS = 60;
+
+interface PendingToken {
+  readonly executionArn: string;
+  readonly stateName: string;
+  readonly resolve: (output: unknown) => void;
+  readonly reject: (error: Error) => void;
+}
+
+export class UnsupportedDefinitionError extends Error {
+  public override readonly name = 'UnsupportedDefinitionError';
+}
+
+type StateDef = Record<string, unknown>;
+
+function walkStates(def: { States?: Record<string, StateDef> }, visit: (name: string, state: StateDef) => void): void {
+  for (const [name, state] of Object.entries(def.States ?? {})) {
+    visit(name, state);
+    for (const branch of (state.Branches as object[] | undefined) ?? []) walkStates(branch as never, visit);
+    const processor = (state.ItemProcessor ?? state.Iterator) as object | undefined;
+    if (processor) walkStates(processor as never, visit);
+  }
+}
+
+/** Throws when a definition uses something the local engine would ignore. */
+export function checkSupported(machine: ExtractedStateMachine): void {
+  const problems: string[] = [];
+  if (machine.definition.QueryLanguage === 'JSONata') problems.push('QueryLanguage JSONata (the local engine runs JSONPath)');
+  walkStates(machine.definition as never, (name, state) => {
+    for (const field of UNSUPPORTED) {
+      if (field in state && !(field === 'QueryLanguage' && state[field] === 'JSONPath')) problems.push(`state "${name}": ${field}`);
+    }
+    if (state.Type === 'Task' && state.TimeoutSeconds === undefined && state.TimeoutSecondsPath === undefined) {
+      problems.push(`state "${name}": no TimeoutSeconds (the local engine would cut it at ${DEFAULT_TASK_SECONDS} s; AWS would not)`);
+    }
+  });
+  if (problems.length > 0) {
+    throw new UnsupportedDefinitionError(`${machine.name} uses what the local engine cannot honour:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+  }
+}
+
+export class LocalEngine {
+  public readonly machines: Map<string, ExtractedStateMachine>;
+  private readonly byArn = new Map<string, ExtractedStateMachine>();
+  private readonly executions = new Map<string, Execution>();
+  private readonly aborts = new Map<string, { abort: () => void; controller: AbortController }>();
+  private readonly tokens = new Map<string, PendingToken>();
+
+  constructor(private readonly options: LocalEngineOptions) {
+    this.machines = extractStateMachines(options.template, options.region);
+    for (const m of this.machines.values()) {
+      checkSupported(m);
+      this.byArn.set(m.arn, m);
+    }
+  }
+
+  public machine(nameOrArn: string): ExtractedStateMachine {
+    const m = this.byArn.get(nameOrArn) ?? this.machines.get(nameOrArn);
+    if (!m) throw new TaskError('StateMachineDoesNotExist', `State Machine Does Not Exist: '${nameOrArn}'`);
+    return m;
+  }
+
+  public execution(arn: string): Execution {
+    const e = this.executions.get(arn);
+    if (!e) throw new TaskError('ExecutionDoesNotExist', `Execution Does Not Exist: '${arn}'`);
+    return e;
+  }
+
+  public listExecutions(stateMachineArn?: string): Execution[] {
+    return [...this.executions.values()].filter((e) => !stateMachineArn || e.stateMachineArn === stateMachineArn);
+  }
+
+  /** Starts an execution; resolves once it is running (not when it ends: await `execution.done`). */
+  public startExecution(stateMachineArn: string, input: unknown, name: string = randomUUID()): Execution {
+    const machine = this.machine(stateMachineArn);
+    const executionArn = `arn:aws:states:${this.options.region}:${LOCAL_ACCOUNT}:execution:${machine.name}:${name}`;
+    if (this.executions.has(executionArn)) throw new TaskError('ExecutionAlreadyExists', `Execution Already Exists: '${executionArn}'`);
+    const tokenPlaceholder = `local-task-token-placeholder-${randomUUID()}`;
+    const controller = new AbortController();
+    const sm = new StateMachine(machine.definition as never, { validationOptions: { checkArn: false, checkPaths: true } });
+    const run = sm.run(input as never, {
+      overrides: { taskResourceLocalHandlers: this.taskHandlers(machine, executionArn, tokenPlaceholder, controller.signal) as never },
+      context: {
+        Execution: { Id: executionArn, Name: name, RoleArn: `arn:aws:iam::${LOCAL_ACCOUNT}:role/local` },
+        StateMachine: { Id: machine.arn, Name: machine.name },
+        Task: { Token: tokenPlaceholder },
+      },
+    });
+    const execution: Execution = {
+      executionArn,
+      stateMachineArn: machine.arn,
+      name,
+      input,
+      startDate: new Date(),
+      status: 'RUNNING',
+      done: run.result.then(
+        (output) => this.end(execution, 'SUCCEEDED', { output }),
+        (e: Error) => {
+          const inner = (e as { cause?: Error }).cause;
+          if (e.name === 'ExecutionAbortedError') return this.end(execution, 'ABORTED', {});
+          if (e.name === 'ExecutionTimeoutError') return this.end(execution, 'TIMED_OUT', { error: 'States.Timeout' });
+          return this.end(execution, 'FAILED', { error: inner?.name ?? e.name, cause: inner?.message ?? e.message });
+        },
+      ),
+    };
+    this.executions.set(executionArn, execution);
+    this.aborts.set(executionArn, { abort: run.abort, controller });
+    void this.emitExecution(execution);
+    return execution;
+  }
+
+  /** Stops a running execution: its builds are stopped, its waiting tasks forgotten. */
+  public stopExecution(arn: string, error?: string, cause?: string): Execution {
+    const execution = this.execution(arn);
+    if (execution.status !== 'RUNNING') return execution;
+    execution.error = error;
+    execution.cause = cause;
+    const a = this.aborts.get(arn);
+    a?.controller.abort();
+    a?.abort();
+    return execution;
+  }
+
+  public sendTaskSuccess(token: string, output: unknown): void {
+    this.takeToken(token).resolve(output);
+  }
+
+  public sendTaskFailure(token: string, error: string | undefined, cause: string | undefined): void {
+    this.takeToken(token).reject(new TaskError(error ?? 'States.TaskFailed', cause ?? ''));
+  }
+
+  private takeToken(token: string): PendingToken {
+    const pending = this.tokens.get(token);
+    // Step Functions answers an unknown, used or expired token with TaskTimedOut / InvalidToken.
+    if (!pending) throw new TaskError('TaskTimedOut', 'Task Timed Out: the task token is unknown, was answered already, or its task ended');
+    this.tokens.delete(token);
+    return pending;
+  }
+
+  private async end(execution: Execution, status: ExecutionStatus, fields: { output?: unknown; error?: string; cause?: string }) {
+    execution.status = status;
+    execution.stopDate = new Date();
+    if (fields.output !== undefined) execution.output = fields.output;
+    execution.error ??= fields.error;
+    execution.cause ??= fields.cause;
+    this.aborts.get(execution.executionArn)?.controller.abort();
+    this.aborts.delete(execution.executionArn);
+    for (const [token, pending] of this.tokens) if (pending.executionArn === execution.executionArn) this.tokens.delete(token);
+    await this.emitExecution(execution);
+  }
+
+  private async emitExecution(e: Execution): Promise<void> {
+    await this.emit({
+      source: 'aws.states',
+      'detail-type': 'Step Functions Execution Status Change',
+      time: new Date().toISOString(),
+      detail: {
+        executionArn: e.executionArn,
+        stateMachineArn: e.stateMachineArn,
+        name: e.name,
+        status: e.status,
+        startDate: e.startDate.getTime(),
+        stopDate: e.stopDate?.getTime() ?? null,
+        input: JSON.stringify(e.input),
+        output: e.output === undefined ? null : JSON.stringify(e.output),
+        error: e.error ?? null,
+        cause: e.cause ?? null,
+      },
+    });
+  }
+
+  public async emit(event: EngineEvent): Promise<void> {
+    try {
+      await this.options.onEvent?.(event);
+    } catch (err) {
+      // EventBridge delivers asynchronously: a failing target does not fail the execution.
+      process.emitWarning(`event target failed for ${event['detail-type']}: ${(err as Error).message}`);
+    }
+  }
+
+  // --- tasks ---------------------------------------------------------------------------------------------
+
+  private taskHandlers(machine: ExtractedStateMachine, executionArn: string, placeholder: string, signal: AbortSignal) {
+    const handlers: Record<string, (input: unknown) => Promise<unknown>> = {};
+    walkStates(machine.definition as never, (name, state) => {
+      if (state.Type !== 'Task') return;
+      const resource = String(state.Resource);
+      const timeoutMs = ((state.TimeoutSeconds as number | undefined) ?? DEFAULT_TASK_SECONDS) * 1000;
+      handlers[name] = (input) => this.runTask(resource, input, { executionArn, stateName: name, placeholder, signal, timeoutMs });
+    });
+    return handlers;
+  }
+
+  private async runTask(resource: string, input: unknown, t: { executionArn: string; stateName: string; placeholder: string; signal: AbortSignal; timeoutMs: number }): Promise<unknown> {
+    const integration = /^arn:aws:states:::([^:]+):([^.]+)(?:\.(sync(?::2)?|waitForTaskToken))?$/.exec(resource);
+    if (!integration) {
+      if (/^arn:aws:lambda:/.test(resource)) return this.options.functions.invoke(resource, input);
+      throw new TaskError('States.Runtime', `the local engine has no implementation for resource ${resource}`);
+    }
+    const [, service, action, pattern] = integration;
+    if (service === 'aws-sdk') {
+      const [sdkService, sdkAction] = action!.split(':') as [string, string];
+      return this.options.sdk(sdkService, sdkAction, input as Record<string, unknown>);
+    }
+    const key = `${service}:${action}${pattern ? `.${pattern}` : ''}`;
+    switch (key) {
+      case 'lambda:invoke': {
+        const { FunctionName, Payload } = input as { FunctionName: string; Payload: unknown };
+        return { StatusCode: 200, Payload: await this.options.functions.invoke(FunctionName, Payload) };
+      }
+      case 'lambda:invoke.waitForTaskToken':
+        return this.waitForToken(input as { FunctionName: string; Payload: unknown }, t);
+      case 'codebuild:startBuild.sync': {
+        const build = await this.options.build(input as never, t.signal);
+        if (build.BuildStatus !== 'SUCCEEDED') throw new TaskError('States.TaskFailed', JSON.stringify({ Build: build }));
+        return { Build: build };
+      }
+      case 'states:startExecution.sync:2':
+      case 'states:startExecution.sync': {
+        const { StateMachineArn, Input, Name } = input as { StateMachineArn: string; Input: unknown; Name?: string };
+        const child = this.startExecution(StateMachineArn, typeof Input === 'string' ? JSON.parse(Input) : Input, Name);
+        const onAbort = () => this.stopExecution(child.executionArn, 'States.Aborted', 'the parent execution ended');
+        t.signal.addEventListener('abort', onAbort);
+        await child.done;
+        t.signal.removeEventListener('abort', onAbort);
+        const described = this.describe(child);
+        if (child.status !== 'SUCCEEDED') throw new TaskError('States.TaskFailed', JSON.stringify(described));
+        return described;
+      }
+      default:
+        throw new TaskError('States.Runtime', `the local engine has no implementation for ${resource}`);
+    }
+  }
+
+  /** What DescribeExecution answers (and startExecution.sync:2 returns, with Output as JSON). */
+  public describe(e: Execution): Record<string, unknown> {
+    return {
+      ExecutionArn: e.executionArn,
+      StateMachineArn: e.stateMachineArn,
+      Name: e.name,
+      Status: e.status,
+      StartDate: e.startDate.toISOString(),
+      StopDate: e.stopDate?.toISOString(),
+      Input: e.input,
+      Output: e.output,
+      Error: e.error,
+      Cause: e.cause,
+    };
+  }
+
+  /**
+   * `.waitForTaskToken`: the library gives every state the same `$$.Task.Token`, so each waiting task gets its
+   * own fresh token here, put in place of the shared one in the payload. The task ends when the token is answered
+   * (SendTaskSuccess / SendTaskFailure), or at its TimeoutSeconds, when the token stops working.
+   */
+  private async waitForToken(input: { FunctionName: string; Payload: unknown }, t: { executionArn: string; stateName: string; placeholder: string; timeoutMs: number }): Promise<unknown> {
+    const token = randomBytes(48).toString('base64url');
+    const payload = JSON.parse(JSON.stringify(input.Payload).split(t.placeholder).join(token)) as unknown;
+    const answered = new Promise<unknown>((resolve, reject) => this.tokens.set(token, { executionArn: t.executionArn, stateName: t.stateName, resolve, reject }));
+    const expiry = setTimeout(() => this.tokens.delete(token), t.timeoutMs);
+    try {
+      await this.options.functions.invoke(input.FunctionName, payload);
+      return await answered;
+    } catch (e) {
+      this.tokens.delete(token);
+      if (e instanceof LambdaFunctionError || e instanceof TaskError) throw e;
+      throw new TaskError('States.TaskFailed', (e as Error).message);
+    } finally {
+      clearTimeout(expiry);
+    }
+  }
+
+  /** Tokens waiting for an answer, for tests and diagnostics: which execution and state each belongs to. */
+  public waitingTasks(): { executionArn: string; stateName: string }[] {
+    return [...this.tokens.values()].map(({ executionArn, stateName }) => ({ executionArn, stateName }));
+  }
+}

@@ -1,0 +1,84 @@
+import { join } from 'node:path';
+import { randomUUID } from 'node:crypto';
+import type { Template } from './definitions';
+import { localReference, resolveTokens } from './definitions';
+
+/** A Lambda handler: `(event, context) => result`. */
+type Handler = (event: unknown, context: unknown) => Promise<unknown>;
+
+/** The error a Lambda invocation fails with, shaped as Step Functions sees it: name = errorType, cause = JSON. */
+export class LambdaFunctionError extends Error {
+  constructor(name: string, message: string) {
+    super(JSON.stringify({ errorType: name, errorMessage: message }));
+    this.name = name;
+  }
+}
+
+/**
+ * The template's Lambda functions, run in-process: the same handler files (`lambdas/<name>/handler.ts`, named by
+ * the function's `TROPOS_FUNCTION` variable), with the function's environment variables from the template
+ * (tokens resolved to their local names) set in this process before the handler is loaded.
+ */
+export class LocalFunctions {
+  private readonly handlers = new Map<string, Handler>();
+  private readonly folders = new Map<string, string>();
+
+  constructor(
+    template: Template,
+    region: string,
+    private readonly lambdasDir: string,
+  ) {
+    const env: Record<string, string> = {};
+    for (const [id, resource] of Object.entries(template.Resources)) {
+      if (resource.Type !== 'AWS::Lambda::Function') continue;
+      const vars = resolveTokens((resource.Properties?.Environment as { Variables?: object } | undefined)?.Variables ?? {}, template, region) as Record<string, string>;
+      const folder = vars.TROPOS_FUNCTION;
+      if (!folder) continue;
+      this.folders.set(localReference(template, id, 'Arn', region), folder);
+      this.folders.set(id, folder);
+      for (const [k, v] of Object.entries(vars)) {
+        if (k !== 'TROPOS_FUNCTION' && env[k] !== undefined && env[k] !== v) throw new Error(`functions disagree on ${k}: the local engine runs them in one process`);
+        if (k !== 'TROPOS_FUNCTION') env[k] = v;
+      }
+    }
+    Object.assign(process.env, env);
+  }
+
+  /** The function's handler folder, from its ARN or logical id; undefined when it is not a Tropos function. */
+  public folderOf(arnOrId: string): string | undefined {
+    return this.folders.get(arnOrId) ?? this.folders.get(arnOrId.split(':').pop() ?? '');
+  }
+
+  /** Invokes a function by ARN or logical id, as Lambda would: an error thrown becomes a LambdaFunctionError. */
+  public async invoke(arnOrId: string, event: unknown): Promise<unknown> {
+    const folder = this.folderOf(arnOrId);
+    if (!folder) throw new LambdaFunctionError('ResourceNotFoundException', `no local function for ${arnOrId}`);
+    return this.invokeFolder(folder, event);
+  }
+
+  public async invokeFolder(folder: string, event: unknown): Promise<unknown> {
+    let handler = this.handlers.get(folder);
+    if (!handler) {
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      handler = (require(join(this.lambdasDir, folder, 'handler')) as { handler: Handler }).handler;
+      this.handlers.set(folder, handler);
+    }
+    const context = {
+      functionName: `tropos-${folder}`,
+      functionVersion: '$LATEST',
+      invokedFunctionArn: `arn:aws:lambda:local:000000000000:function:tropos-${folder}`,
+      memoryLimitInMB: '256',
+      awsRequestId: randomUUID(),
+      logGroupName: `/aws/lambda/tropos-${folder}`,
+      logStreamName: 'local',
+      callbackWaitsForEmptyEventLoop: false,
+      getRemainingTimeInMillis: () => 60_000,
+    };
+    try {
+      return JSON.parse(JSON.stringify((await handler(structuredClone(event), context)) ?? null)) as unknown;
+    } catch (e) {
+      const err = e as Error;
+      throw new LambdaFunctionError(err.name || 'Error', err.message);
+    }
+  }
+}
