@@ -27,6 +27,11 @@ export interface BuildOptions {
   readonly catalogPath?: string;
   /** @default a new App with FEATURE_FLAGS */
   readonly app?: App;
+  /**
+   * Run cdk-nag (acknowledge the accepted findings, report the rest at synth).
+   * @default true
+   */
+  readonly nag?: boolean;
 }
 
 /** Loads and validates the configuration, the catalog and the workflows, and builds the CDK app. */
@@ -42,8 +47,10 @@ export function buildApp(options: BuildOptions = {}): { app: App; stack: TroposS
     description: 'Tropos: Terraform/Atmos workflows as Step Functions state machines',
     env: { region: config.region },
   });
-  acknowledgeNagFindings(stack);
-  // `cdk synth` reports any finding that is not acknowledged (with its reason) in nag-acknowledgements.ts.
-  Validations.of(app).addPlugins(new AwsSolutionsChecks());
+  if (options.nag ?? true) {
+    acknowledgeNagFindings(stack);
+    // `cdk synth` reports any finding that is not acknowledged (with its reason) in nag-acknowledgements.ts.
+    Validations.of(app).addPlugins(new AwsSolutionsChecks());
+  }
   return { app, stack };
 }

@@ -10,6 +10,7 @@ import { DynamoGraphStore } from '../lambdas/component-graph/dynamo-store';
 import { ComponentResult } from '../lib/domain/plan';
 import { createTables, LOCAL_TABLE_NAMES, LocalDynamo, startLocalDynamo } from '../lib/local/dynamo';
 import { topologicalOrder } from '../lib/workflow/graph';
+import { RunStore } from '../lib/records/run-store';
 import { catalog } from './helpers/fixtures';
 
 /** Task tokens answered in-process: each token is a promise a branch awaits. */
@@ -37,7 +38,7 @@ async function runStep(
   work: (c: string) => Promise<'SUCCEEDED' | 'FAILED'>,
 ): Promise<{ results: ComponentResult[]; events: string[]; tokens: Tokens }> {
   const tokens = new Tokens();
-  const graph = new ComponentGraph(new DynamoGraphStore(dynamo.documents, LOCAL_TABLE_NAMES.runs), tokens);
+  const graph = new ComponentGraph(new DynamoGraphStore(dynamo.documents, LOCAL_TABLE_NAMES.runs), tokens, new RunStore(dynamo.documents, LOCAL_TABLE_NAMES.runs));
   const deps = catalog.graphOf(components);
   const runId = randomUUID();
   const events: string[] = [];

@@ -1,6 +1,7 @@
 import { BranchFailedError, ComponentFailedError } from '../../lib/domain/errors';
 import { resultKey } from '../../lib/compiler/names';
 import { ComponentResult, ComponentStatus, planFromExported } from '../../lib/domain/plan';
+import type { RunStore } from '../../lib/records/run-store';
 
 /**
  * Schedules the components of one terraform step inside a Parallel state: each branch awaits (task token)
@@ -111,10 +112,15 @@ export interface StepSummary {
   readonly shas: Readonly<Record<string, string>>;
 }
 
+/** Where component and step outcomes are recorded (the run ledger). */
+export type RunRecords = Pick<RunStore, 'recordComponent' | 'recordStep'>;
+
 export class ComponentGraph {
   constructor(
     private readonly store: GraphStore,
     private readonly tokens: TaskTokens,
+    private readonly records: RunRecords,
+    private readonly now = () => new Date().toISOString(),
   ) {}
 
   public async handle(req: GraphRequest): Promise<unknown> {
@@ -124,7 +130,7 @@ export class ComponentGraph {
       case 'complete':
         return this.complete(req);
       case 'summarize':
-        return summarize(req);
+        return this.summarize(req);
       case 'check-branches':
         return checkBranches(req);
       default:
@@ -155,9 +161,22 @@ export class ComponentGraph {
 
   public async complete(req: CompleteRequest): Promise<ComponentResult> {
     const result = componentResult(req);
+    await this.records.recordComponent({ ...result, runId: req.runId, step: req.step, command: req.command, endedAt: this.now() });
     await this.store.end(req.runId, req.step, req.component, req.status);
     await this.releaseDependents(req.runId, req.step, req.component);
     return result;
+  }
+
+    /** Totals the step and records it; fails it (ComponentFailed) when a component failed. */
+  public async summarize(req: SummarizeRequest): Promise<StepSummary> {
+    try {
+      const summary = summarize(req);
+      await this.records.recordStep({ runId: req.runId, step: req.step, command: req.command, status: 'SUCCEEDED', endedAt: this.now(), add: summary.add, change: summary.change, destroy: summary.destroy });
+      return summary;
+    } catch (e) {
+      await this.records.recordStep({ runId: req.runId, step: req.step, command: req.command, status: 'FAILED', endedAt: this.now(), message: (e as Error).message });
+      throw e;
+    }
   }
 
   /** Releases every waiting dependent of `component` whose dependencies have all ended. */
@@ -176,6 +195,7 @@ export class ComponentGraph {
     if (blocked.length > 0) {
       const reason = `skipped: ${blocked.map((d) => `${d} ${state.ended[d]?.toLowerCase()}`).join(', ')}`;
       await this.store.end(runId, step, component, 'SKIPPED');
+      await this.records.recordComponent({ runId, step, component, status: 'SKIPPED', endedAt: this.now(), message: reason });
       await this.release(runId, step, component, token, false, reason);
       await this.releaseDependents(runId, step, component);
       return;

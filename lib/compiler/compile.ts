@@ -169,7 +169,9 @@ export class WorkflowCompiler {
       retryOnServiceExceptions: true,
       comment: `Fails with ${ErrorCode.InvalidInput} naming every bad field`,
       payloadResponseOnly: true,
-      resultPath: first ? '$' : resultPath(step.name),
+      // The first replaces the whole state (ResultPath's default, left out: `"$"` written out is the same in ASL,
+      // but the local engine's library would store the result under a key named "$").
+      ...(first ? {} : { resultPath: resultPath(step.name) }),
     });
     return task;
   }

@@ -29,6 +29,10 @@ export class TroposFunctions extends Construct {
   public readonly componentGraph: nodejs.NodejsFunction;
   public readonly requestApproval: nodejs.NodejsFunction;
   public readonly environmentRegistry: nodejs.NodejsFunction;
+  /** The HTTP API's handler (API Gateway and the local server). */
+  public readonly api: nodejs.NodejsFunction;
+  /** The run ledger's writer: target of the execution and build state-change rules. */
+  public readonly recordRun: nodejs.NodejsFunction;
 
   constructor(scope: Construct, id: string, props: TroposFunctionsProps) {
     super(scope, id);
@@ -65,6 +69,14 @@ export class TroposFunctions extends Construct {
 
     this.environmentRegistry = this.fn('EnvironmentRegistry', 'environment-registry', tables);
     records.environments.grantReadWriteData(this.environmentRegistry);
+
+    // TROPOS_WORKFLOWS (each workflow's input spec and state machine) is added by the stack once they exist.
+    this.api = this.fn('Api', 'api', { ...tables, TROPOS_SETTINGS: JSON.stringify(settings) });
+    records.runs.grantReadData(this.api);
+    records.environments.grantReadData(this.api);
+
+    this.recordRun = this.fn('RecordRun', 'record-run', tables);
+    records.runs.grantReadWriteData(this.recordRun);
   }
 
   private fn(id: string, folder: string, environment: Record<string, string>): nodejs.NodejsFunction {
@@ -85,6 +97,7 @@ export class TroposFunctions extends Construct {
         sourceMap: false,
         target: 'node22',
         format: nodejs.OutputFormat.CJS,
+        logLevel: nodejs.LogLevel.WARNING,
         // The AWS SDK v3 is part of the runtime.
         externalModules: ['@aws-sdk/*'],
       },

@@ -9,6 +9,7 @@ export const LOCAL_ACCOUNT = '000000000000';
 export interface TemplateResource {
   readonly Type: string;
   readonly Properties?: Record<string, unknown>;
+  readonly Metadata?: Record<string, unknown>;
 }
 
 export interface Template {

@@ -15,19 +15,17 @@ export class LambdaFunctionError extends Error {
 }
 
 /**
- * The template's Lambda functions, run in-process: the same handler files (`lambdas/<name>/handler.ts`, named by
- * the function's `TROPOS_FUNCTION` variable), with the function's environment variables from the template
- * (tokens resolved to their local names) set in this process before the handler is loaded.
+ * The template's Lambda functions, run in-process: the very bundles the deployment uploads (the code assets of
+ * the cloud assembly, built by esbuild), each named by its `TROPOS_FUNCTION` variable (the `lambdas/<name>/`
+ * folder), with the function's environment variables from the template (tokens resolved to their local names)
+ * set in this process before the bundle is loaded.
  */
 export class LocalFunctions {
   private readonly handlers = new Map<string, Handler>();
   private readonly folders = new Map<string, string>();
+  private readonly bundles = new Map<string, string>();
 
-  constructor(
-    template: Template,
-    region: string,
-    private readonly lambdasDir: string,
-  ) {
+  constructor(template: Template, region: string, assemblyDir: string) {
     const env: Record<string, string> = {};
     for (const [id, resource] of Object.entries(template.Resources)) {
       if (resource.Type !== 'AWS::Lambda::Function') continue;
@@ -36,6 +34,9 @@ export class LocalFunctions {
       if (!folder) continue;
       this.folders.set(localReference(template, id, 'Arn', region), folder);
       this.folders.set(id, folder);
+      const asset = (resource as { Metadata?: Record<string, string> }).Metadata?.['aws:asset:path'];
+      if (!asset) throw new Error(`function ${id} has no code asset in the cloud assembly; synthesize with bundling`);
+      this.bundles.set(folder, join(assemblyDir, asset, 'index.js'));
       for (const [k, v] of Object.entries(vars)) {
         if (k !== 'TROPOS_FUNCTION' && env[k] !== undefined && env[k] !== v) throw new Error(`functions disagree on ${k}: the local engine runs them in one process`);
         if (k !== 'TROPOS_FUNCTION') env[k] = v;
@@ -59,8 +60,10 @@ export class LocalFunctions {
   public async invokeFolder(folder: string, event: unknown): Promise<unknown> {
     let handler = this.handlers.get(folder);
     if (!handler) {
+      const bundle = this.bundles.get(folder);
+      if (!bundle) throw new LambdaFunctionError('ResourceNotFoundException', `no function ${folder} in the template`);
       // eslint-disable-next-line @typescript-eslint/no-require-imports
-      handler = (require(join(this.lambdasDir, folder, 'handler')) as { handler: Handler }).handler;
+      handler = (require(bundle) as { handler: Handler }).handler;
       this.handlers.set(folder, handler);
     }
     const context = {

@@ -1,4 +1,6 @@
 import { Stack, StackProps } from 'aws-cdk-lib';
+import * as events from 'aws-cdk-lib/aws-events';
+import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
@@ -14,6 +16,7 @@ import { WorkflowStateMachine } from '../constructs/workflow-state-machine';
 import type { Catalog } from '../workflow/catalog';
 import { topologicalOrder } from '../workflow/graph';
 import { allSteps, Workflow } from '../workflow/load';
+import { workflowSpec } from '../workflow/spec';
 
 export interface TroposStackProps extends StackProps {
   /** The validated configuration (`tropos.config.yaml`). */
@@ -26,6 +29,7 @@ export interface TroposStackProps extends StackProps {
 
 /** The whole of Tropos in one stack: records, artifacts, notifications, functions, runners, one state machine per workflow. */
 export class TroposStack extends Stack {
+  public readonly config: TroposConfig;
   public readonly records: Records;
   public readonly artifacts: ArtifactsBucket;
   public readonly notifications: sns.Topic;
@@ -36,6 +40,7 @@ export class TroposStack extends Stack {
   constructor(scope: Construct, id: string, props: TroposStackProps) {
     super(scope, id, { suppressTemplateIndentation: true, ...props });
     const { config, catalog, workflows } = props;
+    this.config = config;
 
     this.records = new Records(this, 'Records');
     this.artifacts = new ArtifactsBucket(this, 'Artifacts');
@@ -87,6 +92,37 @@ export class TroposStack extends Stack {
       machines.set(name, construct.stateMachine);
     }
     this.stateMachines = machines;
+
+    // The API starts any workflow: it knows each one's input spec and state machine.
+    const entries = Object.fromEntries(
+      [...workflows.values()].map((wf) => {
+        const first = wf.steps[0];
+        return [wf.name, { spec: workflowSpec(wf), checks: first?.kind === 'validate' ? first.checks : [], stateMachineArn: machines.get(wf.name)!.stateMachineArn }];
+      }),
+    );
+    this.functions.api.addEnvironment('TROPOS_WORKFLOWS', this.toJsonString(entries));
+    for (const m of machines.values()) m.grantStartExecution(this.functions.api);
+
+    // The run ledger: execution status changes and build state changes, from EventBridge, whoever started the run.
+    const target = new targets.LambdaFunction(this.functions.recordRun, { retryAttempts: 10 });
+    new events.Rule(this, 'ExecutionStatusChanges', {
+      description: 'Tropos run ledger: Step Functions execution status changes of the Tropos workflows',
+      eventPattern: {
+        source: ['aws.states'],
+        detailType: ['Step Functions Execution Status Change'],
+        detail: { stateMachineArn: [...machines.values()].map((m) => m.stateMachineArn) },
+      },
+      targets: [target],
+    });
+    new events.Rule(this, 'BuildStateChanges', {
+      description: 'Tropos run ledger: CodeBuild build state changes of the Tropos terraform runners',
+      eventPattern: {
+        source: ['aws.codebuild'],
+        detailType: ['CodeBuild Build State Change'],
+        detail: { 'project-name': [...this.runners.projects.values()].map((p) => p.projectName) },
+      },
+      targets: [target],
+    });
   }
 }
 

@@ -1,0 +1,41 @@
+import middy from '@middy/core';
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import { SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
+import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
+import { TABLES } from '../../lib/records/environment';
+import { EnvironmentStore } from '../../lib/records/environment-store';
+import { RunStore } from '../../lib/records/run-store';
+import type { ValidatorSettings } from '../validate-input/core';
+import { createLogger, dynamo, jsonEnv, requiredEnv } from '../shared/runtime';
+import { route, WorkflowEntry } from './core';
+
+const logger = createLogger('api');
+const sfn = new SFNClient({});
+const deps = {
+  runs: new RunStore(dynamo(), requiredEnv(TABLES.runs.env)),
+  registry: new EnvironmentStore(dynamo(), requiredEnv(TABLES.environments.env)),
+  settings: jsonEnv<ValidatorSettings>('TROPOS_SETTINGS'),
+  workflows: jsonEnv<Record<string, WorkflowEntry>>('TROPOS_WORKFLOWS'),
+  startExecution: async (stateMachineArn: string, name: string, input: Record<string, unknown>) => {
+    const out = await sfn.send(new StartExecutionCommand({ stateMachineArn, name, input: JSON.stringify(input) }));
+    return { executionArn: out.executionArn! };
+  },
+};
+
+/** API Gateway (REST, IAM-authorised) proxy handler; the local server calls it with the same event shape. */
+export const handler = middy(async (event: APIGatewayProxyEvent): Promise<APIGatewayProxyResult> => {
+  const identity = event.requestContext?.identity?.userArn ?? event.requestContext?.identity?.user ?? 'anonymous';
+  const res = await route(
+    {
+      method: event.httpMethod,
+      path: event.path,
+      query: event.queryStringParameters ?? {},
+      headers: event.headers ?? {},
+      body: event.isBase64Encoded && event.body ? Buffer.from(event.body, 'base64').toString('utf8') : event.body,
+      identity,
+    },
+    deps,
+  );
+  if (res.statusCode >= 500) logger.error('request failed', { path: event.path, status: res.statusCode });
+  return { statusCode: res.statusCode, headers: { 'content-type': 'application/json' }, body: JSON.stringify(res.body) };
+}).use(injectLambdaContext(logger));

@@ -1,0 +1,88 @@
+import { stackName } from '../../lib/domain/naming';
+import { planFromExported } from '../../lib/domain/plan';
+import type { Run, RunStatus } from '../../lib/records/run';
+import type { RunStore } from '../../lib/records/run-store';
+
+/** An EventBridge event this function is the target of. */
+export interface StateChangeEvent {
+  readonly source: string;
+  readonly 'detail-type': string;
+  readonly time?: string;
+  readonly detail: Record<string, unknown>;
+}
+
+const STATUS: Record<string, RunStatus> = { RUNNING: 'RUNNING', SUCCEEDED: 'SUCCEEDED', FAILED: 'FAILED', TIMED_OUT: 'TIMED_OUT', ABORTED: 'ABORTED' };
+
+/**
+ * The run ledger's writer: Step Functions execution status changes become Run records, CodeBuild build state
+ * changes become component records. Both come from EventBridge, so a run started from the console is recorded
+ * like one started by the API.
+ */
+export async function recordStateChange(event: StateChangeEvent, runs: RunStore): Promise<'run' | 'component' | 'ignored'> {
+  if (event['detail-type'] === 'Step Functions Execution Status Change') {
+    await runs.recordRun(runFromExecution(event.detail));
+    return 'run';
+  }
+  if (event['detail-type'] === 'CodeBuild Build State Change') {
+    const info = (event.detail['additional-information'] ?? {}) as {
+      environment?: { 'environment-variables'?: { name: string; value: string }[] };
+      logs?: { 'deep-link'?: string };
+      'exported-environment-variables'?: { name: string; value: string }[];
+    };
+    const vars = Object.fromEntries((info.environment?.['environment-variables'] ?? []).map((v) => [v.name, v.value]));
+    const runId = vars.TROPOS_RUN_ID;
+    if (!runId || !vars.TROPOS_STEP) return 'ignored'; // not a Tropos workflow build
+    const status = String(event.detail['build-status']);
+    const at = event.time ?? new Date().toISOString();
+    const exported = planFromExported((info['exported-environment-variables'] ?? []).map((v) => ({ Name: v.name, Value: v.value })));
+    await runs.recordComponent({
+      runId,
+      step: vars.TROPOS_STEP,
+      component: vars.TROPOS_COMPONENT || 'repository',
+      command: vars.TROPOS_COMMAND,
+      status: status === 'IN_PROGRESS' ? 'RUNNING' : status === 'SUCCEEDED' ? 'SUCCEEDED' : 'FAILED',
+      ...(status === 'IN_PROGRESS' ? { startedAt: at } : { endedAt: at, plan: exported.plan, message: exported.message }),
+      buildId: String(event.detail['build-id']),
+      logs: info.logs?.['deep-link'],
+    });
+    return 'component';
+  }
+  return 'ignored';
+}
+
+/** A Run from an execution status change: workflow from the state machine name, stack and starter from the input. */
+export function runFromExecution(d: Record<string, unknown>): Run {
+  const input = parseObject(d.input);
+  const machine = String(d.stateMachineArn ?? '').split(':').pop() ?? '';
+  const str = (k: string) => (typeof input[k] === 'string' && input[k] !== '' ? (input[k] as string) : undefined);
+  const tenant = str('tenant');
+  const account = str('account');
+  const environment = str('environment');
+  const parent = str('parentRunId') ?? (str('AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID')?.split(':').pop() || undefined);
+  const time = (v: unknown) => (typeof v === 'number' ? new Date(v).toISOString() : undefined);
+  return {
+    runId: String(d.name),
+    workflow: machine.replace(/^tropos-/, ''),
+    stack: tenant && account && environment ? stackName({ tenant, account, environment }) : undefined,
+    status: STATUS[String(d.status)] ?? 'FAILED',
+    input,
+    startedBy: str('requestedBy') ?? (parent ? `run ${parent}` : 'console'),
+    ticketId: str('ticketId'),
+    parentRunId: parent,
+    startedAt: time(d.startDate) ?? new Date().toISOString(),
+    endedAt: time(d.stopDate),
+    error: typeof d.error === 'string' ? d.error : undefined,
+    cause: typeof d.cause === 'string' ? d.cause : undefined,
+    executionArn: String(d.executionArn),
+  };
+}
+
+function parseObject(v: unknown): Record<string, unknown> {
+  if (typeof v !== 'string') return typeof v === 'object' && v !== null ? (v as Record<string, unknown>) : {};
+  try {
+    const parsed = JSON.parse(v) as unknown;
+    return typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed) ? (parsed as Record<string, unknown>) : {};
+  } catch {
+    return {};
+  }
+}

@@ -1,0 +1,16 @@
+import middy from '@middy/core';
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import { TABLES } from '../../lib/records/environment';
+import { RunStore } from '../../lib/records/run-store';
+import { createLogger, dynamo, requiredEnv } from '../shared/runtime';
+import { recordStateChange, StateChangeEvent } from './core';
+
+const logger = createLogger('record-run');
+const runs = new RunStore(dynamo(), requiredEnv(TABLES.runs.env));
+
+/** Target of the EventBridge rules on execution status changes and build state changes. */
+export const handler = middy(async (event: StateChangeEvent) => {
+  const what = await recordStateChange(event, runs);
+  logger.info('recorded', { detailType: event['detail-type'], what });
+  return { recorded: what };
+}).use(injectLambdaContext(logger));

@@ -1,0 +1,109 @@
+import { createServer, IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { randomUUID } from 'node:crypto';
+import { LocalEngine, TaskError } from './engine';
+
+/** A message published to SNS, kept in the local outbox. */
+export interface OutboxMessage {
+  readonly messageId: string;
+  readonly topicArn: string;
+  readonly subject?: string | undefined;
+  readonly message: string;
+  readonly publishedAt: string;
+}
+
+/**
+ * The AWS APIs the handlers call, served on loopback: Step Functions (JSON 1.0: StartExecution,
+ * DescribeExecution, StopExecution, SendTaskSuccess / Failure / Heartbeat) backed by the local engine, and SNS
+ * Publish (query protocol) into the outbox. The handlers use the real AWS SDK, pointed here by
+ * AWS_ENDPOINT_URL_SFN and AWS_ENDPOINT_URL_SNS.
+ */
+export class LocalAwsEndpoint {
+  private server?: Server;
+  public url = '';
+
+  constructor(
+    private readonly engine: LocalEngine,
+    private readonly publish: (m: OutboxMessage) => void,
+  ) {}
+
+  public async start(): Promise<string> {
+    this.server = createServer((req, res) => void this.handle(req, res));
+    await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', () => resolve()));
+    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+    return this.url;
+  }
+
+  public async close(): Promise<void> {
+    this.server?.closeAllConnections();
+    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const chunks: Buffer[] = [];
+    for await (const c of req) chunks.push(c as Buffer);
+    const body = Buffer.concat(chunks).toString('utf8');
+    const target = req.headers['x-amz-target'];
+    try {
+      if (typeof target === 'string' && target.startsWith('AWSStepFunctions.')) {
+        const out = this.stepFunctions(target.slice('AWSStepFunctions.'.length), JSON.parse(body || '{}') as Record<string, unknown>);
+        res.writeHead(200, { 'content-type': 'application/x-amz-json-1.0' }).end(JSON.stringify(out));
+        return;
+      }
+      const form = new URLSearchParams(body);
+      if (form.get('Action') === 'Publish') {
+        const messageId = randomUUID();
+        this.publish({ messageId, topicArn: form.get('TopicArn') ?? '', subject: form.get('Subject') ?? undefined, message: form.get('Message') ?? '', publishedAt: new Date().toISOString() });
+        res.writeHead(200, { 'content-type': 'text/xml' }).end(
+          `<PublishResponse xmlns="http://sns.amazonaws.com/doc/2010-03-31/"><PublishResult><MessageId>${messageId}</MessageId></PublishResult><ResponseMetadata><RequestId>${randomUUID()}</RequestId></ResponseMetadata></PublishResponse>`,
+        );
+        return;
+      }
+      res.writeHead(400, { 'content-type': 'application/x-amz-json-1.0' }).end(JSON.stringify({ __type: 'UnknownOperationException', message: `the local endpoint does not serve ${target ?? form.get('Action') ?? 'this request'}` }));
+    } catch (e) {
+      const err = e as Error;
+      const type = err instanceof TaskError ? err.name : 'InvalidParameterValue';
+      res.writeHead(400, { 'content-type': 'application/x-amz-json-1.0' }).end(JSON.stringify({ __type: `com.amazonaws.sfn#${type}`, message: err.message }));
+    }
+  }
+
+  private stepFunctions(operation: string, p: Record<string, unknown>): unknown {
+    const e = this.engine;
+    switch (operation) {
+      case 'StartExecution': {
+        const input = typeof p.input === 'string' ? (JSON.parse(p.input) as unknown) : {};
+        const ex = e.startExecution(String(p.stateMachineArn), input, typeof p.name === 'string' ? p.name : undefined);
+        return { executionArn: ex.executionArn, startDate: ex.startDate.getTime() / 1000 };
+      }
+      case 'DescribeExecution': {
+        const ex = e.execution(String(p.executionArn));
+        return {
+          executionArn: ex.executionArn,
+          stateMachineArn: ex.stateMachineArn,
+          name: ex.name,
+          status: ex.status,
+          startDate: ex.startDate.getTime() / 1000,
+          ...(ex.stopDate ? { stopDate: ex.stopDate.getTime() / 1000 } : {}),
+          input: JSON.stringify(ex.input),
+          ...(ex.output !== undefined ? { output: JSON.stringify(ex.output) } : {}),
+          ...(ex.error ? { error: ex.error } : {}),
+          ...(ex.cause ? { cause: ex.cause } : {}),
+        };
+      }
+      case 'StopExecution': {
+        const ex = e.stopExecution(String(p.executionArn), p.error as string | undefined, p.cause as string | undefined);
+        return { stopDate: (ex.stopDate ?? new Date()).getTime() / 1000 };
+      }
+      case 'SendTaskSuccess':
+        e.sendTaskSuccess(String(p.taskToken), JSON.parse(String(p.output ?? 'null')));
+        return {};
+      case 'SendTaskFailure':
+        e.sendTaskFailure(String(p.taskToken), p.error as string | undefined, p.cause as string | undefined);
+        return {};
+      case 'SendTaskHeartbeat':
+        return {};
+      default:
+        throw new TaskError('UnknownOperationException', `the local Step Functions endpoint does not serve ${operation}`);
+    }
+  }
+}

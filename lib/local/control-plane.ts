@@ -1,0 +1,214 @@
+import { App } from 'aws-cdk-lib';
+import { PutCommand } from '@aws-sdk/lib-dynamodb';
+import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer, IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { parse } from 'yaml';
+import { buildApp, FEATURE_FLAGS, ROOT } from '../app';
+import type { TroposConfig } from '../config/schema';
+import { stackName } from '../domain/naming';
+import type { Environment } from '../records/environment';
+import { LocalAwsEndpoint, OutboxMessage } from './aws-endpoint';
+import { LocalBuilds } from './builds';
+import { Template } from './definitions';
+import { createTables, LocalDynamo, startLocalDynamo } from './dynamo';
+import { LocalEngine } from './engine';
+import { LocalFunctions } from './functions';
+import { localSdk } from './sdk';
+
+const MAX_REQUEST_BYTES = 1024 * 1024;
+
+/** Runs `fn` with the bundler's progress lines held back; they are shown only if it fails. */
+function quietly<T>(fn: () => T): T {
+  const write = process.stderr.write.bind(process.stderr);
+  const held: string[] = [];
+  process.stderr.write = ((chunk: string | Uint8Array) => held.push(String(chunk)) > 0) as typeof process.stderr.write;
+  try {
+    return fn();
+  } catch (e) {
+    write(held.join(''));
+    throw e;
+  } finally {
+    process.stderr.write = write;
+  }
+}
+
+export interface ControlPlaneOptions {
+  /** Where records, builds, artifacts and the outbox are kept. @default .tropos in the working directory */
+  readonly dataDir?: string;
+  /** Port of the HTTP API on 127.0.0.1. @default a free port */
+  readonly port?: number;
+  /** The configuration file. @default $TROPOS_CONFIG, else tropos.config.yaml of the repository */
+  readonly configPath?: string;
+  /** The infrastructure repository the builds run in. @default examples/atmos or examples/terraform, by engine */
+  readonly infraDir?: string;
+  /** Extra variables for every build (PATH for a terraform stand-in, say). */
+  readonly buildEnvironment?: Record<string, string>;
+  /** Keep records in memory only. @default false: persisted under dataDir/dynamodb */
+  readonly inMemory?: boolean;
+}
+
+/**
+ * The whole of Tropos on one machine: the CDK app synthesized in-process, its state machines run by the local
+ * engine, its functions in-process, its builds by the local buildspec runner, DynamoDB on a local server, the
+ * Step Functions and SNS APIs on a loopback endpoint, and the HTTP API on 127.0.0.1 — served by the same handler
+ * code API Gateway runs.
+ */
+export class ControlPlane {
+  private server?: Server;
+  public url = '';
+
+  private constructor(
+    public readonly outbox: OutboxMessage[],
+    public readonly config: TroposConfig,
+    public readonly dataDir: string,
+    private readonly assemblyDir: string,
+    public readonly engine: LocalEngine,
+    public readonly functions: LocalFunctions,
+    public readonly dynamo: LocalDynamo,
+    private readonly endpoint: LocalAwsEndpoint,
+    public readonly tables: { runs: string; environments: string },
+  ) {}
+
+  public static async start(options: ControlPlaneOptions = {}): Promise<ControlPlane> {
+    const dataDir = options.dataDir ?? join(process.cwd(), '.tropos');
+    mkdirSync(dataDir, { recursive: true });
+    // Inside the repository, so that the function bundles find the AWS SDK in its node_modules (as Lambda
+    // finds it in the runtime); one per control plane, removed when it closes.
+    const assemblyDir = mkdtempSync(join(ROOT, '.tropos-assembly-'));
+    const { app, stack } = quietly(() =>
+      buildApp({
+        ...(options.configPath ? { configPath: options.configPath } : {}),
+        // cdk-nag runs in the tests and at `cdk synth`; not needed to run the workflows.
+        app: new App({ outdir: assemblyDir, context: { ...FEATURE_FLAGS, 'aws:cdk:enable-asset-metadata': true } }),
+        nag: false,
+      }),
+    );
+    const assembly = app.synth();
+    const template = assembly.getStackByName(stack.stackName).template as Template;
+    const region = stack.region;
+    const config = stack.config;
+
+    const dynamo = await startLocalDynamo(options.inMemory ? {} : { path: join(dataDir, 'dynamodb') });
+    const tables = {
+      runs: stack.getLogicalId(stack.records.runs.node.defaultChild as never),
+      environments: stack.getLogicalId(stack.records.environments.node.defaultChild as never),
+    };
+    await createTables(dynamo.client, tables);
+
+    // The handlers' AWS SDK clients reach the local services through the SDK's own endpoint variables.
+    Object.assign(process.env, {
+      AWS_REGION: region,
+      AWS_ACCESS_KEY_ID: 'local',
+      AWS_SECRET_ACCESS_KEY: 'local',
+      AWS_ENDPOINT_URL_DYNAMODB: dynamo.endpoint,
+    });
+    const functions = new LocalFunctions(template, region, assemblyDir);
+    // The functions' logs would interleave with the CLI's output; TROPOS_LAMBDA_LOG_LEVEL=INFO shows them.
+    process.env.POWERTOOLS_LOG_LEVEL = process.env.TROPOS_LAMBDA_LOG_LEVEL ?? 'SILENT';
+    const builds = new LocalBuilds({
+      template,
+      region,
+      assemblyDir,
+      dataDir,
+      localEnvironment: {
+        TROPOS_LOCAL: 'true',
+        TROPOS_SKIP_ASSUME_ROLE: 'true',
+        TROPOS_INFRA_DIR: options.infraDir ?? join(ROOT, 'examples', config.engine === 'atmos' ? 'atmos' : 'terraform'),
+        PATH: process.env.PATH ?? '',
+        ...options.buildEnvironment,
+      },
+      emit: async (event): Promise<void> => engine.emit(event),
+    });
+    const engine: LocalEngine = new LocalEngine({
+      template,
+      region,
+      functions,
+      build: builds.task,
+      sdk: localSdk(dataDir, dynamo.client),
+      // The EventBridge rules' target: the run ledger's writer.
+      onEvent: async (event) => void (await functions.invokeFolder('record-run', event)),
+    });
+    const outbox: OutboxMessage[] = [];
+    const endpoint = new LocalAwsEndpoint(engine, (m) => {
+      outbox.push(m);
+      appendFileSync(join(dataDir, 'outbox.jsonl'), `${JSON.stringify(m)}\n`);
+    });
+    const awsUrl = await endpoint.start();
+    // Set before any handler is loaded: their clients read these when created.
+    Object.assign(process.env, { AWS_ENDPOINT_URL_SFN: awsUrl, AWS_ENDPOINT_URL_SNS: awsUrl });
+
+    const plane = new ControlPlane(outbox, config, dataDir, assemblyDir, engine, functions, dynamo, endpoint, tables);
+    await plane.seedEnvironments();
+    await plane.listen(options.port ?? 0);
+    return plane;
+  }
+
+  /** Registers the example environments (examples/environments.yaml) that are not registered yet. */
+  private async seedEnvironments(): Promise<void> {
+    const file = join(ROOT, 'examples', 'environments.yaml');
+    if (!existsSync(file)) return;
+    const { environments } = parse(readFileSync(file, 'utf8')) as { environments: Omit<Environment, 'stack' | 'status' | 'tier' | 'createdAt' | 'updatedAt'>[] };
+    const now = new Date().toISOString();
+    for (const e of environments) {
+      const item: Environment = { ...e, stack: stackName(e), tier: this.config.accounts[e.account]?.tier ?? 'dev', status: 'active', createdAt: now, updatedAt: now };
+      try {
+        await this.dynamo.documents.send(new PutCommand({ TableName: this.tables.environments, Item: item, ConditionExpression: 'attribute_not_exists(#s)', ExpressionAttributeNames: { '#s': 'stack' } }));
+      } catch (err) {
+        if ((err as Error).name !== 'ConditionalCheckFailedException') throw err;
+      }
+    }
+  }
+
+  private async listen(port: number): Promise<void> {
+    this.server = createServer((req, res) => void this.handle(req, res));
+    await new Promise<void>((resolve, reject) => {
+      this.server!.once('error', reject);
+      this.server!.listen(port, '127.0.0.1', () => resolve());
+    });
+    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+  }
+
+  /** HTTP on loopback → the API handler, with the event API Gateway would give it. */
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for await (const c of req) {
+      size += (c as Buffer).length;
+      if (size <= MAX_REQUEST_BYTES) chunks.push(c as Buffer);
+    }
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    const send = (status: number, body: unknown) => res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+    // API Gateway's own limit (10 MB) stops larger bodies before the handler; the local server stops them here.
+    if (size > MAX_REQUEST_BYTES) return void send(413, { error: 'PayloadTooLarge', message: `the body is ${size} bytes; at most ${MAX_REQUEST_BYTES} reach the API` });
+    if (url.pathname === '/local/health') return void send(200, { ok: true, pid: process.pid, dataDir: this.dataDir });
+    if (url.pathname === '/local/outbox') return void send(200, { messages: this.outbox });
+    const headers = Object.fromEntries(Object.entries(req.headers).map(([k, v]) => [k, Array.isArray(v) ? v.join(',') : v]));
+    const event = {
+      httpMethod: req.method ?? 'GET',
+      path: url.pathname,
+      headers,
+      queryStringParameters: url.searchParams.size ? Object.fromEntries(url.searchParams) : null,
+      body: size > 0 ? Buffer.concat(chunks).toString('utf8') : null,
+      isBase64Encoded: false,
+      requestContext: { identity: { user: headers['x-tropos-user'] ?? process.env.USER ?? 'local', userArn: `local:${headers['x-tropos-user'] ?? process.env.USER ?? 'local'}` } },
+    };
+    try {
+      const out = (await this.functions.invokeFolder('api', event)) as { statusCode: number; body: string };
+      res.writeHead(out.statusCode, { 'content-type': 'application/json' }).end(out.body);
+    } catch (e) {
+      send(500, { error: 'InternalError', message: (e as Error).message });
+    }
+  }
+
+  public async close(): Promise<void> {
+    for (const e of this.engine.listExecutions()) if (e.status === 'RUNNING') this.engine.stopExecution(e.executionArn, 'States.Aborted', 'the control plane stopped');
+    await Promise.allSettled(this.engine.listExecutions().map((e) => e.done));
+    this.server?.closeAllConnections();
+    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+    await this.endpoint.close();
+    await this.dynamo.close();
+    rmSync(this.assemblyDir, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,136 @@
+import { GetCommand, QueryCommand, ScanCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { TABLES } from './environment';
+import { ComponentRecord, Run, RunDetail, RunStatus, SK, StepRecord } from './run';
+
+/** Fields never returned by reads: task tokens are secrets. */
+const SECRET_FIELDS = ['taskToken'];
+
+function clean<T>(item: Record<string, unknown>): T {
+  const copy = { ...item };
+  for (const f of SECRET_FIELDS) delete copy[f];
+  delete copy.sk;
+  return copy as T;
+}
+
+/** Sets the given fields of an item (creating it), with single-item writes only. */
+async function setFields(db: DynamoDBDocumentClient, table: string, key: Record<string, string>, fields: Record<string, unknown>, condition?: string) {
+  const entries = Object.entries(fields).filter(([, v]) => v !== undefined);
+  if (entries.length === 0) return;
+  await db.send(
+    new UpdateCommand({
+      TableName: table,
+      Key: key,
+      UpdateExpression: `SET ${entries.map((_, i) => `#f${i} = :v${i}`).join(', ')}`,
+      ExpressionAttributeNames: Object.fromEntries(entries.map(([k], i) => [`#f${i}`, k])),
+      ExpressionAttributeValues: Object.fromEntries(entries.map(([, v], i) => [`:v${i}`, v])),
+      ...(condition ? { ConditionExpression: condition } : {}),
+    }),
+  );
+}
+
+export interface RunFilter {
+  readonly stack?: string | undefined;
+  readonly workflow?: string | undefined;
+  readonly status?: string | undefined;
+  readonly limit?: number | undefined;
+}
+
+/** The run ledger in DynamoDB. */
+export class RunStore {
+  constructor(
+    private readonly db: DynamoDBDocumentClient,
+    private readonly table: string,
+  ) {}
+
+  /**
+   * Records a run's status. A RUNNING event never overwrites an end (events can arrive out of order); an end is
+   * written once.
+   */
+  public async recordRun(run: Run): Promise<void> {
+    const { runId, status, ...rest } = run;
+    try {
+      // `status` first: the condition below names it as #f0.
+      await setFields(
+        this.db,
+        this.table,
+        { runId, sk: SK.run },
+        { status, ...rest },
+        run.status === 'RUNNING' ? 'attribute_not_exists(#f0) OR #f0 = :v0' : undefined,
+      );
+    } catch (e) {
+      if ((e as Error).name !== 'ConditionalCheckFailedException') throw e;
+    }
+  }
+
+  public async recordComponent(c: ComponentRecord): Promise<void> {
+    const { runId, step, component, ...fields } = c;
+    await setFields(this.db, this.table, { runId, sk: SK.component(step, component) }, { step, component, ...fields });
+  }
+
+  public async recordStep(s: StepRecord): Promise<void> {
+    const { runId, step, ...fields } = s;
+    await setFields(this.db, this.table, { runId, sk: SK.step(step) }, { step, ...fields });
+  }
+
+  public async getRun(runId: string): Promise<Run | undefined> {
+    const out = await this.db.send(new GetCommand({ TableName: this.table, Key: { runId, sk: SK.run }, ConsistentRead: true }));
+    return out.Item ? clean<Run>(out.Item) : undefined;
+  }
+
+  /** A run with its steps, components and approvals; undefined when there is no such run. */
+  public async getRunDetail(runId: string): Promise<RunDetail | undefined> {
+    const items: Record<string, unknown>[] = [];
+    let start: Record<string, unknown> | undefined;
+    do {
+      const out = await this.db.send(
+        new QueryCommand({ TableName: this.table, KeyConditionExpression: 'runId = :r', ExpressionAttributeValues: { ':r': runId }, ConsistentRead: true, ExclusiveStartKey: start }),
+      );
+      items.push(...(out.Items ?? []));
+      start = out.LastEvaluatedKey;
+    } while (start);
+    const run = items.find((i) => i.sk === SK.run);
+    if (!run) return undefined;
+    const of = (prefix: string) => items.filter((i) => String(i.sk).startsWith(prefix));
+    return {
+      run: clean<Run>(run),
+      steps: of('STEP#').map((i) => clean<StepRecord>(i)),
+      components: of('COMPONENT#')
+        .map((i) => clean<ComponentRecord>(i))
+        .sort((a, b) => (a.startedAt ?? a.endedAt ?? '').localeCompare(b.startedAt ?? b.endedAt ?? '')),
+      approvals: of('APPROVAL#').map((i) => clean<Record<string, unknown>>(i)),
+    };
+  }
+
+  /** Runs, newest first; by stack through the index, otherwise a scan of the run items. */
+  public async listRuns(filter: RunFilter = {}): Promise<Run[]> {
+    const runs: Run[] = [];
+    let start: Record<string, unknown> | undefined;
+    do {
+      const out = filter.stack
+        ? await this.db.send(
+            new QueryCommand({
+              TableName: this.table,
+              IndexName: TABLES.runs.byStack.index,
+              KeyConditionExpression: '#s = :s',
+              ExpressionAttributeNames: { '#s': 'stack' },
+              ExpressionAttributeValues: { ':s': filter.stack },
+              ScanIndexForward: false,
+              ExclusiveStartKey: start,
+            }),
+          )
+        : await this.db.send(
+            new ScanCommand({ TableName: this.table, FilterExpression: 'sk = :run', ExpressionAttributeValues: { ':run': SK.run }, ExclusiveStartKey: start }),
+          );
+      runs.push(...(out.Items ?? []).filter((i) => i.sk === SK.run).map((i) => clean<Run>(i)));
+      start = out.LastEvaluatedKey;
+    } while (start);
+    return runs
+      .filter((r) => (!filter.workflow || r.workflow === filter.workflow) && (!filter.status || r.status === filter.status))
+      .sort((a, b) => b.startedAt.localeCompare(a.startedAt))
+      .slice(0, filter.limit ?? 100);
+  }
+}
+
+export function isTerminal(status: RunStatus): boolean {
+  return status !== 'RUNNING';
+}

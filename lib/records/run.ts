@@ -1,0 +1,69 @@
+/** The run ledger's records, in the runs table: one Run per execution, one Step per step, one per component. */
+
+export const RUN_STATUSES = ['RUNNING', 'SUCCEEDED', 'FAILED', 'TIMED_OUT', 'ABORTED'] as const;
+export type RunStatus = (typeof RUN_STATUSES)[number];
+
+export interface Run {
+  readonly runId: string;
+  readonly workflow: string;
+  readonly stack?: string | undefined;
+  readonly status: RunStatus;
+  readonly input: Record<string, unknown>;
+  /** Who or what started it: the API caller, the CLI user, a parent run, or `console`. */
+  readonly startedBy: string;
+  readonly ticketId?: string | undefined;
+  readonly parentRunId?: string | undefined;
+  readonly startedAt: string;
+  readonly endedAt?: string | undefined;
+  readonly error?: string | undefined;
+  readonly cause?: string | undefined;
+  readonly executionArn: string;
+}
+
+export const COMPONENT_RECORD_STATUSES = ['RUNNING', 'SUCCEEDED', 'FAILED', 'SKIPPED'] as const;
+
+/** One component of one terraform step of a run. */
+export interface ComponentRecord {
+  readonly runId: string;
+  readonly step: string;
+  readonly component: string;
+  readonly command?: string | undefined;
+  readonly status: (typeof COMPONENT_RECORD_STATUSES)[number];
+  readonly startedAt?: string | undefined;
+  readonly endedAt?: string | undefined;
+  readonly buildId?: string | undefined;
+  readonly logs?: string | undefined;
+  readonly plan?: { add: number; change: number; destroy: number; sha256?: string | undefined } | undefined;
+  readonly drifted?: boolean | undefined;
+  readonly message?: string | undefined;
+}
+
+/** One step of a run (terraform steps: their totals). */
+export interface StepRecord {
+  readonly runId: string;
+  readonly step: string;
+  readonly command?: string | undefined;
+  readonly status: 'SUCCEEDED' | 'FAILED';
+  readonly endedAt: string;
+  readonly add?: number;
+  readonly change?: number;
+  readonly destroy?: number;
+  readonly message?: string | undefined;
+}
+
+/** A run with everything recorded about it. */
+export interface RunDetail {
+  readonly run: Run;
+  readonly steps: StepRecord[];
+  readonly components: ComponentRecord[];
+  readonly approvals: Record<string, unknown>[];
+}
+
+/** Sort keys of the items of a run. */
+export const SK = {
+  run: 'RUN',
+  step: (step: string) => `STEP#${step}`,
+  component: (step: string, component: string) => `COMPONENT#${step}#${component}`,
+  approval: (step: string) => `APPROVAL#${step}`,
+  graph: (step: string) => `GRAPH#${step}`,
+} as const;
