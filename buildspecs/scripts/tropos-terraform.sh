@@ -126,10 +126,7 @@ plan() {
   else
     run terraform -chdir="$(component_dir)" plan -input=false -no-color -lock-timeout=5m -detailed-exitcode -out="$out" "$@" || rc=$?
   fi
-  if [ "$dry" = "true" ]; then
-    export_var TROPOS_PLAN_ADD 0; export_var TROPOS_PLAN_CHANGE 0; export_var TROPOS_PLAN_DESTROY 0
-    finish 0 "dry run: no plan made"
-  fi
+  if [ "$dry" = "true" ]; then finish 0 "dry run: no plan made"; fi
   if [ "$rc" = 1 ]; then finish 1 "terraform plan failed for $component (exit 1); see the build log"; fi
   local json="$work/plan.json" text="$work/plan.txt"
   terraform -chdir="$(component_dir)" show -json "$out" >"$json" || finish 1 "terraform show -json failed for $component"

@@ -124,7 +124,7 @@ async function startRun(req: ApiRequest, deps: ApiDeps): Promise<ApiResponse> {
 async function listRuns(req: ApiRequest, deps: ApiDeps): Promise<ApiResponse> {
   const limit = req.query.limit ? Number(req.query.limit) : undefined;
   if (limit !== undefined && (!Number.isInteger(limit) || limit < 1 || limit > 1000)) throw new HttpError(400, 'InvalidInput', 'limit: must be an integer from 1 to 1000');
-  const runs = await deps.runs.listRuns({ stack: req.query.stack, workflow: req.query.workflow, status: req.query.status, limit });
+  const runs = await deps.runs.listRuns({ stack: req.query.stack, workflow: req.query.workflow, status: req.query.status, parentRunId: req.query.parentRunId, limit });
   return { statusCode: 200, body: { runs } };
 }
 

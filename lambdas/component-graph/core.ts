@@ -87,6 +87,8 @@ export interface SummarizeRequest {
   readonly command: string;
   readonly results: readonly ComponentResult[];
   readonly approvalPolicy: string;
+  /** A dry run makes no plans: later steps run (and print their commands) as if there were changes, unapproved. */
+  readonly dryRun?: boolean;
 }
 
 export interface CheckBranchesRequest {
@@ -301,8 +303,8 @@ export function summarize(req: SummarizeRequest): StepSummary {
   const add = sum('add');
   const change = sum('change');
   const destroy = sum('destroy');
-  const hasChanges = add + change + destroy > 0;
-  const hasDestroys = destroy > 0;
+  const hasChanges = req.dryRun === true || add + change + destroy > 0;
+  const hasDestroys = req.dryRun === true || destroy > 0;
   return {
     status: 'SUCCEEDED',
     command: req.command,
@@ -312,7 +314,7 @@ export function summarize(req: SummarizeRequest): StepSummary {
     destroy,
     hasChanges,
     hasDestroys,
-    approvalRequired: approvalRequired(req.approvalPolicy, hasChanges, hasDestroys),
+    approvalRequired: req.dryRun !== true && approvalRequired(req.approvalPolicy, hasChanges, hasDestroys),
     drifted: results.filter((r) => r.drifted).map((r) => r.component),
     shas: Object.fromEntries(results.map((r) => [resultKey(r.component), r.plan?.sha256 ?? ''])),
   };

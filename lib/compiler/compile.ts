@@ -241,6 +241,8 @@ export class WorkflowCompiler {
       integrationPattern: sfn.IntegrationPattern.RUN_JOB,
       input: sfn.TaskInput.fromObject(input),
       associateWithParent: true,
+      // The child's run id: the parent's and the step's, so the ledger reads as a tree.
+      name: sfn.JsonPath.format('{}-{}', sfn.JsonPath.executionName, step.name),
       resultSelector: { 'executionArn.$': '$.ExecutionArn', 'status.$': '$.Status' },
       resultPath: resultPath(step.name),
       taskTimeout: sfn.Timeout.duration(WorkflowCompiler.maxDuration(this.r)),
@@ -298,7 +300,6 @@ export class WorkflowCompiler {
   private terraform(step: TerraformStep): sfn.IChainable {
     const selection = componentSelection(step, this.r.catalog);
     const title = titleOf(step);
-    const key = resultKey(step.name);
     const parallel = new sfn.Parallel(this.scope, stateName(`${title} components`), {
       resultPath: resultPath(step.name),
     });
@@ -318,7 +319,7 @@ export class WorkflowCompiler {
             action: 'await',
             taskToken: sfn.JsonPath.taskToken,
             'runId.$': '$$.Execution.Name',
-            step: key,
+            step: step.name,
             component,
             dependsOn,
             'stackComponents.$': '$.context.components',
@@ -348,10 +349,11 @@ export class WorkflowCompiler {
       {
         action: 'summarize',
         'runId.$': '$$.Execution.Name',
-        step: key,
+        step: step.name,
         command: step.command,
         'results.$': resultPath(step.name),
         'approvalPolicy.$': '$.context.approvalPolicy',
+        'dryRun.$': '$.context.dryRun',
       },
       resultPath(step.name),
     );
@@ -371,12 +373,12 @@ export class WorkflowCompiler {
     const env: Record<string, codebuild.BuildEnvironmentVariable> = {
       TROPOS_COMPONENT: text(component),
       TROPOS_RUN_ID: text(sfn.JsonPath.stringAt('$$.Execution.Name')),
-      TROPOS_STEP: text(resultKey(step.name)),
+      TROPOS_STEP: text(step.name),
       TROPOS_CONTEXT: text(sfn.JsonPath.jsonToString(sfn.JsonPath.objectAt('$.context'))),
       TROPOS_PARAMS: text(sfn.JsonPath.jsonToString(sfn.JsonPath.objectAt('$.input'))),
     };
     if (step.plan) {
-      env.TROPOS_PLAN_STEP = text(resultKey(step.plan));
+      env.TROPOS_PLAN_STEP = text(step.plan);
       // The SHA-256 of the reviewed plan, from the plan step's summary: the apply refuses any other file.
       env.TROPOS_PLAN_SHA256_EXPECTED = text(
         sfn.JsonPath.stringAt(`${resultPath(step.plan)}.shas.${resultKey(label)}`),
@@ -402,7 +404,7 @@ export class WorkflowCompiler {
         payload: sfn.TaskInput.fromObject({
           action: 'complete',
           'runId.$': '$$.Execution.Name',
-          step: resultKey(step.name),
+          step: step.name,
           command: step.command,
           component,
           status,

@@ -42,7 +42,8 @@ export function planFromExported(vars: readonly { Name?: string; Value?: string 
   exitCode?: number;
   message?: string;
 } {
-  const get = (name: string) => vars?.find((v) => v.Name === name)?.Value;
+  // An exported variable the build never set arrives as ''.
+  const get = (name: string) => vars?.find((v) => v.Name === name)?.Value || undefined;
   const num = (name: string) => {
     const n = Number(get(name));
     return Number.isFinite(n) ? n : 0;
@@ -59,7 +60,7 @@ export function planFromExported(vars: readonly { Name?: string; Value?: string 
       artifactsPrefix: get(EXPORTED.prefix) || undefined,
     };
   }
-  if (exit !== undefined && exit !== '') result.exitCode = Number(exit);
+  if (exit !== undefined) result.exitCode = Number(exit);
   if (message) result.message = message;
   return result;
 }

@@ -32,6 +32,7 @@ export interface RunFilter {
   readonly stack?: string | undefined;
   readonly workflow?: string | undefined;
   readonly status?: string | undefined;
+  readonly parentRunId?: string | undefined;
   readonly limit?: number | undefined;
 }
 
@@ -125,7 +126,12 @@ export class RunStore {
       start = out.LastEvaluatedKey;
     } while (start);
     return runs
-      .filter((r) => (!filter.workflow || r.workflow === filter.workflow) && (!filter.status || r.status === filter.status))
+      .filter(
+        (r) =>
+          (!filter.workflow || r.workflow === filter.workflow) &&
+          (!filter.status || r.status === filter.status) &&
+          (!filter.parentRunId || r.parentRunId === filter.parentRunId),
+      )
       .sort((a, b) => b.startedAt.localeCompare(a.startedAt))
       .slice(0, filter.limit ?? 100);
   }

@@ -1,0 +1,70 @@
+import type { ComponentRecord, Run, RunDetail, StepRecord } from '../records/run';
+
+/** Seconds between two ISO times, as `12.3s`. */
+export function duration(from?: string, to?: string): string {
+  if (!from || !to) return '';
+  return `${((Date.parse(to) - Date.parse(from)) / 1000).toFixed(1)}s`;
+}
+
+export function counts(p?: { add: number; change: number; destroy: number }): string {
+  return p ? `+${p.add} ~${p.change} -${p.destroy}` : '';
+}
+
+/** The readable reason of a run's failure: the error name and the message inside a Lambda or build cause. */
+export function failureReason(run: Pick<Run, 'error' | 'cause'>): string {
+  let cause = run.cause ?? '';
+  try {
+    const parsed = JSON.parse(cause) as { errorMessage?: string; Cause?: string; Error?: string };
+    if (parsed.errorMessage) cause = parsed.errorMessage;
+    else if (parsed.Error) cause = `${parsed.Error}: ${failureReason({ error: undefined, cause: parsed.Cause ?? '' })}`;
+  } catch {
+    // plain text
+  }
+  return [run.error, cause].filter(Boolean).join(': ');
+}
+
+const MARK: Record<string, string> = { RUNNING: '▶', SUCCEEDED: '✓', FAILED: '✗', SKIPPED: '–' };
+
+/** One line of progress for a component. */
+export function componentLine(c: ComponentRecord, indent = ''): string {
+  const head = `${indent}${MARK[c.status] ?? '?'} ${c.step} ${c.component}`;
+  switch (c.status) {
+    case 'RUNNING':
+      return `${head} started`;
+    case 'SUCCEEDED':
+      return `${head} done ${duration(c.startedAt, c.endedAt)}${c.plan ? `  ${counts(c.plan)}` : ''}${c.drifted ? '  DRIFTED' : ''}${c.message && !c.plan ? `  ${c.message}` : ''}`;
+    case 'FAILED':
+      return `${head} failed ${duration(c.startedAt, c.endedAt)}: ${c.message ?? 'no reason recorded'}${c.logs ? `\n${indent}    log: ${c.logs}` : ''}`;
+    case 'SKIPPED':
+      return `${head} ${c.message ?? 'skipped'}`;
+    default:
+      return head;
+  }
+}
+
+export function stepLine(s: StepRecord, indent = ''): string {
+  const totals = s.add !== undefined ? `  ${counts({ add: s.add, change: s.change ?? 0, destroy: s.destroy ?? 0 })}` : '';
+  return `${indent}${MARK[s.status] ?? '?'} step ${s.step} ${s.status === 'SUCCEEDED' ? 'done' : 'failed'}${totals}${s.status === 'FAILED' && s.message ? `\n${indent}    ${s.message}` : ''}`;
+}
+
+/** A run as a table of steps and components, for `tropos runs show`. */
+export function runTable(d: RunDetail): string {
+  const r = d.run;
+  const lines = [
+    `Run       ${r.runId}`,
+    `Workflow  ${r.workflow}${r.stack ? `   Stack ${r.stack}` : ''}`,
+    `Status    ${r.status}${r.endedAt ? `   in ${duration(r.startedAt, r.endedAt)}` : ''}`,
+    `Started   ${r.startedAt} by ${r.startedBy}${r.ticketId ? `   Ticket ${r.ticketId}` : ''}${r.parentRunId ? `   Parent ${r.parentRunId}` : ''}`,
+  ];
+  if (r.status !== 'SUCCEEDED' && r.status !== 'RUNNING') lines.push(`Error     ${failureReason(r)}`);
+  const rows = d.components.map((c) => [c.step, c.component, c.status, duration(c.startedAt, c.endedAt), counts(c.plan), c.message ?? '']);
+  if (rows.length > 0) {
+    const header = ['STEP', 'COMPONENT', 'STATUS', 'TIME', 'PLAN', 'DETAIL'];
+    const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => (row[i] ?? '').length)));
+    const fmt = (row: string[]) => row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i]!))).join('  ');
+    lines.push('', fmt(header), ...rows.map(fmt));
+  }
+  for (const s of d.steps) lines.push(stepLine(s));
+  for (const a of d.approvals) lines.push(`approval ${String(a.approvalId)}: ${String(a.status)}${a.decidedBy ? ` by ${String(a.decidedBy)}` : ''}${a.comment ? ` (${String(a.comment)})` : ''}`);
+  return lines.join('\n');
+}

@@ -1,0 +1,269 @@
+import { Command, CommanderError, Option } from 'commander';
+import { join } from 'node:path';
+import { ROOT } from '../app';
+import type { ComponentRecord, Run, RunDetail, StepRecord } from '../records/run';
+import { Catalog } from '../workflow/catalog';
+import { loadWorkflows, Workflow } from '../workflow/load';
+import { announceServer, ApiError, connect, Connection, UsageError } from './client';
+import { describeWorkflow, mermaidGraph } from './describe';
+import { componentLine, duration, failureReason, runTable, stepLine } from './format';
+
+/** Exit codes: 0 success, 1 the run failed, 2 bad usage. */
+export const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
+
+interface Io {
+  readonly out: (s: string) => void;
+  readonly err: (s: string) => void;
+}
+
+function definitions(): { catalog: Catalog; workflows: Map<string, Workflow> } {
+  const catalog = Catalog.fromFile(join(ROOT, 'catalog', 'components.yaml'));
+  return { catalog, workflows: loadWorkflows(join(ROOT, 'workflows'), catalog) };
+}
+
+function workflowNamed(name: string): { wf: Workflow; catalog: Catalog } {
+  const { catalog, workflows } = definitions();
+  const wf = workflows.get(name);
+  if (!wf) throw new UsageError(`unknown workflow "${name}"; allowed: ${[...workflows.keys()].sort().join(', ')}`);
+  return { wf, catalog };
+}
+
+/** `key=value` pairs (the Atmos shape) into an input object. */
+export function parseParams(pairs: readonly string[]): Record<string, string> {
+  const input: Record<string, string> = {};
+  for (const pair of pairs) {
+    const eq = pair.indexOf('=');
+    if (eq <= 0) throw new UsageError(`"${pair}" is not key=value (for example tenant=acme)`);
+    input[pair.slice(0, eq)] = pair.slice(eq + 1);
+  }
+  return input;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Prints the run's progress, one line per step and component as they change, until it ends. */
+async function follow(conn: Connection, runId: string, io: Io, options: { json: boolean; dryRun: boolean }): Promise<RunDetail> {
+  const printed = new Map<string, string>();
+  const childPrinted = new Set<string>();
+  const started = Date.now();
+  let detail: RunDetail | undefined;
+  for (;;) {
+    try {
+      detail = await conn.client.request<RunDetail>('GET', `/runs/${encodeURIComponent(runId)}`);
+    } catch (e) {
+      // The run record appears with the execution's first event.
+      if (!(e instanceof ApiError && e.status === 404 && Date.now() - started < 30_000)) throw e;
+    }
+    if (detail && !options.json) {
+      report(detail, printed, io, options, '');
+      const children = (await conn.client.request<{ runs: Run[] }>('GET', `/runs?parentRunId=${encodeURIComponent(runId)}`)).runs;
+      for (const child of children.reverse()) {
+        if (!childPrinted.has(child.runId)) {
+          childPrinted.add(child.runId);
+          io.out(`  ↳ ${child.workflow} ${child.stack ?? ''} (run ${child.runId})`);
+        }
+        const childDetail = await conn.client.request<RunDetail>('GET', `/runs/${encodeURIComponent(child.runId)}`);
+        report(childDetail, printed, io, options, '    ');
+      }
+    }
+    if (detail && detail.run.status !== 'RUNNING') return detail;
+    await sleep(250);
+  }
+}
+
+function report(d: RunDetail, printed: Map<string, string>, io: Io, options: { dryRun: boolean }, indent: string): void {
+  const show = (key: string, state: string, line: string): boolean => {
+    if (printed.get(key) === state) return false;
+    printed.set(key, state);
+    io.out(line);
+    return true;
+  };
+  for (const c of d.components) {
+    const key = `${d.run.runId}/${c.step}/${c.component}`;
+    if (c.status === 'RUNNING' && printed.has(key)) continue;
+    if (show(key, c.status, componentLine(c, indent)) && options.dryRun && c.status === 'SUCCEEDED') {
+      for (const cmd of dryRunCommands(c)) io.out(`${indent}    ${cmd}`);
+    }
+  }
+  for (const s of d.steps as StepRecord[]) show(`${d.run.runId}/step/${s.step}`, s.status, stepLine(s, indent));
+  for (const a of d.approvals) show(`${d.run.runId}/approval/${String(a.approvalId)}`, String(a.status), `${indent}? approval ${String(a.approvalId)} ${String(a.status)}: answer with tropos approve|reject ${String(a.approvalId)}`);
+}
+
+/** The commands a dry-run build printed (its `[dry-run]` lines), from the build log on this machine. */
+function dryRunCommands(c: ComponentRecord): string[] {
+  if (!c.logs || !c.logs.startsWith('/')) return [];
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const text = (require('node:fs') as typeof import('node:fs')).readFileSync(c.logs, 'utf8');
+    return text.split('\n').filter((l) => l.startsWith('[dry-run] ')).map((l) => l.slice('[dry-run] '.length));
+  } catch {
+    return [];
+  }
+}
+
+export function buildProgram(io: Io, setExit: (code: number) => void): Command {
+  const program = new Command('tropos')
+    .description('Terraform / Atmos workflows as Step Functions state machines — locally or on AWS.')
+    .option('--data-dir <dir>', 'where the local control plane keeps its data', join(process.cwd(), '.tropos'))
+    .option('--server <url>', 'a Tropos API to use (default: a running `tropos serve`, else one started for the command)')
+    .configureOutput({ writeOut: (s) => io.out(s.trimEnd()), writeErr: (s) => io.err(s.trimEnd()) })
+    .exitOverride()
+    .showHelpAfterError('(tropos --help lists the commands)');
+  const global = () => program.opts<{ dataDir: string; server?: string }>();
+
+  program
+    .command('workflow')
+    .description('run a workflow: tropos workflow apply-environment tenant=acme account=dev environment=testenv-01')
+    .argument('<name>', 'the workflow (tropos describe <name> shows its inputs)')
+    .argument('[params...]', 'inputs as key=value')
+    .option('--from-step <step>', 'start from this step, skipping the ones before it')
+    .option('--dry-run', 'run the whole workflow, but each terraform step prints the commands it would run')
+    .option('--json', 'print the run record as JSON at the end, and no progress')
+    .action(async (name: string, params: string[], opts: { fromStep?: string; dryRun?: boolean; json?: boolean }) => {
+      workflowNamed(name);
+      const input: Record<string, unknown> = parseParams(params);
+      if (opts.fromStep) input.fromStep = opts.fromStep;
+      if (opts.dryRun) input.dryRun = true;
+      const conn = await connect({ dataDir: global().dataDir, server: global().server, quiet: !!opts.json });
+      try {
+        let started: { runId: string };
+        try {
+          started = await conn.client.request<{ runId: string }>('POST', '/runs', { workflow: name, input });
+        } catch (e) {
+          if (e instanceof ApiError && e.status === 400) {
+            const problems = e.body.problems?.map((p) => `  ${p.field}: ${p.problem}`).join('\n') ?? `  ${e.message}`;
+            throw new UsageError(`${name}: invalid input\n${problems}\n(tropos describe ${name} shows what it takes)`);
+          }
+          throw e;
+        }
+        if (!opts.json) io.out(`Run ${started.runId}: ${name}${opts.dryRun ? ' (dry run: terraform steps print their commands)' : ''}`);
+        const detail = await follow(conn, started.runId, io, { json: !!opts.json, dryRun: !!opts.dryRun });
+        const run = detail.run;
+        if (opts.json) io.out(JSON.stringify(detail, null, 2));
+        else {
+          io.out(`\n${run.status === 'SUCCEEDED' ? '✓' : '✗'} ${name} ${run.status} in ${duration(run.startedAt, run.endedAt)}  (run ${run.runId}; tropos runs show ${run.runId})`);
+          if (run.status !== 'SUCCEEDED') io.out(`  ${failureReason(run)}`);
+        }
+        setExit(run.status === 'SUCCEEDED' ? EXIT.ok : EXIT.failed);
+      } finally {
+        await conn.close();
+      }
+    });
+
+  const runs = program
+    .command('runs')
+    .description('list runs, newest first')
+    .option('--stack <stack>', 'only this stack')
+    .option('--workflow <workflow>', 'only this workflow')
+    .option('--status <status>', 'only this status (RUNNING, SUCCEEDED, FAILED, TIMED_OUT, ABORTED)')
+    .option('--json', 'as JSON')
+    .action(async (opts: { stack?: string; workflow?: string; status?: string; json?: boolean }) => {
+      const conn = await connect({ dataDir: global().dataDir, server: global().server, quiet: true });
+      try {
+        const q = new URLSearchParams(Object.entries({ stack: opts.stack, workflow: opts.workflow, status: opts.status }).filter(([, v]) => v) as [string, string][]);
+        const { runs: list } = await conn.client.request<{ runs: Run[] }>('GET', `/runs${q.size ? `?${q}` : ''}`);
+        if (opts.json) io.out(JSON.stringify(list, null, 2));
+        else if (list.length === 0) io.out('no runs');
+        else for (const r of list) io.out(`${r.runId.padEnd(44)} ${r.status.padEnd(9)} ${(r.stack ?? '-').padEnd(24)} ${r.startedAt}  ${duration(r.startedAt, r.endedAt)}`);
+      } finally {
+        await conn.close();
+      }
+    });
+  runs
+    .command('show')
+    .description('a run as a table of steps and components')
+    .argument('<runId>')
+    .option('--json', 'as JSON')
+    .action(async (runId: string, opts: { json?: boolean }) => {
+      const conn = await connect({ dataDir: global().dataDir, server: global().server, quiet: true });
+      try {
+        const detail = await conn.client.request<RunDetail>('GET', `/runs/${encodeURIComponent(runId)}`).catch((e: unknown) => {
+          if (e instanceof ApiError && e.status === 404) throw new UsageError(`no run ${runId} (tropos runs lists them)`);
+          throw e;
+        });
+        io.out(opts.json ? JSON.stringify(detail, null, 2) : runTable(detail));
+      } finally {
+        await conn.close();
+      }
+    });
+
+  program
+    .command('describe')
+    .description("a workflow's inputs, steps and an example console input")
+    .argument('<workflow>')
+    .action((name: string) => {
+      const { wf, catalog } = workflowNamed(name);
+      io.out(describeWorkflow(wf, catalog));
+    });
+
+  program
+    .command('graph')
+    .description('the compiled workflow as a Mermaid diagram')
+    .argument('<workflow>')
+    .action((name: string) => {
+      const { wf, catalog } = workflowNamed(name);
+      io.out(mermaidGraph(wf, catalog));
+    });
+
+  program
+    .command('serve')
+    .description('run the local control plane (HTTP API on 127.0.0.1) until interrupted')
+    .addOption(new Option('--port <port>', 'port on 127.0.0.1').argParser((v) => {
+      const n = Number(v);
+      if (!Number.isInteger(n) || n < 1 || n > 65535) throw new UsageError(`--port: "${v}" is not a port number (1-65535)`);
+      return n;
+    }))
+    .action(async (opts: { port?: number }) => {
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      const { ControlPlane } = require('../local/control-plane') as typeof import('../local/control-plane');
+      const plane = await ControlPlane.start({ dataDir: global().dataDir, ...(opts.port ? { port: opts.port } : {}) });
+      announceServer(global().dataDir, plane.url);
+      io.out(`Tropos control plane on ${plane.url} (data in ${global().dataDir}); Ctrl-C stops it.`);
+      await new Promise<void>((resolve) => {
+        process.once('SIGINT', () => resolve());
+        process.once('SIGTERM', () => resolve());
+      });
+      io.out('stopping…');
+      await plane.close();
+    });
+
+  program
+    .command('outbox')
+    .description('notifications published by the local control plane (SNS locally)')
+    .action(async () => {
+      const conn = await connect({ dataDir: global().dataDir, server: global().server, quiet: true });
+      try {
+        const { messages } = await conn.client.request<{ messages: { publishedAt: string; subject?: string; message: string }[] }>('GET', '/local/outbox');
+        if (messages.length === 0) io.out('outbox is empty');
+        for (const m of messages) io.out(`--- ${m.publishedAt}  ${m.subject ?? ''}\n${m.message}`);
+      } finally {
+        await conn.close();
+      }
+    });
+  return program;
+}
+
+/** Runs the CLI; resolves to the exit code. */
+export async function main(argv: readonly string[], io: Io = { out: (s) => console.log(s), err: (s) => console.error(s) }): Promise<number> {
+  let code: number = EXIT.ok;
+  const program = buildProgram(io, (c) => (code = c));
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return code;
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      if (e.exitCode === 0) return EXIT.ok; // --help, --version
+      return EXIT.usage;
+    }
+    if (e instanceof UsageError) {
+      io.err(`tropos: ${e.message}`);
+      return EXIT.usage;
+    }
+    if (e instanceof ApiError) {
+      io.err(`tropos: the API answered ${e.status} ${e.body.error ?? ''}: ${e.message}`);
+      return e.status < 500 ? EXIT.usage : EXIT.failed;
+    }
+    io.err(`tropos: ${(e as Error).stack ?? String(e)}`);
+    return EXIT.failed;
+  }
+}
