@@ -175,11 +175,16 @@ apply_plan() {
 lock_status() {
   local lock_id="${TROPOS_STATE_BUCKET}/${state_key}"
   if [ "${TROPOS_LOCKING:-dynamodb}" = "s3-native" ]; then
-    run aws s3api head-object --bucket "$TROPOS_STATE_BUCKET" --key "${state_key}.tflock" && finish 0 "state of $component is locked (s3 lock file ${state_key}.tflock)"
+    run aws s3api head-object --bucket "$TROPOS_STATE_BUCKET" --key "${state_key}.tflock" >/dev/null 2>&1 && finish 0 "state of $component is locked (s3 lock file ${state_key}.tflock)"
     finish 0 "state of $component is not locked"
   fi
+  if [ "$dry" = "true" ]; then
+    run aws dynamodb get-item --table-name "$TROPOS_LOCK_TABLE" --key "{\"LockID\":{\"S\":\"$lock_id\"}}"
+    finish 0 "dry run: lock status not read"
+  fi
+  require_tool aws "v2"
   local info
-  info=$(run aws dynamodb get-item --table-name "$TROPOS_LOCK_TABLE" --key "{\"LockID\":{\"S\":\"$lock_id\"}}" --query 'Item.Info.S' --output text) || finish 1 "cannot read the lock table $TROPOS_LOCK_TABLE"
+  info=$(aws dynamodb get-item --table-name "$TROPOS_LOCK_TABLE" --key "{\"LockID\":{\"S\":\"$lock_id\"}}" --query 'Item.Info.S' --output text) || finish 1 "cannot read the lock table $TROPOS_LOCK_TABLE"
   if [ -z "$info" ] || [ "$info" = "None" ]; then finish 0 "state of $component is not locked"; fi
   finish 0 "state of $component is locked: $(node -e 'const i = JSON.parse(process.argv[1]); console.log(`id ${i.ID}, held by ${i.Who}, operation ${i.Operation}, since ${i.Created}`)' "$info")"
 }
@@ -249,7 +254,7 @@ main() {
     state-repair)
       case "$(param operation)" in
         unlock)
-          say "before forcing: $(lock_status 2>&1 | tail -1)"
+          say "before forcing: $( (lock_status) 2>&1 | tail -1)"
           init
           tf force-unlock -force "$(param lock_id)" || finish 1 "terraform force-unlock $(param lock_id) failed"
           finish 0 "force-unlocked $(param lock_id) on $component"

@@ -262,10 +262,14 @@ export function describeFailure(error: CompleteRequest['error']): { reason: stri
         Id?: string;
         Logs?: { DeepLink?: string };
         Phases?: { PhaseType?: string; PhaseStatus?: string; Contexts?: { Message?: string }[] }[];
+        ExportedEnvironmentVariables?: { Name?: string; Value?: string }[];
       };
       errorMessage?: string;
     };
     const build = parsed.Build;
+    // The runner's own account of the failure, when the build exported one.
+    const said = planFromExported(build?.ExportedEnvironmentVariables).message;
+    if (build && said) return { reason: said, buildId: build.Id, logs: build.Logs?.DeepLink };
     if (build) {
       const phase = build.Phases?.find((p) => p.PhaseStatus === 'FAILED' || p.PhaseStatus === 'TIMED_OUT');
       const message = phase?.Contexts?.map((c) => c.Message)

@@ -275,6 +275,7 @@ export class LocalEngine {
       }
       case 'lambda:invoke.waitForTaskToken':
         return this.waitForToken(input as { FunctionName: string; Payload: unknown }, t);
+
       case 'codebuild:startBuild.sync': {
         const build = await this.options.build(input as never, t.signal);
         if (build.BuildStatus !== 'SUCCEEDED') throw new TaskError('States.TaskFailed', JSON.stringify({ Build: build }));
@@ -318,11 +319,17 @@ export class LocalEngine {
    * own fresh token here, put in place of the shared one in the payload. The task ends when the token is answered
    * (SendTaskSuccess / SendTaskFailure), or at its TimeoutSeconds, when the token stops working.
    */
-  private async waitForToken(input: { FunctionName: string; Payload: unknown }, t: { executionArn: string; stateName: string; placeholder: string; timeoutMs: number }): Promise<unknown> {
+  private async waitForToken(
+    input: { FunctionName: string; Payload: unknown },
+    t: { executionArn: string; stateName: string; placeholder: string; timeoutMs: number; signal: AbortSignal },
+  ): Promise<unknown> {
     const token = randomBytes(48).toString('base64url');
     const payload = JSON.parse(JSON.stringify(input.Payload).split(t.placeholder).join(token)) as unknown;
     const answered = new Promise<unknown>((resolve, reject) => this.tokens.set(token, { executionArn: t.executionArn, stateName: t.stateName, resolve, reject }));
     const expiry = setTimeout(() => this.tokens.delete(token), t.timeoutMs);
+    // An execution that ends (stopped, failed elsewhere) ends its waiting tasks too.
+    const onAbort = () => this.tokens.get(token)?.reject(new TaskError('States.Aborted', 'the execution ended'));
+    t.signal.addEventListener('abort', onAbort);
     try {
       await this.options.functions.invoke(input.FunctionName, payload);
       return await answered;
@@ -332,6 +339,8 @@ export class LocalEngine {
       throw new TaskError('States.TaskFailed', (e as Error).message);
     } finally {
       clearTimeout(expiry);
+      t.signal.removeEventListener('abort', onAbort);
+      this.tokens.delete(token);
     }
   }
 

@@ -1,0 +1,104 @@
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ControlPlane } from '../../lib/local/control-plane';
+import type { RunDetail } from '../../lib/records/run';
+import { ROOT } from './fixtures';
+
+export const STAND_INS = join(ROOT, 'test', 'stand-ins');
+
+/** What the terraform stand-in answers (see test/stand-ins/terraform). */
+export interface Scenario {
+  components?: Record<string, { plan?: { add: number; change: number; destroy: number } | 'error'; apply?: 'ok' | 'fail' | 'stale' | 'locked'; applySeconds?: number; planSeconds?: number; validate?: 'ok' | 'fail' }>;
+  default?: Scenario['components'] extends infer C ? (C extends Record<string, infer V> ? V : never) : never;
+  lint?: 'ok' | 'fail';
+  lock?: Record<string, string>;
+}
+
+/** A control plane for tests: in memory, a copy of the example repository, the terraform stand-in on PATH. */
+export interface TestPlane {
+  readonly plane: ControlPlane;
+  readonly dir: string;
+  readonly infraDir: string;
+  /** Sets what the terraform stand-in answers from now on. */
+  scenario(s: Scenario): void;
+  /** Every terraform call the stand-in received since the last `scenario()`. */
+  calls(): { component: string; sub: string; args: string[] }[];
+  post(path: string, body: unknown, headers?: Record<string, string>): Promise<{ status: number; body: Record<string, unknown> }>;
+  get(path: string): Promise<{ status: number; body: Record<string, unknown> }>;
+  /** Starts a run through the API and waits for it to end. */
+  run(workflow: string, input: Record<string, unknown>, timeoutMs?: number): Promise<RunDetail>;
+  waitFor(runId: string, until?: (d: RunDetail) => boolean, timeoutMs?: number): Promise<RunDetail>;
+  close(): Promise<void>;
+}
+
+export async function startTestPlane(options: { layout?: 'atmos' | 'terraform'; configPath?: string; terraformOnPath?: boolean } = {}): Promise<TestPlane> {
+  const dir = mkdtempSync(join(tmpdir(), 'tropos-test-'));
+  const infraDir = join(dir, 'infrastructure');
+  cpSync(join(ROOT, 'examples', options.layout ?? 'atmos'), infraDir, { recursive: true });
+  const scenarioFile = join(dir, 'scenario.json');
+  const logFile = join(dir, 'terraform-calls.jsonl');
+  writeFileSync(scenarioFile, '{}');
+  const plane = await ControlPlane.start({
+    dataDir: join(dir, 'data'),
+    inMemory: true,
+    infraDir,
+    ...(options.configPath ? { configPath: options.configPath } : {}),
+    buildEnvironment: {
+      // Without the stand-ins on PATH the runs find no terraform, as on a machine without it.
+      PATH: options.terraformOnPath === false ? (process.env.PATH ?? '').split(':').filter((p) => !p.includes('stand-ins')).join(':') : `${STAND_INS}:${process.env.PATH}`,
+      TROPOS_FAKE_TF: scenarioFile,
+      TROPOS_FAKE_TF_LOG: logFile,
+    },
+  });
+  const request = async (method: string, path: string, body?: unknown, headers: Record<string, string> = {}) => {
+    const res = await fetch(`${plane.url}${path}`, {
+      method,
+      headers: { 'content-type': 'application/json', ...headers },
+      ...(body === undefined ? {} : { body: typeof body === 'string' ? body : JSON.stringify(body) }),
+    });
+    return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+  };
+  const waitFor = async (runId: string, until: (d: RunDetail) => boolean = (d) => d.run.status !== 'RUNNING', timeoutMs = 60_000) => {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const res = await request('GET', `/runs/${runId}`);
+      if (res.status === 200 && until(res.body as unknown as RunDetail)) return res.body as unknown as RunDetail;
+      if (Date.now() > deadline) throw new Error(`run ${runId} did not reach the expected state in ${timeoutMs} ms: ${JSON.stringify(res.body).slice(0, 500)}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  };
+  return {
+    plane,
+    dir,
+    infraDir,
+    scenario: (s) => {
+      writeFileSync(scenarioFile, JSON.stringify(s));
+      rmSync(logFile, { force: true });
+    },
+    calls: () =>
+      existsSync(logFile)
+        ? readFileSync(logFile, 'utf8')
+            .trim()
+            .split('\n')
+            .filter(Boolean)
+            .map((l) => JSON.parse(l) as { component: string; sub: string; args: string[] })
+        : [],
+    post: (path, body, headers) => request('POST', path, body, headers),
+    get: (path) => request('GET', path),
+    run: async (workflow, input, timeoutMs) => {
+      const started = await request('POST', '/runs', { workflow, input });
+      if (started.status !== 202) throw new Error(`POST /runs ${workflow} answered ${started.status}: ${JSON.stringify(started.body)}`);
+      return waitFor(String(started.body.runId), undefined, timeoutMs);
+    },
+    waitFor,
+    close: async () => {
+      await plane.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export const DEV = { tenant: 'acme', account: 'dev', environment: 'testenv-01' } as const;
+export const STAGING = { tenant: 'acme', account: 'staging', environment: 'main' } as const;
+export const PROD = { tenant: 'acme', account: 'prod', environment: 'main' } as const;
