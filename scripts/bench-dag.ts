@@ -25,7 +25,7 @@ async function main(): Promise<void> {
   const t = await startTestPlane({ layout: (process.env.BENCH_LAYOUT as 'atmos' | 'terraform' | undefined) ?? 'terraform', configPath: process.env.BENCH_CONFIG ?? join(__dirname, '..', 'test', 'fixtures', 'terraform-engine.config.yaml') });
   try {
     t.scenario({ components: Object.fromEntries(Object.keys(SECONDS).map((c) => [c, { applySeconds: duration(c), plan: { add: 1, change: 0, destroy: 0 } }])) });
-    const d = await t.run('apply-environment', { tenant: 'acme', account: 'dev', environment: 'testenv-01' }, 120_000);
+    const d = await t.run('apply-environment', { tenant: 'acme', account: 'dev', environment: 'testenv-01' }, 120_000, 2000);
     if (d.run.status !== 'SUCCEEDED') throw new Error(`the run ${d.run.runId} ended ${d.run.status}: ${d.run.error} ${d.run.cause}`);
     const applies = d.components.filter((c) => c.step === 'apply');
     const start = Math.min(...applies.map((c) => Date.parse(c.startedAt!)));
@@ -38,7 +38,12 @@ async function main(): Promise<void> {
     console.log(`sum of durations  ${sum.toFixed(2)} s   (the seeds' sequential script)`);
     console.log(`level by level    ${levelByLevel.toFixed(2)} s`);
     console.log(`ratio             ${(wall / critical).toFixed(3)}   (target <= 1.05; level by level would be ${(levelByLevel / critical).toFixed(2)})`);
+    const byName = new Map(applies.map((c) => [c.component, c]));
+    const gaps = applies
+      .filter((c) => (graph.get(c.component) ?? []).length > 0)
+      .map((c) => (Date.parse(c.startedAt!) - Math.max(...graph.get(c.component)!.map((dep) => Date.parse(byName.get(dep)!.endedAt!)))) / 1000);
     console.log(`per-build overhead (build time - sleep): median ${median(overhead).toFixed(2)} s, max ${Math.max(...overhead).toFixed(2)} s`);
+    console.log(`release gap (start - last dependency end): median ${median(gaps).toFixed(2)} s, max ${Math.max(...gaps).toFixed(2)} s`);
   } finally {
     await t.close();
   }

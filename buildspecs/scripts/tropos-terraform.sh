@@ -8,8 +8,18 @@
 set -uo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-eval "$(node "$here/context.js")" || { echo "tropos: ERROR: TROPOS_CONTEXT is not valid JSON" >&2; exit 1; }
-export TROPOS_STACK_COMPONENTS
+# The run's context (TROPOS_CONTEXT, JSON set by the state machine). Every value in it was validated by the run's
+# first state as a plain name (stack, account, region, bucket, account id: letters, digits, hyphens), so a
+# field is read with a pattern; the component list is passed on as JSON. Variables already set win.
+for pair in STACK:stack TENANT:tenant ACCOUNT:account ENVIRONMENT:environment REGION:region TIER:tier \
+  ACCOUNT_ID:accountId STATE_BUCKET:stateBucket LOCK_TABLE:lockTable; do
+  var="TROPOS_${pair%%:*}"
+  if [ -z "${!var:-}" ] && [[ "${TROPOS_CONTEXT:-}" =~ \"${pair#*:}\":\"([A-Za-z0-9._-]*)\" ]]; then printf -v "$var" '%s' "${BASH_REMATCH[1]}"; fi
+done
+[[ "${TROPOS_CONTEXT:-}" =~ \"dryRun\":true ]] && TROPOS_DRY_RUN=${TROPOS_DRY_RUN:-true}
+[[ "${TROPOS_CONTEXT:-}" =~ \"components\":(\[[^]]*\]) ]] && TROPOS_STACK_COMPONENTS=${TROPOS_STACK_COMPONENTS:-${BASH_REMATCH[1]}}
+export TROPOS_STACK TROPOS_TENANT TROPOS_ACCOUNT TROPOS_ENVIRONMENT TROPOS_REGION TROPOS_TIER TROPOS_ACCOUNT_ID \
+  TROPOS_STATE_BUCKET TROPOS_LOCK_TABLE TROPOS_STACK_COMPONENTS
 command=${TROPOS_COMMAND:?TROPOS_COMMAND is not set}
 component=${TROPOS_COMPONENT:-}
 stack=${TROPOS_STACK:-}
@@ -79,8 +89,8 @@ component_dir() {
 }
 
 backend_args() {
-  local args=(-backend-config="bucket=${TROPOS_STATE_BUCKET}" -backend-config="key=${state_key}" -backend-config="region=${TROPOS_REGION}" -backend-config="encrypt=true")
-  if [ "${TROPOS_LOCKING:-dynamodb}" = "s3-native" ]; then args+=(-backend-config="use_lockfile=true"); else args+=(-backend-config="dynamodb_table=${TROPOS_LOCK_TABLE}"); fi
+  local args=(-backend-config="bucket=${TROPOS_STATE_BUCKET:-}" -backend-config="key=${state_key}" -backend-config="region=${TROPOS_REGION:-}" -backend-config="encrypt=true")
+  if [ "${TROPOS_LOCKING:-dynamodb}" = "s3-native" ]; then args+=(-backend-config="use_lockfile=true"); else args+=(-backend-config="dynamodb_table=${TROPOS_LOCK_TABLE:-}"); fi
   printf '%s\n' "${args[@]}"
 }
 
@@ -98,7 +108,7 @@ init() {
   if [ "$engine" = "atmos" ]; then return 0; fi # atmos runs init itself, with the stack's backend settings
   if [ "$dry" != "true" ] && [ ! -d "$(component_dir)" ]; then finish 1 "component folder $(component_dir) does not exist in the infrastructure repository"; fi
   mapfile -t b < <(backend_args)
-  tf init -input=false -no-color "${b[@]}" || finish 1 "terraform init failed for $component (backend s3://${TROPOS_STATE_BUCKET}/${state_key})"
+  tf init -input=false -no-color "${b[@]}" || finish 1 "terraform init failed for $component (backend s3://${TROPOS_STATE_BUCKET:-}/${state_key})"
 }
 
 artifacts() { [ -n "${TROPOS_ARTIFACTS_BUCKET:-}" ] && echo "s3://${TROPOS_ARTIFACTS_BUCKET}/$prefix"; }
@@ -173,18 +183,18 @@ apply_plan() {
 }
 
 lock_status() {
-  local lock_id="${TROPOS_STATE_BUCKET}/${state_key}"
+  local lock_id="${TROPOS_STATE_BUCKET:-}/${state_key}"
   if [ "${TROPOS_LOCKING:-dynamodb}" = "s3-native" ]; then
-    run aws s3api head-object --bucket "$TROPOS_STATE_BUCKET" --key "${state_key}.tflock" >/dev/null 2>&1 && finish 0 "state of $component is locked (s3 lock file ${state_key}.tflock)"
+    run aws s3api head-object --bucket "${TROPOS_STATE_BUCKET:-}" --key "${state_key}.tflock" >/dev/null 2>&1 && finish 0 "state of $component is locked (s3 lock file ${state_key}.tflock)"
     finish 0 "state of $component is not locked"
   fi
   if [ "$dry" = "true" ]; then
-    run aws dynamodb get-item --table-name "$TROPOS_LOCK_TABLE" --key "{\"LockID\":{\"S\":\"$lock_id\"}}"
+    run aws dynamodb get-item --table-name "${TROPOS_LOCK_TABLE:-}" --key "{\"LockID\":{\"S\":\"$lock_id\"}}"
     finish 0 "dry run: lock status not read"
   fi
   require_tool aws "v2"
   local info
-  info=$(aws dynamodb get-item --table-name "$TROPOS_LOCK_TABLE" --key "{\"LockID\":{\"S\":\"$lock_id\"}}" --query 'Item.Info.S' --output text) || finish 1 "cannot read the lock table $TROPOS_LOCK_TABLE"
+  info=$(aws dynamodb get-item --table-name "${TROPOS_LOCK_TABLE:-}" --key "{\"LockID\":{\"S\":\"$lock_id\"}}" --query 'Item.Info.S' --output text) || finish 1 "cannot read the lock table $TROPOS_LOCK_TABLE"
   if [ -z "$info" ] || [ "$info" = "None" ]; then finish 0 "state of $component is not locked"; fi
   finish 0 "state of $component is locked: $(node -e 'const i = JSON.parse(process.argv[1]); console.log(`id ${i.ID}, held by ${i.Who}, operation ${i.Operation}, since ${i.Created}`)' "$info")"
 }
@@ -244,7 +254,7 @@ main() {
         list) init; tf state list || finish 1 "terraform state list failed"; finish 0 "listed the resources of $component" ;;
         lock-status) lock_status ;;
         versions)
-          run aws s3api list-object-versions --bucket "$TROPOS_STATE_BUCKET" --prefix "$state_key" \
+          run aws s3api list-object-versions --bucket "${TROPOS_STATE_BUCKET:-}" --prefix "$state_key" \
             --query 'Versions[].[VersionId,LastModified,Size,IsLatest]' --output table || finish 1 "cannot list state versions"
           finish 0 "listed the versions of s3://$TROPOS_STATE_BUCKET/$state_key"
           ;;
@@ -261,7 +271,7 @@ main() {
           ;;
         restore)
           version=$(param version_id)
-          run aws s3api get-object --bucket "$TROPOS_STATE_BUCKET" --key "$state_key" --version-id "$version" "$work/restored.tfstate" || finish 1 "cannot fetch version $version"
+          run aws s3api get-object --bucket "${TROPOS_STATE_BUCKET:-}" --key "$state_key" --version-id "$version" "$work/restored.tfstate" || finish 1 "cannot fetch version $version"
           init
           tf state push -force "$work/restored.tfstate" || finish 1 "terraform state push of version $version failed"
           tf plan -refresh-only -input=false -no-color -detailed-exitcode; rc=$?

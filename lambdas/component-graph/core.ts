@@ -76,6 +76,9 @@ export interface CompleteRequest {
     buildId?: string;
     logs?: { deepLink?: string; DeepLink?: string } | string;
     exported?: { Name?: string; Value?: string }[];
+    /** CodeBuild's start and end of the build (epoch seconds, or ISO text locally). */
+    startTime?: number | string;
+    endTime?: number | string;
   };
   readonly error?: { Error?: string; Cause?: string };
 }
@@ -163,9 +166,18 @@ export class ComponentGraph {
 
   public async complete(req: CompleteRequest): Promise<ComponentResult> {
     const result = componentResult(req);
-    await this.records.recordComponent({ ...result, runId: req.runId, step: req.step, command: req.command, endedAt: this.now() });
-    await this.store.end(req.runId, req.step, req.component, req.status);
-    await this.releaseDependents(req.runId, req.step, req.component);
+    // The build's own times when there was a build: the component ran from its start to its end.
+    // Dependents first (they are waiting), then the record.
+    const state = await this.store.end(req.runId, req.step, req.component, req.status);
+    await this.releaseDependents(req.runId, req.step, req.component, state);
+    await this.records.recordComponent({
+      ...result,
+      runId: req.runId,
+      step: req.step,
+      command: req.command,
+      startedAt: isoTime(req.build?.startTime),
+      endedAt: isoTime(req.build?.endTime) ?? this.now(),
+    });
     return result;
   }
 
@@ -182,8 +194,8 @@ export class ComponentGraph {
   }
 
   /** Releases every waiting dependent of `component` whose dependencies have all ended. */
-  private async releaseDependents(runId: string, step: string, component: string): Promise<void> {
-    const state = await this.store.read(runId, step);
+  private async releaseDependents(runId: string, step: string, component: string, known?: GraphState): Promise<void> {
+    const state = known ?? (await this.store.read(runId, step));
     for (const [dependent, deps] of Object.entries(state.graph)) {
       if (deps.includes(component)) await this.evaluate(runId, step, dependent, state);
     }
@@ -196,10 +208,10 @@ export class ComponentGraph {
     const blocked = deps.filter((d) => state.ended[d] === 'FAILED' || state.ended[d] === 'SKIPPED');
     if (blocked.length > 0) {
       const reason = `skipped: ${blocked.map((d) => `${d} ${state.ended[d]?.toLowerCase()}`).join(', ')}`;
-      await this.store.end(runId, step, component, 'SKIPPED');
-      await this.records.recordComponent({ runId, step, component, status: 'SKIPPED', endedAt: this.now(), message: reason });
+      const after = await this.store.end(runId, step, component, 'SKIPPED');
       await this.release(runId, step, component, token, false, reason);
-      await this.releaseDependents(runId, step, component);
+      await this.releaseDependents(runId, step, component, after);
+      await this.records.recordComponent({ runId, step, component, status: 'SKIPPED', endedAt: this.now(), message: reason });
       return;
     }
     if (deps.every((d) => state.ended[d] === 'SUCCEEDED')) {
@@ -225,6 +237,13 @@ export class ComponentGraph {
     if (!(await this.store.claimRelease(runId, step, component))) return;
     await this.tokens.succeed(token, { component, run, status: run ? 'RELEASED' : 'SKIPPED', reason });
   }
+}
+
+/** A time from CodeBuild (epoch seconds or milliseconds, or ISO text) as ISO text. */
+export function isoTime(t: number | string | undefined): string | undefined {
+  if (t === undefined) return undefined;
+  const ms = typeof t === 'number' ? (t < 1e12 ? t * 1000 : t) : Date.parse(t);
+  return Number.isFinite(ms) ? new Date(ms).toISOString() : undefined;
 }
 
 /** The component's result from its build (or its caught failure). */

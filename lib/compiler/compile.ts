@@ -393,6 +393,8 @@ export class WorkflowCompiler {
         'buildId.$': '$.Build.Id',
         'logs.$': '$.Build.Logs',
         'exported.$': '$.Build.ExportedEnvironmentVariables',
+        'startTime.$': '$.Build.StartTime',
+        'endTime.$': '$.Build.EndTime',
       },
       resultPath: '$.build',
       taskTimeout: sfn.Timeout.duration(timeout),

@@ -58,7 +58,8 @@ export class LocalBuilds {
       TROPOS_ARTIFACTS_DIR: join(this.options.dataDir, 'artifacts'),
     });
     const buildspec = project.props.Source.BuildSpec ?? 'buildspec.yml';
-    await this.emitState(id, input.ProjectName, 'IN_PROGRESS', environment, join(work, 'build.log'));
+    // EventBridge delivers build events asynchronously; the build does not wait for their targets.
+    void this.emitState(id, input.ProjectName, 'IN_PROGRESS', environment, join(work, 'build.log'));
     const build: Build = await runBuild({
       id,
       projectName: input.ProjectName,
@@ -69,7 +70,7 @@ export class LocalBuilds {
       timeoutMinutes: project.props.TimeoutInMinutes ?? 60,
       signal,
     });
-    await this.emitState(id, input.ProjectName, build.BuildStatus, environment, build.Logs.DeepLink, build.ExportedEnvironmentVariables);
+    void this.emitState(id, input.ProjectName, build.BuildStatus, environment, build.Logs.DeepLink, build.ExportedEnvironmentVariables);
     return build as never;
   };
 

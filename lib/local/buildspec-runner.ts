@@ -77,9 +77,8 @@ function script(spec: Buildspec): string {
     for (const command of p.finally ?? []) lines.push(`  eval ${q(command)}`);
     lines.push(`  if [ "$__phase" != 0 ]; then __status=$__phase; ${onFailure === 'ABORT' ? '__abort=1; ' : ''}fi`, `  echo ${q(`${MARK} end ${phase}`)}" $__phase" >&3`, 'fi');
   }
-  for (const name of spec.env?.['exported-variables'] ?? []) {
-    lines.push(`printf '%s export %s\\n' ${q(MARK)} ${q(name)} >&3; printf '%s' "\${${name}:-}" | base64 -w0 >&3; echo >&3`);
-  }
+  // Exported variables on their own descriptor as NUL-separated name/value pairs (a value cannot hold NUL).
+  for (const name of spec.env?.['exported-variables'] ?? []) lines.push(`printf '%s\\0%s\\0' ${q(name)} "\${${name}:-}" >&4`);
   lines.push('exit $__status');
   return lines.join('\n');
 }
@@ -97,13 +96,15 @@ export async function runBuild(req: BuildRequest): Promise<Build> {
   const child = spawn(spec.env?.shell ?? 'bash', ['-c', script(spec)], {
     cwd: req.sourceDir,
     env,
-    stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
+    stdio: ['ignore', 'pipe', 'pipe', 'pipe', 'pipe'],
     detached: true,
   });
   child.stdout!.pipe(log, { end: false });
   child.stderr!.pipe(log, { end: false });
   let control = '';
   (child.stdio[3] as NodeJS.ReadableStream).on('data', (d: Buffer) => (control += d.toString()));
+  let exports = '';
+  (child.stdio[4] as NodeJS.ReadableStream).on('data', (d: Buffer) => (exports += d.toString()));
 
   let ended: 'TIMED_OUT' | 'STOPPED' | undefined;
   const kill = (why: 'TIMED_OUT' | 'STOPPED') => {
@@ -125,8 +126,7 @@ export async function runBuild(req: BuildRequest): Promise<Build> {
   const phases: BuildPhase[] = [];
   const exported: { Name: string; Value: string }[] = [];
   const controlLines = control.split('\n');
-  for (let i = 0; i < controlLines.length; i++) {
-    const line = controlLines[i]!;
+  for (const line of controlLines) {
     if (!line.startsWith(MARK)) continue;
     const [, what, phase, rc, ...rest] = line.split(' ');
     if (what === 'end') {
@@ -142,11 +142,10 @@ export async function runBuild(req: BuildRequest): Promise<Build> {
         PhaseStatus: 'FAILED',
         Contexts: [{ StatusCode: 'COMMAND_EXECUTION_ERROR', Message: `Error while executing command: ${rest.join(' ')}. Reason: exit status ${rc}` }],
       });
-    } else if (what === 'export') {
-      exported.push({ Name: phase!, Value: Buffer.from(controlLines[i + 1] ?? '', 'base64').toString('utf8') });
-      i++;
     }
   }
+  const pairs = exports.split('\0');
+  for (let i = 0; i + 1 < pairs.length; i += 2) exported.push({ Name: pairs[i]!, Value: pairs[i + 1]! });
   const status = ended ?? (code === 0 ? 'SUCCEEDED' : 'FAILED');
   return {
     Id: req.id,

@@ -49,23 +49,25 @@ export class RunStore {
    */
   public async recordRun(run: Run): Promise<void> {
     const { runId, status, ...rest } = run;
-    try {
-      // `status` first: the condition below names it as #f0.
-      await setFields(
-        this.db,
-        this.table,
-        { runId, sk: SK.run },
-        { status, ...rest },
-        run.status === 'RUNNING' ? 'attribute_not_exists(#f0) OR #f0 = :v0' : undefined,
-      );
-    } catch (e) {
-      if ((e as Error).name !== 'ConditionalCheckFailedException') throw e;
-    }
+    await this.setUnlessEnded({ runId, sk: SK.run }, status, rest);
   }
 
   public async recordComponent(c: ComponentRecord): Promise<void> {
-    const { runId, step, component, ...fields } = c;
-    await setFields(this.db, this.table, { runId, sk: SK.component(step, component) }, { step, component, ...fields });
+    const { runId, step, component, status, ...rest } = c;
+    await this.setUnlessEnded({ runId, sk: SK.component(step, component) }, status, { step, component, ...rest });
+  }
+
+  /**
+   * Sets a record's fields. A RUNNING status never overwrites an end: state-change events can arrive out of
+   * order (EventBridge does not keep order), and a late "started" must not bring an ended run back.
+   */
+  private async setUnlessEnded(key: Record<string, string>, status: string, fields: Record<string, unknown>): Promise<void> {
+    try {
+      // `status` first: the condition names it as #f0.
+      await setFields(this.db, this.table, key, { status, ...fields }, status === 'RUNNING' ? 'attribute_not_exists(#f0) OR #f0 = :v0' : undefined);
+    } catch (e) {
+      if ((e as Error).name !== 'ConditionalCheckFailedException') throw e;
+    }
   }
 
   public async recordStep(s: StepRecord): Promise<void> {

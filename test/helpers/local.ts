@@ -27,8 +27,8 @@ export interface TestPlane {
   post(path: string, body: unknown, headers?: Record<string, string>): Promise<{ status: number; body: Record<string, unknown> }>;
   get(path: string): Promise<{ status: number; body: Record<string, unknown> }>;
   /** Starts a run through the API and waits for it to end. */
-  run(workflow: string, input: Record<string, unknown>, timeoutMs?: number): Promise<RunDetail>;
-  waitFor(runId: string, until?: (d: RunDetail) => boolean, timeoutMs?: number): Promise<RunDetail>;
+  run(workflow: string, input: Record<string, unknown>, timeoutMs?: number, pollMs?: number): Promise<RunDetail>;
+  waitFor(runId: string, until?: (d: RunDetail) => boolean, timeoutMs?: number, pollMs?: number): Promise<RunDetail>;
   close(): Promise<void>;
 }
 
@@ -37,8 +37,10 @@ export async function startTestPlane(options: { layout?: 'atmos' | 'terraform'; 
   const infraDir = join(dir, 'infrastructure');
   cpSync(join(ROOT, 'examples', options.layout ?? 'atmos'), infraDir, { recursive: true });
   const scenarioFile = join(dir, 'scenario.json');
+  const scenarioShell = join(dir, 'scenario.sh');
   const logFile = join(dir, 'terraform-calls.jsonl');
   writeFileSync(scenarioFile, '{}');
+  writeFileSync(scenarioShell, '');
   const plane = await ControlPlane.start({
     dataDir: join(dir, 'data'),
     inMemory: true,
@@ -48,6 +50,7 @@ export async function startTestPlane(options: { layout?: 'atmos' | 'terraform'; 
       // Without the stand-ins on PATH the runs find no terraform, as on a machine without it.
       PATH: options.terraformOnPath === false ? (process.env.PATH ?? '').split(':').filter((p) => !p.includes('stand-ins')).join(':') : `${STAND_INS}:${process.env.PATH}`,
       TROPOS_FAKE_TF: scenarioFile,
+      TROPOS_FAKE_TF_SH: scenarioShell,
       TROPOS_FAKE_TF_LOG: logFile,
     },
   });
@@ -59,13 +62,13 @@ export async function startTestPlane(options: { layout?: 'atmos' | 'terraform'; 
     });
     return { status: res.status, body: (await res.json()) as Record<string, unknown> };
   };
-  const waitFor = async (runId: string, until: (d: RunDetail) => boolean = (d) => d.run.status !== 'RUNNING', timeoutMs = 60_000) => {
+  const waitFor = async (runId: string, until: (d: RunDetail) => boolean = (d) => d.run.status !== 'RUNNING', timeoutMs = 60_000, pollMs = 50) => {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const res = await request('GET', `/runs/${runId}`);
       if (res.status === 200 && until(res.body as unknown as RunDetail)) return res.body as unknown as RunDetail;
       if (Date.now() > deadline) throw new Error(`run ${runId} did not reach the expected state in ${timeoutMs} ms: ${JSON.stringify(res.body).slice(0, 500)}`);
-      await new Promise((r) => setTimeout(r, 50));
+      await new Promise((r) => setTimeout(r, pollMs));
     }
   };
   return {
@@ -74,6 +77,7 @@ export async function startTestPlane(options: { layout?: 'atmos' | 'terraform'; 
     infraDir,
     scenario: (s) => {
       writeFileSync(scenarioFile, JSON.stringify(s));
+      writeFileSync(scenarioShell, applyVariables(s));
       rmSync(logFile, { force: true });
     },
     calls: () =>
@@ -86,10 +90,10 @@ export async function startTestPlane(options: { layout?: 'atmos' | 'terraform'; 
         : [],
     post: (path, body, headers) => request('POST', path, body, headers),
     get: (path) => request('GET', path),
-    run: async (workflow, input, timeoutMs) => {
+    run: async (workflow, input, timeoutMs, pollMs) => {
       const started = await request('POST', '/runs', { workflow, input });
       if (started.status !== 202) throw new Error(`POST /runs ${workflow} answered ${started.status}: ${JSON.stringify(started.body)}`);
-      return waitFor(String(started.body.runId), undefined, timeoutMs);
+      return waitFor(String(started.body.runId), undefined, timeoutMs, pollMs);
     },
     waitFor,
     close: async () => {
@@ -97,6 +101,18 @@ export async function startTestPlane(options: { layout?: 'atmos' | 'terraform'; 
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** The apply part of a scenario as shell variables, for the stand-in's bash side. */
+function applyVariables(s: Scenario): string {
+  const lines: string[] = [];
+  const add = (key: string, spec: { apply?: string; applySeconds?: number } | undefined) => {
+    if (spec?.apply) lines.push(`APPLY_${key}=${spec.apply}`);
+    if (spec?.applySeconds !== undefined) lines.push(`APPLY_SECONDS_${key}=${spec.applySeconds}`);
+  };
+  add('default', s.default);
+  for (const [c, spec] of Object.entries(s.components ?? {})) add(c.replace(/-/g, '_'), spec);
+  return lines.join('\n') + '\n';
 }
 
 export const DEV = { tenant: 'acme', account: 'dev', environment: 'testenv-01' } as const;
