@@ -9,8 +9,20 @@ import { Catalog } from '../lib/workflow/catalog';
 import { startTestPlane } from '../test/helpers/local';
 
 const SECONDS: Record<string, number> = {
-  backend: 60, vpc: 180, iam: 120, dns: 30, 'security-groups': 45, acm: 600, lambda: 90,
-  dynamodb: 60, rds: 900, ec2: 120, ecs: 300, eks: 900, apigateway: 120, monitoring: 60,
+  backend: 60,
+  vpc: 180,
+  iam: 120,
+  dns: 30,
+  'security-groups': 45,
+  acm: 600,
+  lambda: 90,
+  dynamodb: 60,
+  rds: 900,
+  ec2: 120,
+  ecs: 300,
+  eks: 900,
+  apigateway: 120,
+  monitoring: 60,
 };
 const SCALE = 1 / 100;
 
@@ -22,28 +34,54 @@ async function main(): Promise<void> {
   const sum = Object.keys(SECONDS).reduce((n, c) => n + duration(c), 0);
   const levelByLevel = levelByLevelLength(graph, duration);
 
-  const t = await startTestPlane({ layout: (process.env.BENCH_LAYOUT as 'atmos' | 'terraform' | undefined) ?? 'terraform', configPath: process.env.BENCH_CONFIG ?? join(__dirname, '..', 'test', 'fixtures', 'terraform-engine.config.yaml') });
+  const t = await startTestPlane({
+    layout: (process.env.BENCH_LAYOUT as 'atmos' | 'terraform' | undefined) ?? 'terraform',
+    configPath: process.env.BENCH_CONFIG ?? join(__dirname, '..', 'test', 'fixtures', 'terraform-engine.config.yaml'),
+  });
   try {
-    t.scenario({ components: Object.fromEntries(Object.keys(SECONDS).map((c) => [c, { applySeconds: duration(c), plan: { add: 1, change: 0, destroy: 0 } }])) });
-    const d = await t.run('apply-environment', { tenant: 'acme', account: 'dev', environment: 'testenv-01' }, 120_000, 2000);
-    if (d.run.status !== 'SUCCEEDED') throw new Error(`the run ${d.run.runId} ended ${d.run.status}: ${d.run.error} ${d.run.cause}`);
+    t.scenario({
+      components: Object.fromEntries(
+        Object.keys(SECONDS).map((c) => [c, { applySeconds: duration(c), plan: { add: 1, change: 0, destroy: 0 } }]),
+      ),
+    });
+    const d = await t.run(
+      'apply-environment',
+      { tenant: 'acme', account: 'dev', environment: 'testenv-01' },
+      120_000,
+      2000,
+    );
+    if (d.run.status !== 'SUCCEEDED')
+      throw new Error(`the run ${d.run.runId} ended ${d.run.status}: ${d.run.error} ${d.run.cause}`);
     const applies = d.components.filter((c) => c.step === 'apply');
     const start = Math.min(...applies.map((c) => Date.parse(c.startedAt!)));
     const end = Math.max(...applies.map((c) => Date.parse(c.endedAt!)));
     const wall = (end - start) / 1000;
-    const overhead = applies.map((c) => (Date.parse(c.endedAt!) - Date.parse(c.startedAt!)) / 1000 - duration(c.component));
+    const overhead = applies.map(
+      (c) => (Date.parse(c.endedAt!) - Date.parse(c.startedAt!)) / 1000 - duration(c.component),
+    );
     console.log(`apply-environment over ${applies.length} components (run ${d.run.runId})`);
     console.log(`wall-clock        ${wall.toFixed(2)} s   (apply step: first component start to last component end)`);
     console.log(`critical path     ${critical.toFixed(2)} s   (the physical limit)`);
     console.log(`sum of durations  ${sum.toFixed(2)} s   (the seeds' sequential script)`);
     console.log(`level by level    ${levelByLevel.toFixed(2)} s`);
-    console.log(`ratio             ${(wall / critical).toFixed(3)}   (target <= 1.05; level by level would be ${(levelByLevel / critical).toFixed(2)})`);
+    console.log(
+      `ratio             ${(wall / critical).toFixed(3)}   (target <= 1.05; level by level would be ${(levelByLevel / critical).toFixed(2)})`,
+    );
     const byName = new Map(applies.map((c) => [c.component, c]));
     const gaps = applies
       .filter((c) => (graph.get(c.component) ?? []).length > 0)
-      .map((c) => (Date.parse(c.startedAt!) - Math.max(...graph.get(c.component)!.map((dep) => Date.parse(byName.get(dep)!.endedAt!)))) / 1000);
-    console.log(`per-build overhead (build time - sleep): median ${median(overhead).toFixed(2)} s, max ${Math.max(...overhead).toFixed(2)} s`);
-    console.log(`release gap (start - last dependency end): median ${median(gaps).toFixed(2)} s, max ${Math.max(...gaps).toFixed(2)} s`);
+      .map(
+        (c) =>
+          (Date.parse(c.startedAt!) -
+            Math.max(...graph.get(c.component)!.map((dep) => Date.parse(byName.get(dep)!.endedAt!)))) /
+          1000,
+      );
+    console.log(
+      `per-build overhead (build time - sleep): median ${median(overhead).toFixed(2)} s, max ${Math.max(...overhead).toFixed(2)} s`,
+    );
+    console.log(
+      `release gap (start - last dependency end): median ${median(gaps).toFixed(2)} s, max ${Math.max(...gaps).toFixed(2)} s`,
+    );
   } finally {
     await t.close();
   }

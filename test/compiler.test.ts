@@ -51,7 +51,10 @@ describe('the workflow compiler', () => {
 
   test('the first state validates the input and replaces the state with {input, context, results}', () => {
     expect(apply.StartAt).toBe('Validate input');
-    expect(states.get('Validate input')).toMatchObject({ Type: 'Task', Parameters: expect.objectContaining({ 'input.$': '$' }) });
+    expect(states.get('Validate input')).toMatchObject({
+      Type: 'Task',
+      Parameters: expect.objectContaining({ 'input.$': '$' }),
+    });
     // ResultPath left at its default: the result becomes the whole state.
     expect(states.get('Validate input')).not.toHaveProperty('ResultPath');
   });

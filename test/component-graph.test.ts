@@ -38,7 +38,11 @@ async function runStep(
   work: (c: string) => Promise<'SUCCEEDED' | 'FAILED'>,
 ): Promise<{ results: ComponentResult[]; events: string[]; tokens: Tokens }> {
   const tokens = new Tokens();
-  const graph = new ComponentGraph(new DynamoGraphStore(dynamo.documents, LOCAL_TABLE_NAMES.runs), tokens, new RunStore(dynamo.documents, LOCAL_TABLE_NAMES.runs));
+  const graph = new ComponentGraph(
+    new DynamoGraphStore(dynamo.documents, LOCAL_TABLE_NAMES.runs),
+    tokens,
+    new RunStore(dynamo.documents, LOCAL_TABLE_NAMES.runs),
+  );
   const deps = catalog.graphOf(components);
   const runId = randomUUID();
   const events: string[] = [];

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { parse } from 'yaml';
 import { validateInput } from '../lambdas/validate-input/core';
 import { workflowTable, exampleInput } from '../lib/workflow/describe';
 import { loadWorkflows } from '../lib/workflow/load';
@@ -23,12 +24,13 @@ describe('the README', () => {
 });
 
 describe('example console inputs', () => {
-  // The example stacks (examples/): a dev, a staging and a prod environment.
-  const registry = new MemoryRegistry([
-    environment('acme-dev-testenv-01', { vpcCidr: '10.0.0.0/16' }),
-    environment('acme-staging-main', { vpcCidr: '10.10.0.0/16' }),
-    environment('acme-prod-main', { vpcCidr: '10.20.0.0/16' }),
-  ]);
+  // The example stacks, registered by the local control plane from examples/environments.yaml.
+  const { environments } = parse(readFileSync(join(ROOT, 'examples', 'environments.yaml'), 'utf8')) as {
+    environments: { tenant: string; account: string; environment: string; vpcCidr: string; components?: string[] }[];
+  };
+  const registry = new MemoryRegistry(
+    environments.map((e) => environment(`${e.tenant}-${e.account}-${e.environment}`, e)),
+  );
 
   test.each([...workflows.keys()])('the example input of %s passes its validation', async (name) => {
     const wf = workflows.get(name)!;

@@ -22,7 +22,8 @@ async function until(check: () => boolean, timeoutMs = 10_000): Promise<void> {
   }
 }
 
-const byComponent = (d: RunDetail, step: string) => Object.fromEntries(d.components.filter((c) => c.step === step).map((c) => [c.component, c]));
+const byComponent = (d: RunDetail, step: string) =>
+  Object.fromEntries(d.components.filter((c) => c.step === step).map((c) => [c.component, c]));
 
 test('runs on Node 22, the runtime Tropos targets', () => {
   expect(process.version).toMatch(/^v22\./);
@@ -33,16 +34,46 @@ describe('every workflow, end to end through the local engine (atmos layout, ter
     const d = await t.run('plan-environment', DEV);
     expect(d.run).toMatchObject({ status: 'SUCCEEDED', workflow: 'plan-environment', stack: 'acme-dev-testenv-01' });
     const plans = byComponent(d, 'plan');
-    expect(Object.keys(plans).sort()).toEqual(['acm', 'apigateway', 'backend', 'dns', 'dynamodb', 'ec2', 'ecs', 'eks', 'iam', 'lambda', 'monitoring', 'rds', 'security-groups', 'vpc']);
-    for (const c of Object.values(plans)) expect(c).toMatchObject({ status: 'SUCCEEDED', plan: { add: 1, change: 0, destroy: 0, sha256: expect.stringMatching(/^[0-9a-f]{64}$/) } });
+    expect(Object.keys(plans).sort()).toEqual([
+      'acm',
+      'apigateway',
+      'backend',
+      'dns',
+      'dynamodb',
+      'ec2',
+      'ecs',
+      'eks',
+      'iam',
+      'lambda',
+      'monitoring',
+      'rds',
+      'security-groups',
+      'vpc',
+    ]);
+    for (const c of Object.values(plans))
+      expect(c).toMatchObject({
+        status: 'SUCCEEDED',
+        plan: { add: 1, change: 0, destroy: 0, sha256: expect.stringMatching(/^[0-9a-f]{64}$/) },
+      });
     expect(d.steps).toEqual([expect.objectContaining({ step: 'plan', status: 'SUCCEEDED', add: 14 })]);
     // Each component started after its own dependencies ended.
     expect(Date.parse(plans.vpc!.startedAt!)).toBeGreaterThanOrEqual(Date.parse(plans.backend!.endedAt!));
-    expect(Date.parse(plans.monitoring!.startedAt!)).toBeGreaterThanOrEqual(Math.max(...Object.values(plans).filter((c) => c.component !== 'monitoring').map((c) => Date.parse(c.endedAt!))));
+    expect(Date.parse(plans.monitoring!.startedAt!)).toBeGreaterThanOrEqual(
+      Math.max(
+        ...Object.values(plans)
+          .filter((c) => c.component !== 'monitoring')
+          .map((c) => Date.parse(c.endedAt!)),
+      ),
+    );
     // The plan files, their JSON and text are kept under the run's prefix.
     expect(existsSync(join(t.plane.dataDir, 'artifacts', 'runs', d.run.runId, 'plan', 'vpc', 'tfplan'))).toBe(true);
     expect(existsSync(join(t.plane.dataDir, 'artifacts', 'runs', d.run.runId, 'plan', 'vpc', 'plan.json'))).toBe(true);
-    expect(t.calls().filter((c) => c.sub === 'plan').map((c) => c.args)).toContainEqual(expect.arrayContaining(['-detailed-exitcode']));
+    expect(
+      t
+        .calls()
+        .filter((c) => c.sub === 'plan')
+        .map((c) => c.args),
+    ).toContainEqual(expect.arrayContaining(['-detailed-exitcode']));
   });
 
   test('apply-environment (dev): plan, apply exactly the saved plans, post-validation', async () => {
@@ -54,8 +85,14 @@ describe('every workflow, end to end through the local engine (atmos layout, ter
     const applied = t.calls().filter((c) => c.sub === 'apply');
     expect(applied).toHaveLength(14);
     for (const call of applied) expect(call.args.at(-1)).toMatch(/tfplan$/);
-    const children = (await t.get(`/runs?parentRunId=${d.run.runId}`)).body.runs as { workflow: string; status: string; runId: string }[];
-    expect(children).toEqual([expect.objectContaining({ workflow: 'validate', status: 'SUCCEEDED', runId: `${d.run.runId}-post-validation` })]);
+    const children = (await t.get(`/runs?parentRunId=${d.run.runId}`)).body.runs as {
+      workflow: string;
+      status: string;
+      runId: string;
+    }[];
+    expect(children).toEqual([
+      expect.objectContaining({ workflow: 'validate', status: 'SUCCEEDED', runId: `${d.run.runId}-post-validation` }),
+    ]);
   });
 
   test('apply-environment (staging): compliance runs; a plan without destroys asks no approval', async () => {
@@ -78,7 +115,11 @@ describe('every workflow, end to end through the local engine (atmos layout, ter
     const started = await t.post('/runs', { workflow: 'apply-environment', input: PROD });
     const runId = String(started.body.runId);
     const waiting = await t.waitFor(runId, (d) => d.approvals.length > 0);
-    expect(waiting.approvals[0]).toMatchObject({ approvalId: `${runId}.approve`, status: 'PENDING', stack: 'acme-prod-main' });
+    expect(waiting.approvals[0]).toMatchObject({
+      approvalId: `${runId}.approve`,
+      status: 'PENDING',
+      stack: 'acme-prod-main',
+    });
     expect(JSON.stringify(waiting)).not.toMatch(/taskToken/);
     expect(byComponent(waiting, 'drift')).not.toEqual({}); // prod: drift check first
     await until(() => t.plane.outbox.some((m) => m.message.includes(`tropos approve ${runId}.approve`)));
@@ -97,46 +138,101 @@ describe('every workflow, end to end through the local engine (atmos layout, ter
       const d = await t.run('bootstrap-backend', { tenant: 'globex' });
       expect(d.run.status).toBe('SUCCEEDED');
     }
-    const bucket = JSON.parse(readFileSync(join(t.plane.dataDir, 's3', 'globex-terraform-state', '.bucket.json'), 'utf8'));
+    const bucket = JSON.parse(
+      readFileSync(join(t.plane.dataDir, 's3', 'globex-terraform-state', '.bucket.json'), 'utf8'),
+    );
     expect(bucket.versioning).toEqual({ Status: 'Enabled' });
-    expect(bucket.publicAccessBlock).toEqual({ BlockPublicAcls: true, IgnorePublicAcls: true, BlockPublicPolicy: true, RestrictPublicBuckets: true });
+    expect(bucket.publicAccessBlock).toEqual({
+      BlockPublicAcls: true,
+      IgnorePublicAcls: true,
+      BlockPublicPolicy: true,
+      RestrictPublicBuckets: true,
+    });
     expect(bucket.encryption.Rules[0].ApplyServerSideEncryptionByDefault.SSEAlgorithm).toBe('aws:kms');
-    expect(bucket.policy.Statement[0]).toMatchObject({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } }, Resource: ['arn:aws:s3:::globex-terraform-state', 'arn:aws:s3:::globex-terraform-state/*'] });
+    expect(bucket.policy.Statement[0]).toMatchObject({
+      Effect: 'Deny',
+      Condition: { Bool: { 'aws:SecureTransport': 'false' } },
+      Resource: ['arn:aws:s3:::globex-terraform-state', 'arn:aws:s3:::globex-terraform-state/*'],
+    });
     const table = await t.plane.dynamo.client.send(new DescribeTableCommand({ TableName: 'globex-terraform-locks' }));
     expect(table.Table?.KeySchema).toEqual([{ AttributeName: 'LockID', KeyType: 'HASH' }]);
   });
 
   test('onboard-environment: registers, writes the stack config, deploys, activates', async () => {
-    const d = await t.run('onboard-environment', { tenant: 'acme', account: 'dev', environment: 'testenv-02', vpc_cidr: '10.2.0.0/16', tags: 'Owner=platform,CostCenter=42' });
+    const d = await t.run('onboard-environment', {
+      tenant: 'acme',
+      account: 'dev',
+      environment: 'testenv-02',
+      vpc_cidr: '10.2.0.0/16',
+      tags: 'Owner=platform,CostCenter=42',
+    });
     expect(d.run.status).toBe('SUCCEEDED');
-    const env = await t.plane.dynamo.documents.send(new GetCommand({ TableName: t.plane.tables.environments, Key: { stack: 'acme-dev-testenv-02' } }));
-    expect(env.Item).toMatchObject({ status: 'active', vpcCidr: '10.2.0.0/16', tier: 'dev', tags: { Owner: 'platform', CostCenter: '42' } });
+    const env = await t.plane.dynamo.documents.send(
+      new GetCommand({ TableName: t.plane.tables.environments, Key: { stack: 'acme-dev-testenv-02' } }),
+    );
+    expect(env.Item).toMatchObject({
+      status: 'active',
+      vpcCidr: '10.2.0.0/16',
+      tier: 'dev',
+      tags: { Owner: 'platform', CostCenter: '42' },
+    });
     const stackFile = readFileSync(join(t.infraDir, 'stacks', 'orgs', 'acme', 'dev', 'testenv-02.yaml'), 'utf8');
     expect(stackFile).toContain('vpc_cidr: "10.2.0.0/16"');
     expect(stackFile).toContain('  - catalog/vpc');
-    const children = (await t.get(`/runs?parentRunId=${d.run.runId}`)).body.runs as { workflow: string; status: string }[];
+    const children = (await t.get(`/runs?parentRunId=${d.run.runId}`)).body.runs as {
+      workflow: string;
+      status: string;
+    }[];
     expect(children).toEqual([expect.objectContaining({ workflow: 'apply-environment', status: 'SUCCEEDED' })]);
   });
 
   test('drift-detection: exit code 2 is drift, recorded per component in the registry', async () => {
-    t.scenario({ default: { plan: { add: 0, change: 0, destroy: 0 } }, components: { vpc: { plan: { add: 0, change: 2, destroy: 0 } }, iam: { plan: { add: 1, change: 0, destroy: 0 } } } });
+    t.scenario({
+      default: { plan: { add: 0, change: 0, destroy: 0 } },
+      components: {
+        vpc: { plan: { add: 0, change: 2, destroy: 0 } },
+        iam: { plan: { add: 1, change: 0, destroy: 0 } },
+      },
+    });
     const d = await t.run('drift-detection', STAGING);
     expect(d.run.status).toBe('SUCCEEDED');
-    const env = await t.plane.dynamo.documents.send(new GetCommand({ TableName: t.plane.tables.environments, Key: { stack: 'acme-staging-main' } }));
-    expect(env.Item?.lastDrift).toMatchObject({ runId: d.run.runId, drifted: expect.arrayContaining(['vpc', 'iam']), change: 2, add: 1 });
+    const env = await t.plane.dynamo.documents.send(
+      new GetCommand({ TableName: t.plane.tables.environments, Key: { stack: 'acme-staging-main' } }),
+    );
+    expect(env.Item?.lastDrift).toMatchObject({
+      runId: d.run.runId,
+      drifted: expect.arrayContaining(['vpc', 'iam']),
+      change: 2,
+      add: 1,
+    });
     expect((env.Item?.lastDrift as { drifted: string[] }).drifted).toHaveLength(2);
   });
 
   test('destroy-environment: dependents first, then marked destroyed', async () => {
-    await t.run('onboard-environment', { tenant: 'acme', account: 'dev', environment: 'doomed', vpc_cidr: '10.3.0.0/16', tags: 'Owner=a,CostCenter=b' });
+    await t.run('onboard-environment', {
+      tenant: 'acme',
+      account: 'dev',
+      environment: 'doomed',
+      vpc_cidr: '10.3.0.0/16',
+      tags: 'Owner=a,CostCenter=b',
+    });
     t.scenario({});
     const d = await t.run('destroy-environment', { tenant: 'acme', account: 'dev', environment: 'doomed' });
     expect(d.run.status).toBe('SUCCEEDED');
     const destroys = byComponent(d, 'destroy');
     expect(Date.parse(destroys.backend!.startedAt!)).toBeGreaterThanOrEqual(Date.parse(destroys.vpc!.endedAt!));
-    expect(Date.parse(destroys.vpc!.startedAt!)).toBeGreaterThanOrEqual(Date.parse(destroys['security-groups']!.endedAt!));
-    expect(t.calls().filter((c) => c.sub === 'plan').every((c) => c.args.includes('-destroy'))).toBe(true);
-    const env = await t.plane.dynamo.documents.send(new GetCommand({ TableName: t.plane.tables.environments, Key: { stack: 'acme-dev-doomed' } }));
+    expect(Date.parse(destroys.vpc!.startedAt!)).toBeGreaterThanOrEqual(
+      Date.parse(destroys['security-groups']!.endedAt!),
+    );
+    expect(
+      t
+        .calls()
+        .filter((c) => c.sub === 'plan')
+        .every((c) => c.args.includes('-destroy')),
+    ).toBe(true);
+    const env = await t.plane.dynamo.documents.send(
+      new GetCommand({ TableName: t.plane.tables.environments, Key: { stack: 'acme-dev-doomed' } }),
+    );
     expect(env.Item?.status).toBe('destroyed');
   });
 
@@ -155,14 +251,22 @@ describe('every workflow, end to end through the local engine (atmos layout, ter
     t.scenario({ lint: 'fail' });
     const d = await t.run('lint', {});
     expect(d.run.status).toBe('FAILED');
-    expect(d.components[0]).toMatchObject({ component: 'repository', status: 'FAILED', message: expect.stringContaining('terraform fmt found unformatted files') });
+    expect(d.components[0]).toMatchObject({
+      component: 'repository',
+      status: 'FAILED',
+      message: expect.stringContaining('terraform fmt found unformatted files'),
+    });
   });
 
   test('state-operations: lock-status names the holder; unlock reports it, then force-unlocks', async () => {
-    t.scenario({ lock: { ID: 'f1e2', Who: 'jane@ci-runner', Operation: 'OperationTypeApply', Created: '2026-11-20T10:00:00Z' } });
+    t.scenario({
+      lock: { ID: 'f1e2', Who: 'jane@ci-runner', Operation: 'OperationTypeApply', Created: '2026-11-20T10:00:00Z' },
+    });
     const status = await t.run('state-operations', { ...DEV, component: 'vpc', operation: 'lock-status' });
     expect(status.run.status).toBe('SUCCEEDED');
-    expect(status.components[0]?.message).toBe('state of vpc is locked: id f1e2, held by jane@ci-runner, operation OperationTypeApply, since 2026-11-20T10:00:00Z');
+    expect(status.components[0]?.message).toBe(
+      'state of vpc is locked: id f1e2, held by jane@ci-runner, operation OperationTypeApply, since 2026-11-20T10:00:00Z',
+    );
     const unlock = await t.run('state-operations', { ...DEV, component: 'vpc', operation: 'unlock', lock_id: 'f1e2' });
     expect(unlock.run.status).toBe('SUCCEEDED');
     expect(unlock.components[0]).toMatchObject({ step: 'repair', message: 'force-unlocked f1e2 on vpc' });
@@ -174,7 +278,12 @@ describe('every workflow, end to end through the local engine (atmos layout, ter
   test('import: imports the resource into the component, then plans it', async () => {
     const d = await t.run('import', { ...DEV, component: 'vpc', resource_type: 'aws_vpc', resource_id: 'vpc-12345' });
     expect(d.run.status).toBe('SUCCEEDED');
-    expect(t.calls().find((c) => c.sub === 'import')?.args.slice(-2)).toEqual(['aws_vpc.this', 'vpc-12345']);
+    expect(
+      t
+        .calls()
+        .find((c) => c.sub === 'import')
+        ?.args.slice(-2),
+    ).toEqual(['aws_vpc.this', 'vpc-12345']);
     expect(d.components.map((c) => `${c.step} ${c.component}`)).toEqual(['import vpc', 'plan vpc']);
   });
 
@@ -188,11 +297,16 @@ describe('every workflow, end to end through the local engine (atmos layout, ter
     const late = ['phase-4', 'phase-5', 'phase-6', 'phase-7'].map(at);
     for (const p of late) expect(Date.parse(p.startedAt!)).toBeGreaterThanOrEqual(Date.parse(at('phase-3').endedAt!));
     // In parallel: all four started before any of them ended.
-    expect(Math.max(...late.map((p) => Date.parse(p.startedAt!)))).toBeLessThan(Math.min(...late.map((p) => Date.parse(p.endedAt!))));
+    expect(Math.max(...late.map((p) => Date.parse(p.startedAt!)))).toBeLessThan(
+      Math.min(...late.map((p) => Date.parse(p.endedAt!))),
+    );
   });
 
   test('promote: dev, then staging, then prod (which waits for its approval)', async () => {
-    const started = await t.post('/runs', { workflow: 'promote', input: { tenant: 'acme', environment: 'main', source_environment: 'testenv-01' } });
+    const started = await t.post('/runs', {
+      workflow: 'promote',
+      input: { tenant: 'acme', environment: 'main', source_environment: 'testenv-01' },
+    });
     const runId = String(started.body.runId);
     const deadline = Date.now() + 60_000;
     let children: { workflow: string; stack: string; status: string; runId: string }[] = [];
@@ -218,13 +332,24 @@ describe('failures, resumption, dry runs and bad input', () => {
     expect(d.run.status).toBe('FAILED');
     expect(d.run.error).toBe('ComponentFailed');
     const applies = byComponent(d, 'apply');
-    expect(applies.vpc).toMatchObject({ status: 'FAILED', message: expect.stringContaining('terraform apply failed for vpc') });
+    expect(applies.vpc).toMatchObject({
+      status: 'FAILED',
+      message: expect.stringContaining('terraform apply failed for vpc'),
+    });
     expect(applies.vpc!.logs).toMatch(/build\.log$/);
     expect(applies.iam!.status).toBe('SUCCEEDED'); // in flight when vpc failed
     expect(applies['security-groups']).toMatchObject({ status: 'SKIPPED', message: 'skipped: vpc failed' });
     expect(applies.monitoring!.status).toBe('SKIPPED');
-    expect(d.steps.find((s) => s.step === 'apply')).toMatchObject({ status: 'FAILED', message: expect.stringMatching(/vpc failed .*skipped because a dependency failed: .*security-groups/) });
-    expect(t.calls().filter((c) => c.sub === 'apply').map((c) => c.component)).not.toContain('security-groups');
+    expect(d.steps.find((s) => s.step === 'apply')).toMatchObject({
+      status: 'FAILED',
+      message: expect.stringMatching(/vpc failed .*skipped because a dependency failed: .*security-groups/),
+    });
+    expect(
+      t
+        .calls()
+        .filter((c) => c.sub === 'apply')
+        .map((c) => c.component),
+    ).not.toContain('security-groups');
   });
 
   test('a stale plan is reported as such', async () => {
@@ -246,7 +371,9 @@ describe('failures, resumption, dry runs and bad input', () => {
     expect(d.run.status).toBe('SUCCEEDED');
     expect(t.calls()).toEqual([]);
     const apply = byComponent(d, 'apply').vpc!;
-    expect(readFileSync(apply.logs!, 'utf8')).toMatch(/^\[dry-run\] atmos terraform apply vpc -s acme-dev-testenv-01 -- -input=false/m);
+    expect(readFileSync(apply.logs!, 'utf8')).toMatch(
+      /^\[dry-run\] atmos terraform apply vpc -s acme-dev-testenv-01 -- -input=false/m,
+    );
   });
 
   test('bad input through the API: 400 naming every field, and no run started', async () => {
@@ -260,7 +387,9 @@ describe('failures, resumption, dry runs and bad input', () => {
     ]);
     const unknown = await t.post('/runs', { workflow: 'apply-everything', input: {} });
     expect(unknown.status).toBe(400);
-    expect(String(unknown.body.message)).toMatch(/workflow: "apply-everything" is not a workflow; allowed: apply-backend, apply-environment/);
+    expect(String(unknown.body.message)).toMatch(
+      /workflow: "apply-everything" is not a workflow; allowed: apply-backend, apply-environment/,
+    );
     expect(((await t.get('/runs')).body.runs as unknown[]).length).toBe(before);
   });
 

@@ -19,7 +19,11 @@ export interface ApiDeps {
   readonly settings: ValidatorSettings;
   readonly workflows: Readonly<Record<string, WorkflowEntry>>;
   /** Starts the execution that is the run (StartExecution). */
-  readonly startExecution: (stateMachineArn: string, name: string, input: Record<string, unknown>) => Promise<{ executionArn: string }>;
+  readonly startExecution: (
+    stateMachineArn: string,
+    name: string,
+    input: Record<string, unknown>,
+  ) => Promise<{ executionArn: string }>;
   readonly now?: () => Date;
 }
 
@@ -67,14 +71,32 @@ export async function route(req: ApiRequest, deps: ApiDeps): Promise<ApiResponse
       if (!id && req.method === 'POST') return await startRun(req, deps);
       if (!id && req.method === 'GET') return await listRuns(req, deps);
       if (id && req.method === 'GET') return await getRun(decodeURIComponent(id), deps);
-      throw new HttpError(405, 'MethodNotAllowed', `${req.method} ${req.path} is not allowed; use ${id ? 'GET' : 'GET or POST'}`);
+      throw new HttpError(
+        405,
+        'MethodNotAllowed',
+        `${req.method} ${req.path} is not allowed; use ${id ? 'GET' : 'GET or POST'}`,
+      );
     }
     if (resource === 'workflows' && !id && req.method === 'GET') {
-      return { statusCode: 200, body: { workflows: Object.entries(deps.workflows).map(([name, w]) => ({ name, inputs: w.spec.inputs, steps: w.spec.steps })) } };
+      return {
+        statusCode: 200,
+        body: {
+          workflows: Object.entries(deps.workflows).map(([name, w]) => ({
+            name,
+            inputs: w.spec.inputs,
+            steps: w.spec.steps,
+          })),
+        },
+      };
     }
-    throw new HttpError(404, 'NotFound', `no route ${req.method} ${req.path}; the API has POST /runs, GET /runs, GET /runs/{id}, GET /workflows`);
+    throw new HttpError(
+      404,
+      'NotFound',
+      `no route ${req.method} ${req.path}; the API has POST /runs, GET /runs, GET /runs/{id}, GET /workflows`,
+    );
   } catch (e) {
-    if (e instanceof HttpError) return { statusCode: e.statusCode, body: { error: e.error, message: e.message, ...e.extra } };
+    if (e instanceof HttpError)
+      return { statusCode: e.statusCode, body: { error: e.error, message: e.message, ...e.extra } };
     throw e;
   }
 }
@@ -82,16 +104,27 @@ export async function route(req: ApiRequest, deps: ApiDeps): Promise<ApiResponse
 /** Parses a JSON object body: 413 when too large, 415 when not JSON, 400 when malformed. */
 export function jsonBody(req: ApiRequest): Record<string, unknown> {
   const body = req.body ?? '';
-  if (Buffer.byteLength(body) > MAX_BODY_BYTES) throw new HttpError(413, 'PayloadTooLarge', `the body is ${Buffer.byteLength(body)} bytes; at most ${MAX_BODY_BYTES} are accepted`);
+  if (Buffer.byteLength(body) > MAX_BODY_BYTES)
+    throw new HttpError(
+      413,
+      'PayloadTooLarge',
+      `the body is ${Buffer.byteLength(body)} bytes; at most ${MAX_BODY_BYTES} are accepted`,
+    );
   const type = Object.entries(req.headers).find(([k]) => k.toLowerCase() === 'content-type')?.[1] ?? '';
-  if (!/^application\/json\b/i.test(type)) throw new HttpError(415, 'UnsupportedMediaType', `Content-Type must be application/json; got ${type ? `"${type}"` : 'none'}`);
+  if (!/^application\/json\b/i.test(type))
+    throw new HttpError(
+      415,
+      'UnsupportedMediaType',
+      `Content-Type must be application/json; got ${type ? `"${type}"` : 'none'}`,
+    );
   let parsed: unknown;
   try {
     parsed = JSON.parse(body);
   } catch (e) {
     throw new HttpError(400, 'MalformedJson', `the body is not valid JSON: ${(e as Error).message}`);
   }
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new HttpError(400, 'MalformedJson', 'the body must be a JSON object');
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
+    throw new HttpError(400, 'MalformedJson', 'the body must be a JSON object');
   return parsed as Record<string, unknown>;
 }
 
@@ -100,18 +133,33 @@ async function startRun(req: ApiRequest, deps: ApiDeps): Promise<ApiResponse> {
   const unknownKeys = Object.keys(body).filter((k) => k !== 'workflow' && k !== 'input');
   const workflow = body.workflow;
   const names = Object.keys(deps.workflows).sort();
-  const problems: { field: string; problem: string }[] = unknownKeys.map((k) => ({ field: k, problem: 'is not a field of POST /runs; allowed: workflow, input' }));
+  const problems: { field: string; problem: string }[] = unknownKeys.map((k) => ({
+    field: k,
+    problem: 'is not a field of POST /runs; allowed: workflow, input',
+  }));
   if (typeof workflow !== 'string' || !deps.workflows[workflow]) {
-    problems.push({ field: 'workflow', problem: `${JSON.stringify(workflow ?? null)} is not a workflow; allowed: ${names.join(', ')}` });
+    problems.push({
+      field: 'workflow',
+      problem: `${JSON.stringify(workflow ?? null)} is not a workflow; allowed: ${names.join(', ')}`,
+    });
   }
   const input = body.input ?? {};
-  if (typeof input !== 'object' || input === null || Array.isArray(input)) problems.push({ field: 'input', problem: 'must be a JSON object of the workflow inputs' });
-  if (problems.length > 0) throw new HttpError(400, 'InvalidInput', problems.map((p) => `${p.field}: ${p.problem}`).join('; '), { problems });
+  if (typeof input !== 'object' || input === null || Array.isArray(input))
+    problems.push({ field: 'input', problem: 'must be a JSON object of the workflow inputs' });
+  if (problems.length > 0)
+    throw new HttpError(400, 'InvalidInput', problems.map((p) => `${p.field}: ${p.problem}`).join('; '), { problems });
   const entry = deps.workflows[workflow as string]!;
-  const runInput = { ...(input as Record<string, unknown>), requestedBy: (input as Record<string, unknown>).requestedBy ?? req.identity };
+  const runInput = {
+    ...(input as Record<string, unknown>),
+    requestedBy: (input as Record<string, unknown>).requestedBy ?? req.identity,
+  };
   try {
     // The same validation the run's first state does: a bad input starts nothing.
-    await validateInput({ workflow: entry.spec, checks: entry.checks, input: runInput, runId: 'api' }, deps.settings, deps.registry);
+    await validateInput(
+      { workflow: entry.spec, checks: entry.checks, input: runInput, runId: 'api' },
+      deps.settings,
+      deps.registry,
+    );
   } catch (e) {
     if (e instanceof InvalidInputError) throw new HttpError(400, 'InvalidInput', e.message, { problems: e.problems });
     throw e;
@@ -123,8 +171,15 @@ async function startRun(req: ApiRequest, deps: ApiDeps): Promise<ApiResponse> {
 
 async function listRuns(req: ApiRequest, deps: ApiDeps): Promise<ApiResponse> {
   const limit = req.query.limit ? Number(req.query.limit) : undefined;
-  if (limit !== undefined && (!Number.isInteger(limit) || limit < 1 || limit > 1000)) throw new HttpError(400, 'InvalidInput', 'limit: must be an integer from 1 to 1000');
-  const runs = await deps.runs.listRuns({ stack: req.query.stack, workflow: req.query.workflow, status: req.query.status, parentRunId: req.query.parentRunId, limit });
+  if (limit !== undefined && (!Number.isInteger(limit) || limit < 1 || limit > 1000))
+    throw new HttpError(400, 'InvalidInput', 'limit: must be an integer from 1 to 1000');
+  const runs = await deps.runs.listRuns({
+    stack: req.query.stack,
+    workflow: req.query.workflow,
+    status: req.query.status,
+    parentRunId: req.query.parentRunId,
+    limit,
+  });
   return { statusCode: 200, body: { runs } };
 }
 

@@ -37,5 +37,9 @@ export const handler = middy(async (event: APIGatewayProxyEvent): Promise<APIGat
     deps,
   );
   if (res.statusCode >= 500) logger.error('request failed', { path: event.path, status: res.statusCode });
-  return { statusCode: res.statusCode, headers: { 'content-type': 'application/json' }, body: JSON.stringify(res.body) };
+  return {
+    statusCode: res.statusCode,
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(res.body),
+  };
 }).use(injectLambdaContext(logger));

@@ -181,14 +181,30 @@ export class ComponentGraph {
     return result;
   }
 
-    /** Totals the step and records it; fails it (ComponentFailed) when a component failed. */
+  /** Totals the step and records it; fails it (ComponentFailed) when a component failed. */
   public async summarize(req: SummarizeRequest): Promise<StepSummary> {
     try {
       const summary = summarize(req);
-      await this.records.recordStep({ runId: req.runId, step: req.step, command: req.command, status: 'SUCCEEDED', endedAt: this.now(), add: summary.add, change: summary.change, destroy: summary.destroy });
+      await this.records.recordStep({
+        runId: req.runId,
+        step: req.step,
+        command: req.command,
+        status: 'SUCCEEDED',
+        endedAt: this.now(),
+        add: summary.add,
+        change: summary.change,
+        destroy: summary.destroy,
+      });
       return summary;
     } catch (e) {
-      await this.records.recordStep({ runId: req.runId, step: req.step, command: req.command, status: 'FAILED', endedAt: this.now(), message: (e as Error).message });
+      await this.records.recordStep({
+        runId: req.runId,
+        step: req.step,
+        command: req.command,
+        status: 'FAILED',
+        endedAt: this.now(),
+        message: (e as Error).message,
+      });
       throw e;
     }
   }
@@ -211,7 +227,14 @@ export class ComponentGraph {
       const after = await this.store.end(runId, step, component, 'SKIPPED');
       await this.release(runId, step, component, token, false, reason);
       await this.releaseDependents(runId, step, component, after);
-      await this.records.recordComponent({ runId, step, component, status: 'SKIPPED', endedAt: this.now(), message: reason });
+      await this.records.recordComponent({
+        runId,
+        step,
+        component,
+        status: 'SKIPPED',
+        endedAt: this.now(),
+        message: reason,
+      });
       return;
     }
     if (deps.every((d) => state.ended[d] === 'SUCCEEDED')) {

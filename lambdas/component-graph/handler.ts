@@ -9,7 +9,11 @@ import { DynamoGraphStore } from './dynamo-store';
 
 const logger = createLogger('component-graph');
 const table = requiredEnv(TABLES.runs.env);
-const graph = new ComponentGraph(new DynamoGraphStore(dynamo(), table), new StepFunctionsTokens(), new RunStore(dynamo(), table));
+const graph = new ComponentGraph(
+  new DynamoGraphStore(dynamo(), table),
+  new StepFunctionsTokens(),
+  new RunStore(dynamo(), table),
+);
 
 /** Await / complete / summarize for the components of a terraform step. */
 export const handler = middy(async (event: GraphRequest): Promise<unknown> => {

@@ -11,14 +11,23 @@ export interface StateChangeEvent {
   readonly detail: Record<string, unknown>;
 }
 
-const STATUS: Record<string, RunStatus> = { RUNNING: 'RUNNING', SUCCEEDED: 'SUCCEEDED', FAILED: 'FAILED', TIMED_OUT: 'TIMED_OUT', ABORTED: 'ABORTED' };
+const STATUS: Record<string, RunStatus> = {
+  RUNNING: 'RUNNING',
+  SUCCEEDED: 'SUCCEEDED',
+  FAILED: 'FAILED',
+  TIMED_OUT: 'TIMED_OUT',
+  ABORTED: 'ABORTED',
+};
 
 /**
  * The run ledger's writer: Step Functions execution status changes become Run records, CodeBuild build state
  * changes become component records. Both come from EventBridge, so a run started from the console is recorded
  * like one started by the API.
  */
-export async function recordStateChange(event: StateChangeEvent, runs: RunStore): Promise<'run' | 'component' | 'ignored'> {
+export async function recordStateChange(
+  event: StateChangeEvent,
+  runs: RunStore,
+): Promise<'run' | 'component' | 'ignored'> {
   if (event['detail-type'] === 'Step Functions Execution Status Change') {
     await runs.recordRun(runFromExecution(event.detail));
     return 'run';
@@ -34,14 +43,18 @@ export async function recordStateChange(event: StateChangeEvent, runs: RunStore)
     if (!runId || !vars.TROPOS_STEP) return 'ignored'; // not a Tropos workflow build
     const status = String(event.detail['build-status']);
     const at = event.time ?? new Date().toISOString();
-    const exported = planFromExported((info['exported-environment-variables'] ?? []).map((v) => ({ Name: v.name, Value: v.value })));
+    const exported = planFromExported(
+      (info['exported-environment-variables'] ?? []).map((v) => ({ Name: v.name, Value: v.value })),
+    );
     await runs.recordComponent({
       runId,
       step: vars.TROPOS_STEP,
       component: vars.TROPOS_COMPONENT || 'repository',
       command: vars.TROPOS_COMMAND,
       status: status === 'IN_PROGRESS' ? 'RUNNING' : status === 'SUCCEEDED' ? 'SUCCEEDED' : 'FAILED',
-      ...(status === 'IN_PROGRESS' ? { startedAt: at } : { endedAt: at, plan: exported.plan, message: exported.message }),
+      ...(status === 'IN_PROGRESS'
+        ? { startedAt: at }
+        : { endedAt: at, plan: exported.plan, message: exported.message }),
       buildId: String(event.detail['build-id']),
       logs: info.logs?.['deep-link'],
     });
@@ -53,12 +66,16 @@ export async function recordStateChange(event: StateChangeEvent, runs: RunStore)
 /** A Run from an execution status change: workflow from the state machine name, stack and starter from the input. */
 export function runFromExecution(d: Record<string, unknown>): Run {
   const input = parseObject(d.input);
-  const machine = String(d.stateMachineArn ?? '').split(':').pop() ?? '';
+  const machine =
+    String(d.stateMachineArn ?? '')
+      .split(':')
+      .pop() ?? '';
   const str = (k: string) => (typeof input[k] === 'string' && input[k] !== '' ? (input[k] as string) : undefined);
   const tenant = str('tenant');
   const account = str('account');
   const environment = str('environment');
-  const parent = str('parentRunId') ?? (str('AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID')?.split(':').pop() || undefined);
+  const parent =
+    str('parentRunId') ?? (str('AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID')?.split(':').pop() || undefined);
   const time = (v: unknown) => (typeof v === 'number' ? new Date(v).toISOString() : undefined);
   return {
     runId: String(d.name),
@@ -81,7 +98,9 @@ function parseObject(v: unknown): Record<string, unknown> {
   if (typeof v !== 'string') return typeof v === 'object' && v !== null ? (v as Record<string, unknown>) : {};
   try {
     const parsed = JSON.parse(v) as unknown;
-    return typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed) ? (parsed as Record<string, unknown>) : {};
+    return typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed)
+      ? (parsed as Record<string, unknown>)
+      : {};
   } catch {
     return {};
   }

@@ -11,7 +11,9 @@ let documentClient: DynamoDBDocumentClient | undefined;
 
 /** A DynamoDB document client. Locally, `AWS_ENDPOINT_URL_DYNAMODB` (read by the SDK) points it at the local server. */
 export function dynamo(): DynamoDBDocumentClient {
-  documentClient ??= DynamoDBDocumentClient.from(new DynamoDBClient({}), { marshallOptions: { removeUndefinedValues: true } });
+  documentClient ??= DynamoDBDocumentClient.from(new DynamoDBClient({}), {
+    marshallOptions: { removeUndefinedValues: true },
+  });
   return documentClient;
 }
 

@@ -61,7 +61,12 @@ async function healthy(url: string): Promise<boolean> {
  * Connects to `tropos serve` if one runs for this data folder; otherwise starts a control plane embedded in this
  * process (it ends with the command). `--server URL` / TROPOS_SERVER name a server explicitly.
  */
-export async function connect(options: { dataDir: string; server?: string | undefined; quiet?: boolean; buildEnvironment?: Record<string, string> }): Promise<Connection> {
+export async function connect(options: {
+  dataDir: string;
+  server?: string | undefined;
+  quiet?: boolean;
+  buildEnvironment?: Record<string, string>;
+}): Promise<Connection> {
   const explicit = options.server ?? process.env.TROPOS_SERVER;
   if (explicit) {
     if (!(await healthy(explicit))) throw new UsageError(`no Tropos server answers at ${explicit}`);
@@ -73,16 +78,24 @@ export async function connect(options: { dataDir: string; server?: string | unde
     if (await healthy(url)) return { client: new ApiClient(url), close: async () => undefined };
     rmSync(file, { force: true }); // a server that is gone
   }
-  if (!options.quiet) process.stderr.write('No Tropos server is running here: starting one for this command (tropos serve keeps one running).\n');
+  if (!options.quiet)
+    process.stderr.write(
+      'No Tropos server is running here: starting one for this command (tropos serve keeps one running).\n',
+    );
   // Loaded only when needed: it synthesizes the CDK app.
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const { ControlPlane } = require('../local/control-plane') as typeof import('../local/control-plane');
   let plane: ControlPlane;
   try {
-    plane = await ControlPlane.start({ dataDir: options.dataDir, ...(options.buildEnvironment ? { buildEnvironment: options.buildEnvironment } : {}) });
+    plane = await ControlPlane.start({
+      dataDir: options.dataDir,
+      ...(options.buildEnvironment ? { buildEnvironment: options.buildEnvironment } : {}),
+    });
   } catch (e) {
     if (/LOCK|lock/.test((e as Error).message)) {
-      throw new UsageError(`another Tropos process holds ${options.dataDir}; run \`tropos serve\` there and let commands connect to it, or wait for it to end`);
+      throw new UsageError(
+        `another Tropos process holds ${options.dataDir}; run \`tropos serve\` there and let commands connect to it, or wait for it to end`,
+      );
     }
     throw e;
   }

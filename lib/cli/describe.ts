@@ -19,7 +19,14 @@ function stepSummary(step: Step, catalog: Catalog): string {
   switch (step.kind) {
     case 'terraform': {
       const sel = componentSelection(step, catalog);
-      const what = sel.kind === 'static' ? (typeof step.components === 'string' ? `${step.components} (${sel.components.length} components)` : sel.components.join(', ')) : sel.kind === 'input' ? 'the component named in the input' : 'the repository';
+      const what =
+        sel.kind === 'static'
+          ? typeof step.components === 'string'
+            ? `${step.components} (${sel.components.length} components)`
+            : sel.components.join(', ')
+          : sel.kind === 'input'
+            ? 'the component named in the input'
+            : 'the repository';
       return `terraform ${step.command} over ${what}${step.plan ? `, applying the plans of ${step.plan}` : ''}`;
     }
     case 'validate':
@@ -27,7 +34,13 @@ function stepSummary(step: Step, catalog: Catalog): string {
     case 'approval':
       return `approval of ${step.plan} (task token, deadline from the config)`;
     case 'workflow':
-      return `runs workflow ${step.workflow}${Object.keys(step.input).length ? ` with ${Object.entries(step.input).map(([k, v]) => `${k}=${v}`).join(' ')}` : ''}`;
+      return `runs workflow ${step.workflow}${
+        Object.keys(step.input).length
+          ? ` with ${Object.entries(step.input)
+              .map(([k, v]) => `${k}=${v}`)
+              .join(' ')}`
+          : ''
+      }`;
     case 'parallel':
       return `branches in parallel: ${Object.keys(step.branches).join(', ')}`;
     case 'registry':
@@ -59,14 +72,24 @@ export function describeWorkflow(wf: Workflow, catalog: Catalog): string {
     'Steps:',
     ...wf.steps.flatMap((s, i) => {
       const w = whenText(s.when, s);
-      const branches = s.kind === 'parallel' ? Object.entries(s.branches).map(([b, steps]) => `       ${b}: ${steps.map((x) => `${x.name} (${stepSummary(x, catalog)})`).join(' → ')}`) : [];
-      return [`  ${String(i + 1).padStart(2)}. ${s.name.padEnd(18)} ${stepSummary(s, catalog)}${w ? `  [when ${w}]` : ''}`, ...branches];
+      const branches =
+        s.kind === 'parallel'
+          ? Object.entries(s.branches).map(
+              ([b, steps]) => `       ${b}: ${steps.map((x) => `${x.name} (${stepSummary(x, catalog)})`).join(' → ')}`,
+            )
+          : [];
+      return [
+        `  ${String(i + 1).padStart(2)}. ${s.name.padEnd(18)} ${stepSummary(s, catalog)}${w ? `  [when ${w}]` : ''}`,
+        ...branches,
+      ];
     }),
     '',
     'Example console input:',
     `  ${JSON.stringify(example)}`,
     'From the CLI:',
-    `  tropos workflow ${wf.name} ${Object.entries(example).map(([k, v]) => `${k}=${String(v)}`).join(' ')}`.trimEnd(),
+    `  tropos workflow ${wf.name} ${Object.entries(example)
+      .map(([k, v]) => `${k}=${String(v)}`)
+      .join(' ')}`.trimEnd(),
   ];
   return lines.join('\n');
 }
@@ -109,7 +132,12 @@ export function mermaidGraph(wf: Workflow, catalog: Catalog): string {
       body.push('  end');
       return { first: n, last: n, body };
     }
-    const shape = s.kind === 'approval' ? `{{"${s.name}: approval"}}` : s.kind === 'workflow' ? `[["${s.name}: workflow ${s.workflow}"]]` : `["${s.name}: ${s.kind}${s.kind === 'registry' ? ` ${s.action}` : ''}"]`;
+    const shape =
+      s.kind === 'approval'
+        ? `{{"${s.name}: approval"}}`
+        : s.kind === 'workflow'
+          ? `[["${s.name}: workflow ${s.workflow}"]]`
+          : `["${s.name}: ${s.kind}${s.kind === 'registry' ? ` ${s.action}` : ''}"]`;
     return { first: n, last: n, body: [`  ${n}${shape}`] };
   };
   for (const s of wf.steps) {

@@ -43,7 +43,8 @@ export function componentLine(c: ComponentRecord, indent = ''): string {
 }
 
 export function stepLine(s: StepRecord, indent = ''): string {
-  const totals = s.add !== undefined ? `  ${counts({ add: s.add, change: s.change ?? 0, destroy: s.destroy ?? 0 })}` : '';
+  const totals =
+    s.add !== undefined ? `  ${counts({ add: s.add, change: s.change ?? 0, destroy: s.destroy ?? 0 })}` : '';
   return `${indent}${MARK[s.status] ?? '?'} step ${s.step} ${s.status === 'SUCCEEDED' ? 'done' : 'failed'}${totals}${s.status === 'FAILED' && s.message ? `\n${indent}    ${s.message}` : ''}`;
 }
 
@@ -57,14 +58,25 @@ export function runTable(d: RunDetail): string {
     `Started   ${r.startedAt} by ${r.startedBy}${r.ticketId ? `   Ticket ${r.ticketId}` : ''}${r.parentRunId ? `   Parent ${r.parentRunId}` : ''}`,
   ];
   if (r.status !== 'SUCCEEDED' && r.status !== 'RUNNING') lines.push(`Error     ${failureReason(r)}`);
-  const rows = d.components.map((c) => [c.step, c.component, c.status, duration(c.startedAt, c.endedAt), counts(c.plan), c.message ?? '']);
+  const rows = d.components.map((c) => [
+    c.step,
+    c.component,
+    c.status,
+    duration(c.startedAt, c.endedAt),
+    counts(c.plan),
+    c.message ?? '',
+  ]);
   if (rows.length > 0) {
     const header = ['STEP', 'COMPONENT', 'STATUS', 'TIME', 'PLAN', 'DETAIL'];
     const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => (row[i] ?? '').length)));
-    const fmt = (row: string[]) => row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i]!))).join('  ');
+    const fmt = (row: string[]) =>
+      row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i]!))).join('  ');
     lines.push('', fmt(header), ...rows.map(fmt));
   }
   for (const s of d.steps) lines.push(stepLine(s));
-  for (const a of d.approvals) lines.push(`approval ${String(a.approvalId)}: ${String(a.status)}${a.decidedBy ? ` by ${String(a.decidedBy)}` : ''}${a.comment ? ` (${String(a.comment)})` : ''}`);
+  for (const a of d.approvals)
+    lines.push(
+      `approval ${String(a.approvalId)}: ${String(a.status)}${a.decidedBy ? ` by ${String(a.decidedBy)}` : ''}${a.comment ? ` (${String(a.comment)})` : ''}`,
+    );
   return lines.join('\n');
 }

@@ -42,7 +42,12 @@ export function parseParams(pairs: readonly string[]): Record<string, string> {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Prints the run's progress, one line per step and component as they change, until it ends. */
-async function follow(conn: Connection, runId: string, io: Io, options: { json: boolean; dryRun: boolean }): Promise<RunDetail> {
+async function follow(
+  conn: Connection,
+  runId: string,
+  io: Io,
+  options: { json: boolean; dryRun: boolean },
+): Promise<RunDetail> {
   const printed = new Map<string, string>();
   const childPrinted = new Set<string>();
   const started = Date.now();
@@ -56,7 +61,9 @@ async function follow(conn: Connection, runId: string, io: Io, options: { json: 
     }
     if (detail && !options.json) {
       report(detail, printed, io, options, '');
-      const children = (await conn.client.request<{ runs: Run[] }>('GET', `/runs?parentRunId=${encodeURIComponent(runId)}`)).runs;
+      const children = (
+        await conn.client.request<{ runs: Run[] }>('GET', `/runs?parentRunId=${encodeURIComponent(runId)}`)
+      ).runs;
       for (const child of children.reverse()) {
         if (!childPrinted.has(child.runId)) {
           childPrinted.add(child.runId);
@@ -71,7 +78,13 @@ async function follow(conn: Connection, runId: string, io: Io, options: { json: 
   }
 }
 
-function report(d: RunDetail, printed: Map<string, string>, io: Io, options: { dryRun: boolean }, indent: string): void {
+function report(
+  d: RunDetail,
+  printed: Map<string, string>,
+  io: Io,
+  options: { dryRun: boolean },
+  indent: string,
+): void {
   const show = (key: string, state: string, line: string): boolean => {
     if (printed.get(key) === state) return false;
     printed.set(key, state);
@@ -86,7 +99,12 @@ function report(d: RunDetail, printed: Map<string, string>, io: Io, options: { d
     }
   }
   for (const s of d.steps as StepRecord[]) show(`${d.run.runId}/step/${s.step}`, s.status, stepLine(s, indent));
-  for (const a of d.approvals) show(`${d.run.runId}/approval/${String(a.approvalId)}`, String(a.status), `${indent}? approval ${String(a.approvalId)} ${String(a.status)}: answer with tropos approve|reject ${String(a.approvalId)}`);
+  for (const a of d.approvals)
+    show(
+      `${d.run.runId}/approval/${String(a.approvalId)}`,
+      String(a.status),
+      `${indent}? approval ${String(a.approvalId)} ${String(a.status)}: answer with tropos approve|reject ${String(a.approvalId)}`,
+    );
 }
 
 /** The commands a dry-run build printed (its `[dry-run]` lines), from the build log on this machine. */
@@ -95,7 +113,10 @@ function dryRunCommands(c: ComponentRecord): string[] {
   try {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const text = (require('node:fs') as typeof import('node:fs')).readFileSync(c.logs, 'utf8');
-    return text.split('\n').filter((l) => l.startsWith('[dry-run] ')).map((l) => l.slice('[dry-run] '.length));
+    return text
+      .split('\n')
+      .filter((l) => l.startsWith('[dry-run] '))
+      .map((l) => l.slice('[dry-run] '.length));
   } catch {
     return [];
   }
@@ -105,9 +126,14 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
   const program = new Command('tropos')
     .description('Terraform / Atmos workflows as Step Functions state machines — locally or on AWS.')
     .option('--data-dir <dir>', 'where the local control plane keeps its data', join(process.cwd(), '.tropos'))
-    .option('--server <url>', 'a Tropos API to use (default: a running `tropos serve`, else one started for the command)')
+    .option(
+      '--server <url>',
+      'a Tropos API to use (default: a running `tropos serve`, else one started for the command)',
+    )
     .configureOutput({ writeOut: (s) => io.out(s.trimEnd()), writeErr: (s) => io.err(s.trimEnd()) })
     .exitOverride()
+    // Options belong to the command they follow: `tropos --server URL runs show ID --json`.
+    .enablePositionalOptions()
     .showHelpAfterError('(tropos --help lists the commands)');
   const global = () => program.opts<{ dataDir: string; server?: string }>();
 
@@ -136,12 +162,17 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
           }
           throw e;
         }
-        if (!opts.json) io.out(`Run ${started.runId}: ${name}${opts.dryRun ? ' (dry run: terraform steps print their commands)' : ''}`);
+        if (!opts.json)
+          io.out(
+            `Run ${started.runId}: ${name}${opts.dryRun ? ' (dry run: terraform steps print their commands)' : ''}`,
+          );
         const detail = await follow(conn, started.runId, io, { json: !!opts.json, dryRun: !!opts.dryRun });
         const run = detail.run;
         if (opts.json) io.out(JSON.stringify(detail, null, 2));
         else {
-          io.out(`\n${run.status === 'SUCCEEDED' ? '✓' : '✗'} ${name} ${run.status} in ${duration(run.startedAt, run.endedAt)}  (run ${run.runId}; tropos runs show ${run.runId})`);
+          io.out(
+            `\n${run.status === 'SUCCEEDED' ? '✓' : '✗'} ${name} ${run.status} in ${duration(run.startedAt, run.endedAt)}  (run ${run.runId}; tropos runs show ${run.runId})`,
+          );
           if (run.status !== 'SUCCEEDED') io.out(`  ${failureReason(run)}`);
         }
         setExit(run.status === 'SUCCEEDED' ? EXIT.ok : EXIT.failed);
@@ -153,6 +184,8 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
   const runs = program
     .command('runs')
     .description('list runs, newest first')
+    // `runs show <id> --json`: options after `show` are show's.
+    .enablePositionalOptions()
     .option('--stack <stack>', 'only this stack')
     .option('--workflow <workflow>', 'only this workflow')
     .option('--status <status>', 'only this status (RUNNING, SUCCEEDED, FAILED, TIMED_OUT, ABORTED)')
@@ -160,11 +193,20 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
     .action(async (opts: { stack?: string; workflow?: string; status?: string; json?: boolean }) => {
       const conn = await connect({ dataDir: global().dataDir, server: global().server, quiet: true });
       try {
-        const q = new URLSearchParams(Object.entries({ stack: opts.stack, workflow: opts.workflow, status: opts.status }).filter(([, v]) => v) as [string, string][]);
+        const q = new URLSearchParams(
+          Object.entries({ stack: opts.stack, workflow: opts.workflow, status: opts.status }).filter(([, v]) => v) as [
+            string,
+            string,
+          ][],
+        );
         const { runs: list } = await conn.client.request<{ runs: Run[] }>('GET', `/runs${q.size ? `?${q}` : ''}`);
         if (opts.json) io.out(JSON.stringify(list, null, 2));
         else if (list.length === 0) io.out('no runs');
-        else for (const r of list) io.out(`${r.runId.padEnd(44)} ${r.status.padEnd(9)} ${(r.stack ?? '-').padEnd(24)} ${r.startedAt}  ${duration(r.startedAt, r.endedAt)}`);
+        else
+          for (const r of list)
+            io.out(
+              `${r.runId.padEnd(44)} ${r.status.padEnd(9)} ${(r.stack ?? '-').padEnd(24)} ${r.startedAt}  ${duration(r.startedAt, r.endedAt)}`,
+            );
       } finally {
         await conn.close();
       }
@@ -177,10 +219,13 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
     .action(async (runId: string, opts: { json?: boolean }) => {
       const conn = await connect({ dataDir: global().dataDir, server: global().server, quiet: true });
       try {
-        const detail = await conn.client.request<RunDetail>('GET', `/runs/${encodeURIComponent(runId)}`).catch((e: unknown) => {
-          if (e instanceof ApiError && e.status === 404) throw new UsageError(`no run ${runId} (tropos runs lists them)`);
-          throw e;
-        });
+        const detail = await conn.client
+          .request<RunDetail>('GET', `/runs/${encodeURIComponent(runId)}`)
+          .catch((e: unknown) => {
+            if (e instanceof ApiError && e.status === 404)
+              throw new UsageError(`no run ${runId} (tropos runs lists them)`);
+            throw e;
+          });
         io.out(opts.json ? JSON.stringify(detail, null, 2) : runTable(detail));
       } finally {
         await conn.close();
@@ -208,11 +253,14 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
   program
     .command('serve')
     .description('run the local control plane (HTTP API on 127.0.0.1) until interrupted')
-    .addOption(new Option('--port <port>', 'port on 127.0.0.1').argParser((v) => {
-      const n = Number(v);
-      if (!Number.isInteger(n) || n < 1 || n > 65535) throw new UsageError(`--port: "${v}" is not a port number (1-65535)`);
-      return n;
-    }))
+    .addOption(
+      new Option('--port <port>', 'port on 127.0.0.1').argParser((v) => {
+        const n = Number(v);
+        if (!Number.isInteger(n) || n < 1 || n > 65535)
+          throw new UsageError(`--port: "${v}" is not a port number (1-65535)`);
+        return n;
+      }),
+    )
     .action(async (opts: { port?: number }) => {
       // eslint-disable-next-line @typescript-eslint/no-require-imports
       const { ControlPlane } = require('../local/control-plane') as typeof import('../local/control-plane');
@@ -233,7 +281,9 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
     .action(async () => {
       const conn = await connect({ dataDir: global().dataDir, server: global().server, quiet: true });
       try {
-        const { messages } = await conn.client.request<{ messages: { publishedAt: string; subject?: string; message: string }[] }>('GET', '/local/outbox');
+        const { messages } = await conn.client.request<{
+          messages: { publishedAt: string; subject?: string; message: string }[];
+        }>('GET', '/local/outbox');
         if (messages.length === 0) io.out('outbox is empty');
         for (const m of messages) io.out(`--- ${m.publishedAt}  ${m.subject ?? ''}\n${m.message}`);
       } finally {
@@ -244,7 +294,10 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
 }
 
 /** Runs the CLI; resolves to the exit code. */
-export async function main(argv: readonly string[], io: Io = { out: (s) => console.log(s), err: (s) => console.error(s) }): Promise<number> {
+export async function main(
+  argv: readonly string[],
+  io: Io = { out: (s) => console.log(s), err: (s) => console.error(s) },
+): Promise<number> {
   let code: number = EXIT.ok;
   const program = buildProgram(io, (c) => (code = c));
   try {

@@ -46,24 +46,44 @@ export class LocalAwsEndpoint {
     const target = req.headers['x-amz-target'];
     try {
       if (typeof target === 'string' && target.startsWith('AWSStepFunctions.')) {
-        const out = this.stepFunctions(target.slice('AWSStepFunctions.'.length), JSON.parse(body || '{}') as Record<string, unknown>);
+        const out = this.stepFunctions(
+          target.slice('AWSStepFunctions.'.length),
+          JSON.parse(body || '{}') as Record<string, unknown>,
+        );
         res.writeHead(200, { 'content-type': 'application/x-amz-json-1.0' }).end(JSON.stringify(out));
         return;
       }
       const form = new URLSearchParams(body);
       if (form.get('Action') === 'Publish') {
         const messageId = randomUUID();
-        this.publish({ messageId, topicArn: form.get('TopicArn') ?? '', subject: form.get('Subject') ?? undefined, message: form.get('Message') ?? '', publishedAt: new Date().toISOString() });
-        res.writeHead(200, { 'content-type': 'text/xml' }).end(
-          `<PublishResponse xmlns="http://sns.amazonaws.com/doc/2010-03-31/"><PublishResult><MessageId>${messageId}</MessageId></PublishResult><ResponseMetadata><RequestId>${randomUUID()}</RequestId></ResponseMetadata></PublishResponse>`,
-        );
+        this.publish({
+          messageId,
+          topicArn: form.get('TopicArn') ?? '',
+          subject: form.get('Subject') ?? undefined,
+          message: form.get('Message') ?? '',
+          publishedAt: new Date().toISOString(),
+        });
+        res
+          .writeHead(200, { 'content-type': 'text/xml' })
+          .end(
+            `<PublishResponse xmlns="http://sns.amazonaws.com/doc/2010-03-31/"><PublishResult><MessageId>${messageId}</MessageId></PublishResult><ResponseMetadata><RequestId>${randomUUID()}</RequestId></ResponseMetadata></PublishResponse>`,
+          );
         return;
       }
-      res.writeHead(400, { 'content-type': 'application/x-amz-json-1.0' }).end(JSON.stringify({ __type: 'UnknownOperationException', message: `the local endpoint does not serve ${target ?? form.get('Action') ?? 'this request'}` }));
+      res
+        .writeHead(400, { 'content-type': 'application/x-amz-json-1.0' })
+        .end(
+          JSON.stringify({
+            __type: 'UnknownOperationException',
+            message: `the local endpoint does not serve ${target ?? form.get('Action') ?? 'this request'}`,
+          }),
+        );
     } catch (e) {
       const err = e as Error;
       const type = err instanceof TaskError ? err.name : 'InvalidParameterValue';
-      res.writeHead(400, { 'content-type': 'application/x-amz-json-1.0' }).end(JSON.stringify({ __type: `com.amazonaws.sfn#${type}`, message: err.message }));
+      res
+        .writeHead(400, { 'content-type': 'application/x-amz-json-1.0' })
+        .end(JSON.stringify({ __type: `com.amazonaws.sfn#${type}`, message: err.message }));
     }
   }
 
@@ -91,7 +111,11 @@ export class LocalAwsEndpoint {
         };
       }
       case 'StopExecution': {
-        const ex = e.stopExecution(String(p.executionArn), p.error as string | undefined, p.cause as string | undefined);
+        const ex = e.stopExecution(
+          String(p.executionArn),
+          p.error as string | undefined,
+          p.cause as string | undefined,
+        );
         return { stopDate: (ex.stopDate ?? new Date()).getTime() / 1000 };
       }
       case 'SendTaskSuccess':
@@ -103,7 +127,10 @@ export class LocalAwsEndpoint {
       case 'SendTaskHeartbeat':
         return {};
       default:
-        throw new TaskError('UnknownOperationException', `the local Step Functions endpoint does not serve ${operation}`);
+        throw new TaskError(
+          'UnknownOperationException',
+          `the local Step Functions endpoint does not serve ${operation}`,
+        );
     }
   }
 }

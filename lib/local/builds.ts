@@ -44,7 +44,10 @@ export class LocalBuilds {
 
   public readonly task: BuildTask = async (input, signal) => {
     const project = this.projects.get(input.ProjectName);
-    if (!project) throw Object.assign(new Error(`Project cannot be found: ${input.ProjectName}`), { name: 'CodeBuild.ResourceNotFoundException' });
+    if (!project)
+      throw Object.assign(new Error(`Project cannot be found: ${input.ProjectName}`), {
+        name: 'CodeBuild.ResourceNotFoundException',
+      });
     const id = `${input.ProjectName}:${Date.now().toString(36)}${(this.counter++).toString(36)}`;
     const safeId = id.replace(/[:/]/g, '-');
     const work = join(this.options.dataDir, 'builds', safeId);
@@ -70,11 +73,25 @@ export class LocalBuilds {
       timeoutMinutes: project.props.TimeoutInMinutes ?? 60,
       signal,
     });
-    void this.emitState(id, input.ProjectName, build.BuildStatus, environment, build.Logs.DeepLink, build.ExportedEnvironmentVariables);
+    void this.emitState(
+      id,
+      input.ProjectName,
+      build.BuildStatus,
+      environment,
+      build.Logs.DeepLink,
+      build.ExportedEnvironmentVariables,
+    );
     return build as never;
   };
 
-  private async emitState(id: string, project: string, status: string, env: Record<string, string>, log: string, exported?: { Name: string; Value: string }[]) {
+  private async emitState(
+    id: string,
+    project: string,
+    status: string,
+    env: Record<string, string>,
+    log: string,
+    exported?: { Name: string; Value: string }[],
+  ) {
     await this.options.emit({
       source: 'aws.codebuild',
       'detail-type': 'CodeBuild Build State Change',
@@ -84,9 +101,15 @@ export class LocalBuilds {
         'project-name': project,
         'build-id': id,
         'additional-information': {
-          environment: { 'environment-variables': Object.entries(env).filter(([k]) => k.startsWith('TROPOS_')).map(([name, value]) => ({ name, value, type: 'PLAINTEXT' })) },
+          environment: {
+            'environment-variables': Object.entries(env)
+              .filter(([k]) => k.startsWith('TROPOS_'))
+              .map(([name, value]) => ({ name, value, type: 'PLAINTEXT' })),
+          },
           logs: { 'deep-link': log },
-          ...(exported ? { 'exported-environment-variables': exported.map((e) => ({ name: e.Name, value: e.Value })) } : {}),
+          ...(exported
+            ? { 'exported-environment-variables': exported.map((e) => ({ name: e.Name, value: e.Value })) }
+            : {}),
         },
       },
     });

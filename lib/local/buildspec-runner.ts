@@ -72,13 +72,24 @@ function script(spec: Buildspec): string {
     const onFailure = p['on-failure'] ?? (phase === 'build' || phase === 'post_build' ? 'CONTINUE' : 'ABORT');
     lines.push(`if [ "$__abort" = 0 ]; then`, `  __phase=0; echo ${q(`${MARK} start ${phase}`)} >&3`);
     for (const command of p.commands ?? []) {
-      lines.push(`  if [ "$__phase" = 0 ]; then`, `    echo "[Container] Running command ${command.replace(/["$`\\]/g, '\\$&')}"`, `    eval ${q(command)}`, `    __rc=$?; if [ "$__rc" != 0 ]; then __phase=$__rc; echo ${q(`${MARK} failed ${phase} `)}"$__rc "${q(command)} >&3; fi`, '  fi');
+      lines.push(
+        `  if [ "$__phase" = 0 ]; then`,
+        `    echo "[Container] Running command ${command.replace(/["$`\\]/g, '\\$&')}"`,
+        `    eval ${q(command)}`,
+        `    __rc=$?; if [ "$__rc" != 0 ]; then __phase=$__rc; echo ${q(`${MARK} failed ${phase} `)}"$__rc "${q(command)} >&3; fi`,
+        '  fi',
+      );
     }
     for (const command of p.finally ?? []) lines.push(`  eval ${q(command)}`);
-    lines.push(`  if [ "$__phase" != 0 ]; then __status=$__phase; ${onFailure === 'ABORT' ? '__abort=1; ' : ''}fi`, `  echo ${q(`${MARK} end ${phase}`)}" $__phase" >&3`, 'fi');
+    lines.push(
+      `  if [ "$__phase" != 0 ]; then __status=$__phase; ${onFailure === 'ABORT' ? '__abort=1; ' : ''}fi`,
+      `  echo ${q(`${MARK} end ${phase}`)}" $__phase" >&3`,
+      'fi',
+    );
   }
   // Exported variables on their own descriptor as NUL-separated name/value pairs (a value cannot hold NUL).
-  for (const name of spec.env?.['exported-variables'] ?? []) lines.push(`printf '%s\\0%s\\0' ${q(name)} "\${${name}:-}" >&4`);
+  for (const name of spec.env?.['exported-variables'] ?? [])
+    lines.push(`printf '%s\\0%s\\0' ${q(name)} "\${${name}:-}" >&4`);
   lines.push('exit $__status');
   return lines.join('\n');
 }
@@ -87,11 +98,18 @@ export async function runBuild(req: BuildRequest): Promise<Build> {
   const specPath = join(req.sourceDir, req.buildspecFile);
   if (!existsSync(specPath)) throw new Error(`buildspec ${specPath} not found`);
   const spec = parse(readFileSync(specPath, 'utf8')) as Buildspec;
-  if (String(spec.version) !== '0.2') throw new Error(`${specPath}: buildspec version ${spec.version} is not supported; use 0.2`);
+  if (String(spec.version) !== '0.2')
+    throw new Error(`${specPath}: buildspec version ${spec.version} is not supported; use 0.2`);
   mkdirSync(join(req.logFile, '..'), { recursive: true });
   const log = createWriteStream(req.logFile);
   const start = new Date();
-  const env = { ...process.env, ...(spec.env?.variables ?? {}), ...req.environment, CODEBUILD_BUILD_ID: req.id, CODEBUILD_SRC_DIR: req.sourceDir };
+  const env = {
+    ...process.env,
+    ...(spec.env?.variables ?? {}),
+    ...req.environment,
+    CODEBUILD_BUILD_ID: req.id,
+    CODEBUILD_SRC_DIR: req.sourceDir,
+  };
 
   const child = spawn(spec.env?.shell ?? 'bash', ['-c', script(spec)], {
     cwd: req.sourceDir,
@@ -133,14 +151,23 @@ export async function runBuild(req: BuildRequest): Promise<Build> {
       const failed = rc !== '0';
       const context = failed ? (phases.find((p) => p.PhaseType === phase!.toUpperCase())?.Contexts ?? []) : [];
       const existing = phases.findIndex((p) => p.PhaseType === phase!.toUpperCase());
-      const entry: BuildPhase = { PhaseType: phase!.toUpperCase(), PhaseStatus: failed ? 'FAILED' : 'SUCCEEDED', Contexts: context };
+      const entry: BuildPhase = {
+        PhaseType: phase!.toUpperCase(),
+        PhaseStatus: failed ? 'FAILED' : 'SUCCEEDED',
+        Contexts: context,
+      };
       if (existing >= 0) phases[existing] = entry;
       else phases.push(entry);
     } else if (what === 'failed') {
       phases.push({
         PhaseType: phase!.toUpperCase(),
         PhaseStatus: 'FAILED',
-        Contexts: [{ StatusCode: 'COMMAND_EXECUTION_ERROR', Message: `Error while executing command: ${rest.join(' ')}. Reason: exit status ${rc}` }],
+        Contexts: [
+          {
+            StatusCode: 'COMMAND_EXECUTION_ERROR',
+            Message: `Error while executing command: ${rest.join(' ')}. Reason: exit status ${rc}`,
+          },
+        ],
       });
     }
   }
@@ -156,6 +183,12 @@ export async function runBuild(req: BuildRequest): Promise<Build> {
     Logs: { DeepLink: req.logFile, GroupName: `/aws/codebuild/${req.projectName}`, StreamName: req.id },
     Phases: phases,
     ExportedEnvironmentVariables: exported,
-    Environment: { EnvironmentVariables: Object.entries(req.environment).map(([Name, Value]) => ({ Name, Value, Type: 'PLAINTEXT' })) },
+    Environment: {
+      EnvironmentVariables: Object.entries(req.environment).map(([Name, Value]) => ({
+        Name,
+        Value,
+        Type: 'PLAINTEXT',
+      })),
+    },
   };
 }

@@ -149,12 +149,28 @@ export class ControlPlane {
   private async seedEnvironments(): Promise<void> {
     const file = join(ROOT, 'examples', 'environments.yaml');
     if (!existsSync(file)) return;
-    const { environments } = parse(readFileSync(file, 'utf8')) as { environments: Omit<Environment, 'stack' | 'status' | 'tier' | 'createdAt' | 'updatedAt'>[] };
+    const { environments } = parse(readFileSync(file, 'utf8')) as {
+      environments: Omit<Environment, 'stack' | 'status' | 'tier' | 'createdAt' | 'updatedAt'>[];
+    };
     const now = new Date().toISOString();
     for (const e of environments) {
-      const item: Environment = { ...e, stack: stackName(e), tier: this.config.accounts[e.account]?.tier ?? 'dev', status: 'active', createdAt: now, updatedAt: now };
+      const item: Environment = {
+        ...e,
+        stack: stackName(e),
+        tier: this.config.accounts[e.account]?.tier ?? 'dev',
+        status: 'active',
+        createdAt: now,
+        updatedAt: now,
+      };
       try {
-        await this.dynamo.documents.send(new PutCommand({ TableName: this.tables.environments, Item: item, ConditionExpression: 'attribute_not_exists(#s)', ExpressionAttributeNames: { '#s': 'stack' } }));
+        await this.dynamo.documents.send(
+          new PutCommand({
+            TableName: this.tables.environments,
+            Item: item,
+            ConditionExpression: 'attribute_not_exists(#s)',
+            ExpressionAttributeNames: { '#s': 'stack' },
+          }),
+        );
       } catch (err) {
         if ((err as Error).name !== 'ConditionalCheckFailedException') throw err;
       }
@@ -179,12 +195,19 @@ export class ControlPlane {
       if (size <= MAX_REQUEST_BYTES) chunks.push(c as Buffer);
     }
     const url = new URL(req.url ?? '/', 'http://localhost');
-    const send = (status: number, body: unknown) => res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+    const send = (status: number, body: unknown) =>
+      res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
     // API Gateway's own limit (10 MB) stops larger bodies before the handler; the local server stops them here.
-    if (size > MAX_REQUEST_BYTES) return void send(413, { error: 'PayloadTooLarge', message: `the body is ${size} bytes; at most ${MAX_REQUEST_BYTES} reach the API` });
+    if (size > MAX_REQUEST_BYTES)
+      return void send(413, {
+        error: 'PayloadTooLarge',
+        message: `the body is ${size} bytes; at most ${MAX_REQUEST_BYTES} reach the API`,
+      });
     if (url.pathname === '/local/health') return void send(200, { ok: true, pid: process.pid, dataDir: this.dataDir });
     if (url.pathname === '/local/outbox') return void send(200, { messages: this.outbox });
-    const headers = Object.fromEntries(Object.entries(req.headers).map(([k, v]) => [k, Array.isArray(v) ? v.join(',') : v]));
+    const headers = Object.fromEntries(
+      Object.entries(req.headers).map(([k, v]) => [k, Array.isArray(v) ? v.join(',') : v]),
+    );
     const event = {
       httpMethod: req.method ?? 'GET',
       path: url.pathname,
@@ -192,7 +215,12 @@ export class ControlPlane {
       queryStringParameters: url.searchParams.size ? Object.fromEntries(url.searchParams) : null,
       body: size > 0 ? Buffer.concat(chunks).toString('utf8') : null,
       isBase64Encoded: false,
-      requestContext: { identity: { user: headers['x-tropos-user'] ?? process.env.USER ?? 'local', userArn: `local:${headers['x-tropos-user'] ?? process.env.USER ?? 'local'}` } },
+      requestContext: {
+        identity: {
+          user: headers['x-tropos-user'] ?? process.env.USER ?? 'local',
+          userArn: `local:${headers['x-tropos-user'] ?? process.env.USER ?? 'local'}`,
+        },
+      },
     };
     try {
       const out = (await this.functions.invokeFolder('api', event)) as { statusCode: number; body: string };
@@ -203,7 +231,9 @@ export class ControlPlane {
   }
 
   public async close(): Promise<void> {
-    for (const e of this.engine.listExecutions()) if (e.status === 'RUNNING') this.engine.stopExecution(e.executionArn, 'States.Aborted', 'the control plane stopped');
+    for (const e of this.engine.listExecutions())
+      if (e.status === 'RUNNING')
+        this.engine.stopExecution(e.executionArn, 'States.Aborted', 'the control plane stopped');
     await Promise.allSettled(this.engine.listExecutions().map((e) => e.done));
     this.server?.closeAllConnections();
     await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));

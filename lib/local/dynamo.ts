@@ -47,7 +47,10 @@ export async function startLocalDynamo(options: { path?: string; port?: number }
 export const LOCAL_TABLE_NAMES = { runs: 'tropos-runs', environments: 'tropos-environments' } as const;
 
 /** Creates the runs and environments tables with the keys and indexes of the deployed ones; existing ones are kept. */
-export async function createTables(client: DynamoDBClient, names: { runs: string; environments: string } = LOCAL_TABLE_NAMES): Promise<void> {
+export async function createTables(
+  client: DynamoDBClient,
+  names: { runs: string; environments: string } = LOCAL_TABLE_NAMES,
+): Promise<void> {
   const S = 'S' as const;
   const runs = TABLES.runs;
   const envs = TABLES.environments;

@@ -62,7 +62,20 @@ export interface LocalEngineOptions {
 }
 
 /** Fields the library would ignore without a word: a definition that uses one is refused. */
-const UNSUPPORTED = ['QueryLanguage', 'Arguments', 'Output', 'Assign', 'HeartbeatSeconds', 'HeartbeatSecondsPath', 'Credentials', 'ItemReader', 'ItemBatcher', 'ResultWriter', 'ToleratedFailurePercentage', 'ToleratedFailureCount'];
+const UNSUPPORTED = [
+  'QueryLanguage',
+  'Arguments',
+  'Output',
+  'Assign',
+  'HeartbeatSeconds',
+  'HeartbeatSecondsPath',
+  'Credentials',
+  'ItemReader',
+  'ItemBatcher',
+  'ResultWriter',
+  'ToleratedFailurePercentage',
+  'ToleratedFailureCount',
+];
 const DEFAULT_TASK_SECONDS = 60;
 
 interface PendingToken {
@@ -90,17 +103,23 @@ function walkStates(def: { States?: Record<string, StateDef> }, visit: (name: st
 /** Throws when a definition uses something the local engine would ignore. */
 export function checkSupported(machine: ExtractedStateMachine): void {
   const problems: string[] = [];
-  if (machine.definition.QueryLanguage === 'JSONata') problems.push('QueryLanguage JSONata (the local engine runs JSONPath)');
+  if (machine.definition.QueryLanguage === 'JSONata')
+    problems.push('QueryLanguage JSONata (the local engine runs JSONPath)');
   walkStates(machine.definition as never, (name, state) => {
     for (const field of UNSUPPORTED) {
-      if (field in state && !(field === 'QueryLanguage' && state[field] === 'JSONPath')) problems.push(`state "${name}": ${field}`);
+      if (field in state && !(field === 'QueryLanguage' && state[field] === 'JSONPath'))
+        problems.push(`state "${name}": ${field}`);
     }
     if (state.Type === 'Task' && state.TimeoutSeconds === undefined && state.TimeoutSecondsPath === undefined) {
-      problems.push(`state "${name}": no TimeoutSeconds (the local engine would cut it at ${DEFAULT_TASK_SECONDS} s; AWS would not)`);
+      problems.push(
+        `state "${name}": no TimeoutSeconds (the local engine would cut it at ${DEFAULT_TASK_SECONDS} s; AWS would not)`,
+      );
     }
   });
   if (problems.length > 0) {
-    throw new UnsupportedDefinitionError(`${machine.name} uses what the local engine cannot honour:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    throw new UnsupportedDefinitionError(
+      `${machine.name} uses what the local engine cannot honour:\n${problems.map((p) => `  - ${p}`).join('\n')}`,
+    );
   }
 }
 
@@ -139,12 +158,22 @@ export class LocalEngine {
   public startExecution(stateMachineArn: string, input: unknown, name: string = randomUUID()): Execution {
     const machine = this.machine(stateMachineArn);
     const executionArn = `arn:aws:states:${this.options.region}:${LOCAL_ACCOUNT}:execution:${machine.name}:${name}`;
-    if (this.executions.has(executionArn)) throw new TaskError('ExecutionAlreadyExists', `Execution Already Exists: '${executionArn}'`);
+    if (this.executions.has(executionArn))
+      throw new TaskError('ExecutionAlreadyExists', `Execution Already Exists: '${executionArn}'`);
     const tokenPlaceholder = `local-task-token-placeholder-${randomUUID()}`;
     const controller = new AbortController();
-    const sm = new StateMachine(machine.definition as never, { validationOptions: { checkArn: false, checkPaths: true } });
+    const sm = new StateMachine(machine.definition as never, {
+      validationOptions: { checkArn: false, checkPaths: true },
+    });
     const run = sm.run(input as never, {
-      overrides: { taskResourceLocalHandlers: this.taskHandlers(machine, executionArn, tokenPlaceholder, controller.signal) as never },
+      overrides: {
+        taskResourceLocalHandlers: this.taskHandlers(
+          machine,
+          executionArn,
+          tokenPlaceholder,
+          controller.signal,
+        ) as never,
+      },
       context: {
         Execution: { Id: executionArn, Name: name, RoleArn: `arn:aws:iam::${LOCAL_ACCOUNT}:role/local` },
         StateMachine: { Id: machine.arn, Name: machine.name },
@@ -197,12 +226,20 @@ export class LocalEngine {
   private takeToken(token: string): PendingToken {
     const pending = this.tokens.get(token);
     // Step Functions answers an unknown, used or expired token with TaskTimedOut / InvalidToken.
-    if (!pending) throw new TaskError('TaskTimedOut', 'Task Timed Out: the task token is unknown, was answered already, or its task ended');
+    if (!pending)
+      throw new TaskError(
+        'TaskTimedOut',
+        'Task Timed Out: the task token is unknown, was answered already, or its task ended',
+      );
     this.tokens.delete(token);
     return pending;
   }
 
-  private async end(execution: Execution, status: ExecutionStatus, fields: { output?: unknown; error?: string; cause?: string }) {
+  private async end(
+    execution: Execution,
+    status: ExecutionStatus,
+    fields: { output?: unknown; error?: string; cause?: string },
+  ) {
     execution.status = status;
     execution.stopDate = new Date();
     if (fields.output !== undefined) execution.output = fields.output;
@@ -210,7 +247,8 @@ export class LocalEngine {
     execution.cause ??= fields.cause;
     this.aborts.get(execution.executionArn)?.controller.abort();
     this.aborts.delete(execution.executionArn);
-    for (const [token, pending] of this.tokens) if (pending.executionArn === execution.executionArn) this.tokens.delete(token);
+    for (const [token, pending] of this.tokens)
+      if (pending.executionArn === execution.executionArn) this.tokens.delete(token);
     await this.emitExecution(execution);
   }
 
@@ -251,12 +289,17 @@ export class LocalEngine {
       if (state.Type !== 'Task') return;
       const resource = String(state.Resource);
       const timeoutMs = ((state.TimeoutSeconds as number | undefined) ?? DEFAULT_TASK_SECONDS) * 1000;
-      handlers[name] = (input) => this.runTask(resource, input, { executionArn, stateName: name, placeholder, signal, timeoutMs });
+      handlers[name] = (input) =>
+        this.runTask(resource, input, { executionArn, stateName: name, placeholder, signal, timeoutMs });
     });
     return handlers;
   }
 
-  private async runTask(resource: string, input: unknown, t: { executionArn: string; stateName: string; placeholder: string; signal: AbortSignal; timeoutMs: number }): Promise<unknown> {
+  private async runTask(
+    resource: string,
+    input: unknown,
+    t: { executionArn: string; stateName: string; placeholder: string; signal: AbortSignal; timeoutMs: number },
+  ): Promise<unknown> {
     const integration = /^arn:aws:states:::([^:]+):([^.]+)(?:\.(sync(?::2)?|waitForTaskToken))?$/.exec(resource);
     if (!integration) {
       if (/^arn:aws:lambda:/.test(resource)) return this.options.functions.invoke(resource, input);
@@ -278,7 +321,8 @@ export class LocalEngine {
 
       case 'codebuild:startBuild.sync': {
         const build = await this.options.build(input as never, t.signal);
-        if (build.BuildStatus !== 'SUCCEEDED') throw new TaskError('States.TaskFailed', JSON.stringify({ Build: build }));
+        if (build.BuildStatus !== 'SUCCEEDED')
+          throw new TaskError('States.TaskFailed', JSON.stringify({ Build: build }));
         return { Build: build };
       }
       case 'states:startExecution.sync:2':
@@ -325,7 +369,9 @@ export class LocalEngine {
   ): Promise<unknown> {
     const token = randomBytes(48).toString('base64url');
     const payload = JSON.parse(JSON.stringify(input.Payload).split(t.placeholder).join(token)) as unknown;
-    const answered = new Promise<unknown>((resolve, reject) => this.tokens.set(token, { executionArn: t.executionArn, stateName: t.stateName, resolve, reject }));
+    const answered = new Promise<unknown>((resolve, reject) =>
+      this.tokens.set(token, { executionArn: t.executionArn, stateName: t.stateName, resolve, reject }),
+    );
     const expiry = setTimeout(() => this.tokens.delete(token), t.timeoutMs);
     // An execution that ends (stopped, failed elsewhere) ends its waiting tasks too.
     const onAbort = () => this.tokens.get(token)?.reject(new TaskError('States.Aborted', 'the execution ended'));

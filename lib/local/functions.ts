@@ -29,7 +29,11 @@ export class LocalFunctions {
     const env: Record<string, string> = {};
     for (const [id, resource] of Object.entries(template.Resources)) {
       if (resource.Type !== 'AWS::Lambda::Function') continue;
-      const vars = resolveTokens((resource.Properties?.Environment as { Variables?: object } | undefined)?.Variables ?? {}, template, region) as Record<string, string>;
+      const vars = resolveTokens(
+        (resource.Properties?.Environment as { Variables?: object } | undefined)?.Variables ?? {},
+        template,
+        region,
+      ) as Record<string, string>;
       const folder = vars.TROPOS_FUNCTION;
       if (!folder) continue;
       this.folders.set(localReference(template, id, 'Arn', region), folder);
@@ -38,7 +42,8 @@ export class LocalFunctions {
       if (!asset) throw new Error(`function ${id} has no code asset in the cloud assembly; synthesize with bundling`);
       this.bundles.set(folder, join(assemblyDir, asset, 'index.js'));
       for (const [k, v] of Object.entries(vars)) {
-        if (k !== 'TROPOS_FUNCTION' && env[k] !== undefined && env[k] !== v) throw new Error(`functions disagree on ${k}: the local engine runs them in one process`);
+        if (k !== 'TROPOS_FUNCTION' && env[k] !== undefined && env[k] !== v)
+          throw new Error(`functions disagree on ${k}: the local engine runs them in one process`);
         if (k !== 'TROPOS_FUNCTION') env[k] = v;
       }
     }

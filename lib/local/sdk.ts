@@ -12,7 +12,8 @@ export function localSdk(dataDir: string, dynamo: DynamoDBClient): SdkTask {
   const bucketDir = (bucket: string) => join(dataDir, 's3', bucket);
   const settings = (bucket: string) => join(bucketDir(bucket), '.bucket.json');
   const update = (bucket: string, key: string, value: unknown) => {
-    if (!existsSync(settings(bucket))) throw new TaskError('S3.NoSuchBucketException', `The specified bucket does not exist: ${bucket}`);
+    if (!existsSync(settings(bucket)))
+      throw new TaskError('S3.NoSuchBucketException', `The specified bucket does not exist: ${bucket}`);
     const current = JSON.parse(readFileSync(settings(bucket), 'utf8')) as Record<string, unknown>;
     writeFileSync(settings(bucket), JSON.stringify({ ...current, [key]: value }, null, 2));
     return {};
@@ -21,9 +22,20 @@ export function localSdk(dataDir: string, dynamo: DynamoDBClient): SdkTask {
     const bucket = String(p.Bucket ?? '');
     switch (`${service}:${action}`) {
       case 's3:createBucket':
-        if (existsSync(settings(bucket))) throw new TaskError('S3.BucketAlreadyOwnedByYouException', `Your previous request to create the named bucket succeeded and you already own it: ${bucket}`);
+        if (existsSync(settings(bucket)))
+          throw new TaskError(
+            'S3.BucketAlreadyOwnedByYouException',
+            `Your previous request to create the named bucket succeeded and you already own it: ${bucket}`,
+          );
         mkdirSync(bucketDir(bucket), { recursive: true });
-        writeFileSync(settings(bucket), JSON.stringify({ createdAt: new Date().toISOString(), location: p.CreateBucketConfiguration ?? null }, null, 2));
+        writeFileSync(
+          settings(bucket),
+          JSON.stringify(
+            { createdAt: new Date().toISOString(), location: p.CreateBucketConfiguration ?? null },
+            null,
+            2,
+          ),
+        );
         return { Location: `/${bucket}` };
       case 's3:putBucketVersioning':
         return update(bucket, 'versioning', p.VersioningConfiguration);
@@ -44,7 +56,12 @@ export function localSdk(dataDir: string, dynamo: DynamoDBClient): SdkTask {
         }
       case 'dynamodb:updateContinuousBackups':
         // The local DynamoDB server has no backups: recorded as asked.
-        return { ContinuousBackupsDescription: { ContinuousBackupsStatus: 'ENABLED', PointInTimeRecoveryDescription: { PointInTimeRecoveryStatus: 'ENABLED' } } };
+        return {
+          ContinuousBackupsDescription: {
+            ContinuousBackupsStatus: 'ENABLED',
+            PointInTimeRecoveryDescription: { PointInTimeRecoveryStatus: 'ENABLED' },
+          },
+        };
       default:
         throw new TaskError('States.Runtime', `the local engine does not implement aws-sdk:${service}:${action}`);
     }

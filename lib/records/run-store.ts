@@ -1,4 +1,10 @@
-import { GetCommand, QueryCommand, ScanCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import {
+  GetCommand,
+  QueryCommand,
+  ScanCommand,
+  UpdateCommand,
+  type DynamoDBDocumentClient,
+} from '@aws-sdk/lib-dynamodb';
 import { TABLES } from './environment';
 import { ComponentRecord, Run, RunDetail, RunStatus, SK, StepRecord } from './run';
 
@@ -13,7 +19,13 @@ function clean<T>(item: Record<string, unknown>): T {
 }
 
 /** Sets the given fields of an item (creating it), with single-item writes only. */
-async function setFields(db: DynamoDBDocumentClient, table: string, key: Record<string, string>, fields: Record<string, unknown>, condition?: string) {
+async function setFields(
+  db: DynamoDBDocumentClient,
+  table: string,
+  key: Record<string, string>,
+  fields: Record<string, unknown>,
+  condition?: string,
+) {
   const entries = Object.entries(fields).filter(([, v]) => v !== undefined);
   if (entries.length === 0) return;
   await db.send(
@@ -61,10 +73,20 @@ export class RunStore {
    * Sets a record's fields. A RUNNING status never overwrites an end: state-change events can arrive out of
    * order (EventBridge does not keep order), and a late "started" must not bring an ended run back.
    */
-  private async setUnlessEnded(key: Record<string, string>, status: string, fields: Record<string, unknown>): Promise<void> {
+  private async setUnlessEnded(
+    key: Record<string, string>,
+    status: string,
+    fields: Record<string, unknown>,
+  ): Promise<void> {
     try {
       // `status` first: the condition names it as #f0.
-      await setFields(this.db, this.table, key, { status, ...fields }, status === 'RUNNING' ? 'attribute_not_exists(#f0) OR #f0 = :v0' : undefined);
+      await setFields(
+        this.db,
+        this.table,
+        key,
+        { status, ...fields },
+        status === 'RUNNING' ? 'attribute_not_exists(#f0) OR #f0 = :v0' : undefined,
+      );
     } catch (e) {
       if ((e as Error).name !== 'ConditionalCheckFailedException') throw e;
     }
@@ -76,7 +98,9 @@ export class RunStore {
   }
 
   public async getRun(runId: string): Promise<Run | undefined> {
-    const out = await this.db.send(new GetCommand({ TableName: this.table, Key: { runId, sk: SK.run }, ConsistentRead: true }));
+    const out = await this.db.send(
+      new GetCommand({ TableName: this.table, Key: { runId, sk: SK.run }, ConsistentRead: true }),
+    );
     return out.Item ? clean<Run>(out.Item) : undefined;
   }
 
@@ -86,7 +110,13 @@ export class RunStore {
     let start: Record<string, unknown> | undefined;
     do {
       const out = await this.db.send(
-        new QueryCommand({ TableName: this.table, KeyConditionExpression: 'runId = :r', ExpressionAttributeValues: { ':r': runId }, ConsistentRead: true, ExclusiveStartKey: start }),
+        new QueryCommand({
+          TableName: this.table,
+          KeyConditionExpression: 'runId = :r',
+          ExpressionAttributeValues: { ':r': runId },
+          ConsistentRead: true,
+          ExclusiveStartKey: start,
+        }),
       );
       items.push(...(out.Items ?? []));
       start = out.LastEvaluatedKey;
@@ -122,7 +152,12 @@ export class RunStore {
             }),
           )
         : await this.db.send(
-            new ScanCommand({ TableName: this.table, FilterExpression: 'sk = :run', ExpressionAttributeValues: { ':run': SK.run }, ExclusiveStartKey: start }),
+            new ScanCommand({
+              TableName: this.table,
+              FilterExpression: 'sk = :run',
+              ExpressionAttributeValues: { ':run': SK.run },
+              ExclusiveStartKey: start,
+            }),
           );
       runs.push(...(out.Items ?? []).filter((i) => i.sk === SK.run).map((i) => clean<Run>(i)));
       start = out.LastEvaluatedKey;

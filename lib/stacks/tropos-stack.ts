@@ -97,7 +97,14 @@ export class TroposStack extends Stack {
     const entries = Object.fromEntries(
       [...workflows.values()].map((wf) => {
         const first = wf.steps[0];
-        return [wf.name, { spec: workflowSpec(wf), checks: first?.kind === 'validate' ? first.checks : [], stateMachineArn: machines.get(wf.name)!.stateMachineArn }];
+        return [
+          wf.name,
+          {
+            spec: workflowSpec(wf),
+            checks: first?.kind === 'validate' ? first.checks : [],
+            stateMachineArn: machines.get(wf.name)!.stateMachineArn,
+          },
+        ];
       }),
     );
     this.functions.api.addEnvironment('TROPOS_WORKFLOWS', this.toJsonString(entries));

@@ -9,7 +9,16 @@ export const STAND_INS = join(ROOT, 'test', 'stand-ins');
 
 /** What the terraform stand-in answers (see test/stand-ins/terraform). */
 export interface Scenario {
-  components?: Record<string, { plan?: { add: number; change: number; destroy: number } | 'error'; apply?: 'ok' | 'fail' | 'stale' | 'locked'; applySeconds?: number; planSeconds?: number; validate?: 'ok' | 'fail' }>;
+  components?: Record<
+    string,
+    {
+      plan?: { add: number; change: number; destroy: number } | 'error';
+      apply?: 'ok' | 'fail' | 'stale' | 'locked';
+      applySeconds?: number;
+      planSeconds?: number;
+      validate?: 'ok' | 'fail';
+    }
+  >;
   default?: Scenario['components'] extends infer C ? (C extends Record<string, infer V> ? V : never) : never;
   lint?: 'ok' | 'fail';
   lock?: Record<string, string>;
@@ -24,7 +33,11 @@ export interface TestPlane {
   scenario(s: Scenario): void;
   /** Every terraform call the stand-in received since the last `scenario()`. */
   calls(): { component: string; sub: string; args: string[] }[];
-  post(path: string, body: unknown, headers?: Record<string, string>): Promise<{ status: number; body: Record<string, unknown> }>;
+  post(
+    path: string,
+    body: unknown,
+    headers?: Record<string, string>,
+  ): Promise<{ status: number; body: Record<string, unknown> }>;
   get(path: string): Promise<{ status: number; body: Record<string, unknown> }>;
   /** Starts a run through the API and waits for it to end. */
   run(workflow: string, input: Record<string, unknown>, timeoutMs?: number, pollMs?: number): Promise<RunDetail>;
@@ -32,7 +45,9 @@ export interface TestPlane {
   close(): Promise<void>;
 }
 
-export async function startTestPlane(options: { layout?: 'atmos' | 'terraform'; configPath?: string; terraformOnPath?: boolean } = {}): Promise<TestPlane> {
+export async function startTestPlane(
+  options: { layout?: 'atmos' | 'terraform'; configPath?: string; terraformOnPath?: boolean } = {},
+): Promise<TestPlane> {
   const dir = mkdtempSync(join(tmpdir(), 'tropos-test-'));
   const infraDir = join(dir, 'infrastructure');
   cpSync(join(ROOT, 'examples', options.layout ?? 'atmos'), infraDir, { recursive: true });
@@ -48,7 +63,13 @@ export async function startTestPlane(options: { layout?: 'atmos' | 'terraform'; 
     ...(options.configPath ? { configPath: options.configPath } : {}),
     buildEnvironment: {
       // Without the stand-ins on PATH the runs find no terraform, as on a machine without it.
-      PATH: options.terraformOnPath === false ? (process.env.PATH ?? '').split(':').filter((p) => !p.includes('stand-ins')).join(':') : `${STAND_INS}:${process.env.PATH}`,
+      PATH:
+        options.terraformOnPath === false
+          ? (process.env.PATH ?? '')
+              .split(':')
+              .filter((p) => !p.includes('stand-ins'))
+              .join(':')
+          : `${STAND_INS}:${process.env.PATH}`,
       TROPOS_FAKE_TF: scenarioFile,
       TROPOS_FAKE_TF_SH: scenarioShell,
       TROPOS_FAKE_TF_LOG: logFile,
@@ -62,12 +83,20 @@ export async function startTestPlane(options: { layout?: 'atmos' | 'terraform'; 
     });
     return { status: res.status, body: (await res.json()) as Record<string, unknown> };
   };
-  const waitFor = async (runId: string, until: (d: RunDetail) => boolean = (d) => d.run.status !== 'RUNNING', timeoutMs = 60_000, pollMs = 50) => {
+  const waitFor = async (
+    runId: string,
+    until: (d: RunDetail) => boolean = (d) => d.run.status !== 'RUNNING',
+    timeoutMs = 60_000,
+    pollMs = 50,
+  ) => {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const res = await request('GET', `/runs/${runId}`);
       if (res.status === 200 && until(res.body as unknown as RunDetail)) return res.body as unknown as RunDetail;
-      if (Date.now() > deadline) throw new Error(`run ${runId} did not reach the expected state in ${timeoutMs} ms: ${JSON.stringify(res.body).slice(0, 500)}`);
+      if (Date.now() > deadline)
+        throw new Error(
+          `run ${runId} did not reach the expected state in ${timeoutMs} ms: ${JSON.stringify(res.body).slice(0, 500)}`,
+        );
       await new Promise((r) => setTimeout(r, pollMs));
     }
   };
@@ -92,7 +121,8 @@ export async function startTestPlane(options: { layout?: 'atmos' | 'terraform'; 
     get: (path) => request('GET', path),
     run: async (workflow, input, timeoutMs, pollMs) => {
       const started = await request('POST', '/runs', { workflow, input });
-      if (started.status !== 202) throw new Error(`POST /runs ${workflow} answered ${started.status}: ${JSON.stringify(started.body)}`);
+      if (started.status !== 202)
+        throw new Error(`POST /runs ${workflow} answered ${started.status}: ${JSON.stringify(started.body)}`);
       return waitFor(String(started.body.runId), undefined, timeoutMs, pollMs);
     },
     waitFor,

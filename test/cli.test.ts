@@ -1,0 +1,154 @@
+import { main } from '../lib/cli/main';
+import { DEV, startTestPlane, TestPlane } from './helpers/local';
+
+jest.setTimeout(120_000);
+
+let t: TestPlane;
+beforeAll(async () => {
+  t = await startTestPlane();
+});
+afterAll(async () => t.close());
+beforeEach(() => t.scenario({}));
+
+/** Runs the CLI in-process against the test control plane; returns the exit code and what it printed. */
+async function tropos(...args: string[]): Promise<{ code: number; out: string; err: string }> {
+  const out: string[] = [];
+  const err: string[] = [];
+  const code = await main(['--server', t.plane.url, ...args], { out: (s) => out.push(s), err: (s) => err.push(s) });
+  return { code, out: out.join('\n'), err: err.join('\n') };
+}
+
+const stack = ['tenant=acme', 'account=dev', 'environment=testenv-01'];
+
+describe('tropos workflow', () => {
+  test('streams one line per step and component, ends with a summary, exits 0', async () => {
+    const r = await tropos('workflow', 'plan-environment', ...stack);
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/^Run plan-environment-\S+: plan-environment$/m);
+    expect(r.out).toMatch(/^✓ plan vpc done \d+\.\ds {2}\+1 ~0 -0$/m);
+    expect(r.out).toMatch(/^✓ step plan done {2}\+14 ~0 -0$/m);
+    expect(r.out).toMatch(/^✓ plan-environment SUCCEEDED in \d+\.\ds/m);
+    // dependency order: a component's line comes after its dependencies' lines
+    const lines = r.out.split('\n');
+    const done = (c: string) => lines.findIndex((l) => l.startsWith(`✓ plan ${c} done`));
+    expect(done('backend')).toBeLessThan(done('vpc'));
+    expect(done('vpc')).toBeLessThan(done('security-groups'));
+    expect(done('eks')).toBeLessThan(done('monitoring'));
+  });
+
+  test('a failed run exits 1, naming the failed component, the reason and the log', async () => {
+    t.scenario({ components: { vpc: { plan: 'error' } } });
+    const r = await tropos('workflow', 'plan-environment', ...stack);
+    expect(r.code).toBe(1);
+    expect(r.out).toMatch(/^✗ plan vpc failed .*terraform plan failed for vpc \(exit 1\)/m);
+    expect(r.out).toMatch(/^ {4}log: \/.*build\.log$/m);
+    expect(r.out).toMatch(/^– plan security-groups skipped: vpc failed$/m);
+    expect(r.out).toMatch(/^✗ plan-environment FAILED/m);
+    expect(r.out).toMatch(/ComponentFailed: plan step "plan": vpc failed/);
+  });
+
+  test('--dry-run prints every component in dependency order with the commands it would run', async () => {
+    const r = await tropos('workflow', 'apply-environment', ...stack, '--dry-run');
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(
+      /^ {4}atmos terraform apply vpc -s acme-dev-testenv-01 -- -input=false -no-color -lock-timeout=5m \S+tfplan$/m,
+    );
+    expect(r.out).toMatch(/^ {4}atmos terraform plan backend -s acme-dev-testenv-01 -- .*-detailed-exitcode/m);
+    const lines = r.out.split('\n');
+    const at = (c: string) => lines.findIndex((l) => l.startsWith(`✓ apply ${c} done`));
+    expect(at('backend')).toBeLessThan(at('vpc'));
+    expect(at('apigateway')).toBeLessThan(at('monitoring'));
+    expect(t.calls()).toEqual([]);
+  });
+
+  test('--from-step and --json', async () => {
+    const r = await tropos(
+      'workflow',
+      'apply-environment',
+      'tenant=acme',
+      'account=staging',
+      'environment=main',
+      '--from-step',
+      'plan',
+      '--json',
+    );
+    expect(r.code).toBe(0);
+    const detail = JSON.parse(r.out) as {
+      run: { status: string; input: Record<string, unknown> };
+      components: { step: string }[];
+    };
+    expect(detail.run.status).toBe('SUCCEEDED');
+    expect(detail.run.input.fromStep).toBe('plan');
+    expect(detail.components.some((c) => c.step === 'compliance')).toBe(false);
+  });
+
+  test.each([
+    [
+      ['workflow', 'apply-everything', ...stack],
+      /unknown workflow "apply-everything"; allowed: apply-backend, apply-environment/,
+    ],
+    [
+      ['workflow', 'apply-environment', 'tenant=acme'],
+      /apply-environment: invalid input\n {2}account: is required[\s\S]*environment: is required[\s\S]*tropos describe apply-environment/,
+    ],
+    [['workflow', 'apply-environment', 'tenant'], /"tenant" is not key=value/],
+    [
+      ['workflow', 'apply-environment', ...stack, '--from-step', 'aply'],
+      /fromStep: "aply" is not a step of apply-environment; allowed: validate, drift/,
+    ],
+    [['workflow'], /missing required argument 'name'/],
+    [['frobnicate'], /unknown command 'frobnicate'/],
+    [['runs', 'show', 'no-such-run'], /no run no-such-run/],
+  ])('bad usage %j exits 2 with what is allowed', async (args, message) => {
+    const r = await tropos(...args);
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(message);
+  });
+
+  test('--help on every command, exit 0', async () => {
+    for (const cmd of [[], ['workflow'], ['runs'], ['runs', 'show'], ['describe'], ['graph'], ['serve'], ['outbox']]) {
+      const r = await tropos(...cmd, '--help');
+      expect([cmd.join(' '), r.code]).toEqual([cmd.join(' '), 0]);
+      expect(r.out).toMatch(/^Usage: tropos/);
+    }
+  });
+});
+
+describe('tropos runs, describe, graph', () => {
+  test('runs lists runs; runs show prints the table of steps and components', async () => {
+    const d = await t.run('plan-environment', DEV);
+    const list = await tropos('runs', '--stack', 'acme-dev-testenv-01');
+    expect(list.code).toBe(0);
+    expect(list.out).toContain(d.run.runId);
+    const show = await tropos('runs', 'show', d.run.runId);
+    expect(show.code).toBe(0);
+    expect(show.out).toMatch(/^Workflow {2}plan-environment {3}Stack acme-dev-testenv-01$/m);
+    expect(show.out).toMatch(/^STEP +COMPONENT +STATUS +TIME +PLAN +DETAIL$/m);
+    expect(show.out).toMatch(/^plan +monitoring +SUCCEEDED +\d+\.\ds +\+1 ~0 -0 +monitoring: \+1 ~0 -0$/m);
+    const json = JSON.parse((await tropos('runs', 'show', d.run.runId, '--json')).out) as { components: unknown[] };
+    expect(json.components).toHaveLength(14);
+  });
+
+  test('describe: inputs, steps, example input', async () => {
+    const r = await tropos('describe', 'state-operations');
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(
+      /^ {2}operation +required +State operation to run \(list \| lock-status \| unlock \| versions \| restore\)$/m,
+    );
+    expect(r.out).toContain('(lock_id required when operation=unlock)');
+    expect(r.out).toMatch(/repair .*\[when operation is unlock or restore\]/);
+    expect(r.out).toContain(
+      'tropos workflow state-operations tenant=acme account=dev environment=testenv-01 component=vpc operation=lock-status',
+    );
+  });
+
+  test('graph: a Mermaid flowchart with the component order and the guards', async () => {
+    const r = await tropos('graph', 'apply-environment');
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/^flowchart TD$/m);
+    expect(r.out).toContain('subgraph apply["apply: terraform apply"]');
+    expect(r.out).toContain('apply__vpc --> apply__security_groups');
+    expect(r.out).toContain('drift -->|"when tier is staging or prod"| compliance');
+    expect(r.out).toContain('plan -->|"when the tier\'s policy asks for plan"| approve');
+  });
+});
