@@ -420,3 +420,26 @@ test('records are in the local DynamoDB server', async () => {
   const out = await t.plane.dynamo.documents.send(new ScanCommand({ TableName: t.plane.tables.runs, Select: 'COUNT' }));
   expect(out.Count).toBeGreaterThan(0);
 });
+
+describe('without terraform or atmos on PATH', () => {
+  let bare: TestPlane;
+  beforeAll(async () => {
+    bare = await startTestPlane({ terraformOnPath: false });
+  });
+  afterAll(async () => bare.close());
+
+  test('the first terraform step fails naming the missing binary, the version wanted, and --dry-run', async () => {
+    const d = await bare.run('plan-environment', DEV);
+    expect(d.run.status).toBe('FAILED');
+    const first = d.components.find((c) => c.component === 'backend')!;
+    expect(first.status).toBe('FAILED');
+    // The machine may have terraform (then atmos, the configured engine, is the one missing).
+    expect(first.message).toMatch(/^(terraform not found on PATH \(Tropos wants terraform 1\.9\.8\)|atmos not found on PATH \(Tropos wants atmos 1\.163\.0\)); install it, or run with --dry-run to see the commands each step would run$/);
+    expect(d.components.filter((c) => c.status === 'SKIPPED').length).toBeGreaterThan(0);
+  });
+
+  test('--dry-run works without them', async () => {
+    const d = await bare.run('plan-environment', { ...DEV, dryRun: true });
+    expect(d.run.status).toBe('SUCCEEDED');
+  });
+});

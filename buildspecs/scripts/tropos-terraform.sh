@@ -178,6 +178,7 @@ apply_plan() {
     if grep -q "Error acquiring the state lock" "$log"; then finish 1 "the terraform state of $component is locked by another operation; see state-operations operation=lock-status"; fi
     finish 1 "terraform apply failed for $component (exit $rc); see the build log"
   fi
+  if [ "$dry" = "true" ]; then finish 0 "dry run: $component not applied"; fi
   export_var TROPOS_PLAN_SHA256 "$expected"
   finish 0 "$component: applied plan ${expected:0:12}"
 }
