@@ -6,24 +6,10 @@
 import { join } from 'node:path';
 import { criticalPathLength, levelByLevelLength } from '../lib/workflow/graph';
 import { Catalog } from '../lib/workflow/catalog';
+import { SEED_001_APPLY_SECONDS } from '../test/fixtures/seed-001-durations';
 import { startTestPlane } from '../test/helpers/local';
 
-const SECONDS: Record<string, number> = {
-  backend: 60,
-  vpc: 180,
-  iam: 120,
-  dns: 30,
-  'security-groups': 45,
-  acm: 600,
-  lambda: 90,
-  dynamodb: 60,
-  rds: 900,
-  ec2: 120,
-  ecs: 300,
-  eks: 900,
-  apigateway: 120,
-  monitoring: 60,
-};
+const SECONDS = SEED_001_APPLY_SECONDS;
 const SCALE = 1 / 100;
 
 async function main(): Promise<void> {

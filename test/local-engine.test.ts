@@ -434,12 +434,46 @@ describe('without terraform or atmos on PATH', () => {
     const first = d.components.find((c) => c.component === 'backend')!;
     expect(first.status).toBe('FAILED');
     // The machine may have terraform (then atmos, the configured engine, is the one missing).
-    expect(first.message).toMatch(/^(terraform not found on PATH \(Tropos wants terraform 1\.9\.8\)|atmos not found on PATH \(Tropos wants atmos 1\.163\.0\)); install it, or run with --dry-run to see the commands each step would run$/);
+    expect(first.message).toMatch(
+      /^(terraform not found on PATH \(Tropos wants terraform 1\.9\.8\)|atmos not found on PATH \(Tropos wants atmos 1\.163\.0\)); install it, or run with --dry-run to see the commands each step would run$/,
+    );
     expect(d.components.filter((c) => c.status === 'SKIPPED').length).toBeGreaterThan(0);
   });
 
   test('--dry-run works without them', async () => {
     const d = await bare.run('plan-environment', { ...DEV, dryRun: true });
     expect(d.run.status).toBe('SUCCEEDED');
+  });
+});
+
+describe('the plain-terraform layout (engine terraform, seed 003)', () => {
+  let tf: TestPlane;
+  beforeAll(async () => {
+    tf = await startTestPlane({
+      layout: 'terraform',
+      configPath: join(__dirname, 'fixtures', 'terraform-engine.config.yaml'),
+    });
+  });
+  afterAll(async () => tf.close());
+
+  test("each component runs in environments/<account>/<environment>/<component> with the seeds' state key", async () => {
+    tf.scenario({});
+    const d = await tf.run('apply-environment', STAGING);
+    expect(d.run.status).toBe('SUCCEEDED');
+    const inits = tf.calls().filter((c) => c.sub === 'init' && c.component === 'vpc');
+    expect(inits.length).toBeGreaterThan(0);
+    expect((inits[0] as unknown as { chdir: string }).chdir).toBe(
+      join(tf.infraDir, 'environments', 'staging', 'main', 'vpc'),
+    );
+    expect(inits[0]!.args).toEqual(
+      expect.arrayContaining([
+        '-backend-config=bucket=acme-terraform-state',
+        '-backend-config=key=staging/main/vpc/terraform.tfstate',
+        '-backend-config=dynamodb_table=acme-terraform-locks',
+        '-backend-config=encrypt=true',
+      ]),
+    );
+    const apply = tf.calls().find((c) => c.sub === 'apply' && c.component === 'vpc')!;
+    expect(apply.args.at(-1)).toMatch(/tfplan$/);
   });
 });

@@ -9,6 +9,7 @@ import {
 } from '../lib/workflow/graph';
 import { loadWorkflows, validateWorkflows } from '../lib/workflow/load';
 import { catalog, ROOT } from './helpers/fixtures';
+import { SEED_001_APPLY_SECONDS } from './fixtures/seed-001-durations';
 import { join } from 'node:path';
 
 const VALIDATE = '  - name: validate\n    kind: validate\n';
@@ -60,22 +61,7 @@ describe('the component catalog', () => {
   });
 
   test('critical path and level-by-level length (the bench:dag figures of seed 001)', () => {
-    const seconds: Record<string, number> = {
-      backend: 60,
-      vpc: 180,
-      iam: 120,
-      dns: 30,
-      'security-groups': 45,
-      acm: 600,
-      lambda: 90,
-      dynamodb: 60,
-      rds: 900,
-      ec2: 120,
-      ecs: 300,
-      eks: 900,
-      apigateway: 120,
-      monitoring: 60,
-    };
+    const seconds = SEED_001_APPLY_SECONDS;
     const graph = catalog.graphOf(catalog.sets.get('environment')!);
     expect(criticalPathLength(graph, (c) => seconds[c]!)).toBe(1245);
     expect(levelByLevelLength(graph, (c) => seconds[c]!)).toBe(1800);

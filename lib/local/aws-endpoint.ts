@@ -70,14 +70,12 @@ export class LocalAwsEndpoint {
           );
         return;
       }
-      res
-        .writeHead(400, { 'content-type': 'application/x-amz-json-1.0' })
-        .end(
-          JSON.stringify({
-            __type: 'UnknownOperationException',
-            message: `the local endpoint does not serve ${target ?? form.get('Action') ?? 'this request'}`,
-          }),
-        );
+      res.writeHead(400, { 'content-type': 'application/x-amz-json-1.0' }).end(
+        JSON.stringify({
+          __type: 'UnknownOperationException',
+          message: `the local endpoint does not serve ${target ?? form.get('Action') ?? 'this request'}`,
+        }),
+      );
     } catch (e) {
       const err = e as Error;
       const type = err instanceof TaskError ? err.name : 'InvalidParameterValue';

@@ -20,11 +20,11 @@ variable "tags" {
 # Stands in for the component's real resources in this example repository.
 resource "terraform_data" "security_foundation" {
   input = {
-    component   = "security-foundation"
-    stack       = "${var.tenant}-${var.account}-${var.environment}"
-    region      = var.region
-    vpc_cidr    = var.vpc_cidr
-    tags        = var.tags
+    component = "security-foundation"
+    stack     = "${var.tenant}-${var.account}-${var.environment}"
+    region    = var.region
+    vpc_cidr  = var.vpc_cidr
+    tags      = var.tags
   }
 }
 

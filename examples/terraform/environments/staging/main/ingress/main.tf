@@ -1,4 +1,5 @@
-# ingress: Phase 2: Ambassador (emissary-ingress), cert-manager, external-dns
+# staging/main: the ingress component (modules/ingress), with its own state
+# (staging/main/ingress/terraform.tfstate).
 terraform {
   required_version = ">= 1.6.0"
   backend "s3" {} # bucket, key, region and locking are passed by Tropos at init
@@ -8,26 +9,15 @@ variable "tenant" { type = string }
 variable "account" { type = string }
 variable "environment" { type = string }
 variable "region" { type = string }
-variable "vpc_cidr" {
-  type    = string
-  default = ""
-}
-variable "tags" {
-  type    = map(string)
-  default = {}
-}
+variable "vpc_cidr" { type = string }
+variable "tags" { type = map(string) }
 
-# Stands in for the component's real resources in this example repository.
-resource "terraform_data" "ingress" {
-  input = {
-    component   = "ingress"
-    stack       = "${var.tenant}-${var.account}-${var.environment}"
-    region      = var.region
-    vpc_cidr    = var.vpc_cidr
-    tags        = var.tags
-  }
-}
-
-output "id" {
-  value = terraform_data.ingress.id
+module "ingress" {
+  source      = "../../../../modules/ingress"
+  tenant      = var.tenant
+  account     = var.account
+  environment = var.environment
+  region      = var.region
+  vpc_cidr    = var.vpc_cidr
+  tags        = var.tags
 }

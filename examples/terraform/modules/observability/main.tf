@@ -1,0 +1,32 @@
+# observability: Phase 3: Prometheus + Mimir, Loki, Grafana, Tempo + OpenTelemetry
+terraform {
+  required_version = ">= 1.6.0"
+}
+
+variable "tenant" { type = string }
+variable "account" { type = string }
+variable "environment" { type = string }
+variable "region" { type = string }
+variable "vpc_cidr" {
+  type    = string
+  default = ""
+}
+variable "tags" {
+  type    = map(string)
+  default = {}
+}
+
+# Stands in for the component's real resources in this example repository.
+resource "terraform_data" "observability" {
+  input = {
+    component = "observability"
+    stack     = "${var.tenant}-${var.account}-${var.environment}"
+    region    = var.region
+    vpc_cidr  = var.vpc_cidr
+    tags      = var.tags
+  }
+}
+
+output "id" {
+  value = terraform_data.observability.id
+}
