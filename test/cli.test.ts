@@ -152,3 +152,25 @@ describe('tropos runs, describe, graph', () => {
     expect(r.out).toContain('plan -->|"when the tier\'s policy asks for plan"| approve');
   });
 });
+
+describe('tropos approvals, approve, reject', () => {
+  test('lists the pending approval, approves it once, refuses a second answer', async () => {
+    const started = await t.post('/runs', {
+      workflow: 'apply-environment',
+      input: { tenant: 'acme', account: 'prod', environment: 'main' },
+    });
+    const runId = String(started.body.runId);
+    await t.waitFor(runId, (d) => d.approvals.length > 0);
+    const list = await tropos('approvals');
+    expect(list.code).toBe(0);
+    expect(list.out).toContain(`${runId}.approve  PENDING  apply-environment on acme-prod-main`);
+    expect(list.out).toContain(`answer: tropos approve ${runId}.approve`);
+    const ok = await tropos('approve', `${runId}.approve`, '--comment', 'CHG-7');
+    expect(ok.code).toBe(0);
+    expect(ok.out).toMatch(new RegExp(`^${runId}\\.approve: approved by local:\\S+ at \\S+ \\(CHG-7\\)$`));
+    const twice = await tropos('reject', `${runId}.approve`);
+    expect(twice.code).toBe(2);
+    expect(twice.err).toMatch(/already answered: approved by/);
+    expect((await t.waitFor(runId)).run.status).toBe('SUCCEEDED');
+  });
+});

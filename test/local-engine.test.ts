@@ -111,7 +111,7 @@ describe('every workflow, end to end through the local engine (atmos layout, ter
     expect(t.calls().filter((c) => c.sub === 'apply')).toEqual([]);
   });
 
-  test('apply-environment (prod) with changes waits for approval, notified through the outbox', async () => {
+  test('apply-environment (prod) waits for approval; approved, it applies and records who approved and why', async () => {
     const started = await t.post('/runs', { workflow: 'apply-environment', input: PROD });
     const runId = String(started.body.runId);
     const waiting = await t.waitFor(runId, (d) => d.approvals.length > 0);
@@ -120,11 +120,67 @@ describe('every workflow, end to end through the local engine (atmos layout, ter
       status: 'PENDING',
       stack: 'acme-prod-main',
     });
-    expect(JSON.stringify(waiting)).not.toMatch(/taskToken/);
     expect(byComponent(waiting, 'drift')).not.toEqual({}); // prod: drift check first
+    expect(byComponent(waiting, 'apply')).toEqual({});
     await until(() => t.plane.outbox.some((m) => m.message.includes(`tropos approve ${runId}.approve`)));
-    t.plane.engine.stopExecution(waiting.run.executionArn, 'Test', 'stopped by the test');
-    expect((await t.waitFor(runId)).run.status).toBe('ABORTED');
+    const pending = await t.get('/approvals?status=PENDING');
+    expect(pending.body.approvals).toEqual(
+      expect.arrayContaining([expect.objectContaining({ approvalId: `${runId}.approve` })]),
+    );
+    const answer = await t.post(
+      `/approvals/${runId}.approve`,
+      { decision: 'approve', comment: 'change CHG-42 approved' },
+      { 'x-tropos-user': 'jane' },
+    );
+    expect(answer.status).toBe(200);
+    expect(answer.body).toMatchObject({
+      status: 'APPROVED',
+      decidedBy: 'local:jane',
+      comment: 'change CHG-42 approved',
+    });
+    const d = await t.waitFor(runId);
+    expect(d.run.status).toBe('SUCCEEDED');
+    expect(Object.values(byComponent(d, 'apply')).every((c) => c.status === 'SUCCEEDED')).toBe(true);
+    expect(d.approvals[0]).toMatchObject({
+      status: 'APPROVED',
+      decidedBy: 'local:jane',
+      comment: 'change CHG-42 approved',
+    });
+    // Answering twice is refused, and says how it was answered.
+    const again = await t.post(`/approvals/${runId}.approve`, { decision: 'reject' });
+    expect(again.status).toBe(409);
+    expect(String(again.body.message)).toMatch(/already answered: approved by local:jane at/);
+    // Task tokens are secrets: no answer, record or notification holds one.
+    const shown = JSON.stringify([waiting, pending.body, answer.body, d, t.plane.outbox]);
+    expect(t.plane.engine.issuedTokens.size).toBeGreaterThan(0);
+    for (const token of t.plane.engine.issuedTokens) expect(shown).not.toContain(token);
+    expect(shown).not.toContain('taskToken');
+  });
+
+  test('apply-environment (prod) rejected: the run fails with the rejection, nothing is applied', async () => {
+    const started = await t.post('/runs', { workflow: 'apply-environment', input: PROD });
+    const runId = String(started.body.runId);
+    await t.waitFor(runId, (d) => d.approvals.length > 0);
+    expect(
+      (await t.post(`/approvals/${runId}.approve`, { decision: 'reject', comment: 'not in the change window' })).status,
+    ).toBe(200);
+    const d = await t.waitFor(runId);
+    expect(d.run).toMatchObject({
+      status: 'FAILED',
+      error: 'ApprovalRejected',
+      cause: expect.stringContaining(': not in the change window'),
+    });
+    expect(byComponent(d, 'apply')).toEqual({});
+    expect(t.calls().filter((c) => c.sub === 'apply')).toEqual([]);
+  });
+
+  test('bad answers to an approval: 400 naming the field, 404 for an unknown approval', async () => {
+    expect((await t.post('/approvals/nope.approve', { decision: 'approve' })).status).toBe(404);
+    const bad = await t.post('/approvals/nope.approve', { decision: 'maybe' });
+    expect(bad.status).toBe(400);
+    expect(bad.body.problems).toEqual([
+      { field: 'decision', problem: '"maybe" is not allowed; allowed: approve, reject' },
+    ]);
   });
 
   test('apply-backend: the backend component only', async () => {
@@ -302,26 +358,30 @@ describe('every workflow, end to end through the local engine (atmos layout, ter
     );
   });
 
-  test('promote: dev, then staging, then prod (which waits for its approval)', async () => {
+  test('promote: dev, then staging, then prod after its approval', async () => {
     const started = await t.post('/runs', {
       workflow: 'promote',
       input: { tenant: 'acme', environment: 'main', source_environment: 'testenv-01' },
     });
     const runId = String(started.body.runId);
-    const deadline = Date.now() + 60_000;
-    let children: { workflow: string; stack: string; status: string; runId: string }[] = [];
-    while (Date.now() < deadline) {
-      children = (await t.get(`/runs?parentRunId=${runId}`)).body.runs as typeof children;
-      if (children.some((c) => c.stack === 'acme-prod-main')) break;
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    const prodRun = `${runId}-prod`;
+    const prod = await t.waitFor(prodRun, (d) => d.approvals.length > 0, 90_000);
+    const children = (await t.get(`/runs?parentRunId=${runId}`)).body.runs as {
+      stack: string;
+      status: string;
+      runId: string;
+    }[];
     const byStack = Object.fromEntries(children.map((c) => [c.stack, c]));
-    expect(byStack['acme-dev-testenv-01']?.status).toBe('SUCCEEDED');
-    expect(byStack['acme-staging-main']?.status).toBe('SUCCEEDED');
-    const prod = await t.waitFor(byStack['acme-prod-main']!.runId, (d) => d.approvals.length > 0);
+    expect(byStack['acme-dev-testenv-01']).toMatchObject({ status: 'SUCCEEDED', runId: `${runId}-dev` });
+    expect(byStack['acme-staging-main']).toMatchObject({ status: 'SUCCEEDED', runId: `${runId}-staging` });
     expect(prod.approvals[0]).toMatchObject({ status: 'PENDING' });
-    t.plane.engine.stopExecution((await t.waitFor(runId, () => true)).run.executionArn, 'Test', 'stopped by the test');
-    expect((await t.waitFor(runId)).run.status).toBe('ABORTED');
+    expect((await t.post(`/approvals/${prodRun}.approve`, { decision: 'approve' })).status).toBe(200);
+    const d = await t.waitFor(runId, undefined, 90_000);
+    expect(d.run.status).toBe('SUCCEEDED');
+    const ends = ['dev', 'staging', 'prod'].map(async (s) => (await t.waitFor(`${runId}-${s}`)).run);
+    const [dev, staging, prodDone] = await Promise.all(ends);
+    expect(Date.parse(staging!.startedAt)).toBeGreaterThanOrEqual(Date.parse(dev!.endedAt!));
+    expect(Date.parse(prodDone!.startedAt)).toBeGreaterThanOrEqual(Date.parse(staging!.endedAt!));
   });
 });
 

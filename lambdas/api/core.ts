@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { InvalidInputError } from '../../lib/domain/errors';
 import type { EnvironmentReader } from '../../lib/records/environment';
+import { ApprovalDecision, ApprovalRefused, ApprovalStore } from '../../lib/records/approval-store';
 import type { RunStore } from '../../lib/records/run-store';
 import type { Check } from '../../lib/workflow/schema';
 import type { WorkflowSpec } from '../../lib/workflow/spec';
@@ -15,6 +16,12 @@ export interface WorkflowEntry {
 
 export interface ApiDeps {
   readonly runs: RunStore;
+  readonly approvals: ApprovalStore;
+  /** Answers a waiting approval task (SendTaskSuccess / SendTaskFailure). */
+  readonly answerTask: (
+    taskToken: string,
+    outcome: { ok: true; output: unknown } | { ok: false; error: string; cause: string },
+  ) => Promise<void>;
   readonly registry: EnvironmentReader;
   readonly settings: ValidatorSettings;
   readonly workflows: Readonly<Record<string, WorkflowEntry>>;
@@ -77,6 +84,16 @@ export async function route(req: ApiRequest, deps: ApiDeps): Promise<ApiResponse
         `${req.method} ${req.path} is not allowed; use ${id ? 'GET' : 'GET or POST'}`,
       );
     }
+    if (resource === 'approvals' && rest.length === 0) {
+      if (!id && req.method === 'GET')
+        return { statusCode: 200, body: { approvals: await deps.approvals.list(req.query.status) } };
+      if (id && req.method === 'POST') return await decide(decodeURIComponent(id), req, deps);
+      throw new HttpError(
+        405,
+        'MethodNotAllowed',
+        `${req.method} ${req.path} is not allowed; use ${id ? 'POST' : 'GET'}`,
+      );
+    }
     if (resource === 'workflows' && !id && req.method === 'GET') {
       return {
         statusCode: 200,
@@ -92,7 +109,7 @@ export async function route(req: ApiRequest, deps: ApiDeps): Promise<ApiResponse
     throw new HttpError(
       404,
       'NotFound',
-      `no route ${req.method} ${req.path}; the API has POST /runs, GET /runs, GET /runs/{id}, GET /workflows`,
+      `no route ${req.method} ${req.path}; the API has POST /runs, GET /runs, GET /runs/{id}, GET /approvals, POST /approvals/{id}, GET /workflows`,
     );
   } catch (e) {
     if (e instanceof HttpError)
@@ -167,6 +184,54 @@ async function startRun(req: ApiRequest, deps: ApiDeps): Promise<ApiResponse> {
   const runId = newRunId(workflow as string, (deps.now ?? (() => new Date()))());
   const { executionArn } = await deps.startExecution(entry.stateMachineArn, runId, runInput);
   return { statusCode: 202, body: { runId, workflow, status: 'RUNNING', statusUrl: `/runs/${runId}`, executionArn } };
+}
+
+/** Approve or reject: recorded once (who, when, comment), then the waiting task is answered. */
+async function decide(approvalId: string, req: ApiRequest, deps: ApiDeps): Promise<ApiResponse> {
+  const body = jsonBody(req);
+  const problems: { field: string; problem: string }[] = [];
+  if (body.decision !== 'approve' && body.decision !== 'reject')
+    problems.push({
+      field: 'decision',
+      problem: `${JSON.stringify(body.decision ?? null)} is not allowed; allowed: approve, reject`,
+    });
+  if (body.comment !== undefined && (typeof body.comment !== 'string' || body.comment.length > 1000))
+    problems.push({ field: 'comment', problem: 'must be a string of at most 1000 characters' });
+  for (const k of Object.keys(body).filter((k) => k !== 'decision' && k !== 'comment'))
+    problems.push({ field: k, problem: 'is not a field of an approval answer; allowed: decision, comment' });
+  if (problems.length > 0)
+    throw new HttpError(400, 'InvalidInput', problems.map((p) => `${p.field}: ${p.problem}`).join('; '), { problems });
+  const decision = body.decision as ApprovalDecision;
+  const comment = body.comment as string | undefined;
+  let decided;
+  try {
+    decided = await deps.approvals.decide(
+      approvalId,
+      decision,
+      req.identity,
+      comment,
+      (deps.now ?? (() => new Date()))(),
+    );
+  } catch (e) {
+    if (e instanceof ApprovalRefused)
+      throw new HttpError(e.status, e.status === 404 ? 'NotFound' : 'Conflict', e.message);
+    throw e;
+  }
+  const { approval, taskToken } = decided;
+  await deps.answerTask(
+    taskToken,
+    decision === 'approve'
+      ? {
+          ok: true,
+          output: { decision: 'approved', by: approval.decidedBy, at: approval.decidedAt, comment: approval.comment },
+        }
+      : {
+          ok: false,
+          error: 'ApprovalRejected',
+          cause: `rejected by ${approval.decidedBy} at ${approval.decidedAt}${approval.comment ? `: ${approval.comment}` : ''}`,
+        },
+  );
+  return { statusCode: 200, body: approval };
 }
 
 async function listRuns(req: ApiRequest, deps: ApiDeps): Promise<ApiResponse> {

@@ -4,15 +4,23 @@ import { SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import { TABLES } from '../../lib/records/environment';
 import { EnvironmentStore } from '../../lib/records/environment-store';
+import { ApprovalStore } from '../../lib/records/approval-store';
 import { RunStore } from '../../lib/records/run-store';
+import { StepFunctionsTokens } from '../shared/task-tokens';
 import type { ValidatorSettings } from '../validate-input/core';
 import { createLogger, dynamo, jsonEnv, requiredEnv } from '../shared/runtime';
 import { route, WorkflowEntry } from './core';
 
 const logger = createLogger('api');
 const sfn = new SFNClient({});
+const tokens = new StepFunctionsTokens(sfn);
 const deps = {
   runs: new RunStore(dynamo(), requiredEnv(TABLES.runs.env)),
+  approvals: new ApprovalStore(dynamo(), requiredEnv(TABLES.runs.env)),
+  answerTask: async (
+    token: string,
+    outcome: { ok: true; output: unknown } | { ok: false; error: string; cause: string },
+  ) => (outcome.ok ? tokens.succeed(token, outcome.output) : tokens.fail(token, outcome.error, outcome.cause)),
   registry: new EnvironmentStore(dynamo(), requiredEnv(TABLES.environments.env)),
   settings: jsonEnv<ValidatorSettings>('TROPOS_SETTINGS'),
   workflows: jsonEnv<Record<string, WorkflowEntry>>('TROPOS_WORKFLOWS'),

@@ -1,3 +1,4 @@
+import type { ApprovalView } from '../records/approval-store';
 import type { ComponentRecord, Run, RunDetail, StepRecord } from '../records/run';
 
 /** Seconds between two ISO times, as `12.3s`. */
@@ -79,4 +80,17 @@ export function runTable(d: RunDetail): string {
       `approval ${String(a.approvalId)}: ${String(a.status)}${a.decidedBy ? ` by ${String(a.decidedBy)}` : ''}${a.comment ? ` (${String(a.comment)})` : ''}`,
     );
   return lines.join('\n');
+}
+
+/** One approval: what it asks, and how to answer. */
+export function approvalLine(a: ApprovalView): string {
+  const plan = Array.isArray(a.plan)
+    ? (a.plan as { component: string; add: number; change: number; destroy: number }[])
+        .map((p) => `${p.component} ${counts(p)}`)
+        .join(', ')
+    : '';
+  const head = `${a.approvalId}  ${a.status}  ${a.workflow} on ${a.stack}`;
+  if (a.status === 'PENDING')
+    return `${head}  expires ${a.expiresAt}\n    plan: ${plan || '-'}\n    answer: tropos approve ${a.approvalId} --comment "…" | tropos reject ${a.approvalId} --comment "…"`;
+  return `${head}${a.decidedBy ? `  by ${a.decidedBy} at ${a.decidedAt}` : ''}${a.comment ? `  (${a.comment})` : ''}`;
 }

@@ -1,12 +1,13 @@
 import { Command, CommanderError, Option } from 'commander';
 import { join } from 'node:path';
 import { ROOT } from '../app';
+import type { ApprovalView } from '../records/approval-store';
 import type { ComponentRecord, Run, RunDetail, StepRecord } from '../records/run';
 import { Catalog } from '../workflow/catalog';
 import { loadWorkflows, Workflow } from '../workflow/load';
 import { announceServer, ApiError, connect, Connection, UsageError } from './client';
 import { describeWorkflow, mermaidGraph } from './describe';
-import { componentLine, duration, failureReason, runTable, stepLine } from './format';
+import { approvalLine, componentLine, duration, failureReason, runTable, stepLine } from './format';
 
 /** Exit codes: 0 success, 1 the run failed, 2 bad usage. */
 export const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
@@ -231,6 +232,52 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
         await conn.close();
       }
     });
+
+  program
+    .command('approvals')
+    .description('approvals, newest first (default: the pending ones)')
+    .option('--status <status>', 'PENDING, APPROVED, REJECTED, EXPIRED, or all', 'PENDING')
+    .option('--json', 'as JSON')
+    .action(async (opts: { status: string; json?: boolean }) => {
+      const conn = await connect({ dataDir: global().dataDir, server: global().server, quiet: true });
+      try {
+        const q = opts.status.toLowerCase() === 'all' ? '' : `?status=${encodeURIComponent(opts.status.toUpperCase())}`;
+        const { approvals } = await conn.client.request<{ approvals: ApprovalView[] }>('GET', `/approvals${q}`);
+        if (opts.json) io.out(JSON.stringify(approvals, null, 2));
+        else if (approvals.length === 0)
+          io.out(`no ${opts.status.toLowerCase() === 'all' ? '' : `${opts.status.toLowerCase()} `}approvals`);
+        else for (const a of approvals) io.out(approvalLine(a));
+      } finally {
+        await conn.close();
+      }
+    });
+  for (const decision of ['approve', 'reject'] as const) {
+    program
+      .command(decision)
+      .description(`${decision} a pending approval (tropos approvals lists them)`)
+      .argument('<approvalId>', 'the approval: <runId>.<step>')
+      .option('--comment <text>', 'why (recorded with the decision)')
+      .action(async (id: string, opts: { comment?: string }) => {
+        const conn = await connect({ dataDir: global().dataDir, server: global().server, quiet: true });
+        try {
+          const a = await conn.client
+            .request<ApprovalView>('POST', `/approvals/${encodeURIComponent(id)}`, {
+              decision,
+              ...(opts.comment ? { comment: opts.comment } : {}),
+            })
+            .catch((e: unknown) => {
+              if (e instanceof ApiError && (e.status === 404 || e.status === 409 || e.status === 400))
+                throw new UsageError(e.message);
+              throw e;
+            });
+          io.out(
+            `${a.approvalId}: ${a.status.toLowerCase()} by ${a.decidedBy} at ${a.decidedAt}${a.comment ? ` (${a.comment})` : ''}`,
+          );
+        } finally {
+          await conn.close();
+        }
+      });
+  }
 
   program
     .command('describe')

@@ -194,7 +194,7 @@ export class WorkflowCompiler {
         deadlineHours: hours,
       }),
       resultPath: resultPath(step.name),
-      taskTimeout: sfn.Timeout.duration(Duration.hours(hours)),
+      taskTimeout: sfn.Timeout.duration(Duration.seconds(Math.max(1, Math.round(hours * 3600)))),
       comment: `Waits for an approve / reject answer; past ${hours} h the run fails with ${ErrorCode.ApprovalExpired}`,
     });
     const expired = new sfn.Fail(this.scope, stateName(`${title} expired`), {

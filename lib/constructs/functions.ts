@@ -72,7 +72,7 @@ export class TroposFunctions extends Construct {
 
     // TROPOS_WORKFLOWS (each workflow's input spec and state machine) is added by the stack once they exist.
     this.api = this.fn('Api', 'api', { ...tables, TROPOS_SETTINGS: JSON.stringify(settings) });
-    records.runs.grantReadData(this.api);
+    records.runs.grantReadWriteData(this.api); // approvals are answered through the API
     records.environments.grantReadData(this.api);
 
     this.recordRun = this.fn('RecordRun', 'record-run', tables);

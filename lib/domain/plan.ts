@@ -51,7 +51,8 @@ export function planFromExported(vars: readonly { Name?: string; Value?: string 
   const exit = get(EXPORTED.exitCode);
   const message = get(EXPORTED.message);
   const result: { plan?: PlanSummary; exitCode?: number; message?: string } = {};
-  if (get(EXPORTED.sha256) || get(EXPORTED.add) !== undefined) {
+  // A plan run exports its counts; an apply exports only the SHA-256 it applied (no plan of its own).
+  if (get(EXPORTED.add) !== undefined) {
     result.plan = {
       add: num(EXPORTED.add),
       change: num(EXPORTED.change),

@@ -129,6 +129,8 @@ export class LocalEngine {
   private readonly executions = new Map<string, Execution>();
   private readonly aborts = new Map<string, { abort: () => void; controller: AbortController }>();
   private readonly tokens = new Map<string, PendingToken>();
+  /** Every task token issued, so that tests can check that none leaks into an answer, a record or a log. */
+  public readonly issuedTokens = new Set<string>();
 
   constructor(private readonly options: LocalEngineOptions) {
     this.machines = extractStateMachines(options.template, options.region);
@@ -368,6 +370,7 @@ export class LocalEngine {
     t: { executionArn: string; stateName: string; placeholder: string; timeoutMs: number; signal: AbortSignal },
   ): Promise<unknown> {
     const token = randomBytes(48).toString('base64url');
+    this.issuedTokens.add(token);
     const payload = JSON.parse(JSON.stringify(input.Payload).split(t.placeholder).join(token)) as unknown;
     const answered = new Promise<unknown>((resolve, reject) =>
       this.tokens.set(token, { executionArn: t.executionArn, stateName: t.stateName, resolve, reject }),

@@ -108,7 +108,10 @@ export class TroposStack extends Stack {
       }),
     );
     this.functions.api.addEnvironment('TROPOS_WORKFLOWS', this.toJsonString(entries));
-    for (const m of machines.values()) m.grantStartExecution(this.functions.api);
+    for (const m of machines.values()) {
+      m.grantStartExecution(this.functions.api);
+      m.grantTaskResponse(this.functions.api); // approvals: SendTaskSuccess / SendTaskFailure
+    }
 
     // The run ledger: execution status changes and build state changes, from EventBridge, whoever started the run.
     const target = new targets.LambdaFunction(this.functions.recordRun, { retryAttempts: 10 });

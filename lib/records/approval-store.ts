@@ -1,0 +1,121 @@
+import { GetCommand, ScanCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { SK } from './run';
+
+export type ApprovalDecision = 'approve' | 'reject';
+
+/** An approval as shown: never with its task token. */
+export interface ApprovalView {
+  readonly approvalId: string;
+  readonly runId: string;
+  readonly workflow: string;
+  readonly step: string;
+  readonly stack: string;
+  readonly status: 'PENDING' | 'APPROVED' | 'REJECTED' | 'EXPIRED';
+  readonly requestedAt: string;
+  readonly expiresAt: string;
+  readonly decidedBy?: string;
+  readonly decidedAt?: string;
+  readonly comment?: string;
+  readonly plan?: unknown;
+}
+
+/** Why a decision was refused; `status` is the HTTP status the API answers with. */
+export class ApprovalRefused extends Error {
+  constructor(
+    public readonly status: 404 | 409,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** `<runId>.<step>` → its key; run ids and step names hold no dots. */
+function keyOf(approvalId: string): { runId: string; sk: string } {
+  const dot = approvalId.lastIndexOf('.');
+  if (dot <= 0) throw new ApprovalRefused(404, `no approval ${approvalId}: an approval id is <runId>.<step>`);
+  return { runId: approvalId.slice(0, dot), sk: SK.approval(approvalId.slice(dot + 1)) };
+}
+
+function view(item: Record<string, unknown>, now: Date): ApprovalView {
+  const { taskToken: _secret, sk: _sk, ...rest } = item;
+  const v = rest as unknown as ApprovalView;
+  // Past its deadline an unanswered approval has expired (its task timed out: the run failed with ApprovalExpired).
+  return v.status === 'PENDING' && Date.parse(v.expiresAt) <= now.getTime() ? { ...v, status: 'EXPIRED' } : v;
+}
+
+/** Approvals in the runs table: answered once, before their deadline, by a single conditional write. */
+export class ApprovalStore {
+  constructor(
+    private readonly db: DynamoDBDocumentClient,
+    private readonly table: string,
+  ) {}
+
+  public async list(status: string | undefined, now = new Date()): Promise<ApprovalView[]> {
+    const items: Record<string, unknown>[] = [];
+    let start: Record<string, unknown> | undefined;
+    do {
+      const out = await this.db.send(
+        new ScanCommand({
+          TableName: this.table,
+          FilterExpression: 'begins_with(sk, :a)',
+          ExpressionAttributeValues: { ':a': 'APPROVAL#' },
+          ExclusiveStartKey: start,
+        }),
+      );
+      items.push(...(out.Items ?? []));
+      start = out.LastEvaluatedKey;
+    } while (start);
+    return items
+      .map((i) => view(i, now))
+      .filter((a) => !status || a.status === status)
+      .sort((a, b) => b.requestedAt.localeCompare(a.requestedAt));
+  }
+
+  /**
+   * Records the decision if the approval is still pending and not expired; returns it with the task token to
+   * answer (the caller sends it to Step Functions and never shows it).
+   */
+  public async decide(
+    approvalId: string,
+    decision: ApprovalDecision,
+    by: string,
+    comment: string | undefined,
+    now = new Date(),
+  ): Promise<{ approval: ApprovalView; taskToken: string }> {
+    const key = keyOf(approvalId);
+    try {
+      const out = await this.db.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: key,
+          UpdateExpression: 'SET #status = :status, decidedBy = :by, decidedAt = :at, #comment = :comment',
+          ConditionExpression: '#status = :pending AND expiresAt > :at',
+          ExpressionAttributeNames: { '#status': 'status', '#comment': 'comment' },
+          ExpressionAttributeValues: {
+            ':status': decision === 'approve' ? 'APPROVED' : 'REJECTED',
+            ':by': by,
+            ':at': now.toISOString(),
+            ':comment': comment ?? '',
+            ':pending': 'PENDING',
+          },
+          ReturnValues: 'ALL_NEW',
+        }),
+      );
+      return { approval: view(out.Attributes!, now), taskToken: String(out.Attributes!.taskToken) };
+    } catch (e) {
+      if ((e as Error).name !== 'ConditionalCheckFailedException') throw e;
+      const current = await this.db.send(new GetCommand({ TableName: this.table, Key: key, ConsistentRead: true }));
+      if (!current.Item) throw new ApprovalRefused(404, `no approval ${approvalId}`);
+      const v = view(current.Item, now);
+      if (v.status === 'EXPIRED')
+        throw new ApprovalRefused(
+          409,
+          `approval ${approvalId} expired at ${v.expiresAt}; the run failed with ApprovalExpired`,
+        );
+      throw new ApprovalRefused(
+        409,
+        `approval ${approvalId} was already answered: ${v.status.toLowerCase()} by ${v.decidedBy} at ${v.decidedAt}`,
+      );
+    }
+  }
+}
