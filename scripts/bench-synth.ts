@@ -29,7 +29,7 @@ const template = JSON.parse(readFileSync(join(out, 'Tropos.template.json'), 'utf
   Resources: Record<string, { Type: string; Metadata?: Record<string, string> }>;
 };
 console.log(
-  `template: ${(statSync(join(out, 'Tropos.template.json')).size / 1024).toFixed(0)} KB (CloudFormation limit 1024 KB)`,
+  `template: ${(statSync(join(out, 'Tropos.template.json')).size / 1000).toFixed(0)} kB (the limit cdk synth checks: 1,000 kB)`,
 );
 let worst = 0;
 console.log('Lambda bundles (minified; @aws-sdk/* external):');
