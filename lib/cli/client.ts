@@ -92,7 +92,8 @@ export async function connect(options: {
       ...(options.buildEnvironment ? { buildEnvironment: options.buildEnvironment } : {}),
     });
   } catch (e) {
-    if (/LOCK|lock/.test((e as Error).message)) {
+    // LevelDB refuses a second process on the same data folder.
+    if (/IO error: lock|LOCK: |Resource temporarily unavailable/.test((e as Error).message)) {
       throw new UsageError(
         `another Tropos process holds ${options.dataDir}; run \`tropos serve\` there and let commands connect to it, or wait for it to end`,
       );

@@ -11,7 +11,8 @@ import { TABLES } from '../records/environment';
 import type { Catalog } from '../workflow/catalog';
 import type { Records } from './records';
 
-const LAMBDAS = join(__dirname, '..', '..', 'lambdas');
+const ROOT_DIR = join(__dirname, '..', '..');
+const LAMBDAS = join(ROOT_DIR, 'lambdas');
 
 /** The runtime of every function: Node 22, the runtime Tropos targets (and its tests run on). */
 export const RUNTIME = lambda.Runtime.NODEJS_22_X;
@@ -83,6 +84,9 @@ export class TroposFunctions extends Construct {
     const logGroup = new logs.LogGroup(this, `${id}Logs`, { retention: logs.RetentionDays.THREE_MONTHS });
     return new nodejs.NodejsFunction(this, id, {
       entry: join(LAMBDAS, folder, 'handler.ts'),
+      // The repository, wherever the app is synthesized from (the local control plane runs in any folder).
+      projectRoot: ROOT_DIR,
+      depsLockFilePath: join(ROOT_DIR, 'package-lock.json'),
       handler: 'handler',
       runtime: RUNTIME,
       architecture: lambda.Architecture.ARM_64,
