@@ -37,7 +37,7 @@ function keyOf(approvalId: string): { runId: string; sk: string } {
 }
 
 function view(item: Record<string, unknown>, now: Date): ApprovalView {
-  const { taskToken: _secret, sk: _sk, ...rest } = item;
+  const { taskToken, sk, ...rest } = item; // never shown: the token is a secret, sk is the key
   const v = rest as unknown as ApprovalView;
   // Past its deadline an unanswered approval has expired (its task timed out: the run failed with ApprovalExpired).
   return v.status === 'PENDING' && Date.parse(v.expiresAt) <= now.getTime() ? { ...v, status: 'EXPIRED' } : v;
