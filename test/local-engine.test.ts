@@ -1,6 +1,6 @@
 import { GetCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { DescribeTableCommand } from '@aws-sdk/client-dynamodb';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { RunDetail } from '../lib/records/run';
 import { DEV, PROD, STAGING, startTestPlane, TestPlane } from './helpers/local';
@@ -535,5 +535,57 @@ describe('the plain-terraform layout (engine terraform, seed 003)', () => {
     );
     const apply = tf.calls().find((c) => c.sub === 'apply' && c.component === 'vpc')!;
     expect(apply.args.at(-1)).toMatch(/tfplan$/);
+  });
+});
+
+describe('apply exactly what was approved', () => {
+  test('a plan file changed between approval and apply: the apply refuses, the run fails, the record says why', async () => {
+    t.scenario({});
+    const started = await t.post('/runs', { workflow: 'apply-environment', input: PROD });
+    const runId = String(started.body.runId);
+    await t.waitFor(runId, (d) => d.approvals.length > 0);
+    // Someone swaps the reviewed plan of vpc for another one.
+    const planFile = join(t.plane.dataDir, 'artifacts', 'runs', runId, 'plan', 'vpc', 'tfplan');
+    writeFileSync(planFile, `${readFileSync(planFile, 'utf8')}tampered=yes\n`);
+    expect((await t.post(`/approvals/${runId}.approve`, { decision: 'approve' })).status).toBe(200);
+    const d = await t.waitFor(runId);
+    expect(d.run).toMatchObject({ status: 'FAILED', error: 'ComponentFailed' });
+    const vpc = byComponent(d, 'apply').vpc!;
+    expect(vpc).toMatchObject({
+      status: 'FAILED',
+      message: expect.stringMatching(
+        /^PlanMismatch: the plan file of vpc has SHA-256 [0-9a-f]{64} but the reviewed plan was [0-9a-f]{64}; refusing to apply$/,
+      ),
+    });
+    expect(
+      t
+        .calls()
+        .filter((c) => c.sub === 'apply')
+        .map((c) => c.component),
+    ).not.toContain('vpc');
+    expect(d.run.cause).toContain('PlanMismatch');
+  });
+});
+
+describe('an approval past its deadline', () => {
+  let short: TestPlane;
+  beforeAll(async () => {
+    short = await startTestPlane({ configPath: join(__dirname, 'fixtures', 'short-deadline.config.yaml') });
+  });
+  afterAll(async () => short.close());
+
+  test('fails the run with ApprovalExpired; a late answer is refused', async () => {
+    short.scenario({});
+    const started = await short.post('/runs', { workflow: 'apply-environment', input: PROD });
+    const runId = String(started.body.runId);
+    const d = await short.waitFor(runId, undefined, 60_000);
+    expect(d.run).toMatchObject({ status: 'FAILED', error: 'ApprovalExpired' });
+    expect(byComponent(d, 'apply')).toEqual({});
+    const late = await short.post(`/approvals/${runId}.approve`, { decision: 'approve' });
+    expect(late.status).toBe(409);
+    expect(String(late.body.message)).toMatch(/expired at .*ApprovalExpired/);
+    expect((await short.get('/approvals?status=EXPIRED')).body.approvals).toEqual([
+      expect.objectContaining({ approvalId: `${runId}.approve` }),
+    ]);
   });
 });

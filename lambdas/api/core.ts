@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { InvalidInputError } from '../../lib/domain/errors';
 import type { EnvironmentReader } from '../../lib/records/environment';
-import { ApprovalDecision, ApprovalRefused, ApprovalStore } from '../../lib/records/approval-store';
+import { ApprovalDecision, ApprovalRefused, ApprovalStore, ApprovalView } from '../../lib/records/approval-store';
 import type { RunStore } from '../../lib/records/run-store';
 import type { Check } from '../../lib/workflow/schema';
 import type { WorkflowSpec } from '../../lib/workflow/spec';
@@ -218,7 +218,23 @@ async function decide(approvalId: string, req: ApiRequest, deps: ApiDeps): Promi
     throw e;
   }
   const { approval, taskToken } = decided;
-  await deps.answerTask(
+  try {
+    await answer(deps, decision, approval, taskToken);
+  } catch (e) {
+    // The task ended before the answer reached it (its deadline passed, or the run was stopped).
+    if (!['TaskTimedOut', 'TaskDoesNotExist', 'InvalidToken'].includes((e as Error).name)) throw e;
+    await deps.approvals.markExpired(approvalId);
+    throw new HttpError(
+      409,
+      'Conflict',
+      `approval ${approvalId} can no longer be answered: the run stopped waiting for it (deadline ${approval.expiresAt})`,
+    );
+  }
+  return { statusCode: 200, body: approval };
+}
+
+function answer(deps: ApiDeps, decision: ApprovalDecision, approval: ApprovalView, taskToken: string): Promise<void> {
+  return deps.answerTask(
     taskToken,
     decision === 'approve'
       ? {
@@ -231,7 +247,6 @@ async function decide(approvalId: string, req: ApiRequest, deps: ApiDeps): Promi
           cause: `rejected by ${approval.decidedBy} at ${approval.decidedAt}${approval.comment ? `: ${approval.comment}` : ''}`,
         },
   );
-  return { statusCode: 200, body: approval };
 }
 
 async function listRuns(req: ApiRequest, deps: ApiDeps): Promise<ApiResponse> {

@@ -10,7 +10,8 @@ export interface ApprovalRequest {
   readonly tier: string;
   readonly requestedBy: string | null;
   readonly plan: StepSummary;
-  readonly deadlineHours: number;
+  /** The task's TimeoutSeconds: past it the run fails with ApprovalExpired. */
+  readonly deadlineSeconds: number;
 }
 
 /** An approval as recorded and shown; the task token is stored apart and never part of what is shown. */
@@ -61,7 +62,7 @@ export async function requestApproval(
     status: 'PENDING',
     requestedBy: req.requestedBy,
     requestedAt: now.toISOString(),
-    expiresAt: new Date(now.getTime() + req.deadlineHours * 3600_000).toISOString(),
+    expiresAt: new Date(now.getTime() + req.deadlineSeconds * 1000).toISOString(),
     plan: req.plan.components
       .filter((c) => c.plan)
       .map((c) => ({

@@ -52,7 +52,7 @@ export class WorkflowCompiler {
 
   /** The longest a run of this workflow can take, from its steps' own timeouts. */
   public static maxDuration(r: CompilerResources): Duration {
-    return Duration.hours(r.config.approval.deadlineHours + 48);
+    return Duration.seconds(Math.round((r.config.approval.deadlineHours + 48) * 3600));
   }
 
   // --- guards -----------------------------------------------------------------------------------------
@@ -191,10 +191,10 @@ export class WorkflowCompiler {
         'tier.$': '$.context.tier',
         'requestedBy.$': '$.input.requestedBy',
         'plan.$': resultPath(step.plan),
-        deadlineHours: hours,
+        deadlineSeconds: deadlineSeconds(hours),
       }),
       resultPath: resultPath(step.name),
-      taskTimeout: sfn.Timeout.duration(Duration.seconds(Math.max(1, Math.round(hours * 3600)))),
+      taskTimeout: sfn.Timeout.duration(Duration.seconds(deadlineSeconds(hours))),
       comment: `Waits for an approve / reject answer; past ${hours} h the run fails with ${ErrorCode.ApprovalExpired}`,
     });
     const expired = new sfn.Fail(this.scope, stateName(`${title} expired`), {
@@ -421,6 +421,11 @@ export class WorkflowCompiler {
     run.addCatch(failed, { resultPath: '$.error' });
     return run.next(done);
   }
+}
+
+/** The approval deadline in whole seconds: the task's TimeoutSeconds and the record's expiry, the same number. */
+export function deadlineSeconds(hours: number): number {
+  return Math.max(1, Math.round(hours * 3600));
 }
 
 function lower(title: string): string {

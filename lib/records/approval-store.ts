@@ -71,6 +71,19 @@ export class ApprovalStore {
       .sort((a, b) => b.requestedAt.localeCompare(a.requestedAt));
   }
 
+  /** An answer came after its task ended (deadline passed, run stopped): the approval expired unanswered. */
+  public async markExpired(approvalId: string): Promise<void> {
+    await this.db.send(
+      new UpdateCommand({
+        TableName: this.table,
+        Key: keyOf(approvalId),
+        UpdateExpression: 'SET #status = :expired',
+        ExpressionAttributeNames: { '#status': 'status' },
+        ExpressionAttributeValues: { ':expired': 'EXPIRED' },
+      }),
+    );
+  }
+
   /**
    * Records the decision if the approval is still pending and not expired; returns it with the task token to
    * answer (the caller sends it to Step Functions and never shows it).
