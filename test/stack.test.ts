@@ -74,7 +74,7 @@ describe('the Tropos stack (the real app: workflows/, catalog/, tropos.config.ya
   });
 
   test('every function runs Node.js 22, traced, with the SDK left to the runtime', () => {
-    template.resourceCountIs('AWS::Lambda::Function', 6);
+    template.resourceCountIs('AWS::Lambda::Function', 7);
     template.allResourcesProperties('AWS::Lambda::Function', {
       Runtime: 'nodejs22.x',
       TracingConfig: { Mode: 'Active' },

@@ -129,6 +129,7 @@ describe('validate-input core', () => {
         requestedBy: null,
         ticketId: null,
         parentRunId: null,
+        lockOwner: null,
       });
     });
 

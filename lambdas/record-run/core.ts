@@ -2,6 +2,7 @@ import { stackName } from '../../lib/domain/naming';
 import { planFromExported } from '../../lib/domain/plan';
 import type { Run, RunStatus } from '../../lib/records/run';
 import type { RunStore } from '../../lib/records/run-store';
+import type { StackLocks } from '../../lib/records/stack-lock';
 
 /** An EventBridge event this function is the target of. */
 export interface StateChangeEvent {
@@ -27,9 +28,14 @@ const STATUS: Record<string, RunStatus> = {
 export async function recordStateChange(
   event: StateChangeEvent,
   runs: RunStore,
+  locks: Pick<StackLocks, 'release'>,
 ): Promise<'run' | 'component' | 'ignored'> {
   if (event['detail-type'] === 'Step Functions Execution Status Change') {
-    await runs.recordRun(runFromExecution(event.detail));
+    const run = runFromExecution(event.detail);
+    await runs.recordRun(run);
+    // However it ended (succeeded, failed, rejected, aborted, timed out), a run gives back the stack lock it took;
+    // child runs work under their parent's lock, which the parent gives back.
+    if (run.status !== 'RUNNING' && run.stack && !run.parentRunId) await locks.release(run.stack, run.runId);
     return 'run';
   }
   if (event['detail-type'] === 'CodeBuild Build State Change') {

@@ -46,6 +46,8 @@ export interface RunContext {
   readonly dryRun: boolean;
   readonly fromStepIndex: number;
   readonly mutating: boolean;
+  /** The run whose stack lock this run works under: itself, or the run that started it. */
+  readonly lockOwner: string;
 }
 
 export interface ValidateResult {
@@ -191,7 +193,7 @@ export async function validateInput(
   const dryRun = raw.dryRun ?? false;
   if (typeof dryRun !== 'boolean' && dryRun !== 'true' && dryRun !== 'false')
     bad('dryRun', `must be true or false; got ${describe(dryRun)}`);
-  for (const key of ['requestedBy', 'ticketId', 'parentRunId'] as const) {
+  for (const key of ['requestedBy', 'ticketId', 'parentRunId', 'lockOwner'] as const) {
     const v = raw[key];
     if (v !== undefined && v !== null && (typeof v !== 'string' || v.length > 256))
       bad(key, 'must be a string of at most 256 characters');
@@ -265,6 +267,7 @@ export async function validateInput(
   for (const key of ['fromStep', 'requestedBy', 'ticketId'] as const)
     input[key] = typeof raw[key] === 'string' ? raw[key] : null;
   input.parentRunId = typeof raw.parentRunId === 'string' ? raw.parentRunId : null;
+  input.lockOwner = typeof raw.lockOwner === 'string' ? raw.lockOwner : null;
 
   return {
     input,
@@ -285,6 +288,7 @@ export async function validateInput(
       dryRun: input.dryRun as boolean,
       fromStepIndex,
       mutating: wf.mutating,
+      lockOwner: typeof raw.lockOwner === 'string' ? raw.lockOwner : req.runId,
     },
     results: {},
   };

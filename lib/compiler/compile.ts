@@ -42,7 +42,9 @@ export class WorkflowCompiler {
 
   /** The whole definition: the top-level steps in order, each behind its `when` / `fromStep` guard. */
   public compile(): sfn.IChainable {
-    const fragments = this.workflow.steps.map((step, index) => this.guarded(step, index));
+    const fragments: sfn.IChainable[] = this.workflow.steps.map((step, index) => this.guarded(step, index));
+    // A mutating workflow takes the stack's lock right after its input is validated, before anything changes.
+    if (this.workflow.mutating) fragments.splice(1, 0, this.lockStack());
     const [first, ...rest] = fragments;
     if (!first) throw new Error(`${this.workflow.source}: no steps`);
     let chain = sfn.Chain.start(first);
@@ -110,6 +112,23 @@ export class WorkflowCompiler {
     if (when.changes) result.push(this.truthy(`${resultPath(when.changes)}.hasChanges`));
     if (when.destroys) result.push(this.truthy(`${resultPath(when.destroys)}.hasDestroys`));
     return result;
+  }
+
+  /** "Lock stack": fails the run at once with StackLocked when another run holds the stack. */
+  private lockStack(): sfn.IChainable {
+    return new tasks.LambdaInvoke(this.scope, 'Lock stack', {
+      lambdaFunction: this.r.stackLock,
+      payload: sfn.TaskInput.fromObject({
+        'stack.$': '$.context.stack',
+        'owner.$': '$.context.lockOwner',
+        workflow: this.workflow.name,
+      }),
+      payloadResponseOnly: true,
+      resultPath: '$.lock',
+      taskTimeout: sfn.Timeout.duration(LAMBDA_TIMEOUT),
+      retryOnServiceExceptions: true,
+      comment: `Fails with ${ErrorCode.StackLocked} naming the holder; the lock is given back when the run ends`,
+    });
   }
 
   // --- steps ------------------------------------------------------------------------------------------
@@ -233,9 +252,10 @@ export class WorkflowCompiler {
       else if (declared.has(name as never)) input[`${name}.$`] = `$.input.${name}`;
     }
     for (const key of RESERVED_KEYS) {
-      if (key !== 'fromStep' && key !== 'parentRunId') input[`${key}.$`] = `$.input.${key}`;
+      if (key !== 'fromStep' && key !== 'parentRunId' && key !== 'lockOwner') input[`${key}.$`] = `$.input.${key}`;
     }
     input['parentRunId.$'] = '$$.Execution.Name';
+    input['lockOwner.$'] = '$.context.lockOwner';
     const task = new tasks.StepFunctionsStartExecution(this.scope, stateName(titleOf(step)), {
       stateMachine: this.r.stateMachine(step.workflow),
       integrationPattern: sfn.IntegrationPattern.RUN_JOB,

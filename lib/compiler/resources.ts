@@ -18,6 +18,8 @@ export interface CompilerResources {
   readonly componentGraph: lambda.IFunction;
   /** Stores an approval request and notifies; answered with the task token. */
   readonly requestApproval: lambda.IFunction;
+  /** Takes a stack's lock for a mutating run. */
+  readonly stackLock: lambda.IFunction;
   /** Writes to the environment registry. */
   readonly environmentRegistry: lambda.IFunction;
   /** The CodeBuild project that runs a terraform command. */

@@ -30,6 +30,8 @@ export class TroposFunctions extends Construct {
   public readonly componentGraph: nodejs.NodejsFunction;
   public readonly requestApproval: nodejs.NodejsFunction;
   public readonly environmentRegistry: nodejs.NodejsFunction;
+  /** Takes stack locks (the run ledger gives them back). */
+  public readonly stackLock: nodejs.NodejsFunction;
   /** The HTTP API's handler (API Gateway and the local server). */
   public readonly api: nodejs.NodejsFunction;
   /** The run ledger's writer: target of the execution and build state-change rules. */
@@ -70,6 +72,9 @@ export class TroposFunctions extends Construct {
 
     this.environmentRegistry = this.fn('EnvironmentRegistry', 'environment-registry', tables);
     records.environments.grantReadWriteData(this.environmentRegistry);
+
+    this.stackLock = this.fn('StackLock', 'stack-lock', tables);
+    records.runs.grantReadWriteData(this.stackLock);
 
     // TROPOS_WORKFLOWS (each workflow's input spec and state machine) is added by the stack once they exist.
     this.api = this.fn('Api', 'api', { ...tables, TROPOS_SETTINGS: JSON.stringify(settings) });

@@ -124,7 +124,8 @@ export function isParameterName(name: string): name is ParameterName {
 
 /**
  * Reserved keys any run input may carry, besides the workflow's own parameters.
- * `parentRunId` is set by a parent workflow when it starts this one.
+ * `parentRunId` and `lockOwner` are set by a parent workflow when it starts this one (the child shares the
+ * parent's stack lock).
  */
-export const RESERVED_KEYS = ['fromStep', 'dryRun', 'requestedBy', 'ticketId', 'parentRunId'] as const;
+export const RESERVED_KEYS = ['fromStep', 'dryRun', 'requestedBy', 'ticketId', 'parentRunId', 'lockOwner'] as const;
 export type ReservedKey = (typeof RESERVED_KEYS)[number];

@@ -75,6 +75,7 @@ export class TroposStack extends Stack {
       componentGraph: this.functions.componentGraph,
       requestApproval: this.functions.requestApproval,
       environmentRegistry: this.functions.environmentRegistry,
+      stackLock: this.functions.stackLock,
       runner: (command) => this.runners.project(command),
       stateMachine: (name) => {
         const m = machines.get(name);
