@@ -172,5 +172,9 @@ describe('tropos approvals, approve, reject', () => {
     expect(twice.code).toBe(2);
     expect(twice.err).toMatch(/already answered: approved by/);
     expect((await t.waitFor(runId)).run.status).toBe('SUCCEEDED');
+    // No task token in anything the CLI printed.
+    const printed = [list, ok, twice, await tropos('runs', 'show', runId)].map((r) => r.out + r.err).join('\n');
+    expect(t.plane.engine.issuedTokens.size).toBeGreaterThan(0);
+    for (const token of t.plane.engine.issuedTokens) expect(printed.includes(token)).toBe(false);
   });
 });

@@ -1,6 +1,6 @@
 import { GetCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { DescribeTableCommand } from '@aws-sdk/client-dynamodb';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { RunDetail } from '../lib/records/run';
 import { DEV, PROD, STAGING, startTestPlane, TestPlane } from './helpers/local';
@@ -635,10 +635,20 @@ describe('stack locks', () => {
 
 describe('fault injection: runs that fail, are rejected, aborted or time out at random steps', () => {
   let f: TestPlane;
+  // The functions' logs (INFO), kept to check that no task token is ever logged.
+  const logged: string[] = [];
+  const write = process.stdout.write.bind(process.stdout);
   beforeAll(async () => {
+    process.env.TROPOS_LAMBDA_LOG_LEVEL = 'INFO';
+    process.stdout.write = ((chunk: string | Uint8Array) =>
+      logged.push(String(chunk)) > 0) as typeof process.stdout.write;
     f = await startTestPlane({ configPath: join(__dirname, 'fixtures', 'short-deadline.config.yaml') });
   });
-  afterAll(async () => f.close());
+  afterAll(async () => {
+    process.stdout.write = write;
+    delete process.env.TROPOS_LAMBDA_LOG_LEVEL;
+    await f.close();
+  });
 
   test('50 executions: no lock is left held, every run record matches its execution', async () => {
     // platform fails at phase 2 (ingress); prod asks approval; everything else succeeds unless aborted.
@@ -699,5 +709,15 @@ describe('fault injection: runs that fail, are rejected, aborted or time out at 
       }),
     );
     expect(locks.Items).toEqual([]);
+
+    // Task tokens are secrets: none in any log line, build log, notification or record of all these runs.
+    const buildLogs = readdirSync(join(f.plane.dataDir, 'builds')).map((b) =>
+      readFileSync(join(f.plane.dataDir, 'builds', b, 'build.log'), 'utf8'),
+    );
+    const records = await Promise.all(runIds.map(async (id) => JSON.stringify((await f.get(`/runs/${id}`)).body)));
+    const everything = [logged.join(''), ...buildLogs, JSON.stringify(f.plane.outbox), ...records].join('\n');
+    expect(logged.join('')).toContain('"service":"tropos-component-graph"'); // the logs were captured
+    expect(f.plane.engine.issuedTokens.size).toBeGreaterThan(20);
+    for (const token of f.plane.engine.issuedTokens) expect(everything.includes(token)).toBe(false);
   });
 });
