@@ -102,6 +102,15 @@ describe('every workflow, end to end through the local engine (atmos layout, ter
     expect(d.approvals).toEqual([]);
   });
 
+  test('apply-environment (staging): a plan that destroys something asks for approval', async () => {
+    t.scenario({ components: { vpc: { plan: { add: 0, change: 0, destroy: 1 } } } });
+    const runId = String((await t.post('/runs', { workflow: 'apply-environment', input: STAGING })).body.runId);
+    const waiting = await t.waitFor(runId, (d) => d.approvals.length > 0 || d.run.status !== 'RUNNING');
+    expect(waiting.approvals[0]).toMatchObject({ status: 'PENDING', tier: 'staging' });
+    expect((await t.post(`/approvals/${runId}.approve`, { decision: 'approve' })).status).toBe(200);
+    expect((await t.waitFor(runId)).run.status).toBe('SUCCEEDED');
+  });
+
   test('a plan without changes skips approval and apply altogether', async () => {
     t.scenario({ default: { plan: { add: 0, change: 0, destroy: 0 } } });
     const d = await t.run('apply-environment', PROD);
