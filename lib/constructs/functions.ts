@@ -5,8 +5,8 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
 import { join } from 'node:path';
-import type { ValidatorSettings } from '../../lambdas/validate-input/core';
 import type { TroposConfig } from '../config/schema';
+import { validatorSettings } from '../config/validator-settings';
 import { TABLES } from '../records/environment';
 import type { Catalog } from '../workflow/catalog';
 import type { Records } from './records';
@@ -45,15 +45,7 @@ export class TroposFunctions extends Construct {
       [TABLES.environments.env]: records.environments.tableName,
     };
 
-    const settings: ValidatorSettings = {
-      region: config.region,
-      accounts: config.accounts,
-      tiers: config.tiers,
-      stateBackend: config.stateBackend,
-      tagsPolicy: config.tagsPolicy,
-      components: catalog.names,
-      defaultComponents: catalog.sets.get('environment') ?? catalog.names,
-    };
+    const settings = validatorSettings(config, catalog);
     this.validateInput = this.fn('ValidateInput', 'validate-input', {
       ...tables,
       TROPOS_SETTINGS: JSON.stringify(settings),

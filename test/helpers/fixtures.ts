@@ -1,6 +1,7 @@
 import { join } from 'node:path';
-import type { ValidatorSettings, WorkflowSpec } from '../../lambdas/validate-input/core';
+import type { WorkflowSpec } from '../../lambdas/validate-input/core';
 import { loadConfig } from '../../lib/config/load';
+import { validatorSettings } from '../../lib/config/validator-settings';
 import type { Environment, EnvironmentReader } from '../../lib/records/environment';
 import { Catalog } from '../../lib/workflow/catalog';
 
@@ -8,15 +9,7 @@ export const ROOT = join(__dirname, '..', '..');
 export const config = loadConfig(join(ROOT, 'tropos.config.yaml'));
 export const catalog = Catalog.fromFile(join(ROOT, 'catalog', 'components.yaml'));
 
-export const settings: ValidatorSettings = {
-  region: config.region,
-  accounts: config.accounts,
-  tiers: config.tiers,
-  stateBackend: config.stateBackend,
-  tagsPolicy: config.tagsPolicy,
-  components: catalog.names,
-  defaultComponents: catalog.sets.get('environment')!,
-};
+export const settings = validatorSettings(config, catalog);
 
 /** An in-memory registry for the validator's pure tests (the DynamoDB one is tested against dynalite). */
 export class MemoryRegistry implements EnvironmentReader {

@@ -1,0 +1,16 @@
+import type { ValidatorSettings } from '../../lambdas/validate-input/core';
+import type { Catalog } from '../workflow/catalog';
+import type { TroposConfig } from './schema';
+
+/** What the input validator needs of the configuration and the catalog (handed to it as JSON at deploy time). */
+export function validatorSettings(config: TroposConfig, catalog: Catalog): ValidatorSettings {
+  return {
+    region: config.region,
+    accounts: config.accounts,
+    tiers: config.tiers,
+    stateBackend: config.stateBackend,
+    tagsPolicy: config.tagsPolicy,
+    components: catalog.names,
+    defaultComponents: catalog.sets.get('environment') ?? catalog.names,
+  };
+}
