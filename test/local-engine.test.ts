@@ -730,3 +730,15 @@ describe('fault injection: runs that fail, are rejected, aborted or time out at 
     for (const token of f.plane.engine.issuedTokens) expect(everything.includes(token)).toBe(false);
   });
 });
+
+test('no stack lock is left held by the runs of this file', async () => {
+  await new Promise((r) => setTimeout(r, 300));
+  const locks = await t.plane.dynamo.documents.send(
+    new ScanCommand({
+      TableName: t.plane.tables.runs,
+      FilterExpression: 'begins_with(runId, :l)',
+      ExpressionAttributeValues: { ':l': 'LOCK#' },
+    }),
+  );
+  expect(locks.Items).toEqual([]);
+});

@@ -33,9 +33,9 @@ export async function recordStateChange(
   if (event['detail-type'] === 'Step Functions Execution Status Change') {
     const run = runFromExecution(event.detail);
     await runs.recordRun(run);
-    // However it ended (succeeded, failed, rejected, aborted, timed out), a run gives back the stack lock it took;
-    // child runs work under their parent's lock, which the parent gives back.
-    if (run.status !== 'RUNNING' && run.stack && !run.parentRunId) await locks.release(run.stack, run.runId);
+    // However it ended (succeeded, failed, rejected, aborted, timed out), a run gives back the stack lock it holds;
+    // a child working under its parent's lock holds none (the lock names the parent, which gives it back).
+    if (run.status !== 'RUNNING' && run.stack) await locks.release(run.stack, run.runId);
     return 'run';
   }
   if (event['detail-type'] === 'CodeBuild Build State Change') {

@@ -255,7 +255,9 @@ export class WorkflowCompiler {
       if (key !== 'fromStep' && key !== 'parentRunId' && key !== 'lockOwner') input[`${key}.$`] = `$.input.${key}`;
     }
     input['parentRunId.$'] = '$$.Execution.Name';
-    input['lockOwner.$'] = '$.context.lockOwner';
+    // A child on the same stack works under this run's lock; one on another stack (promote) takes its own.
+    const sameStack = !['tenant', 'account', 'environment'].some((k) => k in step.input);
+    if (this.workflow.mutating && sameStack) input['lockOwner.$'] = '$.context.lockOwner';
     const task = new tasks.StepFunctionsStartExecution(this.scope, stateName(titleOf(step)), {
       stateMachine: this.r.stateMachine(step.workflow),
       integrationPattern: sfn.IntegrationPattern.RUN_JOB,
