@@ -454,6 +454,11 @@ describe('failures, resumption, dry runs and bad input', () => {
       { field: 'tenant', problem: expect.stringContaining('"Acme!" is not allowed') },
       { field: 'account', problem: expect.stringContaining('"qa" is not a configured account') },
     ]);
+    const hijack = await t.post('/runs', { workflow: 'apply-backend', input: { ...DEV, lockOwner: 'someone-else' } });
+    expect(hijack.status).toBe(400);
+    expect(hijack.body.problems).toEqual([
+      { field: 'input.lockOwner', problem: 'is set by Tropos for the runs a run starts; leave it out' },
+    ]);
     const unknown = await t.post('/runs', { workflow: 'apply-everything', input: {} });
     expect(unknown.status).toBe(400);
     expect(String(unknown.body.message)).toMatch(

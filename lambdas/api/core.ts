@@ -49,6 +49,8 @@ export interface ApiResponse {
   readonly body: unknown;
 }
 
+const INTERNAL_KEYS = ['parentRunId', 'lockOwner'] as const;
+
 /** Request bodies larger than this get 413. */
 export const MAX_BODY_BYTES = 64 * 1024;
 
@@ -163,6 +165,11 @@ async function startRun(req: ApiRequest, deps: ApiDeps): Promise<ApiResponse> {
   const input = body.input ?? {};
   if (typeof input !== 'object' || input === null || Array.isArray(input))
     problems.push({ field: 'input', problem: 'must be a JSON object of the workflow inputs' });
+  // Set only by a parent run for its child (sharing the parent's stack lock): never by a caller.
+  for (const key of INTERNAL_KEYS) {
+    if (typeof input === 'object' && input !== null && key in input)
+      problems.push({ field: `input.${key}`, problem: 'is set by Tropos for the runs a run starts; leave it out' });
+  }
   if (problems.length > 0)
     throw new HttpError(400, 'InvalidInput', problems.map((p) => `${p.field}: ${p.problem}`).join('; '), { problems });
   const entry = deps.workflows[workflow as string]!;

@@ -1,11 +1,12 @@
 import { Command, CommanderError, Option } from 'commander';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { ROOT } from '../app';
 import type { ApprovalView } from '../records/approval-store';
 import type { ComponentRecord, Run, RunDetail, StepRecord } from '../records/run';
 import { Catalog } from '../workflow/catalog';
 import { loadWorkflows, Workflow } from '../workflow/load';
-import { announceServer, ApiError, connect, Connection, UsageError } from './client';
+import { announceServer, ApiError, connect, Connection, serverFile, UsageError } from './client';
 import { describeWorkflow, mermaidGraph } from './describe';
 import { approvalLine, componentLine, duration, failureReason, runTable, stepLine } from './format';
 
@@ -319,6 +320,7 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
         process.once('SIGTERM', () => resolve());
       });
       io.out('stopping…');
+      rmSync(serverFile(global().dataDir), { force: true });
       await plane.close();
     });
 
