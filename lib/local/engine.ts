@@ -375,6 +375,8 @@ export class LocalEngine {
     const answered = new Promise<unknown>((resolve, reject) =>
       this.tokens.set(token, { executionArn: t.executionArn, stateName: t.stateName, resolve, reject }),
     );
+    // The answer may come (or the execution end) while the function is still running: nobody awaits it yet.
+    answered.catch(() => undefined);
     const expiry = setTimeout(() => this.tokens.delete(token), t.timeoutMs);
     // An execution that ends (stopped, failed elsewhere) ends its waiting tasks too.
     const onAbort = () => this.tokens.get(token)?.reject(new TaskError('States.Aborted', 'the execution ended'));
