@@ -49,8 +49,9 @@ export async function startTestPlane(
   options: { layout?: 'atmos' | 'terraform'; configPath?: string; terraformOnPath?: boolean } = {},
 ): Promise<TestPlane> {
   const dir = mkdtempSync(join(tmpdir(), 'tropos-test-'));
-  const infraDir = join(dir, 'infrastructure');
-  cpSync(join(ROOT, 'examples', options.layout ?? 'atmos'), infraDir, { recursive: true });
+  // The whole example repository (both layouts call the shared modules/), run in one of its layouts.
+  cpSync(join(ROOT, 'examples'), join(dir, 'examples'), { recursive: true });
+  const infraDir = join(dir, 'examples', options.layout ?? 'atmos');
   const scenarioFile = join(dir, 'scenario.json');
   const scenarioShell = join(dir, 'scenario.sh');
   const logFile = join(dir, 'terraform-calls.jsonl');

@@ -1,4 +1,4 @@
-# dns: Route 53 hosted zones and records
+# The dns component (modules/dns), configured per stack by Atmos.
 terraform {
   required_version = ">= 1.6.0"
   backend "s3" {} # bucket, key, region and locking are passed by Tropos at init
@@ -17,17 +17,12 @@ variable "tags" {
   default = {}
 }
 
-# Stands in for the component's real resources in this example repository.
-resource "terraform_data" "dns" {
-  input = {
-    component = "dns"
-    stack     = "${var.tenant}-${var.account}-${var.environment}"
-    region    = var.region
-    vpc_cidr  = var.vpc_cidr
-    tags      = var.tags
-  }
-}
-
-output "id" {
-  value = terraform_data.dns.id
+module "dns" {
+  source      = "../../../../modules/dns"
+  tenant      = var.tenant
+  account     = var.account
+  environment = var.environment
+  region      = var.region
+  vpc_cidr    = var.vpc_cidr
+  tags        = var.tags
 }

@@ -1,4 +1,4 @@
-# infrastructure: Shared infrastructure of the coarse-grained layout (databases, clusters, queues)
+# The infrastructure component (modules/infrastructure), configured per stack by Atmos.
 terraform {
   required_version = ">= 1.6.0"
   backend "s3" {} # bucket, key, region and locking are passed by Tropos at init
@@ -17,17 +17,12 @@ variable "tags" {
   default = {}
 }
 
-# Stands in for the component's real resources in this example repository.
-resource "terraform_data" "infrastructure" {
-  input = {
-    component = "infrastructure"
-    stack     = "${var.tenant}-${var.account}-${var.environment}"
-    region    = var.region
-    vpc_cidr  = var.vpc_cidr
-    tags      = var.tags
-  }
-}
-
-output "id" {
-  value = terraform_data.infrastructure.id
+module "infrastructure" {
+  source      = "../../../../modules/infrastructure"
+  tenant      = var.tenant
+  account     = var.account
+  environment = var.environment
+  region      = var.region
+  vpc_cidr    = var.vpc_cidr
+  tags        = var.tags
 }

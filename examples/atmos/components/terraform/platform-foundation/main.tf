@@ -1,4 +1,4 @@
-# platform-foundation: Phase 1: VPC, EKS cluster, IAM and security, Cilium CNI, essential add-ons
+# The platform-foundation component (modules/platform-foundation), configured per stack by Atmos.
 terraform {
   required_version = ">= 1.6.0"
   backend "s3" {} # bucket, key, region and locking are passed by Tropos at init
@@ -17,17 +17,12 @@ variable "tags" {
   default = {}
 }
 
-# Stands in for the component's real resources in this example repository.
-resource "terraform_data" "platform_foundation" {
-  input = {
-    component = "platform-foundation"
-    stack     = "${var.tenant}-${var.account}-${var.environment}"
-    region    = var.region
-    vpc_cidr  = var.vpc_cidr
-    tags      = var.tags
-  }
-}
-
-output "id" {
-  value = terraform_data.platform_foundation.id
+module "platform_foundation" {
+  source      = "../../../../modules/platform-foundation"
+  tenant      = var.tenant
+  account     = var.account
+  environment = var.environment
+  region      = var.region
+  vpc_cidr    = var.vpc_cidr
+  tags        = var.tags
 }

@@ -1,4 +1,4 @@
-# security-foundation: Phase 5: OpenBao + ExternalSecret, OPA Gatekeeper, Falco
+# The security-foundation component (modules/security-foundation), configured per stack by Atmos.
 terraform {
   required_version = ">= 1.6.0"
   backend "s3" {} # bucket, key, region and locking are passed by Tropos at init
@@ -17,17 +17,12 @@ variable "tags" {
   default = {}
 }
 
-# Stands in for the component's real resources in this example repository.
-resource "terraform_data" "security_foundation" {
-  input = {
-    component = "security-foundation"
-    stack     = "${var.tenant}-${var.account}-${var.environment}"
-    region    = var.region
-    vpc_cidr  = var.vpc_cidr
-    tags      = var.tags
-  }
-}
-
-output "id" {
-  value = terraform_data.security_foundation.id
+module "security_foundation" {
+  source      = "../../../../modules/security-foundation"
+  tenant      = var.tenant
+  account     = var.account
+  environment = var.environment
+  region      = var.region
+  vpc_cidr    = var.vpc_cidr
+  tags        = var.tags
 }

@@ -1,4 +1,4 @@
-# security-groups: Security groups and their rules
+# The security-groups component (modules/security-groups), configured per stack by Atmos.
 terraform {
   required_version = ">= 1.6.0"
   backend "s3" {} # bucket, key, region and locking are passed by Tropos at init
@@ -17,17 +17,12 @@ variable "tags" {
   default = {}
 }
 
-# Stands in for the component's real resources in this example repository.
-resource "terraform_data" "security_groups" {
-  input = {
-    component = "security-groups"
-    stack     = "${var.tenant}-${var.account}-${var.environment}"
-    region    = var.region
-    vpc_cidr  = var.vpc_cidr
-    tags      = var.tags
-  }
-}
-
-output "id" {
-  value = terraform_data.security_groups.id
+module "security_groups" {
+  source      = "../../../../modules/security-groups"
+  tenant      = var.tenant
+  account     = var.account
+  environment = var.environment
+  region      = var.region
+  vpc_cidr    = var.vpc_cidr
+  tags        = var.tags
 }

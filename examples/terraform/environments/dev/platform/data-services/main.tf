@@ -13,7 +13,7 @@ variable "vpc_cidr" { type = string }
 variable "tags" { type = map(string) }
 
 module "data_services" {
-  source      = "../../../../modules/data-services"
+  source      = "../../../../../modules/data-services"
   tenant      = var.tenant
   account     = var.account
   environment = var.environment

@@ -13,7 +13,7 @@ variable "vpc_cidr" { type = string }
 variable "tags" { type = map(string) }
 
 module "apigateway" {
-  source      = "../../../../modules/apigateway"
+  source      = "../../../../../modules/apigateway"
   tenant      = var.tenant
   account     = var.account
   environment = var.environment

@@ -13,7 +13,7 @@ variable "vpc_cidr" { type = string }
 variable "tags" { type = map(string) }
 
 module "ec2" {
-  source      = "../../../../modules/ec2"
+  source      = "../../../../../modules/ec2"
   tenant      = var.tenant
   account     = var.account
   environment = var.environment

@@ -13,7 +13,7 @@ variable "vpc_cidr" { type = string }
 variable "tags" { type = map(string) }
 
 module "infrastructure" {
-  source      = "../../../../modules/infrastructure"
+  source      = "../../../../../modules/infrastructure"
   tenant      = var.tenant
   account     = var.account
   environment = var.environment

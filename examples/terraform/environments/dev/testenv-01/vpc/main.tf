@@ -13,7 +13,7 @@ variable "vpc_cidr" { type = string }
 variable "tags" { type = map(string) }
 
 module "vpc" {
-  source      = "../../../../modules/vpc"
+  source      = "../../../../../modules/vpc"
   tenant      = var.tenant
   account     = var.account
   environment = var.environment

@@ -13,7 +13,7 @@ variable "vpc_cidr" { type = string }
 variable "tags" { type = map(string) }
 
 module "dns" {
-  source      = "../../../../modules/dns"
+  source      = "../../../../../modules/dns"
   tenant      = var.tenant
   account     = var.account
   environment = var.environment

@@ -13,7 +13,7 @@ variable "vpc_cidr" { type = string }
 variable "tags" { type = map(string) }
 
 module "dynamodb" {
-  source      = "../../../../modules/dynamodb"
+  source      = "../../../../../modules/dynamodb"
   tenant      = var.tenant
   account     = var.account
   environment = var.environment

@@ -13,7 +13,7 @@ variable "vpc_cidr" { type = string }
 variable "tags" { type = map(string) }
 
 module "ecs" {
-  source      = "../../../../modules/ecs"
+  source      = "../../../../../modules/ecs"
   tenant      = var.tenant
   account     = var.account
   environment = var.environment

@@ -13,7 +13,7 @@ variable "vpc_cidr" { type = string }
 variable "tags" { type = map(string) }
 
 module "eks" {
-  source      = "../../../../modules/eks"
+  source      = "../../../../../modules/eks"
   tenant      = var.tenant
   account     = var.account
   environment = var.environment

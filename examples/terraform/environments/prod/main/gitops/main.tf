@@ -13,7 +13,7 @@ variable "vpc_cidr" { type = string }
 variable "tags" { type = map(string) }
 
 module "gitops" {
-  source      = "../../../../modules/gitops"
+  source      = "../../../../../modules/gitops"
   tenant      = var.tenant
   account     = var.account
   environment = var.environment

@@ -13,7 +13,7 @@ variable "vpc_cidr" { type = string }
 variable "tags" { type = map(string) }
 
 module "ingress" {
-  source      = "../../../../modules/ingress"
+  source      = "../../../../../modules/ingress"
   tenant      = var.tenant
   account     = var.account
   environment = var.environment

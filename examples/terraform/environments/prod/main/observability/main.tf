@@ -13,7 +13,7 @@ variable "vpc_cidr" { type = string }
 variable "tags" { type = map(string) }
 
 module "observability" {
-  source      = "../../../../modules/observability"
+  source      = "../../../../../modules/observability"
   tenant      = var.tenant
   account     = var.account
   environment = var.environment

@@ -13,7 +13,7 @@ variable "vpc_cidr" { type = string }
 variable "tags" { type = map(string) }
 
 module "platform_foundation" {
-  source      = "../../../../modules/platform-foundation"
+  source      = "../../../../../modules/platform-foundation"
   tenant      = var.tenant
   account     = var.account
   environment = var.environment

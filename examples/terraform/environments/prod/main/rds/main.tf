@@ -13,7 +13,7 @@ variable "vpc_cidr" { type = string }
 variable "tags" { type = map(string) }
 
 module "rds" {
-  source      = "../../../../modules/rds"
+  source      = "../../../../../modules/rds"
   tenant      = var.tenant
   account     = var.account
   environment = var.environment

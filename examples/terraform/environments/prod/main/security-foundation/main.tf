@@ -13,7 +13,7 @@ variable "vpc_cidr" { type = string }
 variable "tags" { type = map(string) }
 
 module "security_foundation" {
-  source      = "../../../../modules/security-foundation"
+  source      = "../../../../../modules/security-foundation"
   tenant      = var.tenant
   account     = var.account
   environment = var.environment

@@ -13,7 +13,7 @@ variable "vpc_cidr" { type = string }
 variable "tags" { type = map(string) }
 
 module "security_groups" {
-  source      = "../../../../modules/security-groups"
+  source      = "../../../../../modules/security-groups"
   tenant      = var.tenant
   account     = var.account
   environment = var.environment

@@ -13,7 +13,7 @@ variable "vpc_cidr" { type = string }
 variable "tags" { type = map(string) }
 
 module "service_mesh" {
-  source      = "../../../../modules/service-mesh"
+  source      = "../../../../../modules/service-mesh"
   tenant      = var.tenant
   account     = var.account
   environment = var.environment

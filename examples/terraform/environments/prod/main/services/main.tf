@@ -13,7 +13,7 @@ variable "vpc_cidr" { type = string }
 variable "tags" { type = map(string) }
 
 module "services" {
-  source      = "../../../../modules/services"
+  source      = "../../../../../modules/services"
   tenant      = var.tenant
   account     = var.account
   environment = var.environment

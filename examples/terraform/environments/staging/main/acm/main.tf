@@ -13,7 +13,7 @@ variable "vpc_cidr" { type = string }
 variable "tags" { type = map(string) }
 
 module "acm" {
-  source      = "../../../../modules/acm"
+  source      = "../../../../../modules/acm"
   tenant      = var.tenant
   account     = var.account
   environment = var.environment

@@ -13,7 +13,7 @@ variable "vpc_cidr" { type = string }
 variable "tags" { type = map(string) }
 
 module "backend" {
-  source      = "../../../../modules/backend"
+  source      = "../../../../../modules/backend"
   tenant      = var.tenant
   account     = var.account
   environment = var.environment

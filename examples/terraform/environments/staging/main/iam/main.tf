@@ -13,7 +13,7 @@ variable "vpc_cidr" { type = string }
 variable "tags" { type = map(string) }
 
 module "iam" {
-  source      = "../../../../modules/iam"
+  source      = "../../../../../modules/iam"
   tenant      = var.tenant
   account     = var.account
   environment = var.environment

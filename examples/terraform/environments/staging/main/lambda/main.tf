@@ -13,7 +13,7 @@ variable "vpc_cidr" { type = string }
 variable "tags" { type = map(string) }
 
 module "lambda" {
-  source      = "../../../../modules/lambda"
+  source      = "../../../../../modules/lambda"
   tenant      = var.tenant
   account     = var.account
   environment = var.environment

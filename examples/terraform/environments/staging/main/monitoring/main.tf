@@ -13,7 +13,7 @@ variable "vpc_cidr" { type = string }
 variable "tags" { type = map(string) }
 
 module "monitoring" {
-  source      = "../../../../modules/monitoring"
+  source      = "../../../../../modules/monitoring"
   tenant      = var.tenant
   account     = var.account
   environment = var.environment

@@ -13,7 +13,7 @@ variable "vpc_cidr" { type = string }
 variable "tags" { type = map(string) }
 
 module "network" {
-  source      = "../../../../modules/network"
+  source      = "../../../../../modules/network"
   tenant      = var.tenant
   account     = var.account
   environment = var.environment
