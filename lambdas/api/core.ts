@@ -1,11 +1,14 @@
-import { randomBytes } from 'node:crypto';
 import { InvalidInputError } from '../../lib/domain/errors';
-import type { EnvironmentReader } from '../../lib/records/environment';
+import type { EnvironmentWriter, TicketStore } from '../../lib/records/environment-store';
 import { ApprovalDecision, ApprovalRefused, ApprovalStore, ApprovalView } from '../../lib/records/approval-store';
 import type { RunStore } from '../../lib/records/run-store';
 import type { Check } from '../../lib/workflow/schema';
 import type { WorkflowSpec } from '../../lib/workflow/spec';
 import { validateInput, ValidatorSettings } from '../validate-input/core';
+import { getEnvironment, listEnvironments, onboard, startDriftSweep } from './environments';
+import { ApiRequest, ApiResponse, HttpError, jsonBody, newRunId, refuseProblems } from './http';
+
+export type { ApiRequest, ApiResponse };
 
 /** What the API knows of each workflow: how to validate its input, and which state machine runs it. */
 export interface WorkflowEntry {
@@ -22,9 +25,14 @@ export interface ApiDeps {
     taskToken: string,
     outcome: { ok: true; output: unknown } | { ok: false; error: string; cause: string },
   ) => Promise<void>;
-  readonly registry: EnvironmentReader;
+  /** The environment registry: read by validation, written by onboarding (CIDR allocation, registration). */
+  readonly registry: EnvironmentWriter;
+  /** Which run each ticket's onboarding started. */
+  readonly tickets: TicketStore;
   readonly settings: ValidatorSettings;
   readonly workflows: Readonly<Record<string, WorkflowEntry>>;
+  /** The drift sweep's state machine. */
+  readonly driftSweepArn: string;
   /** Starts the execution that is the run (StartExecution). */
   readonly startExecution: (
     stateMachineArn: string,
@@ -34,84 +42,64 @@ export interface ApiDeps {
   readonly now?: () => Date;
 }
 
-export interface ApiRequest {
-  readonly method: string;
-  readonly path: string;
-  readonly query: Readonly<Record<string, string | undefined>>;
-  readonly headers: Readonly<Record<string, string | undefined>>;
-  readonly body: string | null;
-  /** The caller: the IAM principal on AWS, the local user locally. */
-  readonly identity: string;
-}
-
-export interface ApiResponse {
-  readonly statusCode: number;
-  readonly body: unknown;
-}
-
 const INTERNAL_KEYS = ['parentRunId', 'lockOwner'] as const;
 
-/** Request bodies larger than this get 413. */
-export const MAX_BODY_BYTES = 64 * 1024;
+type Handler = (req: ApiRequest, deps: ApiDeps, params: Record<string, string>) => Promise<ApiResponse>;
 
-class HttpError extends Error {
-  constructor(
-    public readonly statusCode: number,
-    public readonly error: string,
-    message: string,
-    public readonly extra: Record<string, unknown> = {},
-  ) {
-    super(message);
+/** The routes of the API: the local server and API Gateway serve these; `api/openapi.yaml` describes them. */
+export const ROUTES: readonly { readonly method: string; readonly path: string; readonly handler: Handler }[] = [
+  { method: 'POST', path: '/environments', handler: (req, deps) => onboard(req, deps) },
+  { method: 'GET', path: '/environments', handler: (req, deps) => listEnvironments(req, deps) },
+  { method: 'GET', path: '/environments/{stack}', handler: (_, deps, p) => getEnvironment(p.stack!, deps) },
+  { method: 'POST', path: '/runs', handler: (req, deps) => startRun(req, deps) },
+  { method: 'GET', path: '/runs', handler: (req, deps) => listRuns(req, deps) },
+  { method: 'GET', path: '/runs/{id}', handler: (_, deps, p) => getRun(p.id!, deps) },
+  {
+    method: 'GET',
+    path: '/approvals',
+    handler: async (req, deps) => ({
+      statusCode: 200,
+      body: { approvals: await deps.approvals.list(req.query.status) },
+    }),
+  },
+  { method: 'POST', path: '/approvals/{id}', handler: (req, deps, p) => decide(p.id!, req, deps) },
+  { method: 'GET', path: '/workflows', handler: async (_, deps) => listWorkflows(deps) },
+  { method: 'POST', path: '/drift-sweeps', handler: (req, deps) => startDriftSweep(req, deps) },
+];
+
+/** Matches a path against a route's template (`/runs/{id}`): the template's parameters, or undefined. */
+function match(template: string, segments: readonly string[]): Record<string, string> | undefined {
+  const parts = template.split('/').filter(Boolean);
+  if (parts.length !== segments.length) return undefined;
+  const params: Record<string, string> = {};
+  for (const [i, part] of parts.entries()) {
+    const segment = segments[i]!;
+    if (part.startsWith('{')) params[part.slice(1, -1)] = decodeURIComponent(segment);
+    else if (part !== segment) return undefined;
   }
-}
-
-/** A run id is the execution name: the workflow, when, and a random suffix (`plan-environment-20261122-031500-3f9a`). */
-export function newRunId(workflow: string, now: Date): string {
-  const stamp = now.toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
-  return `${workflow}-${stamp}-${randomBytes(2).toString('hex')}`;
+  return params;
 }
 
 /** The HTTP API, one code path per operation, whichever door the request comes through. */
 export async function route(req: ApiRequest, deps: ApiDeps): Promise<ApiResponse> {
   try {
     const segments = req.path.replace(/\/+$/, '').split('/').filter(Boolean);
-    const [resource, id, ...rest] = segments;
-    if (resource === 'runs' && rest.length === 0) {
-      if (!id && req.method === 'POST') return await startRun(req, deps);
-      if (!id && req.method === 'GET') return await listRuns(req, deps);
-      if (id && req.method === 'GET') return await getRun(decodeURIComponent(id), deps);
+    const matching = ROUTES.flatMap((r) => {
+      const params = match(r.path, segments);
+      return params ? [{ ...r, params }] : [];
+    });
+    const found = matching.find((r) => r.method === req.method);
+    if (found) return await found.handler(req, deps, found.params);
+    if (matching.length > 0)
       throw new HttpError(
         405,
         'MethodNotAllowed',
-        `${req.method} ${req.path} is not allowed; use ${id ? 'GET' : 'GET or POST'}`,
+        `${req.method} ${req.path} is not allowed; use ${matching.map((r) => r.method).join(' or ')}`,
       );
-    }
-    if (resource === 'approvals' && rest.length === 0) {
-      if (!id && req.method === 'GET')
-        return { statusCode: 200, body: { approvals: await deps.approvals.list(req.query.status) } };
-      if (id && req.method === 'POST') return await decide(decodeURIComponent(id), req, deps);
-      throw new HttpError(
-        405,
-        'MethodNotAllowed',
-        `${req.method} ${req.path} is not allowed; use ${id ? 'POST' : 'GET'}`,
-      );
-    }
-    if (resource === 'workflows' && !id && req.method === 'GET') {
-      return {
-        statusCode: 200,
-        body: {
-          workflows: Object.entries(deps.workflows).map(([name, w]) => ({
-            name,
-            inputs: w.spec.inputs,
-            steps: w.spec.steps,
-          })),
-        },
-      };
-    }
     throw new HttpError(
       404,
       'NotFound',
-      `no route ${req.method} ${req.path}; the API has POST /runs, GET /runs, GET /runs/{id}, GET /approvals, POST /approvals/{id}, GET /workflows`,
+      `no route ${req.method} ${req.path}; the API has ${ROUTES.map((r) => `${r.method} ${r.path}`).join(', ')}`,
     );
   } catch (e) {
     if (e instanceof HttpError)
@@ -120,31 +108,17 @@ export async function route(req: ApiRequest, deps: ApiDeps): Promise<ApiResponse
   }
 }
 
-/** Parses a JSON object body: 413 when too large, 415 when not JSON, 400 when malformed. */
-export function jsonBody(req: ApiRequest): Record<string, unknown> {
-  const body = req.body ?? '';
-  if (Buffer.byteLength(body) > MAX_BODY_BYTES)
-    throw new HttpError(
-      413,
-      'PayloadTooLarge',
-      `the body is ${Buffer.byteLength(body)} bytes; at most ${MAX_BODY_BYTES} are accepted`,
-    );
-  const type = Object.entries(req.headers).find(([k]) => k.toLowerCase() === 'content-type')?.[1] ?? '';
-  if (!/^application\/json\b/i.test(type))
-    throw new HttpError(
-      415,
-      'UnsupportedMediaType',
-      `Content-Type must be application/json; got ${type ? `"${type}"` : 'none'}`,
-    );
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(body);
-  } catch (e) {
-    throw new HttpError(400, 'MalformedJson', `the body is not valid JSON: ${(e as Error).message}`);
-  }
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
-    throw new HttpError(400, 'MalformedJson', 'the body must be a JSON object');
-  return parsed as Record<string, unknown>;
+function listWorkflows(deps: ApiDeps): ApiResponse {
+  return {
+    statusCode: 200,
+    body: {
+      workflows: Object.entries(deps.workflows).map(([name, w]) => ({
+        name,
+        inputs: w.spec.inputs,
+        steps: w.spec.steps,
+      })),
+    },
+  };
 }
 
 async function startRun(req: ApiRequest, deps: ApiDeps): Promise<ApiResponse> {
@@ -170,8 +144,7 @@ async function startRun(req: ApiRequest, deps: ApiDeps): Promise<ApiResponse> {
     if (typeof input === 'object' && input !== null && key in input)
       problems.push({ field: `input.${key}`, problem: 'is set by Tropos for the runs a run starts; leave it out' });
   }
-  if (problems.length > 0)
-    throw new HttpError(400, 'InvalidInput', problems.map((p) => `${p.field}: ${p.problem}`).join('; '), { problems });
+  refuseProblems(problems);
   const entry = deps.workflows[workflow as string]!;
   const runInput = {
     ...(input as Record<string, unknown>),
@@ -206,8 +179,7 @@ async function decide(approvalId: string, req: ApiRequest, deps: ApiDeps): Promi
     problems.push({ field: 'comment', problem: 'must be a string of at most 1000 characters' });
   for (const k of Object.keys(body).filter((k) => k !== 'decision' && k !== 'comment'))
     problems.push({ field: k, problem: 'is not a field of an approval answer; allowed: decision, comment' });
-  if (problems.length > 0)
-    throw new HttpError(400, 'InvalidInput', problems.map((p) => `${p.field}: ${p.problem}`).join('; '), { problems });
+  refuseProblems(problems);
   const decision = body.decision as ApprovalDecision;
   const comment = body.comment as string | undefined;
   let decided;

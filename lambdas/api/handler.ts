@@ -3,7 +3,7 @@ import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import { TABLES } from '../../lib/records/environment';
-import { EnvironmentStore } from '../../lib/records/environment-store';
+import { EnvironmentWriter, TicketStore } from '../../lib/records/environment-store';
 import { ApprovalStore } from '../../lib/records/approval-store';
 import { RunStore } from '../../lib/records/run-store';
 import { StepFunctionsTokens } from '../shared/task-tokens';
@@ -21,7 +21,9 @@ const deps = {
     token: string,
     outcome: { ok: true; output: unknown } | { ok: false; error: string; cause: string },
   ) => (outcome.ok ? tokens.succeed(token, outcome.output) : tokens.fail(token, outcome.error, outcome.cause)),
-  registry: new EnvironmentStore(dynamo(), requiredEnv(TABLES.environments.env)),
+  registry: new EnvironmentWriter(dynamo(), requiredEnv(TABLES.environments.env)),
+  tickets: new TicketStore(dynamo(), requiredEnv(TABLES.environments.env)),
+  driftSweepArn: requiredEnv('TROPOS_DRIFT_SWEEP_ARN'),
   settings: jsonEnv<ValidatorSettings>('TROPOS_SETTINGS'),
   workflows: jsonEnv<Record<string, WorkflowEntry>>('TROPOS_WORKFLOWS'),
   startExecution: async (stateMachineArn: string, name: string, input: Record<string, unknown>) => {

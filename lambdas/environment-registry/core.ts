@@ -44,7 +44,7 @@ export async function handleRegistry(
     case 'activate':
       return registry.update(c.stack, { status: 'active', runId: req.runId });
     case 'mark-destroyed':
-      return registry.update(c.stack, { status: 'destroyed', runId: req.runId });
+      return registry.markDestroyed(c.stack, req.runId);
     case 'record-drift': {
       const r = req.result;
       if (!r || r.status !== 'SUCCEEDED') throw new Error('record-drift needs the summary of a drift step that ran');

@@ -1,8 +1,11 @@
 import { stackName } from '../../lib/domain/naming';
 import { planFromExported } from '../../lib/domain/plan';
+import type { Environment } from '../../lib/records/environment';
+import type { EnvironmentWriter } from '../../lib/records/environment-store';
 import type { Run, RunStatus } from '../../lib/records/run';
 import type { RunStore } from '../../lib/records/run-store';
 import type { StackLocks } from '../../lib/records/stack-lock';
+import { CallbackOptions, deliverCallback } from './callback';
 
 /** An EventBridge event this function is the target of. */
 export interface StateChangeEvent {
@@ -25,17 +28,40 @@ const STATUS: Record<string, RunStatus> = {
  * changes become component records. Both come from EventBridge, so a run started from the console is recorded
  * like one started by the API.
  */
+export interface LedgerDeps {
+  readonly runs: RunStore;
+  readonly locks: Pick<StackLocks, 'release'>;
+  readonly registry: Pick<EnvironmentWriter, 'get' | 'markFailed'>;
+  readonly callbacks: CallbackOptions;
+}
+
 export async function recordStateChange(
   event: StateChangeEvent,
-  runs: RunStore,
-  locks: Pick<StackLocks, 'release'>,
+  deps: LedgerDeps,
 ): Promise<'run' | 'component' | 'ignored'> {
+  const { runs, locks } = deps;
   if (event['detail-type'] === 'Step Functions Execution Status Change') {
     const run = runFromExecution(event.detail);
     await runs.recordRun(run);
+    if (run.status === 'RUNNING') return 'run';
     // However it ended (succeeded, failed, rejected, aborted, timed out), a run gives back the stack lock it holds;
     // a child working under its parent's lock holds none (the lock names the parent, which gives it back).
-    if (run.status !== 'RUNNING' && run.stack) await locks.release(run.stack, run.runId);
+    if (run.stack) await locks.release(run.stack, run.runId);
+    // An onboarding that did not succeed leaves its environment `failed` with the reason, and its CIDR free.
+    // Here, not in the workflow: an aborted or timed-out run runs no more states, but its end event still comes.
+    if (run.workflow === ONBOARD_WORKFLOW && run.status !== 'SUCCEEDED' && run.stack)
+      await deps.registry.markFailed(run.stack, run.runId, {
+        error: run.error ?? run.status,
+        cause: run.cause ?? `the onboarding run ended ${run.status}`,
+      });
+    const url = run.input.callbackUrl;
+    if (typeof url === 'string' && url && (await runs.claimCallback(run.runId, url))) {
+      const environment = run.stack ? await deps.registry.get(run.stack) : undefined;
+      await runs.recordCallback(
+        run.runId,
+        await deliverCallback(url, callbackPayload(run, environment), deps.callbacks),
+      );
+    }
     return 'run';
   }
   if (event['detail-type'] === 'CodeBuild Build State Change') {
@@ -67,6 +93,37 @@ export async function recordStateChange(
     return 'component';
   }
   return 'ignored';
+}
+
+/** The workflow whose failure marks its environment failed. */
+export const ONBOARD_WORKFLOW = 'onboard-environment';
+
+/** What the ticketing system receives when a run it started ends. */
+export function callbackPayload(run: Run, environment: Environment | undefined): Record<string, unknown> {
+  return {
+    event: 'run.ended',
+    runId: run.runId,
+    workflow: run.workflow,
+    status: run.status,
+    ticketId: run.ticketId ?? null,
+    requestedBy: run.startedBy,
+    stack: run.stack ?? null,
+    startedAt: run.startedAt,
+    endedAt: run.endedAt ?? null,
+    error: run.error ?? null,
+    cause: run.cause ?? null,
+    statusUrl: `/runs/${run.runId}`,
+    environment: environment
+      ? {
+          stack: environment.stack,
+          status: environment.status,
+          vpcCidr: environment.vpcCidr ?? null,
+          tier: environment.tier,
+          region: environment.region,
+          failure: environment.failure ?? null,
+        }
+      : null,
+  };
 }
 
 /** A Run from an execution status change: workflow from the state machine name, stack and starter from the input. */

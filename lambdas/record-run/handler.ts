@@ -1,18 +1,28 @@
 import middy from '@middy/core';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { TABLES } from '../../lib/records/environment';
+import { EnvironmentWriter } from '../../lib/records/environment-store';
 import { RunStore } from '../../lib/records/run-store';
 import { StackLocks } from '../../lib/records/stack-lock';
+import { callbackSecret } from '../shared/secrets';
 import { createLogger, dynamo, requiredEnv } from '../shared/runtime';
-import { recordStateChange, StateChangeEvent } from './core';
+import { LedgerDeps, recordStateChange, StateChangeEvent } from './core';
 
 const logger = createLogger('record-run');
-const runs = new RunStore(dynamo(), requiredEnv(TABLES.runs.env));
-const locks = new StackLocks(dynamo(), requiredEnv(TABLES.runs.env));
+const deps: LedgerDeps = {
+  runs: new RunStore(dynamo(), requiredEnv(TABLES.runs.env)),
+  locks: new StackLocks(dynamo(), requiredEnv(TABLES.runs.env)),
+  registry: new EnvironmentWriter(dynamo(), requiredEnv(TABLES.environments.env)),
+  callbacks: {
+    secret: callbackSecret,
+    attempts: Number(requiredEnv('TROPOS_CALLBACK_ATTEMPTS')),
+    backoffMs: Number(requiredEnv('TROPOS_CALLBACK_BACKOFF_MS')),
+  },
+};
 
 /** Target of the EventBridge rules on execution status changes and build state changes. */
 export const handler = middy(async (event: StateChangeEvent) => {
-  const what = await recordStateChange(event, runs, locks);
+  const what = await recordStateChange(event, deps);
   logger.info('recorded', { detailType: event['detail-type'], what });
   return { recorded: what };
 }).use(injectLambdaContext(logger));

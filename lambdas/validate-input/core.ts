@@ -1,8 +1,9 @@
+import { callbackUrlProblem } from '../../lib/domain/callback';
 import { parseCidr, overlaps } from '../../lib/domain/cidr';
 import { FieldProblem, InvalidInputError } from '../../lib/domain/errors';
 import { isParameterName, PARAMETERS, ParameterRule, RESERVED_KEYS } from '../../lib/domain/inputs';
 import { fillPattern, stackName } from '../../lib/domain/naming';
-import type { Environment, EnvironmentReader } from '../../lib/records/environment';
+import { HOLDING_STATUSES, type Environment, type EnvironmentReader } from '../../lib/records/environment';
 import type { Check } from '../../lib/workflow/schema';
 import type { WorkflowSpec } from '../../lib/workflow/spec';
 
@@ -198,6 +199,10 @@ export async function validateInput(
     if (v !== undefined && v !== null && (typeof v !== 'string' || v.length > 256))
       bad(key, 'must be a string of at most 256 characters');
   }
+  if (raw.callbackUrl !== undefined && raw.callbackUrl !== null) {
+    const problem = callbackUrlProblem(raw.callbackUrl);
+    if (problem) bad('callbackUrl', problem);
+  }
 
   // Checks against the registry, only when the fields they need are valid.
   const coordinatesOk =
@@ -218,7 +223,13 @@ export async function validateInput(
         `stack ${stack} is not registered; onboard it first (onboard-environment) or check tenant/account/environment`,
       );
     }
-    if (req.checks.includes('stack-not-registered') && registered) {
+    // Registered for this very run (the API registers an onboarding before it starts the run) is not in the way;
+    // nor is a failed onboarding: the stack can be onboarded again.
+    const holder =
+      registered &&
+      HOLDING_STATUSES.includes(registered.status) &&
+      !(registered.status === 'onboarding' && registered.runId === req.runId);
+    if (req.checks.includes('stack-not-registered') && registered && holder) {
       bad(
         'environment',
         `stack ${stack} is already registered (status ${registered.status}); choose another environment name`,
@@ -227,7 +238,7 @@ export async function validateInput(
   }
   if (req.checks.includes('cidr-free') && values.tenant && cidr?.ok && !problems.some((p) => p.field === 'vpc_cidr')) {
     for (const env of await registry.listByTenant(values.tenant)) {
-      if (env.stack === stack || env.status === 'destroyed' || !env.vpcCidr) continue;
+      if (env.stack === stack || !HOLDING_STATUSES.includes(env.status) || !env.vpcCidr) continue;
       const theirs = parseCidr(env.vpcCidr);
       if (theirs.ok && overlaps(cidr.cidr, theirs.cidr)) {
         bad(
@@ -264,7 +275,7 @@ export async function validateInput(
   };
   const input: Record<string, unknown> = { ...values };
   input.dryRun = dryRun === true || dryRun === 'true';
-  for (const key of ['fromStep', 'requestedBy', 'ticketId'] as const)
+  for (const key of ['fromStep', 'requestedBy', 'ticketId', 'callbackUrl'] as const)
     input[key] = typeof raw[key] === 'string' ? raw[key] : null;
   input.parentRunId = typeof raw.parentRunId === 'string' ? raw.parentRunId : null;
   input.lockOwner = typeof raw.lockOwner === 'string' ? raw.lockOwner : null;

@@ -67,7 +67,7 @@ export function describeWorkflow(wf: Workflow, catalog: Catalog): string {
     ...wf.inputs.required.map((n) => param(n, true)),
     ...wf.inputs.optional.map((n) => param(n, false)),
     ...Object.entries(wf.inputs.requiredWhen).map(([cond, names]) => `  (${names.join(', ')} required when ${cond})`),
-    '  fromStep, dryRun, requestedBy, ticketId: any workflow',
+    '  fromStep, dryRun, requestedBy, ticketId, callbackUrl: any workflow',
     '',
     'Steps:',
     ...wf.steps.flatMap((s, i) => {

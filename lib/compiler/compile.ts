@@ -252,7 +252,8 @@ export class WorkflowCompiler {
       else if (declared.has(name as never)) input[`${name}.$`] = `$.input.${name}`;
     }
     for (const key of RESERVED_KEYS) {
-      if (key !== 'fromStep' && key !== 'parentRunId' && key !== 'lockOwner') input[`${key}.$`] = `$.input.${key}`;
+      // Not fromStep (a step of this workflow), nor callbackUrl (the ticketing system hears of this run only).
+      if (!['fromStep', 'callbackUrl', 'parentRunId', 'lockOwner'].includes(key)) input[`${key}.$`] = `$.input.${key}`;
     }
     input['parentRunId.$'] = '$$.Execution.Name';
     // A child on the same stack works under this run's lock; one on another stack (promote) takes its own.

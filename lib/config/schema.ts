@@ -69,6 +69,33 @@ export const ConfigSchema = z.strictObject({
     })
     .prefault({}),
   notifications: z.strictObject({ emails: z.array(z.email()).default([]) }).prefault({}),
+  /** Signed callbacks to ticketing systems when a run given a `callbackUrl` ends. */
+  callbacks: z
+    .strictObject({
+      /** Secrets Manager secret (name) holding the HMAC-SHA256 signing secret; absent: Tropos creates one. */
+      secretName: z
+        .string()
+        .regex(/^[\w/+=.@-]{1,512}$/, 'a Secrets Manager secret name like tropos/callback-signing')
+        .optional(),
+      /** Attempts in all (the first included); network errors, timeouts, 5xx, 408 and 429 are retried. */
+      attempts: z.number().int().min(1).max(10).default(5),
+      /** Wait before the second attempt, doubled for each next one. */
+      backoffSeconds: z.number().min(0.01).max(60).default(2),
+    })
+    .prefault({}),
+  /** The HTTP API (API Gateway, IAM-authorised). */
+  api: z
+    .strictObject({
+      throttling: z
+        .strictObject({
+          /** Steady requests per second, over all callers. */
+          rateLimit: z.number().int().min(1).max(10000).default(20),
+          /** Requests allowed in a burst. */
+          burstLimit: z.number().int().min(1).max(5000).default(40),
+        })
+        .prefault({}),
+    })
+    .prefault({}),
   tagsPolicy: z
     .strictObject({
       required: z.array(z.string().min(1)).default([]),

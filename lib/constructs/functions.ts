@@ -1,11 +1,14 @@
 import { Duration } from 'aws-cdk-lib';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import * as logs from 'aws-cdk-lib/aws-logs';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
 import { join } from 'node:path';
 import type { TroposConfig } from '../config/schema';
+import { DRIFT_METRIC } from '../domain/drift';
 import { validatorSettings } from '../config/validator-settings';
 import { TABLES } from '../records/environment';
 import type { Catalog } from '../workflow/catalog';
@@ -22,6 +25,8 @@ export interface TroposFunctionsProps {
   readonly catalog: Catalog;
   readonly records: Records;
   readonly notifications: sns.ITopic;
+  /** The HMAC secret that signs callbacks to ticketing systems. */
+  readonly callbackSecret: secretsmanager.ISecret;
 }
 
 /** The Lambda functions the workflows call; each is a thin middy handler over a pure core in `lambdas/<name>/`. */
@@ -34,8 +39,10 @@ export class TroposFunctions extends Construct {
   public readonly stackLock: nodejs.NodejsFunction;
   /** The HTTP API's handler (API Gateway and the local server). */
   public readonly api: nodejs.NodejsFunction;
-  /** The run ledger's writer: target of the execution and build state-change rules. */
+  /** The run ledger's writer: target of the execution and build state-change rules; sends the callbacks. */
   public readonly recordRun: nodejs.NodejsFunction;
+  /** The drift sweep's tasks: list active environments, summarize (metrics, one notification). */
+  public readonly driftSweep: nodejs.NodejsFunction;
 
   constructor(scope: Construct, id: string, props: TroposFunctionsProps) {
     super(scope, id);
@@ -71,13 +78,47 @@ export class TroposFunctions extends Construct {
     // TROPOS_WORKFLOWS (each workflow's input spec and state machine) is added by the stack once they exist.
     this.api = this.fn('Api', 'api', { ...tables, TROPOS_SETTINGS: JSON.stringify(settings) });
     records.runs.grantReadWriteData(this.api); // approvals are answered through the API
-    records.environments.grantReadData(this.api);
+    records.environments.grantReadWriteData(this.api); // onboarding registers (CIDR allocation, tickets)
 
-    this.recordRun = this.fn('RecordRun', 'record-run', tables);
+    // Callbacks are retried with backoff inside the ledger's invocation: room for every attempt.
+    const { attempts, backoffSeconds } = config.callbacks;
+    const callbackSeconds = attempts * 10 + backoffSeconds * 1.25 * (2 ** Math.max(0, attempts - 1) - 1);
+    this.recordRun = this.fn(
+      'RecordRun',
+      'record-run',
+      {
+        ...tables,
+        TROPOS_CALLBACK_SECRET: props.callbackSecret.secretArn,
+        TROPOS_CALLBACK_ATTEMPTS: String(attempts),
+        TROPOS_CALLBACK_BACKOFF_MS: String(Math.round(backoffSeconds * 1000)),
+      },
+      Duration.seconds(Math.min(900, Math.ceil(60 + callbackSeconds))),
+    );
     records.runs.grantReadWriteData(this.recordRun);
+    records.environments.grantReadWriteData(this.recordRun); // a failed onboarding: environment failed, CIDR given back
+    props.callbackSecret.grantRead(this.recordRun);
+
+    this.driftSweep = this.fn('DriftSweep', 'drift-sweep', {
+      ...tables,
+      TROPOS_NOTIFICATIONS_TOPIC: props.notifications.topicArn,
+    });
+    records.environments.grantReadData(this.driftSweep);
+    props.notifications.grantPublish(this.driftSweep);
+    this.driftSweep.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: ['cloudwatch:PutMetricData'],
+        resources: ['*'], // PutMetricData has no resource; the condition keeps it to Tropos's namespace
+        conditions: { StringEquals: { 'cloudwatch:namespace': DRIFT_METRIC.namespace } },
+      }),
+    );
   }
 
-  private fn(id: string, folder: string, environment: Record<string, string>): nodejs.NodejsFunction {
+  private fn(
+    id: string,
+    folder: string,
+    environment: Record<string, string>,
+    timeout = Duration.seconds(60),
+  ): nodejs.NodejsFunction {
     const logGroup = new logs.LogGroup(this, `${id}Logs`, { retention: logs.RetentionDays.THREE_MONTHS });
     return new nodejs.NodejsFunction(this, id, {
       entry: join(LAMBDAS, folder, 'handler.ts'),
@@ -88,7 +129,7 @@ export class TroposFunctions extends Construct {
       runtime: RUNTIME,
       architecture: lambda.Architecture.ARM_64,
       memorySize: 256,
-      timeout: Duration.seconds(60),
+      timeout,
       tracing: lambda.Tracing.ACTIVE,
       logGroup,
       // TROPOS_FUNCTION names the handler folder: the local engine runs lambdas/<folder>/handler.ts in-process.

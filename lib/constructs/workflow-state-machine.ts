@@ -21,11 +21,7 @@ export interface WorkflowStateMachineProps {
   readonly alarmTopic?: sns.ITopic;
 }
 
-/**
- * One workflow file compiled into one state machine `tropos-<workflow>`: JSONPath ASL, logging at level ALL
- * (without execution data: task tokens are secrets), X-Ray tracing, and alarms on failed, timed-out and
- * aborted executions.
- */
+/** One workflow file compiled into one monitored state machine `tropos-<workflow>`. */
 export class WorkflowStateMachine extends Construct {
   public readonly stateMachine: sfn.StateMachine;
   public readonly alarms: cloudwatch.Alarm[];
@@ -33,36 +29,62 @@ export class WorkflowStateMachine extends Construct {
   constructor(scope: Construct, id: string, props: WorkflowStateMachineProps) {
     super(scope, id);
     const { workflow, resources } = props;
-    const logGroup = new logs.LogGroup(this, 'Logs', {
-      logGroupName: `/aws/vendedlogs/states/tropos-${workflow.name}`,
-      retention: logs.RetentionDays.SIX_MONTHS,
-    });
     const definition = new WorkflowCompiler(this, workflow, resources).compile();
-    this.stateMachine = new sfn.StateMachine(this, 'Resource', {
-      stateMachineName: `tropos-${workflow.name}`,
-      comment: workflow.description.slice(0, 1000),
-      definitionBody: sfn.DefinitionBody.fromChainable(definition),
-      queryLanguage: sfn.QueryLanguage.JSON_PATH,
-      logs: { destination: logGroup, level: sfn.LogLevel.ALL, includeExecutionData: false },
-      tracingEnabled: true,
+    const { stateMachine, alarms } = monitoredStateMachine(this, {
+      name: workflow.name,
+      description: workflow.description,
+      definition,
       timeout: WorkflowCompiler.maxDuration(resources),
+      alarmTopic: props.alarmTopic,
     });
-    const metrics: [string, cloudwatch.IMetric][] = [
-      ['Failed', this.stateMachine.metricFailed({ period: Duration.minutes(5) })],
-      ['TimedOut', this.stateMachine.metricTimedOut({ period: Duration.minutes(5) })],
-      ['Aborted', this.stateMachine.metricAborted({ period: Duration.minutes(5) })],
-    ];
-    this.alarms = metrics.map(([name, metric]) => {
-      const alarm = new cloudwatch.Alarm(this, `${name}Alarm`, {
-        alarmDescription: `tropos-${workflow.name}: an execution ${name.toLowerCase()}`,
-        metric,
-        threshold: 1,
-        evaluationPeriods: 1,
-        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-      });
-      if (props.alarmTopic) alarm.addAlarmAction(new actions.SnsAction(props.alarmTopic));
-      return alarm;
-    });
+    this.stateMachine = stateMachine;
+    this.alarms = alarms;
   }
+}
+
+/**
+ * The state machine `tropos-<name>` in `scope`: JSONPath ASL, logging at level ALL (without execution data: task
+ * tokens are secrets), X-Ray tracing, and alarms on failed, timed-out and aborted executions.
+ */
+export function monitoredStateMachine(
+  scope: Construct,
+  props: {
+    readonly name: string;
+    readonly description: string;
+    readonly definition: sfn.IChainable;
+    readonly timeout: Duration;
+    readonly alarmTopic?: sns.ITopic | undefined;
+  },
+): { stateMachine: sfn.StateMachine; alarms: cloudwatch.Alarm[] } {
+  const logGroup = new logs.LogGroup(scope, 'Logs', {
+    logGroupName: `/aws/vendedlogs/states/tropos-${props.name}`,
+    retention: logs.RetentionDays.SIX_MONTHS,
+  });
+  const stateMachine = new sfn.StateMachine(scope, 'Resource', {
+    stateMachineName: `tropos-${props.name}`,
+    comment: props.description.slice(0, 1000),
+    definitionBody: sfn.DefinitionBody.fromChainable(props.definition),
+    queryLanguage: sfn.QueryLanguage.JSON_PATH,
+    logs: { destination: logGroup, level: sfn.LogLevel.ALL, includeExecutionData: false },
+    tracingEnabled: true,
+    timeout: props.timeout,
+  });
+  const metrics: [string, cloudwatch.IMetric][] = [
+    ['Failed', stateMachine.metricFailed({ period: Duration.minutes(5) })],
+    ['TimedOut', stateMachine.metricTimedOut({ period: Duration.minutes(5) })],
+    ['Aborted', stateMachine.metricAborted({ period: Duration.minutes(5) })],
+  ];
+  const alarms = metrics.map(([name, metric]) => {
+    const alarm = new cloudwatch.Alarm(scope, `${name}Alarm`, {
+      alarmDescription: `tropos-${props.name}: an execution ${name.toLowerCase()}`,
+      metric,
+      threshold: 1,
+      evaluationPeriods: 1,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    });
+    if (props.alarmTopic) alarm.addAlarmAction(new actions.SnsAction(props.alarmTopic));
+    return alarm;
+  });
+  return { stateMachine, alarms };
 }

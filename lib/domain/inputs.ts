@@ -124,8 +124,17 @@ export function isParameterName(name: string): name is ParameterName {
 
 /**
  * Reserved keys any run input may carry, besides the workflow's own parameters.
+ * `callbackUrl` is where the run's outcome is POSTed, signed, when it ends (a ticketing system's hook).
  * `parentRunId` and `lockOwner` are set by a parent workflow when it starts this one (the child shares the
  * parent's stack lock).
  */
-export const RESERVED_KEYS = ['fromStep', 'dryRun', 'requestedBy', 'ticketId', 'parentRunId', 'lockOwner'] as const;
+export const RESERVED_KEYS = [
+  'fromStep',
+  'dryRun',
+  'requestedBy',
+  'ticketId',
+  'callbackUrl',
+  'parentRunId',
+  'lockOwner',
+] as const;
 export type ReservedKey = (typeof RESERVED_KEYS)[number];

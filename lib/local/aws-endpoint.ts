@@ -15,16 +15,22 @@ export interface OutboxMessage {
 /**
  * The AWS APIs the handlers call, served on loopback: Step Functions (JSON 1.0: StartExecution,
  * DescribeExecution, StopExecution, SendTaskSuccess / Failure / Heartbeat) backed by the local engine, and SNS
- * Publish (query protocol) into the outbox. The handlers use the real AWS SDK, pointed here by
+ * Publish (query protocol) into the outbox, CloudWatch PutMetricData into `metrics`, and Secrets Manager
+ * GetSecretValue with the local callback signing key. The handlers use the real AWS SDK, pointed here by
  * AWS_ENDPOINT_URL_SFN and AWS_ENDPOINT_URL_SNS.
  */
 export class LocalAwsEndpoint {
   private server?: Server;
   public url = '';
 
+  /** Metric data put (CloudWatch PutMetricData), in order. */
+  public readonly metrics: Record<string, unknown>[] = [];
+
   constructor(
     private readonly engine: LocalEngine,
     private readonly publish: (m: OutboxMessage) => void,
+    /** The one secret GetSecretValue answers with (the callback signing key). */
+    private readonly secret = 'local-callback-secret',
   ) {}
 
   public async start(): Promise<string> {
@@ -51,6 +57,19 @@ export class LocalAwsEndpoint {
           JSON.parse(body || '{}') as Record<string, unknown>,
         );
         res.writeHead(200, { 'content-type': 'application/x-amz-json-1.0' }).end(JSON.stringify(out));
+        return;
+      }
+      if (typeof target === 'string' && target === 'secretsmanager.GetSecretValue') {
+        const { SecretId } = JSON.parse(body || '{}') as { SecretId?: string };
+        res
+          .writeHead(200, { 'content-type': 'application/x-amz-json-1.1' })
+          .end(JSON.stringify({ ARN: SecretId, Name: SecretId, SecretString: this.secret, VersionId: 'local' }));
+        return;
+      }
+      if (typeof target === 'string' && target.endsWith('.PutMetricData')) {
+        const { Namespace, MetricData } = JSON.parse(body || '{}') as { Namespace: string; MetricData: unknown[] };
+        for (const m of MetricData ?? []) this.metrics.push({ namespace: Namespace, ...(m as object) });
+        res.writeHead(200, { 'content-type': 'application/x-amz-json-1.0' }).end('{}');
         return;
       }
       const form = new URLSearchParams(body);

@@ -1,6 +1,7 @@
 import { App } from 'aws-cdk-lib';
 import { PutCommand } from '@aws-sdk/lib-dynamodb';
-import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -18,6 +19,17 @@ import { LocalFunctions } from './functions';
 import { localSdk } from './sdk';
 
 const MAX_REQUEST_BYTES = 1024 * 1024;
+
+/**
+ * The local callback signing key: $TROPOS_CALLBACK_SECRET, else one generated once and kept in
+ * <dataDir>/callback-secret (mode 0600) — give it to the receiver that verifies the callbacks.
+ */
+export function localCallbackSecret(dataDir: string): string {
+  if (process.env.TROPOS_CALLBACK_SECRET) return process.env.TROPOS_CALLBACK_SECRET;
+  const file = join(dataDir, 'callback-secret');
+  if (!existsSync(file)) writeFileSync(file, randomBytes(32).toString('hex'), { mode: 0o600 });
+  return readFileSync(file, 'utf8').trim();
+}
 
 /** Runs `fn` with the bundler's progress lines held back; they are shown only if it fails. */
 function quietly<T>(fn: () => T): T {
@@ -131,13 +143,23 @@ export class ControlPlane {
       onEvent: async (event) => void (await functions.invokeFolder('record-run', event)),
     });
     const outbox: OutboxMessage[] = [];
-    const endpoint = new LocalAwsEndpoint(engine, (m) => {
-      outbox.push(m);
-      appendFileSync(join(dataDir, 'outbox.jsonl'), `${JSON.stringify(m)}\n`);
-    });
+    const callbackSecret = localCallbackSecret(dataDir);
+    const endpoint = new LocalAwsEndpoint(
+      engine,
+      (m) => {
+        outbox.push(m);
+        appendFileSync(join(dataDir, 'outbox.jsonl'), `${JSON.stringify(m)}\n`);
+      },
+      callbackSecret,
+    );
     const awsUrl = await endpoint.start();
     // Set before any handler is loaded: their clients read these when created.
-    Object.assign(process.env, { AWS_ENDPOINT_URL_SFN: awsUrl, AWS_ENDPOINT_URL_SNS: awsUrl });
+    Object.assign(process.env, {
+      AWS_ENDPOINT_URL_SFN: awsUrl,
+      AWS_ENDPOINT_URL_SNS: awsUrl,
+      AWS_ENDPOINT_URL_CLOUDWATCH: awsUrl,
+      AWS_ENDPOINT_URL_SECRETS_MANAGER: awsUrl,
+    });
 
     const plane = new ControlPlane(outbox, config, dataDir, assemblyDir, engine, functions, dynamo, endpoint, tables);
     await plane.seedEnvironments();
@@ -205,6 +227,7 @@ export class ControlPlane {
       });
     if (url.pathname === '/local/health') return void send(200, { ok: true, pid: process.pid, dataDir: this.dataDir });
     if (url.pathname === '/local/outbox') return void send(200, { messages: this.outbox });
+    if (url.pathname === '/local/metrics') return void send(200, { metrics: this.endpoint.metrics });
     const headers = Object.fromEntries(
       Object.entries(req.headers).map(([k, v]) => [k, Array.isArray(v) ? v.join(',') : v]),
     );

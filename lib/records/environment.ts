@@ -29,13 +29,30 @@ export interface Environment {
   readonly createdAt: string;
   readonly updatedAt: string;
   readonly lastDrift?: DriftResult | undefined;
+  /** Why the environment is `failed`: the onboarding run's error and cause. */
+  readonly failure?: { readonly error: string; readonly cause: string; readonly at: string } | undefined;
 }
+
+/** Statuses whose environment holds its stack name and its VPC CIDR. */
+export const HOLDING_STATUSES: readonly EnvironmentStatus[] = ['onboarding', 'active'];
 
 /** Reads of the registry that validators need. */
 export interface EnvironmentReader {
   get(stack: string): Promise<Environment | undefined>;
   listByTenant(tenant: string): Promise<Environment[]>;
 }
+
+/**
+ * Keys of the registry table's items that are not environments; their key starts with `#` (no stack name can)
+ * and they carry no `tenant`, so the byTenant index never lists them.
+ */
+export const REGISTRY_KEYS = {
+  /** The tenant's CIDR allocation: every held block and a version, changed only by conditional writes. */
+  allocation: (tenant: string) => `#allocation#${tenant}`,
+  /** A ticket's onboarding request: the run it started (idempotency of POST /environments). */
+  ticket: (ticketId: string) => `#ticket#${ticketId}`,
+  isEnvironment: (key: string) => !key.startsWith('#'),
+} as const;
 
 /** Names of the tables and their indexes, shared by the CDK constructs and the handlers. */
 export const TABLES = {

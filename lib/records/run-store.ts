@@ -6,7 +6,7 @@ import {
   type DynamoDBDocumentClient,
 } from '@aws-sdk/lib-dynamodb';
 import { TABLES } from './environment';
-import { ComponentRecord, Run, RunDetail, RunStatus, SK, StepRecord } from './run';
+import { CallbackRecord, ComponentRecord, Run, RunDetail, RunStatus, SK, StepRecord } from './run';
 
 /** Fields never returned by reads: task tokens are secrets. */
 const SECRET_FIELDS = ['taskToken'];
@@ -90,6 +90,22 @@ export class RunStore {
     } catch (e) {
       if ((e as Error).name !== 'ConditionalCheckFailedException') throw e;
     }
+  }
+
+  /** Claims the sending of a run's callback: true once, false for every later delivery of the same end event. */
+  public async claimCallback(runId: string, url: string): Promise<boolean> {
+    const sending: CallbackRecord = { url, status: 'SENDING', attempts: [] };
+    try {
+      await setFields(this.db, this.table, { runId, sk: SK.run }, { callback: sending }, 'attribute_not_exists(#f0)');
+      return true;
+    } catch (e) {
+      if ((e as Error).name === 'ConditionalCheckFailedException') return false;
+      throw e;
+    }
+  }
+
+  public async recordCallback(runId: string, callback: CallbackRecord): Promise<void> {
+    await setFields(this.db, this.table, { runId, sk: SK.run }, { callback });
   }
 
   public async recordStep(s: StepRecord): Promise<void> {

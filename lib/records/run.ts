@@ -18,6 +18,16 @@ export interface Run {
   readonly error?: string | undefined;
   readonly cause?: string | undefined;
   readonly executionArn: string;
+  /** The signed callback of a run given a `callbackUrl`, once the run ended. */
+  readonly callback?: CallbackRecord | undefined;
+}
+
+/** One delivery of a run's outcome to its callback URL: every attempt, and how it ended. */
+export interface CallbackRecord {
+  readonly url: string;
+  readonly status: 'SENDING' | 'DELIVERED' | 'FAILED';
+  readonly attempts: readonly { readonly at: string; readonly statusCode?: number; readonly error?: string }[];
+  readonly deliveredAt?: string | undefined;
 }
 
 export const COMPONENT_RECORD_STATUSES = ['RUNNING', 'SUCCEEDED', 'FAILED', 'SKIPPED'] as const;

@@ -2,13 +2,18 @@ import { Stack, StackProps } from 'aws-cdk-lib';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as kms from 'aws-cdk-lib/aws-kms';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
+import { ROUTES } from '../../lambdas/api/core';
+import { WorkflowCompiler } from '../compiler/compile';
 import type { CompilerResources } from '../compiler/resources';
 import type { TroposConfig } from '../config/schema';
 import { ArtifactsBucket } from '../constructs/artifacts-bucket';
+import { DriftSweep } from '../constructs/drift-sweep';
+import { HttpApi } from '../constructs/http-api';
 import { TroposFunctions } from '../constructs/functions';
 import { Records } from '../constructs/records';
 import { TerraformRunners } from '../constructs/terraform-runners';
@@ -36,6 +41,10 @@ export class TroposStack extends Stack {
   public readonly functions: TroposFunctions;
   public readonly runners: TerraformRunners;
   public readonly stateMachines: ReadonlyMap<string, sfn.StateMachine>;
+  public readonly driftSweep: DriftSweep;
+  public readonly api: HttpApi;
+  /** Signs the callbacks to ticketing systems (HMAC-SHA256). */
+  public readonly callbackSecret: secretsmanager.ISecret;
 
   constructor(scope: Construct, id: string, props: TroposStackProps) {
     super(scope, id, { suppressTemplateIndentation: true, ...props });
@@ -51,11 +60,18 @@ export class TroposStack extends Stack {
     });
     for (const email of config.notifications.emails)
       this.notifications.addSubscription(new subscriptions.EmailSubscription(email));
+    this.callbackSecret = config.callbacks.secretName
+      ? secretsmanager.Secret.fromSecretNameV2(this, 'CallbackSecret', config.callbacks.secretName)
+      : new secretsmanager.Secret(this, 'CallbackSecret', {
+          description: 'Tropos: HMAC-SHA256 key that signs callbacks to ticketing systems; share it with them',
+          generateSecretString: { passwordLength: 48, excludePunctuation: true },
+        });
     this.functions = new TroposFunctions(this, 'Functions', {
       config,
       catalog,
       records: this.records,
       notifications: this.notifications,
+      callbackSecret: this.callbackSecret,
     });
     this.runners = new TerraformRunners(this, 'Runners', { config, catalog, artifacts: this.artifacts.bucket });
 
@@ -94,6 +110,14 @@ export class TroposStack extends Stack {
     }
     this.stateMachines = machines;
 
+    this.driftSweep = new DriftSweep(this, 'DriftSweep', {
+      config,
+      fn: this.functions.driftSweep,
+      driftDetection: resources.stateMachine('drift-detection'),
+      childTimeout: WorkflowCompiler.maxDuration(resources),
+      alarmTopic: this.notifications,
+    });
+
     // The API starts any workflow: it knows each one's input spec and state machine.
     const entries = Object.fromEntries(
       [...workflows.values()].map((wf) => {
@@ -109,10 +133,13 @@ export class TroposStack extends Stack {
       }),
     );
     this.functions.api.addEnvironment('TROPOS_WORKFLOWS', this.toJsonString(entries));
+    this.functions.api.addEnvironment('TROPOS_DRIFT_SWEEP_ARN', this.driftSweep.stateMachine.stateMachineArn);
     for (const m of machines.values()) {
       m.grantStartExecution(this.functions.api);
       m.grantTaskResponse(this.functions.api); // approvals: SendTaskSuccess / SendTaskFailure
     }
+    this.driftSweep.stateMachine.grantStartExecution(this.functions.api); // POST /drift-sweeps
+    this.api = new HttpApi(this, 'Api', { config, handler: this.functions.api, routes: ROUTES });
 
     // The run ledger: execution status changes and build state changes, from EventBridge, whoever started the run.
     const target = new targets.LambdaFunction(this.functions.recordRun, { retryAttempts: 10 });
@@ -121,7 +148,9 @@ export class TroposStack extends Stack {
       eventPattern: {
         source: ['aws.states'],
         detailType: ['Step Functions Execution Status Change'],
-        detail: { stateMachineArn: [...machines.values()].map((m) => m.stateMachineArn) },
+        detail: {
+          stateMachineArn: [...machines.values(), this.driftSweep.stateMachine].map((m) => m.stateMachineArn),
+        },
       },
       targets: [target],
     });

@@ -1,0 +1,112 @@
+import type { DriftResult, Environment } from '../../lib/records/environment';
+import type { EnvironmentStore } from '../../lib/records/environment-store';
+
+export { DRIFT_METRIC } from '../../lib/domain/drift';
+
+/** One environment to check: the drift-detection input, and the run id its child execution gets. */
+export interface SweepItem {
+  readonly tenant: string;
+  readonly account: string;
+  readonly environment: string;
+  readonly stack: string;
+  /** The child execution's name: the sweep's run id and the item's number. */
+  readonly runId: string;
+}
+
+/** What the Map gives back for each environment. */
+export interface ChildResult {
+  readonly stack: string;
+  readonly runId: string;
+  readonly status: 'SUCCEEDED' | 'FAILED';
+  readonly error?: { readonly Error?: string; readonly Cause?: string } | undefined;
+}
+
+export type SweepRequest =
+  | { readonly action: 'list'; readonly runId: string }
+  | { readonly action: 'summarize'; readonly runId: string; readonly results: readonly ChildResult[] };
+
+export interface SweepSummary {
+  readonly runId: string;
+  readonly checked: number;
+  readonly drifted: { readonly stack: string; readonly components: readonly string[] }[];
+  readonly clean: string[];
+  readonly failed: { readonly stack: string; readonly error: string }[];
+  readonly notified: boolean;
+}
+
+export interface SweepDeps {
+  readonly registry: Pick<EnvironmentStore, 'list' | 'get'>;
+  readonly putMetrics: (points: { stack: string; value: number; at: Date }[]) => Promise<void>;
+  readonly publish: (subject: string, message: string) => Promise<void>;
+  readonly now?: () => Date;
+}
+
+/**
+ * The drift sweep's tasks: list the active environments (the Map runs drift-detection for each), then read
+ * each one's result from the registry, put the DriftedComponents metric per stack, and send one summary.
+ */
+export async function sweep(
+  req: SweepRequest,
+  deps: SweepDeps,
+): Promise<{ environments: SweepItem[]; count: number } | SweepSummary> {
+  if (req.action === 'list') {
+    const active = await deps.registry.list({ status: 'active' });
+    const environments = active.map((e: Environment, i) => ({
+      tenant: e.tenant,
+      account: e.account,
+      environment: e.environment,
+      stack: e.stack,
+      runId: `${req.runId}-${i + 1}`,
+    }));
+    return { environments, count: environments.length };
+  }
+  if (req.action !== 'summarize') throw new Error(`unknown drift-sweep action ${JSON.stringify(req)}`);
+  const at = (deps.now ?? (() => new Date()))();
+  const drifted: SweepSummary['drifted'] = [];
+  const clean: string[] = [];
+  const failed: { stack: string; error: string }[] = [];
+  const points: { stack: string; value: number; at: Date }[] = [];
+  for (const r of req.results) {
+    const result: DriftResult | undefined = (await deps.registry.get(r.stack))?.lastDrift;
+    if (r.status !== 'SUCCEEDED' || !result || result.runId !== r.runId) {
+      failed.push({ stack: r.stack, error: childError(r) });
+      continue;
+    }
+    points.push({ stack: r.stack, value: result.drifted.length, at });
+    if (result.drifted.length > 0) drifted.push({ stack: r.stack, components: [...result.drifted] });
+    else clean.push(r.stack);
+  }
+  if (points.length > 0) await deps.putMetrics(points);
+  const notify = drifted.length > 0 || failed.length > 0;
+  if (notify) {
+    const subject = `Tropos drift: ${drifted.length} of ${req.results.length} environments drifted${failed.length ? `, ${failed.length} not checked` : ''}`;
+    const lines = [
+      `Drift sweep ${req.runId} checked ${req.results.length} active environments at ${at.toISOString()}.`,
+      '',
+      ...(drifted.length
+        ? ['Drifted:', ...drifted.map((d) => `  ${d.stack}: ${d.components.join(', ')}`), '']
+        : ['Nothing drifted.', '']),
+      ...(failed.length
+        ? ['Not checked (the check failed):', ...failed.map((f) => `  ${f.stack}: ${f.error}`), '']
+        : []),
+      `In sync: ${clean.length ? clean.join(', ') : 'none'}`,
+      '',
+      'Each drifted stack: tropos runs --workflow drift-detection --stack <stack>, then plan-environment to review.',
+    ];
+    await deps.publish(subject, lines.join('\n'));
+  }
+  return { runId: req.runId, checked: req.results.length, drifted, clean, failed, notified: notify };
+}
+
+/** The child's error, from the Map's caught result (a failed child's cause is its DescribeExecution answer). */
+function childError(r: ChildResult): string {
+  if (r.status === 'SUCCEEDED') return 'the check recorded no result';
+  const cause = r.error?.Cause ?? '';
+  try {
+    const child = JSON.parse(cause) as { Error?: string; Cause?: string };
+    if (child.Error) return `${child.Error}: ${child.Cause ?? ''}`.slice(0, 500);
+  } catch {
+    // not JSON: the cause as it is
+  }
+  return `${r.error?.Error ?? 'Failed'}${cause ? `: ${cause.slice(0, 500)}` : ''}`;
+}

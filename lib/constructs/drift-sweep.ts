@@ -1,0 +1,115 @@
+import { Duration } from 'aws-cdk-lib';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as scheduler from 'aws-cdk-lib/aws-scheduler';
+import * as schedulerTargets from 'aws-cdk-lib/aws-scheduler-targets';
+import * as sns from 'aws-cdk-lib/aws-sns';
+import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
+import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
+import { Construct } from 'constructs';
+import type { TroposConfig } from '../config/schema';
+import { monitoredStateMachine } from './workflow-state-machine';
+
+export interface DriftSweepProps {
+  readonly config: TroposConfig;
+  /** The drift-sweep function (list, summarize). */
+  readonly fn: lambda.IFunction;
+  /** tropos-drift-detection: run once per environment as a child execution. */
+  readonly driftDetection: sfn.IStateMachine;
+  /** The longest one drift-detection run may take. */
+  readonly childTimeout: Duration;
+  readonly alarmTopic: sns.ITopic;
+}
+
+/** The name of the sweep's state machine (`tropos-drift-sweep`) and of its runs. */
+export const DRIFT_SWEEP = 'drift-sweep';
+
+const LAMBDA_TIMEOUT = Duration.minutes(2);
+
+/**
+ * Scheduled drift detection: an EventBridge Scheduler schedule (config `drift.schedule`) starts
+ * `tropos-drift-sweep`, which lists the active environments, runs drift-detection for each as a child execution
+ * through a Map (at most `drift.maxConcurrency` at once; a failed check is caught and reported, never stopping
+ * the others), then puts the DriftedComponents metric per stack and sends one summary notification.
+ */
+export class DriftSweep extends Construct {
+  public readonly stateMachine: sfn.StateMachine;
+  public readonly schedule: scheduler.Schedule;
+
+  constructor(scope: Construct, id: string, props: DriftSweepProps) {
+    super(scope, id);
+    const { config, fn } = props;
+    const list = new tasks.LambdaInvoke(this, 'List active environments', {
+      lambdaFunction: fn,
+      payload: sfn.TaskInput.fromObject({ action: 'list', 'runId.$': '$$.Execution.Name' }),
+      payloadResponseOnly: true,
+      resultPath: '$.sweep',
+      taskTimeout: sfn.Timeout.duration(LAMBDA_TIMEOUT),
+      retryOnServiceExceptions: true,
+    });
+    const check = new tasks.StepFunctionsStartExecution(this, 'Check drift', {
+      stateMachine: props.driftDetection,
+      integrationPattern: sfn.IntegrationPattern.RUN_JOB,
+      input: sfn.TaskInput.fromObject({
+        'tenant.$': '$.item.tenant',
+        'account.$': '$.item.account',
+        'environment.$': '$.item.environment',
+        requestedBy: DRIFT_SWEEP,
+        'parentRunId.$': '$.parentRunId',
+      }),
+      name: sfn.JsonPath.stringAt('$.item.runId'),
+      associateWithParent: true,
+      resultPath: sfn.JsonPath.DISCARD,
+      taskTimeout: sfn.Timeout.duration(props.childTimeout),
+      comment: 'One environment: tropos-drift-detection records its result in the registry',
+    });
+    check.addRetry({
+      errors: ['StepFunctions.ExecutionLimitExceededException'],
+      interval: Duration.seconds(5),
+      maxAttempts: 5,
+      backoffRate: 2,
+    });
+    const checked = new sfn.Pass(this, 'Checked', {
+      parameters: { 'stack.$': '$.item.stack', 'runId.$': '$.item.runId', status: 'SUCCEEDED' },
+    });
+    const failed = new sfn.Pass(this, 'Check failed', {
+      parameters: { 'stack.$': '$.item.stack', 'runId.$': '$.item.runId', status: 'FAILED', 'error.$': '$.error' },
+    });
+    check.addCatch(failed, { resultPath: '$.error' });
+    const each = new sfn.Map(this, 'Check each environment', {
+      itemsPath: '$.sweep.environments',
+      maxConcurrency: config.drift.maxConcurrency,
+      itemSelector: { 'item.$': '$$.Map.Item.Value', 'parentRunId.$': '$$.Execution.Name' },
+      resultPath: '$.results',
+    });
+    each.itemProcessor(check.next(checked));
+    const summarize = new tasks.LambdaInvoke(this, 'Summarize drift', {
+      lambdaFunction: fn,
+      payload: sfn.TaskInput.fromObject({
+        action: 'summarize',
+        'runId.$': '$$.Execution.Name',
+        'results.$': '$.results',
+      }),
+      payloadResponseOnly: true,
+      taskTimeout: sfn.Timeout.duration(LAMBDA_TIMEOUT),
+      retryOnServiceExceptions: true,
+      comment: 'Puts DriftedComponents per stack; one notification names the drifted environments',
+    });
+    const { stateMachine } = monitoredStateMachine(this, {
+      name: DRIFT_SWEEP,
+      description:
+        'Drift sweep: runs drift-detection for every active environment, puts the DriftedComponents metric per stack, and sends one summary of what drifted.',
+      definition: list.next(each).next(summarize),
+      timeout: props.childTimeout.plus(Duration.hours(24)),
+      alarmTopic: props.alarmTopic,
+    });
+    this.stateMachine = stateMachine;
+    this.schedule = new scheduler.Schedule(this, 'Schedule', {
+      description: `Tropos drift sweep (${config.drift.schedule})`,
+      schedule: scheduler.ScheduleExpression.expression(config.drift.schedule),
+      target: new schedulerTargets.StepFunctionsStartExecution(stateMachine, {
+        input: scheduler.ScheduleTargetInput.fromObject({ requestedBy: 'schedule' }),
+        retryAttempts: 3,
+      }),
+    });
+  }
+}
