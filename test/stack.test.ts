@@ -17,9 +17,12 @@ describe('the Tropos stack (the real app: workflows/, catalog/, tropos.config.ya
   const workflowFiles = readdirSync(join(ROOT, 'workflows')).filter((f) => f.endsWith('.yaml'));
 
   test('one state machine per workflow file, named tropos-<workflow>', () => {
-    template.resourceCountIs('AWS::StepFunctions::StateMachine', workflowFiles.length);
+    // … and the drift sweep's.
+    template.resourceCountIs('AWS::StepFunctions::StateMachine', workflowFiles.length + 1);
     expect(workflowFiles.length).toBeGreaterThanOrEqual(14);
-    expect([...machines.keys()].sort()).toEqual(workflowFiles.map((f) => `tropos-${f.replace('.yaml', '')}`).sort());
+    expect([...machines.keys()].sort()).toEqual(
+      [...workflowFiles.map((f) => `tropos-${f.replace('.yaml', '')}`), 'tropos-drift-sweep'].sort(),
+    );
   });
 
   test.each(readdirSync(join(__dirname, '..', 'workflows')).map((f) => `tropos-${f.replace('.yaml', '')}`))(
@@ -74,7 +77,7 @@ describe('the Tropos stack (the real app: workflows/, catalog/, tropos.config.ya
   });
 
   test('every function runs Node.js 22, traced, with the SDK left to the runtime', () => {
-    template.resourceCountIs('AWS::Lambda::Function', 7);
+    template.resourceCountIs('AWS::Lambda::Function', 8);
     template.allResourcesProperties('AWS::Lambda::Function', {
       Runtime: 'nodejs22.x',
       TracingConfig: { Mode: 'Active' },

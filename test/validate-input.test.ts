@@ -122,6 +122,7 @@ describe('validate-input core', () => {
       expect(out.input).toEqual({
         tenant: 'acme',
         account: 'dev',
+        callbackUrl: null,
         environment: 'testenv-01',
         components: null,
         dryRun: false,

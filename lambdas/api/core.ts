@@ -31,7 +31,7 @@ export interface ApiDeps {
   readonly tickets: TicketStore;
   readonly settings: ValidatorSettings;
   readonly workflows: Readonly<Record<string, WorkflowEntry>>;
-  /** The drift sweep's state machine. */
+  /** The drift sweep's state machine ('' when the app has none). */
   readonly driftSweepArn: string;
   /** Starts the execution that is the run (StartExecution). */
   readonly startExecution: (

@@ -268,6 +268,7 @@ export async function startDriftSweep(req: ApiRequest, deps: ApiDeps): Promise<A
       extra.map((field) => ({ field, problem: 'is not a field of POST /drift-sweeps; send {} or no body' })),
     );
   }
+  if (!deps.driftSweepArn) throw new HttpError(404, 'NotFound', 'this deployment has no drift-detection workflow');
   const runId = newRunId('drift-sweep', (deps.now ?? (() => new Date()))());
   await deps.startExecution(deps.driftSweepArn, runId, { requestedBy: req.identity });
   return { statusCode: 202, body: { runId, workflow: 'drift-sweep', status: 'RUNNING', statusUrl: `/runs/${runId}` } };

@@ -23,7 +23,7 @@ const deps = {
   ) => (outcome.ok ? tokens.succeed(token, outcome.output) : tokens.fail(token, outcome.error, outcome.cause)),
   registry: new EnvironmentWriter(dynamo(), requiredEnv(TABLES.environments.env)),
   tickets: new TicketStore(dynamo(), requiredEnv(TABLES.environments.env)),
-  driftSweepArn: requiredEnv('TROPOS_DRIFT_SWEEP_ARN'),
+  driftSweepArn: process.env.TROPOS_DRIFT_SWEEP_ARN ?? '',
   settings: jsonEnv<ValidatorSettings>('TROPOS_SETTINGS'),
   workflows: jsonEnv<Record<string, WorkflowEntry>>('TROPOS_WORKFLOWS'),
   startExecution: async (stateMachineArn: string, name: string, input: Record<string, unknown>) => {

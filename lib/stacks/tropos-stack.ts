@@ -41,7 +41,8 @@ export class TroposStack extends Stack {
   public readonly functions: TroposFunctions;
   public readonly runners: TerraformRunners;
   public readonly stateMachines: ReadonlyMap<string, sfn.StateMachine>;
-  public readonly driftSweep: DriftSweep;
+  /** Absent when the app has no drift-detection workflow (tests that compile a few workflows). */
+  public readonly driftSweep?: DriftSweep;
   public readonly api: HttpApi;
   /** Signs the callbacks to ticketing systems (HMAC-SHA256). */
   public readonly callbackSecret: secretsmanager.ISecret;
@@ -110,13 +111,14 @@ export class TroposStack extends Stack {
     }
     this.stateMachines = machines;
 
-    this.driftSweep = new DriftSweep(this, 'DriftSweep', {
-      config,
-      fn: this.functions.driftSweep,
-      driftDetection: resources.stateMachine('drift-detection'),
-      childTimeout: WorkflowCompiler.maxDuration(resources),
-      alarmTopic: this.notifications,
-    });
+    if (machines.has('drift-detection'))
+      this.driftSweep = new DriftSweep(this, 'DriftSweep', {
+        config,
+        fn: this.functions.driftSweep,
+        driftDetection: resources.stateMachine('drift-detection'),
+        childTimeout: WorkflowCompiler.maxDuration(resources),
+        alarmTopic: this.notifications,
+      });
 
     // The API starts any workflow: it knows each one's input spec and state machine.
     const entries = Object.fromEntries(
@@ -133,12 +135,13 @@ export class TroposStack extends Stack {
       }),
     );
     this.functions.api.addEnvironment('TROPOS_WORKFLOWS', this.toJsonString(entries));
-    this.functions.api.addEnvironment('TROPOS_DRIFT_SWEEP_ARN', this.driftSweep.stateMachine.stateMachineArn);
+    if (this.driftSweep)
+      this.functions.api.addEnvironment('TROPOS_DRIFT_SWEEP_ARN', this.driftSweep.stateMachine.stateMachineArn);
     for (const m of machines.values()) {
       m.grantStartExecution(this.functions.api);
       m.grantTaskResponse(this.functions.api); // approvals: SendTaskSuccess / SendTaskFailure
     }
-    this.driftSweep.stateMachine.grantStartExecution(this.functions.api); // POST /drift-sweeps
+    this.driftSweep?.stateMachine.grantStartExecution(this.functions.api); // POST /drift-sweeps
     this.api = new HttpApi(this, 'Api', { config, handler: this.functions.api, routes: ROUTES });
 
     // The run ledger: execution status changes and build state changes, from EventBridge, whoever started the run.
@@ -149,7 +152,9 @@ export class TroposStack extends Stack {
         source: ['aws.states'],
         detailType: ['Step Functions Execution Status Change'],
         detail: {
-          stateMachineArn: [...machines.values(), this.driftSweep.stateMachine].map((m) => m.stateMachineArn),
+          stateMachineArn: [...machines.values(), ...(this.driftSweep ? [this.driftSweep.stateMachine] : [])].map(
+            (m) => m.stateMachineArn,
+          ),
         },
       },
       targets: [target],

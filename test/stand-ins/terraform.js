@@ -22,14 +22,29 @@ if (argv[0] && argv[0].startsWith('-chdir=')) {
 const [sub, ...args] = argv;
 const component = process.env.TROPOS_FAKE_COMPONENT || path.basename(chdir);
 const scenario = process.env.TROPOS_FAKE_TF ? JSON.parse(fs.readFileSync(process.env.TROPOS_FAKE_TF, 'utf8')) : {};
-const spec = { plan: { add: 1, change: 0, destroy: 0 }, apply: 'ok', validate: 'ok', ...(scenario.default || {}), ...((scenario.components || {})[component] || {}) };
+const spec = {
+  plan: { add: 1, change: 0, destroy: 0 },
+  apply: 'ok',
+  validate: 'ok',
+  ...(scenario.default || {}),
+  ...((scenario.components || {})[component] || {}),
+};
 if (process.env.TROPOS_FAKE_TF_LOG) {
-  fs.appendFileSync(process.env.TROPOS_FAKE_TF_LOG, JSON.stringify({ at: Date.now(), component, sub, args, chdir }) + '\n');
+  fs.appendFileSync(
+    process.env.TROPOS_FAKE_TF_LOG,
+    JSON.stringify({ at: Date.now(), component, sub, args, chdir }) + '\n',
+  );
 }
 const flag = (name) => args.find((a) => a === name || a.startsWith(`${name}=`));
-const value = (name) => { const f = flag(name); return f && f.includes('=') ? f.slice(name.length + 1) : undefined; };
+const value = (name) => {
+  const f = flag(name);
+  return f && f.includes('=') ? f.slice(name.length + 1) : undefined;
+};
 const sleep = (s) => s > 0 && Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, Math.round(s * 1000));
-const fail = (message, code = 1) => { process.stderr.write(`\nError: ${message}\n\n`); process.exit(code); };
+const fail = (message, code = 1) => {
+  process.stderr.write(`\nError: ${message}\n\n`);
+  process.exit(code);
+};
 
 switch (sub) {
   case 'version':
@@ -42,11 +57,21 @@ switch (sub) {
   case 'plan': {
     sleep(spec.planSeconds || 0);
     if (spec.plan === 'error') fail(`planning ${component} failed: invalid reference in main.tf (stand-in)`);
-    const counts = flag('-destroy') ? { add: 0, change: 0, destroy: (spec.plan.add || 0) + (spec.plan.change || 0) + 1 } : spec.plan;
+    const counts = flag('-destroy')
+      ? { add: 0, change: 0, destroy: (spec.plan.add || 0) + (spec.plan.change || 0) + 1 }
+      : spec.plan;
     const out = value('-out');
-    if (out) fs.writeFileSync(out, `stand-in plan\ncomponent=${component}\ncounts=${JSON.stringify(counts)}\nnonce=${crypto.randomUUID()}\n`);
+    if (out)
+      fs.writeFileSync(
+        out,
+        `stand-in plan\ncomponent=${component}\ncounts=${JSON.stringify(counts)}\nnonce=${crypto.randomUUID()}\n`,
+      );
     const total = counts.add + counts.change + counts.destroy;
-    console.log(total ? `Plan: ${counts.add} to add, ${counts.change} to change, ${counts.destroy} to destroy.` : 'No changes. Your infrastructure matches the configuration.');
+    console.log(
+      total
+        ? `Plan: ${counts.add} to add, ${counts.change} to change, ${counts.destroy} to destroy.`
+        : 'No changes. Your infrastructure matches the configuration.',
+    );
     process.exit(flag('-detailed-exitcode') && total ? 2 : 0);
   }
   // falls through (process.exit above)
@@ -56,12 +81,29 @@ switch (sub) {
     const counts = JSON.parse(/counts=(.*)/.exec(fs.readFileSync(file, 'utf8'))[1]);
     if (flag('-json')) {
       const changes = [];
-      for (let i = 0; i < counts.add; i++) changes.push({ address: `terraform_data.${component}_${i}`, type: 'terraform_data', change: { actions: ['create'], after: { tags_all: { Owner: 'platform', CostCenter: '1234' } } } });
-      for (let i = 0; i < counts.change; i++) changes.push({ address: `terraform_data.${component}_u${i}`, type: 'terraform_data', change: { actions: ['update'], after: {} } });
-      for (let i = 0; i < counts.destroy; i++) changes.push({ address: `terraform_data.${component}_d${i}`, type: 'terraform_data', change: { actions: ['delete'], after: null } });
+      for (let i = 0; i < counts.add; i++)
+        changes.push({
+          address: `terraform_data.${component}_${i}`,
+          type: 'terraform_data',
+          change: { actions: ['create'], after: { tags_all: { Owner: 'platform', CostCenter: '1234' } } },
+        });
+      for (let i = 0; i < counts.change; i++)
+        changes.push({
+          address: `terraform_data.${component}_u${i}`,
+          type: 'terraform_data',
+          change: { actions: ['update'], after: {} },
+        });
+      for (let i = 0; i < counts.destroy; i++)
+        changes.push({
+          address: `terraform_data.${component}_d${i}`,
+          type: 'terraform_data',
+          change: { actions: ['delete'], after: null },
+        });
       console.log(JSON.stringify({ format_version: '1.2', terraform_version: '1.9.8', resource_changes: changes }));
     } else {
-      console.log(`Terraform will perform the following actions (${component}).\n\nPlan: ${counts.add} to add, ${counts.change} to change, ${counts.destroy} to destroy.`);
+      console.log(
+        `Terraform will perform the following actions (${component}).\n\nPlan: ${counts.add} to add, ${counts.change} to change, ${counts.destroy} to destroy.`,
+      );
     }
     break;
   }
@@ -70,7 +112,10 @@ switch (sub) {
     console.log('Success! The configuration is valid.');
     break;
   case 'fmt':
-    if (scenario.lint === 'fail') { console.log('components/terraform/vpc/main.tf'); process.exit(3); }
+    if (scenario.lint === 'fail') {
+      console.log('components/terraform/vpc/main.tf');
+      process.exit(3);
+    }
     break;
   case 'import':
     console.log(`${args.filter((a) => !a.startsWith('-')).join(' ')}: Import successful!`);
@@ -81,7 +126,9 @@ switch (sub) {
     else fail(`state ${args[0]} is not supported by the stand-in`);
     break;
   case 'force-unlock':
-    console.log(`Terraform state has been successfully unlocked! (${args.filter((a) => !a.startsWith('-')).join(' ')})`);
+    console.log(
+      `Terraform state has been successfully unlocked! (${args.filter((a) => !a.startsWith('-')).join(' ')})`,
+    );
     break;
   default:
     fail(`the terraform stand-in does not know "${sub}"`);
