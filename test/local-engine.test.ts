@@ -487,7 +487,7 @@ describe('failures, resumption, dry runs and bad input', () => {
 });
 
 test('the definitions that run are the synthesized ones: every state machine of the template is loaded', () => {
-  expect([...t.plane.engine.machines.keys()].sort()).toHaveLength(14);
+  expect([...t.plane.engine.machines.keys()].sort()).toHaveLength(15); // 14 workflows and the drift sweep
 });
 
 test('records are in the local DynamoDB server', async () => {
