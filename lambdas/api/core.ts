@@ -74,10 +74,18 @@ function match(template: string, segments: readonly string[]): Record<string, st
   const params: Record<string, string> = {};
   for (const [i, part] of parts.entries()) {
     const segment = segments[i]!;
-    if (part.startsWith('{')) params[part.slice(1, -1)] = decodeURIComponent(segment);
+    if (part.startsWith('{')) params[part.slice(1, -1)] = decodeSegment(segment);
     else if (part !== segment) return undefined;
   }
   return params;
+}
+
+function decodeSegment(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    throw new HttpError(400, 'MalformedPath', `the path segment "${segment.slice(0, 100)}" is not valid percent-encoding`);
+  }
 }
 
 /** The HTTP API, one code path per operation, whichever door the request comes through. */

@@ -1,15 +1,14 @@
 import { InvalidInputError, type FieldProblem } from '../../lib/domain/errors';
+import { ONBOARD_WORKFLOW } from '../../lib/domain/naming';
 import { ENVIRONMENT_STATUSES, type Environment, type EnvironmentStatus } from '../../lib/records/environment';
 import { CidrOverlapError, EnvironmentExistsError, type Ticket } from '../../lib/records/environment-store';
 import { validateInput, type ValidateResult } from '../validate-input/core';
 import type { ApiDeps } from './core';
 import { ApiRequest, ApiResponse, HttpError, jsonBody, newRunId, refuseProblems } from './http';
 
-/** The workflow POST /environments starts. */
-export const ONBOARD_WORKFLOW = 'onboard-environment';
 
 /** The body of POST /environments and the workflow input each field becomes. */
-const ONBOARD_FIELDS = {
+export const ONBOARD_FIELDS = {
   tenant: { input: 'tenant', required: true },
   account: { input: 'account', required: true },
   environment: { input: 'environment', required: true },
@@ -100,7 +99,7 @@ export async function onboard(req: ApiRequest, deps: ApiDeps, attempt = 0): Prom
     throw e;
   }
   try {
-    await deps.startExecution(entry.stateMachineArn, runId, validatedInput(input));
+    await deps.startExecution(entry.stateMachineArn, runId, input);
   } catch (e) {
     // Nothing runs: the registration and the ticket are given back.
     await deps.registry.markFailed(ctx.stack, runId, { error: 'StartFailed', cause: (e as Error).message });
@@ -169,10 +168,6 @@ function tagsText(v: unknown): string | { problem: string } {
 function bodyField(inputName: string): string {
   const found = Object.entries(ONBOARD_FIELDS).find(([, spec]) => spec.input === inputName);
   return found ? found[0] : inputName;
-}
-
-function validatedInput(input: Record<string, unknown>): Record<string, unknown> {
-  return Object.fromEntries(Object.entries(input).filter(([, v]) => v !== undefined));
 }
 
 function onboardAnswer(runId: string, stack: string, ticketId: string, status: string) {

@@ -1,4 +1,4 @@
-import { stackName } from '../../lib/domain/naming';
+import { ONBOARD_WORKFLOW, stackName } from '../../lib/domain/naming';
 import { planFromExported } from '../../lib/domain/plan';
 import type { Environment } from '../../lib/records/environment';
 import type { EnvironmentWriter } from '../../lib/records/environment-store';
@@ -94,9 +94,6 @@ export async function recordStateChange(
   }
   return 'ignored';
 }
-
-/** The workflow whose failure marks its environment failed. */
-export const ONBOARD_WORKFLOW = 'onboard-environment';
 
 /** What the ticketing system receives when a run it started ends. */
 export function callbackPayload(run: Run, environment: Environment | undefined): Record<string, unknown> {

@@ -20,3 +20,6 @@ export function stateKey(s: StackCoordinates, component: string): string {
 export function fillPattern(pattern: string, values: Readonly<Record<string, string>>): string {
   return pattern.replace(/\{(\w+)\}/g, (whole, key: string) => values[key] ?? whole);
 }
+
+/** The workflow that onboards an environment: POST /environments starts it; its end activates or fails the registration. */
+export const ONBOARD_WORKFLOW = 'onboard-environment';

@@ -22,6 +22,8 @@ export interface Scenario {
   default?: Scenario['components'] extends infer C ? (C extends Record<string, infer V> ? V : never) : never;
   lint?: 'ok' | 'fail';
   lock?: Record<string, string>;
+  /** Per stack (TROPOS_STACK of the build): overrides the rest of the scenario for that stack's components. */
+  stacks?: Record<string, Pick<Scenario, 'components' | 'default'>>;
 }
 
 /** A control plane for tests: in memory, a copy of the example repository, the terraform stand-in on PATH. */

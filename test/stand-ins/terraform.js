@@ -6,7 +6,8 @@
 //   { "components": { "vpc": { "plan": {"add":1,"change":0,"destroy":0} | "error", "planSeconds": 0,
 //                               "apply": "ok" | "fail" | "stale" | "locked", "applySeconds": 0,
 //                               "validate": "ok" | "fail" } },
-//     "default": { ... same fields ... }, "lint": "ok" | "fail", "lock": { "ID": "...", "Who": "...", ... } }
+//     "default": { ... same fields ... }, "lint": "ok" | "fail", "lock": { "ID": "...", "Who": "...", ... },
+//     "stacks": { "<stack>": { "components": {...}, "default": {...} } } }
 // Every call is appended to TROPOS_FAKE_TF_LOG (JSON lines) when set.
 'use strict';
 const fs = require('fs');
@@ -22,17 +23,21 @@ if (argv[0] && argv[0].startsWith('-chdir=')) {
 const [sub, ...args] = argv;
 const component = process.env.TROPOS_FAKE_COMPONENT || path.basename(chdir);
 const scenario = process.env.TROPOS_FAKE_TF ? JSON.parse(fs.readFileSync(process.env.TROPOS_FAKE_TF, 'utf8')) : {};
+// A stack's own entry (scenario.stacks[TROPOS_STACK], same shape) overrides the scenario's for that stack.
+const forStack = (scenario.stacks || {})[process.env.TROPOS_STACK || ''] || {};
 const spec = {
   plan: { add: 1, change: 0, destroy: 0 },
   apply: 'ok',
   validate: 'ok',
   ...(scenario.default || {}),
   ...((scenario.components || {})[component] || {}),
+  ...(forStack.default || {}),
+  ...((forStack.components || {})[component] || {}),
 };
 if (process.env.TROPOS_FAKE_TF_LOG) {
   fs.appendFileSync(
     process.env.TROPOS_FAKE_TF_LOG,
-    JSON.stringify({ at: Date.now(), component, sub, args, chdir }) + '\n',
+    JSON.stringify({ at: Date.now(), component, sub, args, chdir, stack: process.env.TROPOS_STACK }) + '\n',
   );
 }
 const flag = (name) => args.find((a) => a === name || a.startsWith(`${name}=`));
