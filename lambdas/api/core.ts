@@ -84,7 +84,11 @@ function decodeSegment(segment: string): string {
   try {
     return decodeURIComponent(segment);
   } catch {
-    throw new HttpError(400, 'MalformedPath', `the path segment "${segment.slice(0, 100)}" is not valid percent-encoding`);
+    throw new HttpError(
+      400,
+      'MalformedPath',
+      `the path segment "${segment.slice(0, 100)}" is not valid percent-encoding`,
+    );
   }
 }
 

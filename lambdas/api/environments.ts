@@ -6,7 +6,6 @@ import { validateInput, type ValidateResult } from '../validate-input/core';
 import type { ApiDeps } from './core';
 import { ApiRequest, ApiResponse, HttpError, jsonBody, newRunId, refuseProblems } from './http';
 
-
 /** The body of POST /environments and the workflow input each field becomes. */
 export const ONBOARD_FIELDS = {
   tenant: { input: 'tenant', required: true },
