@@ -106,7 +106,18 @@ describe('tropos workflow', () => {
   });
 
   test('--help on every command, exit 0', async () => {
-    for (const cmd of [[], ['workflow'], ['runs'], ['runs', 'show'], ['describe'], ['graph'], ['serve'], ['outbox']]) {
+    for (const cmd of [
+      [],
+      ['workflow'],
+      ['runs'],
+      ['runs', 'show'],
+      ['describe'],
+      ['graph'],
+      ['serve'],
+      ['outbox'],
+      ['envs'],
+      ['drift-sweep'],
+    ]) {
       const r = await tropos(...cmd, '--help');
       expect([cmd.join(' '), r.code]).toEqual([cmd.join(' '), 0]);
       expect(r.out).toMatch(/^Usage: tropos/);
@@ -176,5 +187,72 @@ describe('tropos approvals, approve, reject', () => {
     const printed = [list, ok, twice, await tropos('runs', 'show', runId)].map((r) => r.out + r.err).join('\n');
     expect(t.plane.engine.issuedTokens.size).toBeGreaterThan(0);
     for (const token of t.plane.engine.issuedTokens) expect(printed.includes(token)).toBe(false);
+  });
+});
+
+describe('tropos envs, drift-sweep', () => {
+  test('envs: every registered environment with status, CIDR, tier and drift; filters; bad status exits 2', async () => {
+    const r = await tropos('envs');
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/^STACK +STATUS +CIDR +TIER +DRIFT$/m);
+    expect(r.out).toMatch(/^acme-prod-main +active +10\.20\.0\.0\/16 +prod +(never checked|in sync|\d+ drifted)/m);
+    expect(r.out).toMatch(/^\d+ environments; \d+ drifted at their last check; \d+ active never checked$/m);
+    const json = JSON.parse((await tropos('envs', '--tenant', 'acme', '--status', 'active', '--json')).out) as {
+      stack: string;
+      status: string;
+    }[];
+    expect(json.length).toBeGreaterThanOrEqual(4);
+    expect(json.every((e) => e.status === 'active')).toBe(true);
+    expect((await tropos('envs', '--tenant', 'globex')).out).toBe('no environments');
+    const bad = await tropos('envs', '--status', 'sleeping');
+    expect(bad.code).toBe(2);
+    expect(bad.err).toMatch(/Allowed choices are onboarding, active, failed, destroyed/);
+  });
+
+  test('drift-sweep: one line per environment as its check ends, the drifted ones named, exit 0; envs shows it', async () => {
+    t.scenario({
+      default: { plan: { add: 0, change: 0, destroy: 0 } },
+      stacks: { 'acme-staging-main': { components: { vpc: { plan: { add: 0, change: 2, destroy: 0 } } } } },
+    });
+    const r = await tropos('drift-sweep');
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/^Drift sweep drift-sweep-\S+: checking (\d+) active environments$/m);
+    const active = Number(/checking (\d+) active/.exec(r.out)![1]);
+    const lines = r.out.split('\n').filter((l) => /^\[ ?\d+\/\d+\] /.test(l));
+    expect(lines).toHaveLength(active);
+    expect(lines).toContainEqual(expect.stringMatching(/^\[ ?\d+\/\d+\] ! acme-staging-main drifted: vpc$/));
+    expect(lines).toContainEqual(expect.stringMatching(/^\[ ?\d+\/\d+\] ✓ acme-dev-testenv-01 in sync$/));
+    expect(r.out).toMatch(
+      new RegExp(`^✓ drift sweep done in \\d+\\.\\ds: ${active} environments, 1 drifted, 0 could not be checked`, 'm'),
+    );
+    expect(r.out).toMatch(/^ {2}drifted {6}acme-staging-main: vpc$/m);
+    const drifted = await tropos('envs', '--drifted');
+    expect(drifted.out).toMatch(/^acme-staging-main +active +10\.10\.0\.0\/16 +staging +1 drifted: vpc \(checked /m);
+    expect(drifted.out).not.toContain('acme-prod-main');
+  });
+
+  test('drift-sweep: a check that fails is reported with its reason and the command exits 1', async () => {
+    t.scenario({
+      default: { plan: { add: 0, change: 0, destroy: 0 } },
+      stacks: { 'acme-prod-main': { components: { vpc: { plan: 'error' } } } },
+    });
+    const text = await tropos('drift-sweep');
+    expect(text.code).toBe(1);
+    expect(text.out).toMatch(
+      /^\[ ?\d+\/\d+\] ✗ acme-prod-main: check failed: ComponentFailed: drift step "drift": vpc failed/m,
+    );
+    expect(text.out).toMatch(/^✗ drift sweep done in .*, 1 could not be checked/m);
+    expect(text.out).toMatch(/^ {2}not checked {2}acme-prod-main \(why: above/m);
+    const r = await tropos('drift-sweep', '--json');
+    expect(r.code).toBe(1);
+    const outcome = JSON.parse(r.out) as {
+      status: string;
+      checks: { stack: string; drifted?: string[]; reason?: string }[];
+    };
+    expect(outcome.status).toBe('SUCCEEDED');
+    const prod = outcome.checks.find((c) => c.stack === 'acme-prod-main')!;
+    expect(prod.drifted).toBeUndefined();
+    expect(prod.reason).toMatch(/vpc/);
+    expect(outcome.checks.filter((c) => c.stack !== 'acme-prod-main').every((c) => c.drifted?.length === 0)).toBe(true);
   });
 });

@@ -5,6 +5,7 @@ import {
   summarize,
   approvalRequired,
   describeFailure,
+  NOT_IN_STACK,
 } from '../lambdas/component-graph/core';
 import { DynamoGraphStore } from '../lambdas/component-graph/dynamo-store';
 import { ComponentResult } from '../lib/domain/plan';
@@ -190,6 +191,21 @@ describe('step summaries', () => {
     });
     expect(s.approvalRequired).toBe(expected);
     expect(approvalRequired(policy, add + change + destroy > 0, destroy > 0)).toBe(expected);
+  });
+
+  test('a step none of whose components the stack has fails with NoComponents: nothing ran, nothing to claim', () => {
+    const absent = (component: string): ComponentResult => ({ component, status: 'SKIPPED', message: NOT_IN_STACK });
+    const request = (results: ComponentResult[]) => () =>
+      summarize({ action: 'summarize', runId: 'r', step: 'drift', command: 'drift', results, approvalPolicy: 'never' });
+    expect(request([absent('vpc'), absent('iam')])).toThrow(
+      expect.objectContaining({
+        name: 'NoComponents',
+        message: 'drift step "drift": none of its components (vpc, iam) is a component of this stack; nothing was run',
+      }),
+    );
+    // One that ran is enough; so is a step of no components at all (a repository-wide step).
+    expect(request([absent('vpc'), result('iam', 0, 0, 0)])()).toMatchObject({ status: 'SUCCEEDED' });
+    expect(request([])()).toMatchObject({ status: 'SUCCEEDED' });
   });
 
   test('totals, flags and SHA-256 per component', () => {

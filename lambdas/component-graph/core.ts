@@ -1,4 +1,4 @@
-import { BranchFailedError, ComponentFailedError } from '../../lib/domain/errors';
+import { BranchFailedError, ComponentFailedError, NoComponentsError } from '../../lib/domain/errors';
 import { resultKey } from '../../lib/compiler/names';
 import { ComponentResult, ComponentStatus, planFromExported } from '../../lib/domain/plan';
 import type { RunStore } from '../../lib/records/run-store';
@@ -12,6 +12,9 @@ import type { RunStore } from '../../lib/records/run-store';
  * after the change: whichever of "await" and "complete" comes second sees both, so no release is lost, and a
  * conditional claim makes each release happen once.
  */
+
+/** Why a component of a step was skipped when the stack does not have it. */
+export const NOT_IN_STACK = 'not a component of this stack';
 
 /** How a component ended, as far as its dependents care; ABSENT = not a component of this stack. */
 export type EndState = ComponentStatus | 'ABSENT';
@@ -156,7 +159,7 @@ export class ComponentGraph {
     );
     if (!state.stackComponents.includes(req.component)) {
       await this.store.end(req.runId, req.step, req.component, 'ABSENT');
-      await this.release(req.runId, req.step, req.component, req.taskToken, false, `not a component of this stack`);
+      await this.release(req.runId, req.step, req.component, req.taskToken, false, NOT_IN_STACK);
       await this.releaseDependents(req.runId, req.step, req.component);
       return { waiting: false };
     }
@@ -345,6 +348,11 @@ export function summarize(req: SummarizeRequest): StepSummary {
     if (succeeded.length > 0) parts.push(`succeeded: ${succeeded.join(', ')}`);
     throw new ComponentFailedError(`${req.command} step "${req.step}": ${parts.join('; ')}`);
   }
+  // Every component of the step absent from the stack: nothing ran, and "no changes" or "in sync" would be a lie.
+  if (results.length > 0 && results.every((r) => r.status === 'SKIPPED' && r.message === NOT_IN_STACK))
+    throw new NoComponentsError(
+      `${req.command} step "${req.step}": none of its components (${results.map((r) => r.component).join(', ')}) is a component of this stack; nothing was run`,
+    );
   const sum = (k: 'add' | 'change' | 'destroy') => results.reduce((n, r) => n + (r.plan?.[k] ?? 0), 0);
   const add = sum('add');
   const change = sum('change');

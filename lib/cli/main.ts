@@ -8,6 +8,7 @@ import { Catalog } from '../workflow/catalog';
 import { loadWorkflows, Workflow } from '../workflow/load';
 import { announceServer, ApiError, connect, Connection, serverFile, UsageError } from './client';
 import { describeWorkflow, mermaidGraph } from './describe';
+import { driftSweep, EnvironmentView, environmentsTable, sweepSummary } from './environments';
 import { approvalLine, componentLine, duration, failureReason, runTable, stepLine } from './format';
 
 /** Exit codes: 0 success, 1 the run failed, 2 bad usage. */
@@ -279,6 +280,51 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
         }
       });
   }
+
+  program
+    .command('envs')
+    .description('registered environments: status, CIDR, tier and what their last drift check found')
+    .option('--tenant <tenant>', 'only this tenant')
+    .addOption(
+      new Option('--status <status>', 'only this status').choices(['onboarding', 'active', 'failed', 'destroyed']),
+    )
+    .option('--drifted', 'only the environments whose last check found drift')
+    .option('--json', 'as JSON')
+    .action(async (opts: { tenant?: string; status?: string; drifted?: boolean; json?: boolean }) => {
+      const conn = await connect({ dataDir: global().dataDir, server: global().server, quiet: true });
+      try {
+        const q = new URLSearchParams(
+          Object.entries({ tenant: opts.tenant, status: opts.status }).filter(([, v]) => v) as [string, string][],
+        );
+        const { environments } = await conn.client.request<{ environments: EnvironmentView[] }>(
+          'GET',
+          `/environments${q.size ? `?${q}` : ''}`,
+        );
+        const shown = opts.drifted ? environments.filter((e) => (e.lastDrift?.drifted.length ?? 0) > 0) : environments;
+        io.out(opts.json ? JSON.stringify(shown, null, 2) : environmentsTable(shown));
+      } finally {
+        await conn.close();
+      }
+    });
+
+  program
+    .command('drift-sweep')
+    .description(
+      'check every active environment for drift now, as the schedule does (drift-detection per environment, ' +
+        'drift.maxConcurrency at once); exits 0 when every check ran, 1 when one could not',
+    )
+    .option('--json', 'print the outcome as JSON at the end, and no progress')
+    .action(async (opts: { json?: boolean }) => {
+      const conn = await connect({ dataDir: global().dataDir, server: global().server, quiet: !!opts.json });
+      try {
+        const outcome = await driftSweep(conn, io.out, { quiet: !!opts.json });
+        io.out(opts.json ? JSON.stringify(outcome, null, 2) : sweepSummary(outcome));
+        const allChecked = outcome.status === 'SUCCEEDED' && outcome.checks.every((c) => c.drifted);
+        setExit(allChecked ? EXIT.ok : EXIT.failed);
+      } finally {
+        await conn.close();
+      }
+    });
 
   program
     .command('describe')

@@ -7,6 +7,8 @@ export const ErrorCode = {
   InvalidInput: 'InvalidInput',
   /** One or more components of a terraform step failed; the cause names them, and the skipped dependents. */
   ComponentFailed: 'ComponentFailed',
+  /** None of a terraform step's components is a component of the stack: nothing ran. */
+  NoComponents: 'NoComponents',
   /** One or more branches of a parallel step failed. */
   BranchFailed: 'BranchFailed',
   /** An approver rejected the plan. */
@@ -41,6 +43,11 @@ export class InvalidInputError extends Error {
 /** Thrown when a terraform step ends with failed components (after all in-flight ones finished). */
 export class ComponentFailedError extends Error {
   public override readonly name = ErrorCode.ComponentFailed;
+}
+
+/** Thrown when none of a terraform step's components is one of the stack's (a result would claim what never ran). */
+export class NoComponentsError extends Error {
+  public override readonly name = ErrorCode.NoComponents;
 }
 
 /** Thrown when a parallel step ends with failed branches (after all of them finished). */

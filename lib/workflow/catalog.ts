@@ -33,7 +33,10 @@ export interface Component {
   readonly timeoutMinutes?: number | undefined;
 }
 
-/** The component catalog: every component, its dependencies, and named sets. */
+/** The built-in set of every catalog component: for steps that must cover whatever components a stack has. */
+export const ALL = 'all';
+
+/** The component catalog: every component, its dependencies, and named sets (`all` built in). */
 export class Catalog {
   public static fromFile(path: string): Catalog {
     let raw: unknown;
@@ -58,7 +61,13 @@ export class Catalog {
         timeoutMinutes: c.timeout_minutes,
       });
     }
-    const catalog = new Catalog(components, new Map(Object.entries(parsed.data.sets)));
+    if (ALL in parsed.data.sets)
+      throw new DefinitionError(
+        `${source} is invalid:\n  - sets.${ALL}: is built in (every component); use another name`,
+      );
+    const sets = new Map<string, readonly string[]>(Object.entries(parsed.data.sets));
+    sets.set(ALL, [...components.keys()]);
+    const catalog = new Catalog(components, sets);
     catalog.check(source);
     return catalog;
   }
