@@ -536,9 +536,7 @@ describe('the plain-terraform layout (engine terraform, seed 003)', () => {
     expect(d.run.status).toBe('SUCCEEDED');
     const inits = tf.calls().filter((c) => c.sub === 'init' && c.component === 'vpc');
     expect(inits.length).toBeGreaterThan(0);
-    expect((inits[0] as unknown as { chdir: string }).chdir).toBe(
-      join(tf.infraDir, 'environments', 'staging', 'main', 'vpc'),
-    );
+    expect(inits[0]!.chdir).toBe(join(tf.infraDir, 'environments', 'staging', 'main', 'vpc'));
     expect(inits[0]!.args).toEqual(
       expect.arrayContaining([
         '-backend-config=bucket=acme-terraform-state',
@@ -549,6 +547,32 @@ describe('the plain-terraform layout (engine terraform, seed 003)', () => {
     );
     const apply = tf.calls().find((c) => c.sub === 'apply' && c.component === 'vpc')!;
     expect(apply.args.at(-1)).toMatch(/tfplan$/);
+  });
+
+  test('onboard-environment writes a root per component (main.tf calling its module, terraform.tfvars) and applies there', async () => {
+    tf.scenario({});
+    const d = await tf.run('onboard-environment', {
+      tenant: 'acme',
+      account: 'dev',
+      environment: 'tfnew',
+      vpc_cidr: '10.44.0.0/16',
+      tags: 'Owner=platform,CostCenter=7',
+    });
+    expect([d.run.status, d.run.cause]).toEqual(['SUCCEEDED', undefined]);
+    const env = join(tf.infraDir, 'environments', 'dev', 'tfnew');
+    const roots = readdirSync(env).sort();
+    // One root per component the registry gives the stack (the tier's default set).
+    const registered = (await tf.get('/environments/acme-dev-tfnew')).body.components as string[];
+    expect(roots).toEqual([...registered].sort());
+    expect(roots).toContain('vpc');
+    for (const c of roots) {
+      const main = readFileSync(join(env, c, 'main.tf'), 'utf8');
+      const source = /source\s+=\s+"([^"]+)"/.exec(main)![1]!;
+      expect(existsSync(join(env, c, source, 'main.tf'))).toBe(true);
+      expect(readFileSync(join(env, c, 'terraform.tfvars'), 'utf8')).toContain('vpc_cidr    = "10.44.0.0/16"');
+    }
+    const applied = tf.calls().filter((c) => c.sub === 'apply' && c.chdir.startsWith(env));
+    expect(applied.map((c) => c.component).sort()).toEqual(roots);
   });
 });
 

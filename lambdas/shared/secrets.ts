@@ -4,12 +4,12 @@ import { requiredEnv } from './runtime';
 let cached: Promise<string> | undefined;
 
 /**
- * The callback signing secret, from Secrets Manager (TROPOS_CALLBACK_SECRET names it); read once per container.
+ * The callback signing secret, from Secrets Manager (TROPOS_CALLBACK_SECRET_ID names it); read once per container.
  * Locally, AWS_ENDPOINT_URL_SECRETS_MANAGER points the client at the local endpoint.
  */
 export function callbackSecret(): Promise<string> {
   cached ??= new SecretsManagerClient({})
-    .send(new GetSecretValueCommand({ SecretId: requiredEnv('TROPOS_CALLBACK_SECRET') }))
+    .send(new GetSecretValueCommand({ SecretId: requiredEnv('TROPOS_CALLBACK_SECRET_ID') }))
     .then((out) => {
       if (!out.SecretString) throw new Error('the callback signing secret has no string value');
       return out.SecretString;

@@ -88,7 +88,7 @@ export class TroposFunctions extends Construct {
       'record-run',
       {
         ...tables,
-        TROPOS_CALLBACK_SECRET: props.callbackSecret.secretArn,
+        TROPOS_CALLBACK_SECRET_ID: props.callbackSecret.secretArn,
         TROPOS_CALLBACK_ATTEMPTS: String(attempts),
         TROPOS_CALLBACK_BACKOFF_MS: String(Math.round(backoffSeconds * 1000)),
       },

@@ -26,6 +26,15 @@ export interface Scenario {
   stacks?: Record<string, Pick<Scenario, 'components' | 'default'>>;
 }
 
+/** One call the terraform stand-in received: the component (its folder), the subcommand, where, for which stack. */
+export interface TerraformCall {
+  readonly component: string;
+  readonly sub: string;
+  readonly args: string[];
+  readonly chdir: string;
+  readonly stack?: string;
+}
+
 /** A control plane for tests: in memory, a copy of the example repository, the terraform stand-in on PATH. */
 export interface TestPlane {
   readonly plane: ControlPlane;
@@ -34,7 +43,7 @@ export interface TestPlane {
   /** Sets what the terraform stand-in answers from now on. */
   scenario(s: Scenario): void;
   /** Every terraform call the stand-in received since the last `scenario()`. */
-  calls(): { component: string; sub: string; args: string[] }[];
+  calls(): TerraformCall[];
   post(
     path: string,
     body: unknown,
@@ -118,7 +127,7 @@ export async function startTestPlane(
             .trim()
             .split('\n')
             .filter(Boolean)
-            .map((l) => JSON.parse(l) as { component: string; sub: string; args: string[] })
+            .map((l) => JSON.parse(l) as TerraformCall)
         : [],
     post: (path, body, headers) => request('POST', path, body, headers),
     get: (path) => request('GET', path),
