@@ -95,7 +95,8 @@ export class CidrOverlapError extends Error {
 }
 
 /** One block held in a tenant's allocation: by which stack, for which run, since when. */
-interface Held {
+/** One block in a tenant's allocation: whose (the run that allocated it) and since when. */
+export interface Held {
   readonly cidr: string;
   readonly runId: string;
   readonly at: string;
@@ -107,7 +108,20 @@ interface Allocation {
 }
 
 /** An allocation entry this young whose environment is not registered yet belongs to an onboarding in flight. */
-const IN_FLIGHT_MS = 5 * 60 * 1000;
+export const IN_FLIGHT_MS = 5 * 60 * 1000;
+
+/**
+ * Whether an allocated block still belongs to its stack, given the stack's registration (if any):
+ *  - registered and holding (onboarding, active): yes;
+ *  - registered by the run that allocated it, but failed or destroyed: no (the release did not finish);
+ *  - not registered yet, or registered by another run: only while young — an onboarding allocates before it
+ *    registers, and one that died in between leaves an entry that expires after IN_FLIGHT_MS.
+ */
+export function isHeld(env: Pick<Environment, 'status' | 'runId'> | undefined, held: Held, now: number): boolean {
+  if (env && HOLDING_STATUSES.includes(env.status)) return true;
+  if (env && env.runId === held.runId) return false;
+  return now - Date.parse(held.at) < IN_FLIGHT_MS;
+}
 const MAX_ATTEMPTS = 25;
 
 /**
@@ -227,11 +241,8 @@ export class EnvironmentWriter extends EnvironmentStore {
     throw new Error(`the CIDR allocation of tenant ${env.tenant} is contended; try again`);
   }
 
-  /** Whether a held block still belongs to its stack: registered and holding, or an onboarding in flight. */
   private async stillHeld(stack: string, held: Held): Promise<boolean> {
-    const env = await this.get(stack);
-    if (env && HOLDING_STATUSES.includes(env.status)) return true;
-    return !env || env.runId !== held.runId ? Date.now() - Date.parse(held.at) < IN_FLIGHT_MS : false;
+    return isHeld(await this.get(stack), held, Date.now());
   }
 
   /** The first allocation of a tenant: the blocks its registered environments hold. */
