@@ -66,6 +66,12 @@ describe('the configuration', () => {
       /tiers.prod.approval: Invalid option/,
     ],
     ['a drift concurrency out of range', 'drift.maxConcurrency', 100, /drift.maxConcurrency: Too big/],
+    [
+      'callback retries longer than the run ledger can wait',
+      'callbacks',
+      { attempts: 10, backoffSeconds: 60 },
+      /callbacks: 10 attempts with backoffSeconds 60 can take \d+ s; the run ledger delivers within one Lambda invocation \(at most 840 s\): lower attempts or backoffSeconds/,
+    ],
   ])('fails on %s, saying what to fix', (_, path, value, message) => {
     expect(() => parseConfig(withChange(path, value))).toThrow(ConfigError);
     expect(() => parseConfig(withChange(path, value))).toThrow(message);

@@ -175,7 +175,10 @@ async function startRun(req: ApiRequest, deps: ApiDeps): Promise<ApiResponse> {
   }
   const runId = newRunId(workflow as string, (deps.now ?? (() => new Date()))());
   const { executionArn } = await deps.startExecution(entry.stateMachineArn, runId, runInput);
-  return { statusCode: 202, body: { runId, workflow, status: 'RUNNING', statusUrl: `/runs/${runId}`, executionArn } };
+  return {
+    statusCode: 202,
+    body: { runId, workflow, status: 'RUNNING', statusUrl: `${req.basePath}/runs/${runId}`, executionArn },
+  };
 }
 
 /** Approve or reject: recorded once (who, when, comment), then the waiting task is answered. */

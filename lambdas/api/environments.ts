@@ -1,7 +1,12 @@
 import { InvalidInputError, type FieldProblem } from '../../lib/domain/errors';
 import { ONBOARD_WORKFLOW } from '../../lib/domain/naming';
 import { ENVIRONMENT_STATUSES, type Environment, type EnvironmentStatus } from '../../lib/records/environment';
-import { CidrOverlapError, EnvironmentExistsError, type Ticket } from '../../lib/records/environment-store';
+import {
+  CidrOverlapError,
+  EnvironmentExistsError,
+  TICKET_LEASE_MS,
+  type Ticket,
+} from '../../lib/records/environment-store';
 import { validateInput, type ValidateResult } from '../validate-input/core';
 import type { ApiDeps } from './core';
 import { ApiRequest, ApiResponse, HttpError, jsonBody, newRunId, refuseProblems } from './http';
@@ -36,7 +41,7 @@ const PENDING_TICKET_WAIT_MS = 10_000;
 export async function onboard(req: ApiRequest, deps: ApiDeps, attempt = 0): Promise<ApiResponse> {
   const body = jsonBody(req);
   const entry = deps.workflows[ONBOARD_WORKFLOW];
-  if (!entry) throw new Error(`the API has no ${ONBOARD_WORKFLOW} workflow`);
+  if (!entry) throw new HttpError(404, 'NotFound', `this deployment has no ${ONBOARD_WORKFLOW} workflow`);
   const { input, problems } = onboardInput(body);
   let validated: ValidateResult | undefined;
   try {
@@ -59,54 +64,84 @@ export async function onboard(req: ApiRequest, deps: ApiDeps, attempt = 0): Prom
   const ticketId = input.ticketId as string;
   const now = (deps.now ?? (() => new Date()))();
   const runId = newRunId(ONBOARD_WORKFLOW, now);
-
-  const claim = await deps.tickets.claim({ ticketId, stack: ctx.stack, runId, createdAt: now.toISOString() });
+  const registration: Environment = {
+    stack: ctx.stack,
+    tenant: ctx.tenant,
+    account: ctx.account,
+    environment: ctx.environment,
+    region: ctx.region,
+    tier: ctx.tier,
+    vpcCidr: input.vpc_cidr as string,
+    status: 'onboarding',
+    components: ctx.components,
+    ...(typeof body.tags === 'object' && body.tags !== null ? { tags: body.tags as Record<string, string> } : {}),
+    ticketId,
+    runId,
+    registeredBy: req.identity,
+    createdAt: now.toISOString(),
+    updatedAt: now.toISOString(),
+  };
+  const ticket = {
+    ticketId,
+    stack: ctx.stack,
+    runId,
+    createdAt: now.toISOString(),
+    registration,
+    input,
+    caller: req.identity,
+  };
+  const claim = await deps.tickets.claim(ticket);
   if (!claim.claimed) {
-    const answer = await sameTicket(claim.ticket, ctx.stack, deps);
+    const answer = await sameTicket(claim.ticket, ctx.stack, req, deps);
     if (answer) return answer;
     if (attempt < 3) return onboard(req, deps, attempt + 1); // its first request was refused: try again
     throw new HttpError(409, 'TicketConflict', `ticket ${ticketId} is being handled by another request; retry later`);
   }
-  try {
-    await deps.registry.register({
-      stack: ctx.stack,
-      tenant: ctx.tenant,
-      account: ctx.account,
-      environment: ctx.environment,
-      region: ctx.region,
-      tier: ctx.tier,
-      vpcCidr: input.vpc_cidr as string,
-      status: 'onboarding',
-      components: ctx.components,
-      ...(typeof body.tags === 'object' && body.tags !== null ? { tags: body.tags as Record<string, string> } : {}),
-      ticketId,
-      runId,
-      createdAt: now.toISOString(),
-      updatedAt: now.toISOString(),
-    });
-  } catch (e) {
-    await deps.tickets.release(ticketId, runId);
-    if (e instanceof CidrOverlapError)
-      throw new HttpError(409, 'CidrOverlap', e.message, {
-        overlapping: e.overlapping,
-        problems: [{ field: 'vpcCidr', problem: e.message }],
-      });
-    if (e instanceof EnvironmentExistsError)
-      throw new HttpError(409, 'EnvironmentExists', `${e.message}; choose another environment name`, {
-        problems: [{ field: 'environment', problem: e.message }],
-      });
-    throw e;
+  await registerAndStart({ ...ticket, state: 'pending' }, entry.stateMachineArn, deps);
+  return { statusCode: 202, body: onboardAnswer(req, runId, ctx.stack, ticketId, 'RUNNING') };
+}
+
+/**
+ * Registers the ticket's environment (CIDR allocated race-free; idempotent for the ticket's run), starts its run
+ * (named after the run id, so a second start is refused, never a second execution), and marks the ticket
+ * started. What fails gives back what was taken: the registration (and its CIDR), then the ticket.
+ */
+async function registerAndStart(ticket: Ticket, stateMachineArn: string, deps: ApiDeps): Promise<void> {
+  const { ticketId, runId, stack } = ticket;
+  const current = await deps.registry.get(stack);
+  // Resuming an abandoned request whose registration was made: it is this run's already.
+  if (current?.runId !== runId) {
+    try {
+      await deps.registry.register(ticket.registration);
+    } catch (e) {
+      await deps.tickets.release(ticketId, runId);
+      if (e instanceof CidrOverlapError)
+        throw new HttpError(409, 'CidrOverlap', e.message, {
+          overlapping: e.overlapping,
+          problems: [{ field: 'vpcCidr', problem: e.message }],
+        });
+      if (e instanceof EnvironmentExistsError)
+        throw new HttpError(409, 'EnvironmentExists', `${e.message}; choose another environment name`, {
+          problems: [{ field: 'environment', problem: e.message }],
+        });
+      throw e;
+    }
   }
   try {
-    await deps.startExecution(entry.stateMachineArn, runId, input);
+    await deps.startExecution(stateMachineArn, runId, ticket.input);
   } catch (e) {
-    // Nothing runs: the registration and the ticket are given back.
-    await deps.registry.markFailed(ctx.stack, runId, { error: 'StartFailed', cause: (e as Error).message });
-    await deps.tickets.release(ticketId, runId);
-    throw e;
+    // Started already (by the request this one resumes): the run exists, and that is the ticket's run.
+    if ((e as Error).name !== 'ExecutionAlreadyExists') {
+      // Nothing runs: the registration and the ticket are given back.
+      try {
+        await deps.registry.markFailed(stack, runId, { error: 'StartFailed', cause: (e as Error).message });
+      } finally {
+        await deps.tickets.release(ticketId, runId);
+      }
+      throw e;
+    }
   }
-  await deps.tickets.started(ticketId);
-  return { statusCode: 202, body: onboardAnswer(runId, ctx.stack, ticketId, 'RUNNING') };
+  await deps.tickets.started(ticketId, runId);
 }
 
 /** The workflow input from the body, and the problems of the body's shape (unknown, missing, not a string). */
@@ -169,23 +204,30 @@ function bodyField(inputName: string): string {
   return found ? found[0] : inputName;
 }
 
-function onboardAnswer(runId: string, stack: string, ticketId: string, status: string) {
+function onboardAnswer(req: ApiRequest, runId: string, stack: string, ticketId: string, status: string) {
   return {
     runId,
     stack,
     ticketId,
     workflow: ONBOARD_WORKFLOW,
     status,
-    statusUrl: `/runs/${runId}`,
-    environmentUrl: `/environments/${stack}`,
+    statusUrl: `${req.basePath}/runs/${runId}`,
+    environmentUrl: `${req.basePath}/environments/${stack}`,
   };
 }
 
 /**
  * A ticket seen before: the same run (200) once its request started it. A ticket for another stack is a
- * conflict. Undefined when the first request gave the ticket up (it was refused) and this one may try again.
+ * conflict. A request still starting the run is waited for; one abandoned (its function timed out between the
+ * claim and the start) is finished by this one. Undefined when the first request gave the ticket up (it was
+ * refused) and this one may try again.
  */
-async function sameTicket(ticket: Ticket, stack: string, deps: ApiDeps): Promise<ApiResponse | undefined> {
+async function sameTicket(
+  ticket: Ticket,
+  stack: string,
+  req: ApiRequest,
+  deps: ApiDeps,
+): Promise<ApiResponse | undefined> {
   if (ticket.stack !== stack)
     throw new HttpError(
       409,
@@ -195,21 +237,26 @@ async function sameTicket(ticket: Ticket, stack: string, deps: ApiDeps): Promise
     );
   const deadline = Date.now() + PENDING_TICKET_WAIT_MS;
   let current: Ticket | undefined = ticket;
-  while (current?.state === 'pending' && Date.now() < deadline) {
+  const abandoned = (t: Ticket) => Date.now() - Date.parse(t.createdAt) > TICKET_LEASE_MS;
+  while (current?.state === 'pending' && !abandoned(current) && Date.now() < deadline) {
     await new Promise((resolve) => setTimeout(resolve, 100));
     current = await deps.tickets.get(ticket.ticketId);
   }
   if (!current || current.runId !== ticket.runId) return undefined;
-  if (current.state === 'pending')
-    throw new HttpError(
-      409,
-      'TicketConflict',
-      `ticket ${ticket.ticketId} is being handled by another request; retry later`,
-    );
+  if (current.state === 'pending') {
+    if (!abandoned(current))
+      throw new HttpError(
+        409,
+        'TicketConflict',
+        `ticket ${ticket.ticketId} is being handled by another request; retry later`,
+        { runId: current.runId, stack: current.stack },
+      );
+    await registerAndStart(current, deps.workflows[ONBOARD_WORKFLOW]!.stateMachineArn, deps);
+  }
   const run = await deps.runs.getRun(current.runId);
   return {
     statusCode: 200,
-    body: onboardAnswer(current.runId, current.stack, current.ticketId, run?.status ?? 'RUNNING'),
+    body: onboardAnswer(req, current.runId, current.stack, current.ticketId, run?.status ?? 'RUNNING'),
   };
 }
 
@@ -265,5 +312,8 @@ export async function startDriftSweep(req: ApiRequest, deps: ApiDeps): Promise<A
   if (!deps.driftSweepArn) throw new HttpError(404, 'NotFound', 'this deployment has no drift-detection workflow');
   const runId = newRunId('drift-sweep', (deps.now ?? (() => new Date()))());
   await deps.startExecution(deps.driftSweepArn, runId, { requestedBy: req.identity });
-  return { statusCode: 202, body: { runId, workflow: 'drift-sweep', status: 'RUNNING', statusUrl: `/runs/${runId}` } };
+  return {
+    statusCode: 202,
+    body: { runId, workflow: 'drift-sweep', status: 'RUNNING', statusUrl: `${req.basePath}/runs/${runId}` },
+  };
 }

@@ -32,6 +32,12 @@ const deps = {
   },
 };
 
+/** `/v1` when the caller's URL was `/v1/environments` and the route `/environments` (API Gateway's stage). */
+function basePath(event: APIGatewayProxyEvent): string {
+  const full = event.requestContext?.path;
+  return full && full.endsWith(event.path) ? full.slice(0, full.length - event.path.length) : '';
+}
+
 /** API Gateway (REST, IAM-authorised) proxy handler; the local server calls it with the same event shape. */
 export const handler = middy(async (event: APIGatewayProxyEvent): Promise<APIGatewayProxyResult> => {
   const identity = event.requestContext?.identity?.userArn ?? event.requestContext?.identity?.user ?? 'anonymous';
@@ -43,6 +49,7 @@ export const handler = middy(async (event: APIGatewayProxyEvent): Promise<APIGat
       headers: event.headers ?? {},
       body: event.isBase64Encoded && event.body ? Buffer.from(event.body, 'base64').toString('utf8') : event.body,
       identity,
+      basePath: basePath(event),
     },
     deps,
   );

@@ -8,6 +8,8 @@ export interface ApiRequest {
   readonly body: string | null;
   /** The caller: the IAM principal on AWS, the local user locally. */
   readonly identity: string;
+  /** What precedes the routes in the caller's URLs (`/v1`, API Gateway's stage; '' locally): for the URLs answered. */
+  readonly basePath: string;
 }
 
 export interface ApiResponse {

@@ -55,12 +55,15 @@ export async function recordStateChange(
         cause: run.cause ?? `the onboarding run ended ${run.status}`,
       });
     const url = run.input.callbackUrl;
-    if (typeof url === 'string' && url && (await runs.claimCallback(run.runId, url))) {
+    if (typeof url === 'string' && url) {
+      // What can fail is read before the claim: a failure here leaves the callback unclaimed, and the event's
+      // next delivery sends it.
+      await deps.callbacks.secret();
       const environment = run.stack ? await deps.registry.get(run.stack) : undefined;
-      await runs.recordCallback(
-        run.runId,
-        await deliverCallback(url, callbackPayload(run, environment), deps.callbacks),
-      );
+      if (await runs.claimCallback(run.runId, url)) {
+        const record = await deliverCallback(url, callbackPayload(run, environment), deps.callbacks);
+        await runs.recordCallback(run.runId, record);
+      }
     }
     return 'run';
   }

@@ -25,6 +25,16 @@ const account = z.strictObject({
     .optional(),
 });
 
+/** The longest one callback delivery may take: the run ledger's Lambda (at most 900 s) less a minute for the rest. */
+export const MAX_CALLBACK_SECONDS = 840;
+/** How long a callback attempt may wait for an answer. */
+export const CALLBACK_ATTEMPT_SECONDS = 10;
+
+/** The worst case of one delivery: every attempt timing out, and every backoff at its longest (jitter ×1.25). */
+export function callbackSeconds(c: { attempts: number; backoffSeconds: number }): number {
+  return c.attempts * CALLBACK_ATTEMPT_SECONDS + c.backoffSeconds * 1.25 * (2 ** Math.max(0, c.attempts - 1) - 1);
+}
+
 export const ConfigSchema = z.strictObject({
   /** Region where Tropos itself and the state backend live. */
   region: z.string().regex(/^[a-z]{2}(-gov)?-[a-z]+-\d$/, 'an AWS region like us-east-1'),
@@ -81,6 +91,14 @@ export const ConfigSchema = z.strictObject({
       attempts: z.number().int().min(1).max(10).default(5),
       /** Wait before the second attempt, doubled for each next one. */
       backoffSeconds: z.number().min(0.01).max(60).default(2),
+    })
+    .superRefine((c, ctx) => {
+      const need = callbackSeconds(c);
+      if (need > MAX_CALLBACK_SECONDS)
+        ctx.addIssue({
+          code: 'custom',
+          message: `${c.attempts} attempts with backoffSeconds ${c.backoffSeconds} can take ${Math.ceil(need)} s; the run ledger delivers within one Lambda invocation (at most ${MAX_CALLBACK_SECONDS} s): lower attempts or backoffSeconds`,
+        });
     })
     .prefault({}),
   /** The HTTP API (API Gateway, IAM-authorised). */

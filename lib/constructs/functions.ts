@@ -7,7 +7,7 @@ import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
 import { join } from 'node:path';
-import type { TroposConfig } from '../config/schema';
+import { callbackSeconds, type TroposConfig } from '../config/schema';
 import { DRIFT_METRIC } from '../domain/drift';
 import { validatorSettings } from '../config/validator-settings';
 import { TABLES } from '../records/environment';
@@ -82,7 +82,6 @@ export class TroposFunctions extends Construct {
 
     // Callbacks are retried with backoff inside the ledger's invocation: room for every attempt.
     const { attempts, backoffSeconds } = config.callbacks;
-    const callbackSeconds = attempts * 10 + backoffSeconds * 1.25 * (2 ** Math.max(0, attempts - 1) - 1);
     this.recordRun = this.fn(
       'RecordRun',
       'record-run',
@@ -92,7 +91,7 @@ export class TroposFunctions extends Construct {
         TROPOS_CALLBACK_ATTEMPTS: String(attempts),
         TROPOS_CALLBACK_BACKOFF_MS: String(Math.round(backoffSeconds * 1000)),
       },
-      Duration.seconds(Math.min(900, Math.ceil(60 + callbackSeconds))),
+      Duration.seconds(Math.min(900, Math.ceil(60 + callbackSeconds(config.callbacks)))),
     );
     records.runs.grantReadWriteData(this.recordRun);
     records.environments.grantReadWriteData(this.recordRun); // a failed onboarding: environment failed, CIDR given back

@@ -27,13 +27,17 @@ export function verifyCallback(
   body: string,
   now = Date.now(),
 ): { ok: true } | { ok: false; reason: string } {
+  // Header names in any case (Node lowercases them; API Gateway events and many frameworks keep the sender's).
   const header = (name: string) => {
-    const v = headers[name] ?? headers[name.toLowerCase()];
+    const v = Object.entries(headers).find(([k]) => k.toLowerCase() === name)?.[1];
     return Array.isArray(v) ? v[0] : v;
   };
-  const timestamp = Number(header(CALLBACK_HEADERS.timestamp));
+  const rawTimestamp = header(CALLBACK_HEADERS.timestamp)?.trim() ?? '';
+  const timestamp = Number(rawTimestamp);
   const signature = header(CALLBACK_HEADERS.signature) ?? '';
-  if (!Number.isInteger(timestamp)) return { ok: false, reason: `no ${CALLBACK_HEADERS.timestamp} header` };
+  if (!rawTimestamp) return { ok: false, reason: `no ${CALLBACK_HEADERS.timestamp} header` };
+  if (!Number.isInteger(timestamp))
+    return { ok: false, reason: `${CALLBACK_HEADERS.timestamp} "${rawTimestamp.slice(0, 40)}" is not unix seconds` };
   if (Math.abs(now / 1000 - timestamp) > CALLBACK_TOLERANCE_SECONDS)
     return { ok: false, reason: `timestamp ${timestamp} is more than ${CALLBACK_TOLERANCE_SECONDS} s away` };
   const expected = Buffer.from(signCallback(secret, timestamp, body));

@@ -17,6 +17,9 @@ import {
   TABLES,
 } from './environment';
 
+/** No stack or tenant name is longer; a longer key is not looked up. */
+const MAX_KEY_LENGTH = 256;
+
 /** The environment registry in DynamoDB. */
 export class EnvironmentStore implements EnvironmentReader {
   constructor(
@@ -25,12 +28,14 @@ export class EnvironmentStore implements EnvironmentReader {
   ) {}
 
   public async get(stack: string): Promise<Environment | undefined> {
-    if (!REGISTRY_KEYS.isEnvironment(stack)) return undefined;
+    // Longer than any stack name can be (and than DynamoDB allows a key): not registered.
+    if (!REGISTRY_KEYS.isEnvironment(stack) || stack.length > MAX_KEY_LENGTH) return undefined;
     const out = await this.db.send(new GetCommand({ TableName: this.tableName, Key: { stack }, ConsistentRead: true }));
     return out.Item as Environment | undefined;
   }
 
   public async listByTenant(tenant: string): Promise<Environment[]> {
+    if (tenant.length > MAX_KEY_LENGTH) return [];
     const items: Environment[] = [];
     let start: Record<string, unknown> | undefined;
     do {
@@ -193,8 +198,10 @@ export class EnvironmentWriter extends EnvironmentStore {
 
   /** Marks an environment destroyed and gives its CIDR back. */
   public async markDestroyed(stack: string, runId: string): Promise<Environment> {
+    // The block is released as the registering run's: a re-onboarding that allocated it since keeps its own.
+    const prior = await this.get(stack);
     const env = await this.update(stack, { status: 'destroyed', runId });
-    await this.release(env.tenant, stack);
+    await this.release(env.tenant, stack, prior?.runId ?? stack);
     return env;
   }
 
@@ -333,7 +340,15 @@ export interface Ticket {
   /** `pending` while the request is being handled; `started` once its run is. */
   readonly state: 'pending' | 'started';
   readonly createdAt: string;
+  /** What the request registers and starts: enough for a later request to finish an abandoned one. */
+  readonly registration: Environment;
+  readonly input: Record<string, unknown>;
+  /** The API caller (the IAM principal on AWS) that sent the ticket first. */
+  readonly caller: string;
 }
+
+/** A pending ticket this old was abandoned by its request (the API function's time is up long before). */
+export const TICKET_LEASE_MS = 2 * 60 * 1000;
 
 export class TicketStore {
   constructor(
@@ -379,14 +394,16 @@ export class TicketStore {
     return { ...rest, stack: ticketStack };
   }
 
-  public async started(ticketId: string): Promise<void> {
+  /** Marks the ticket's run started; only the ticket of that run (never creates one). */
+  public async started(ticketId: string, runId: string): Promise<void> {
     await this.db.send(
       new UpdateCommand({
         TableName: this.tableName,
         Key: { stack: REGISTRY_KEYS.ticket(ticketId) },
         UpdateExpression: 'SET #state = :started',
+        ConditionExpression: 'runId = :r',
         ExpressionAttributeNames: { '#state': 'state' },
-        ExpressionAttributeValues: { ':started': 'started' },
+        ExpressionAttributeValues: { ':started': 'started', ':r': runId },
       }),
     );
   }

@@ -25,6 +25,8 @@ export interface Environment {
   readonly components?: readonly string[] | undefined;
   readonly tags?: Readonly<Record<string, string>> | undefined;
   readonly ticketId?: string | undefined;
+  /** Who registered it through the API (the IAM principal on AWS; the ticket's requester is `requestedBy`). */
+  readonly registeredBy?: string | undefined;
   readonly runId?: string | undefined;
   readonly createdAt: string;
   readonly updatedAt: string;

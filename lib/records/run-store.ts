@@ -48,6 +48,9 @@ export interface RunFilter {
   readonly limit?: number | undefined;
 }
 
+/** A callback claim this old belongs to a ledger invocation that is over (Lambda lives at most 15 minutes). */
+export const CALLBACK_CLAIM_STALE_MS = 15 * 60 * 1000;
+
 /** The run ledger in DynamoDB. */
 export class RunStore {
   constructor(
@@ -93,10 +96,27 @@ export class RunStore {
   }
 
   /** Claims the sending of a run's callback: true once, false for every later delivery of the same end event. */
-  public async claimCallback(runId: string, url: string): Promise<boolean> {
-    const sending: CallbackRecord = { url, status: 'SENDING', attempts: [] };
+  /**
+   * Claims the delivery of a run's callback: once, unless the claim is older than any ledger invocation lives
+   * (it died mid-delivery: the next delivery of the event may take it over).
+   */
+  public async claimCallback(runId: string, url: string, now = new Date()): Promise<boolean> {
+    const sending: CallbackRecord = { url, status: 'SENDING', attempts: [], claimedAt: now.toISOString() };
     try {
-      await setFields(this.db, this.table, { runId, sk: SK.run }, { callback: sending }, 'attribute_not_exists(#f0)');
+      await this.db.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: { runId, sk: SK.run },
+          UpdateExpression: 'SET #c = :c',
+          ConditionExpression: 'attribute_not_exists(#c) OR (#c.#s = :sending AND #c.#at < :stale)',
+          ExpressionAttributeNames: { '#c': 'callback', '#s': 'status', '#at': 'claimedAt' },
+          ExpressionAttributeValues: {
+            ':c': sending,
+            ':sending': 'SENDING',
+            ':stale': new Date(now.getTime() - CALLBACK_CLAIM_STALE_MS).toISOString(),
+          },
+        }),
+      );
       return true;
     } catch (e) {
       if ((e as Error).name === 'ConditionalCheckFailedException') return false;

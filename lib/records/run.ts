@@ -26,6 +26,8 @@ export interface Run {
 export interface CallbackRecord {
   readonly url: string;
   readonly status: 'SENDING' | 'DELIVERED' | 'FAILED';
+  /** When the delivery was claimed (a SENDING claim older than a ledger invocation can live is taken over). */
+  readonly claimedAt?: string | undefined;
   readonly attempts: readonly { readonly at: string; readonly statusCode?: number; readonly error?: string }[];
   readonly deliveredAt?: string | undefined;
 }

@@ -1,5 +1,6 @@
 import { PutCommand } from '@aws-sdk/lib-dynamodb';
 import { createTables, LOCAL_TABLE_NAMES, LocalDynamo, startLocalDynamo } from '../lib/local/dynamo';
+import { CALLBACK_CLAIM_STALE_MS, RunStore } from '../lib/records/run-store';
 import type { Environment, EnvironmentStatus } from '../lib/records/environment';
 import {
   CidrOverlapError,
@@ -102,6 +103,41 @@ describe('the registry against the local DynamoDB server', () => {
     await registry.markDestroyed('acme-dev-c', 'run-destroy');
     expect((await registry.allocation('acme'))['acme-dev-c']).toBeUndefined();
     await expect(registry.register(env('c', '10.3.0.0/16', 'run-c2'))).resolves.toMatchObject({ runId: 'run-c2' });
+    // A late release for the earlier run (a destroy racing this re-onboarding) leaves the new run's block alone.
+    await registry.release('acme', 'acme-dev-c', 'run-c');
+    expect((await registry.allocation('acme'))['acme-dev-c']).toBe('10.3.0.0/16');
+  });
+
+  test('a long stack or tenant is simply not registered (no DynamoDB key error)', async () => {
+    expect(await registry.get('a'.repeat(5000))).toBeUndefined();
+    expect(await registry.listByTenant('t'.repeat(5000))).toEqual([]);
+  });
+
+  test('a callback is claimed once; a claim older than a ledger invocation lives is taken over', async () => {
+    const runs = new RunStore(dynamo.documents, LOCAL_TABLE_NAMES.runs);
+    const now = new Date('2026-11-22T12:00:00Z');
+    await runs.recordRun({
+      runId: 'cb-run',
+      workflow: 'onboard-environment',
+      status: 'SUCCEEDED',
+      input: {},
+      startedBy: 'me',
+      startedAt: now.toISOString(),
+      executionArn: 'arn:x',
+    });
+    expect(await runs.claimCallback('cb-run', 'https://x.example/h', now)).toBe(true);
+    expect(await runs.claimCallback('cb-run', 'https://x.example/h', new Date(now.getTime() + 60_000))).toBe(false);
+    const later = new Date(now.getTime() + CALLBACK_CLAIM_STALE_MS + 1000);
+    expect(await runs.claimCallback('cb-run', 'https://x.example/h', later)).toBe(true);
+    // Once delivered (or failed for good), never again.
+    await runs.recordCallback('cb-run', { url: 'https://x.example/h', status: 'DELIVERED', attempts: [] });
+    expect(
+      await runs.claimCallback(
+        'cb-run',
+        'https://x.example/h',
+        new Date(later.getTime() + 2 * CALLBACK_CLAIM_STALE_MS),
+      ),
+    ).toBe(false);
   });
 
   test('the allocation starts from the environments registered before it existed (seeded without one)', async () => {
@@ -118,7 +154,15 @@ describe('the registry against the local DynamoDB server', () => {
   });
 
   test('tickets: claimed once; given back only by the run that claimed it', async () => {
-    const ticket = { ticketId: 'CHG1', stack: 'acme-dev-t', runId: 'run-1', createdAt: new Date().toISOString() };
+    const ticket = {
+      ticketId: 'CHG1',
+      stack: 'acme-dev-t',
+      runId: 'run-1',
+      createdAt: new Date().toISOString(),
+      registration: env('t', '10.99.0.0/16', 'run-1'),
+      input: { tenant: 'acme' },
+      caller: 'arn:aws:iam::1:role/servicenow',
+    };
     expect(await tickets.claim(ticket)).toEqual({ claimed: true });
     expect(await tickets.claim({ ...ticket, runId: 'run-2' })).toMatchObject({
       claimed: false,
@@ -126,8 +170,12 @@ describe('the registry against the local DynamoDB server', () => {
     });
     await tickets.release('CHG1', 'run-2');
     expect(await tickets.get('CHG1')).toMatchObject({ runId: 'run-1' });
-    await tickets.started('CHG1');
-    expect(await tickets.get('CHG1')).toMatchObject({ state: 'started' });
+    await expect(tickets.started('CHG1', 'run-2')).rejects.toThrow(/conditional/i);
+    await tickets.started('CHG1', 'run-1');
+    expect(await tickets.get('CHG1')).toMatchObject({ state: 'started', caller: 'arn:aws:iam::1:role/servicenow' });
+    // Never creates a ticket that was not claimed.
+    await expect(tickets.started('CHG-unknown', 'run-1')).rejects.toThrow(/conditional/i);
+    expect(await tickets.get('CHG-unknown')).toBeUndefined();
     // Tickets and allocations share the registry table but are never listed as environments.
     expect((await registry.list({})).map((e) => e.stack)).not.toContainEqual(expect.stringMatching(/^#/));
   });
