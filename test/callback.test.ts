@@ -70,15 +70,16 @@ describe('callback signatures', () => {
 
 describe('callback URLs', () => {
   test.each([
-    ['https://tickets.example.com/hooks/tropos', undefined],
-    ['http://127.0.0.1:9000/hook', undefined],
-    ['http://localhost/hook', undefined],
-    ['http://tickets.example.com/hook', /https/],
-    ['ftp://tickets.example.com/hook', /https/],
-    ['not a url', /not a URL/],
-    ['https://user:pass@tickets.example.com/hook', /credentials/],
-    ['https://169.254.169.254/latest/meta-data', /metadata|link-local/],
+    ['https://tickets.example.com/hooks/tropos', ''],
+    ['http://127.0.0.1:9000/hook', ''],
+    ['http://localhost/hook', ''],
+    ['http://tickets.example.com/hook', 'must be an https URL'],
+    ['ftp://tickets.example.com/hook', 'must be an https URL'],
+    ['not a url', 'is not a URL'],
+    ['https://user:pass@tickets.example.com/hook', 'must not carry credentials'],
+    ['https://169.254.169.254/latest/meta-data', 'link-local'],
   ])('%s → %p', (url, problem) => {
-    expect(callbackUrlProblem(url)).toEqual(problem === undefined ? undefined : expect.stringMatching(problem));
+    expect(callbackUrlProblem(url) ?? '').toContain(problem);
+    expect(callbackUrlProblem(url) === undefined).toBe(problem === '');
   });
 });
