@@ -5,6 +5,7 @@ import { parse } from 'yaml';
 import { Match } from 'aws-cdk-lib/assertions';
 import { ROUTES } from '../lambdas/api/core';
 import { ONBOARD_FIELDS } from '../lambdas/api/environments';
+import { basePathOf } from '../lambdas/api/http';
 import { ConfigSchema, type TroposConfig } from '../lib/config/schema';
 import { config, ROOT } from './helpers/fixtures';
 import { allStates, synthRealApp, synthWorkflows } from './helpers/synth';
@@ -150,5 +151,16 @@ describe('the OpenAPI document (api/openapi.yaml)', () => {
         .map(([k]) => k)
         .sort(),
     );
+  });
+});
+
+describe('the URLs the API answers with', () => {
+  test.each([
+    ['/v1/environments', '/environments', '/v1'],
+    ['/tropos/v1/runs/r-1', '/runs/r-1', '/tropos/v1'],
+    ['/environments', '/environments', ''],
+    [undefined, '/environments', ''],
+  ])('request path %s, route %s: status URLs start with %p', (requestPath, routePath, expected) => {
+    expect(basePathOf(requestPath, routePath)).toBe(expected);
   });
 });

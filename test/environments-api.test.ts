@@ -5,6 +5,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { verifyCallback } from '../lib/domain/callback';
 import type { RunDetail } from '../lib/records/run';
+import type { Environment } from '../lib/records/environment';
+import { EnvironmentWriter, TICKET_LEASE_MS, TicketStore } from '../lib/records/environment-store';
 import { startTestPlane, TestPlane } from './helpers/local';
 
 jest.setTimeout(180_000);
@@ -222,15 +224,14 @@ describe('POST /environments: a ticketing system onboards an environment', () =>
   test('the same ticket twice: the same run (200), one execution; the ticket for another environment: 409', async () => {
     const body = request({ environment: 'twice', vpcCidr: '10.62.0.0/16' });
     const before = onboardings().length;
-    const first = await t.post('/environments', body);
-    const second = await t.post('/environments', body);
-    expect(first.status).toBe(202);
-    expect(second.status).toBe(200);
-    expect(second.body.runId).toBe(first.body.runId);
+    // Six at once: one claims the ticket and starts the run (202); the others wait for it and answer its run.
+    const all = await Promise.all(Array.from({ length: 6 }, () => t.post('/environments', body)));
+    const first = all.find((r) => r.status === 202)!;
+    expect(all.map((r) => r.status).sort()).toEqual([200, 200, 200, 200, 200, 202]);
+    expect(new Set(all.map((r) => r.body.runId))).toEqual(new Set([first.body.runId]));
     expect(onboardings()).toHaveLength(before + 1);
-    // Concurrent repeats of a ticket: still that one run.
-    const repeats = await Promise.all(Array.from({ length: 5 }, () => t.post('/environments', body)));
-    expect(repeats.map((r) => [r.status, r.body.runId])).toEqual(Array(5).fill([200, first.body.runId]));
+    const second = await t.post('/environments', body);
+    expect([second.status, second.body.runId]).toEqual([200, first.body.runId]);
     const other = await t.post('/environments', { ...body, environment: 'other', vpcCidr: '10.63.0.0/16' });
     expect(other.status).toBe(409);
     expect(other.body).toMatchObject({ error: 'TicketConflict', stack: 'acme-dev-twice', runId: first.body.runId });
@@ -243,14 +244,11 @@ describe('POST /environments: a ticketing system onboards an environment', () =>
 
   test('20 concurrent onboardings with overlapping CIDRs: exactly one is registered, the others get 409', async () => {
     const before = onboardings().length;
-    // 10.70.0.0/16 and sixteen /20s inside it, and three /17s: every pair overlaps one way or another.
-    const cidrs = [
-      '10.70.0.0/16',
-      ...Array.from({ length: 16 }, (_, i) => `10.70.${i * 16}.0/20`),
-      '10.70.0.0/17',
-      '10.70.128.0/17',
-      '10.70.64.0/18',
-    ];
+    // Nested blocks, /16 to /24, each twice (and two more /24s): all contain 10.70.0.0/24, so every pair overlaps
+    // and whichever request wins, all the others must lose.
+    const nested = [16, 17, 18, 19, 20, 21, 22, 23, 24].map((bits) => `10.70.0.0/${bits}`);
+    const cidrs = [...nested, ...nested, '10.70.0.0/24', '10.70.0.0/24'];
+    expect(cidrs).toHaveLength(20);
     const bodies = cidrs.map((vpcCidr, i) => request({ environment: `race-${i}`, vpcCidr }));
     const answers = await Promise.all(bodies.map((b) => t.post('/environments', b)));
     const won = answers.filter((a) => a.status === 202);
@@ -261,10 +259,82 @@ describe('POST /environments: a ticketing system onboards an environment', () =>
     const registered = (await registry()).filter((i) => String(i.stack).startsWith('acme-dev-race-'));
     expect(registered.map((i) => i.stack)).toEqual([won[0]!.body.stack]);
     expect(onboardings()).toHaveLength(before + 1);
-    // Disjoint CIDRs have nothing to race for: the allocation only refuses overlaps.
     const winner = await t.waitFor(String(won[0]!.body.runId));
     expect(winner.run.status).toBe('SUCCEEDED');
+    // Every loser's ticket was given back: sent again, it is refused for the overlap again, not as a taken ticket.
+    const again = await t.post('/environments', bodies[answers.indexOf(lost[0]!)]);
+    expect(again.body.error).toBe('CidrOverlap');
   });
+});
+
+describe('a request abandoned between claiming its ticket and starting its run (its function timed out)', () => {
+  /** A ticket claimed TICKET_LEASE_MS ago by a request that got no further than `stage`. */
+  async function abandoned(stage: 'claimed' | 'registered' | 'started') {
+    const body = request({
+      environment: `lost-${stage}`,
+      vpcCidr: `10.${stage === 'claimed' ? 81 : stage === 'registered' ? 82 : 83}.0.0/16`,
+    });
+    const stack = `acme-dev-lost-${stage}`;
+    const runId = `onboard-environment-20261122-000000-${stage.slice(0, 4)}`;
+    const createdAt = new Date(Date.now() - TICKET_LEASE_MS - 1000).toISOString();
+    const input = {
+      tenant: 'acme',
+      account: 'dev',
+      environment: `lost-${stage}`,
+      region: 'us-east-1',
+      vpc_cidr: body.vpcCidr,
+      tier: 'dev',
+      tags: 'Owner=platform,CostCenter=1234',
+      ticketId: body.ticketId,
+      requestedBy: body.requestedBy,
+    };
+    const registration: Environment = {
+      stack,
+      tenant: 'acme',
+      account: 'dev',
+      environment: `lost-${stage}`,
+      region: 'us-east-1',
+      tier: 'dev',
+      vpcCidr: String(body.vpcCidr),
+      status: 'onboarding',
+      ticketId: String(body.ticketId),
+      runId,
+      createdAt,
+      updatedAt: createdAt,
+    };
+    const tickets = new TicketStore(t.plane.dynamo.documents, t.plane.tables.environments);
+    const registry = new EnvironmentWriter(t.plane.dynamo.documents, t.plane.tables.environments);
+    await tickets.claim({
+      ticketId: String(body.ticketId),
+      stack,
+      runId,
+      createdAt,
+      registration,
+      input,
+      caller: 'gone',
+    });
+    if (stage !== 'claimed') await registry.register(registration);
+    if (stage === 'started')
+      t.plane.engine.startExecution(t.plane.engine.machine('tropos-onboard-environment').arn, input, runId);
+    return { body, stack, runId };
+  }
+
+  test.each(['claimed', 'registered', 'started'] as const)(
+    'abandoned once %s: the ticket sent again finishes it — one execution, the environment active',
+    async (stage) => {
+      const { body, stack, runId } = await abandoned(stage);
+      const before = onboardings().length;
+      const res = await t.post('/environments', body);
+      expect(res.status).toBe(200);
+      expect(res.body).toMatchObject({ runId, stack });
+      expect(onboardings().filter((e) => e.name === runId)).toHaveLength(1);
+      expect(onboardings()).toHaveLength(stage === 'started' ? before : before + 1);
+      expect((await t.waitFor(runId)).run.status).toBe('SUCCEEDED');
+      expect((await t.get(`/environments/${stack}`)).body).toMatchObject({ status: 'active', runId });
+      // And from now on, the ticket answers with that run.
+      expect(await t.post('/environments', body)).toMatchObject({ status: 200, body: { runId, status: 'SUCCEEDED' } });
+    },
+  );
 });
 
 describe('400 for each kind of bad field, naming it; nothing started or written', () => {
@@ -448,5 +518,10 @@ describe('GET /environments', () => {
     expect(bad.status).toBe(400);
     expect(String(bad.body.message)).toContain('allowed: ');
     expect((await t.get('/environments/acme-nope-nope')).status).toBe(404);
+    // Longer than any key: not found, not a DynamoDB error.
+    expect((await t.get(`/environments/${'x'.repeat(3000)}`)).status).toBe(404);
+    expect((await t.get(`/environments?tenant=${'t'.repeat(3000)}`)).body.environments).toEqual([]);
+    const malformed = await t.get('/environments/%E0%A4%A');
+    expect([malformed.status, malformed.body.error]).toEqual([400, 'MalformedPath']);
   });
 });

@@ -10,6 +10,7 @@ import { StepFunctionsTokens } from '../shared/task-tokens';
 import type { ValidatorSettings } from '../validate-input/core';
 import { createLogger, dynamo, jsonEnv, requiredEnv } from '../shared/runtime';
 import { route, WorkflowEntry } from './core';
+import { basePathOf } from './http';
 
 const logger = createLogger('api');
 const sfn = new SFNClient({});
@@ -32,12 +33,6 @@ const deps = {
   },
 };
 
-/** `/v1` when the caller's URL was `/v1/environments` and the route `/environments` (API Gateway's stage). */
-function basePath(event: APIGatewayProxyEvent): string {
-  const full = event.requestContext?.path;
-  return full && full.endsWith(event.path) ? full.slice(0, full.length - event.path.length) : '';
-}
-
 /** API Gateway (REST, IAM-authorised) proxy handler; the local server calls it with the same event shape. */
 export const handler = middy(async (event: APIGatewayProxyEvent): Promise<APIGatewayProxyResult> => {
   const identity = event.requestContext?.identity?.userArn ?? event.requestContext?.identity?.user ?? 'anonymous';
@@ -49,7 +44,7 @@ export const handler = middy(async (event: APIGatewayProxyEvent): Promise<APIGat
       headers: event.headers ?? {},
       body: event.isBase64Encoded && event.body ? Buffer.from(event.body, 'base64').toString('utf8') : event.body,
       identity,
-      basePath: basePath(event),
+      basePath: basePathOf(event.requestContext?.path, event.path),
     },
     deps,
   );

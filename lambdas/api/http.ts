@@ -69,3 +69,13 @@ export function refuseProblems(problems: readonly { field: string; problem: stri
   if (problems.length > 0)
     throw new HttpError(400, 'InvalidInput', problems.map((p) => `${p.field}: ${p.problem}`).join('; '), { problems });
 }
+
+/**
+ * What precedes the route in the caller's URL: `/v1` when API Gateway's request path is `/v1/environments` and
+ * the route `/environments` (its stage, or a custom domain's base path); '' when there is none (the local server).
+ */
+export function basePathOf(requestPath: string | undefined, routePath: string): string {
+  return requestPath && requestPath !== routePath && requestPath.endsWith(routePath)
+    ? requestPath.slice(0, requestPath.length - routePath.length)
+    : '';
+}
