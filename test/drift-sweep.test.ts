@@ -120,6 +120,9 @@ test(`a drift sweep over ${NEW_ENVIRONMENTS} + the example environments: each ch
   const sweepId = String(started.body.runId);
   const sweep = await t.waitFor(sweepId, undefined, 540_000, 250);
   expect(sweep.run).toMatchObject({ status: 'SUCCEEDED', workflow: 'drift-sweep' });
+  // The sweep's own account, kept on its run record.
+  expect(sweep.run.summary).toMatchObject({ runId: sweepId, checked: active.length, failed: [], notified: true });
+  expect(sweep.run.summary!.drifted.map((d) => d.stack).sort()).toEqual(Object.keys(drift).sort());
 
   // One drift-detection child per active environment, named after the sweep.
   const children = t.plane.engine

@@ -1,7 +1,10 @@
 import type { DriftResult, Environment } from '../../lib/records/environment';
 import type { EnvironmentStore } from '../../lib/records/environment-store';
 
+import type { SweepSummary } from '../../lib/domain/drift';
+
 export { DRIFT_METRIC } from '../../lib/domain/drift';
+export type { SweepSummary };
 
 /** One environment to check: the drift-detection input, and the run id its child execution gets. */
 export interface SweepItem {
@@ -24,15 +27,6 @@ export interface ChildResult {
 export type SweepRequest =
   | { readonly action: 'list'; readonly runId: string }
   | { readonly action: 'summarize'; readonly runId: string; readonly results: readonly ChildResult[] };
-
-export interface SweepSummary {
-  readonly runId: string;
-  readonly checked: number;
-  readonly drifted: { readonly stack: string; readonly components: readonly string[] }[];
-  readonly clean: string[];
-  readonly failed: { readonly stack: string; readonly error: string }[];
-  readonly notified: boolean;
-}
 
 export interface SweepDeps {
   readonly registry: Pick<EnvironmentStore, 'list' | 'get'>;

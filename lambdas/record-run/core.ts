@@ -1,3 +1,4 @@
+import { DRIFT_SWEEP, type SweepSummary } from '../../lib/domain/drift';
 import { ONBOARD_WORKFLOW, stackName } from '../../lib/domain/naming';
 import { planFromExported } from '../../lib/domain/plan';
 import type { Environment } from '../../lib/records/environment';
@@ -154,7 +155,14 @@ export function runFromExecution(d: Record<string, unknown>): Run {
     error: typeof d.error === 'string' ? d.error : undefined,
     cause: typeof d.cause === 'string' ? d.cause : undefined,
     executionArn: String(d.executionArn),
+    ...(machine === `tropos-${DRIFT_SWEEP}` && d.status === 'SUCCEEDED' ? { summary: sweepSummary(d.output) } : {}),
   };
+}
+
+/** A drift sweep's output, when it is the summary its last state returns. */
+function sweepSummary(output: unknown): SweepSummary | undefined {
+  const o = parseObject(output);
+  return typeof o.checked === 'number' && Array.isArray(o.drifted) ? (o as unknown as SweepSummary) : undefined;
 }
 
 function parseObject(v: unknown): Record<string, unknown> {

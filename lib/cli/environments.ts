@@ -1,3 +1,4 @@
+import type { SweepSummary } from '../domain/drift';
 import type { DriftResult, Environment } from '../records/environment';
 import type { Run, RunDetail } from '../records/run';
 import { ApiError, Connection, UsageError } from './client';
@@ -60,9 +61,14 @@ export interface SweepOutcome {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** How long, after the sweep ended, its checks' own run records are waited for (they are written as events come). */
+const RECORDS_GRACE_MS = 15_000;
+
 /**
  * Starts a drift sweep (POST /drift-sweeps) and follows it: a line as each environment's check ends (in sync,
- * drifted and what, or why the check failed), until the sweep ends. The checks are the sweep's child runs.
+ * drifted and what, or why the check failed), until the sweep ends. The lines come from the checks' run records;
+ * the outcome from the sweep's own summary (every environment it listed), so a check whose record is late or
+ * missing is still counted.
  */
 export async function driftSweep(
   conn: Connection,
@@ -80,6 +86,7 @@ export async function driftSweep(
   if (!options.quiet) out(`Drift sweep ${runId}: checking ${active} active environment${active === 1 ? '' : 's'}`);
   const reported = new Map<string, SweepCheck>();
   const since = Date.now();
+  let endedAt: number | undefined;
   for (;;) {
     let sweep: RunDetail | undefined;
     try {
@@ -92,23 +99,47 @@ export async function driftSweep(
       await conn.client.request<{ runs: Run[] }>('GET', `/runs?parentRunId=${encodeURIComponent(runId)}&limit=1000`)
     ).runs;
     for (const child of children.reverse()) {
-      if (child.status === 'RUNNING' || reported.has(child.runId) || !child.stack) continue;
+      if (child.status === 'RUNNING' || reported.has(child.stack ?? '') || !child.stack) continue;
       const check = await checkOf(conn, child);
-      reported.set(child.runId, check);
+      reported.set(check.stack, check);
       if (!options.quiet) out(checkLine(check, reported.size, Math.max(active, reported.size)));
     }
     if (sweep && sweep.run.status !== 'RUNNING') {
-      return {
-        runId,
-        status: sweep.run.status,
-        startedAt: sweep.run.startedAt,
-        endedAt: sweep.run.endedAt,
-        ...(sweep.run.status !== 'SUCCEEDED' ? { error: failureReason(sweep.run) } : {}),
-        checks: [...reported.values()].sort((a, b) => a.stack.localeCompare(b.stack)),
-      };
+      endedAt ??= Date.now();
+      const summary = sweep.run.summary;
+      const waiting = summary && reported.size < summary.checked && Date.now() - endedAt < RECORDS_GRACE_MS;
+      if (!waiting)
+        return {
+          runId,
+          status: sweep.run.status,
+          startedAt: sweep.run.startedAt,
+          endedAt: sweep.run.endedAt,
+          ...(sweep.run.status !== 'SUCCEEDED' ? { error: failureReason(sweep.run) } : {}),
+          checks: summary ? checksOf(summary, reported) : [...reported.values()],
+        };
     }
-    await sleep(options.pollMs ?? 250);
+    await sleep(options.pollMs ?? 1000);
   }
+}
+
+/** The sweep's own account of every environment, with the run ids of the checks whose records were seen. */
+function checksOf(summary: SweepSummary, reported: ReadonlyMap<string, SweepCheck>): SweepCheck[] {
+  const runId = (stack: string) => reported.get(stack)?.runId ?? '';
+  return [
+    ...summary.drifted.map((d) => ({
+      stack: d.stack,
+      runId: runId(d.stack),
+      status: 'SUCCEEDED' as const,
+      drifted: d.components,
+    })),
+    ...summary.clean.map((stack) => ({ stack, runId: runId(stack), status: 'SUCCEEDED' as const, drifted: [] })),
+    ...summary.failed.map((f) => ({
+      stack: f.stack,
+      runId: runId(f.stack),
+      status: reported.get(f.stack)?.status ?? ('FAILED' as const),
+      reason: f.error,
+    })),
+  ].sort((a, b) => a.stack.localeCompare(b.stack));
 }
 
 /** One check's outcome: its run's status, and the result it recorded in the registry. */

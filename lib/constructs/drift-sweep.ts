@@ -7,6 +7,7 @@ import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
 import type { TroposConfig } from '../config/schema';
+import { DRIFT_SWEEP } from '../domain/drift';
 import { monitoredStateMachine } from './workflow-state-machine';
 
 export interface DriftSweepProps {
@@ -19,9 +20,6 @@ export interface DriftSweepProps {
   readonly childTimeout: Duration;
   readonly alarmTopic: sns.ITopic;
 }
-
-/** The name of the sweep's state machine (`tropos-drift-sweep`) and of its runs. */
-export const DRIFT_SWEEP = 'drift-sweep';
 
 const LAMBDA_TIMEOUT = Duration.minutes(2);
 

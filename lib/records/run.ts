@@ -1,3 +1,5 @@
+import type { SweepSummary } from '../domain/drift';
+
 /** The run ledger's records, in the runs table: one Run per execution, one Step per step, one per component. */
 
 export const RUN_STATUSES = ['RUNNING', 'SUCCEEDED', 'FAILED', 'TIMED_OUT', 'ABORTED'] as const;
@@ -18,6 +20,8 @@ export interface Run {
   readonly error?: string | undefined;
   readonly cause?: string | undefined;
   readonly executionArn: string;
+  /** A drift sweep's outcome (its execution's output): how many were checked, which drifted, which failed. */
+  readonly summary?: SweepSummary | undefined;
   /** The signed callback of a run given a `callbackUrl`, once the run ended. */
   readonly callback?: CallbackRecord | undefined;
 }
