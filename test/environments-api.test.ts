@@ -521,6 +521,11 @@ describe('GET /environments', () => {
     // Longer than any key: not found, not a DynamoDB error.
     expect((await t.get(`/environments/${'x'.repeat(3000)}`)).status).toBe(404);
     expect((await t.get(`/environments?tenant=${'t'.repeat(3000)}`)).body.environments).toEqual([]);
+    const badStatus = await t.get('/runs?status=DONE');
+    expect([badStatus.status, badStatus.body.message]).toEqual([
+      400,
+      'status: "DONE" is not allowed; allowed: RUNNING, SUCCEEDED, FAILED, TIMED_OUT, ABORTED',
+    ]);
     const malformed = await t.get('/environments/%E0%A4%A');
     expect([malformed.status, malformed.body.error]).toEqual([400, 'MalformedPath']);
   });

@@ -1,6 +1,7 @@
 import { InvalidInputError } from '../../lib/domain/errors';
 import type { EnvironmentWriter, TicketStore } from '../../lib/records/environment-store';
 import { ApprovalDecision, ApprovalRefused, ApprovalStore, ApprovalView } from '../../lib/records/approval-store';
+import { RUN_STATUSES } from '../../lib/records/run';
 import type { RunStore } from '../../lib/records/run-store';
 import type { Check } from '../../lib/workflow/schema';
 import type { WorkflowSpec } from '../../lib/workflow/spec';
@@ -247,10 +248,13 @@ async function listRuns(req: ApiRequest, deps: ApiDeps): Promise<ApiResponse> {
   const limit = req.query.limit ? Number(req.query.limit) : undefined;
   if (limit !== undefined && (!Number.isInteger(limit) || limit < 1 || limit > 1000))
     throw new HttpError(400, 'InvalidInput', 'limit: must be an integer from 1 to 1000');
+  const status = req.query.status;
+  if (status !== undefined && !(RUN_STATUSES as readonly string[]).includes(status))
+    throw new HttpError(400, 'InvalidInput', `status: "${status}" is not allowed; allowed: ${RUN_STATUSES.join(', ')}`);
   const runs = await deps.runs.listRuns({
     stack: req.query.stack,
     workflow: req.query.workflow,
-    status: req.query.status,
+    status,
     parentRunId: req.query.parentRunId,
     limit,
   });

@@ -294,6 +294,7 @@ function view(e: Environment) {
     tags: e.tags ?? null,
     ticketId: e.ticketId ?? null,
     runId: e.runId ?? null,
+    registeredBy: e.registeredBy ?? null,
     createdAt: e.createdAt,
     updatedAt: e.updatedAt,
     lastDrift: e.lastDrift ?? null,
