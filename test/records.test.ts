@@ -108,6 +108,33 @@ describe('the registry against the local DynamoDB server', () => {
     expect((await registry.allocation('acme'))['acme-dev-c']).toBe('10.3.0.0/16');
   });
 
+  test('the same run registering twice at once (a concurrent resume, an SDK retry): one registration, block kept', async () => {
+    const e = env('twin', '10.4.0.0/16', 'run-twin');
+    const both = await Promise.allSettled([registry.register(e), registry.register(e)]);
+    expect(both.map((r) => r.status)).toEqual(['fulfilled', 'fulfilled']);
+    expect((await registry.allocation('acme'))['acme-dev-twin']).toBe('10.4.0.0/16');
+    // Another run still may not take the stack.
+    await expect(registry.register(env('twin', '10.4.0.0/16', 'run-other'))).rejects.toThrow(EnvironmentExistsError);
+  });
+
+  test('an abandoned ticket is taken over by exactly one of the requests that find it', async () => {
+    const old = new Date(Date.now() - 10 * 60_000).toISOString();
+    const ticket = {
+      ticketId: 'CHG-abandoned',
+      stack: 'acme-dev-ab',
+      runId: 'run-ab',
+      createdAt: old,
+      registration: env('ab', '10.5.0.0/16', 'run-ab'),
+      input: {},
+      caller: 'me',
+    };
+    await tickets.claim(ticket);
+    const found = (await tickets.get('CHG-abandoned'))!;
+    const takeovers = await Promise.all(Array.from({ length: 5 }, () => tickets.takeOver(found, new Date())));
+    expect(takeovers.filter(Boolean)).toHaveLength(1);
+    expect((await tickets.get('CHG-abandoned'))!.createdAt).not.toBe(old);
+  });
+
   test('a long stack or tenant is simply not registered (no DynamoDB key error)', async () => {
     expect(await registry.get('a'.repeat(5000))).toBeUndefined();
     expect(await registry.listByTenant('t'.repeat(5000))).toEqual([]);
@@ -125,19 +152,23 @@ describe('the registry against the local DynamoDB server', () => {
       startedAt: now.toISOString(),
       executionArn: 'arn:x',
     });
-    expect(await runs.claimCallback('cb-run', 'https://x.example/h', now)).toBe(true);
-    expect(await runs.claimCallback('cb-run', 'https://x.example/h', new Date(now.getTime() + 60_000))).toBe(false);
+    const first = await runs.claimCallback('cb-run', 'https://x.example/h', now, CALLBACK_CLAIM_STALE_MS);
+    expect(first).toEqual({ claimedAt: now.toISOString(), delivery: expect.any(String) });
+    const soon = new Date(now.getTime() + 60_000);
+    expect(await runs.claimCallback('cb-run', 'https://x.example/h', soon, CALLBACK_CLAIM_STALE_MS)).toBeUndefined();
+    // The first invocation died mid-delivery: a later delivery of the event takes over, with the same delivery id.
     const later = new Date(now.getTime() + CALLBACK_CLAIM_STALE_MS + 1000);
-    expect(await runs.claimCallback('cb-run', 'https://x.example/h', later)).toBe(true);
+    const takeover = await runs.claimCallback('cb-run', 'https://x.example/h', later, CALLBACK_CLAIM_STALE_MS);
+    expect(takeover).toEqual({ claimedAt: later.toISOString(), delivery: first!.delivery });
+    // The dead invocation's record (had it come back) would not overwrite the takeover's.
+    const done = { url: 'https://x.example/h', status: 'DELIVERED' as const, attempts: [] };
+    expect(await runs.recordCallback('cb-run', done, first!.claimedAt)).toBe(false);
+    expect(await runs.recordCallback('cb-run', done, takeover!.claimedAt)).toBe(true);
     // Once delivered (or failed for good), never again.
-    await runs.recordCallback('cb-run', { url: 'https://x.example/h', status: 'DELIVERED', attempts: [] });
+    const muchLater = new Date(later.getTime() + 2 * CALLBACK_CLAIM_STALE_MS);
     expect(
-      await runs.claimCallback(
-        'cb-run',
-        'https://x.example/h',
-        new Date(later.getTime() + 2 * CALLBACK_CLAIM_STALE_MS),
-      ),
-    ).toBe(false);
+      await runs.claimCallback('cb-run', 'https://x.example/h', muchLater, CALLBACK_CLAIM_STALE_MS),
+    ).toBeUndefined();
   });
 
   test('the allocation starts from the environments registered before it existed (seeded without one)', async () => {

@@ -103,13 +103,15 @@ export async function onboard(req: ApiRequest, deps: ApiDeps, attempt = 0): Prom
 
 /**
  * Registers the ticket's environment (CIDR allocated race-free; idempotent for the ticket's run), starts its run
- * (named after the run id, so a second start is refused, never a second execution), and marks the ticket
- * started. What fails gives back what was taken: the registration (and its CIDR), then the ticket.
+ * under the run id as execution name (a start for a name that exists starts nothing), and marks the ticket
+ * started. A refused registration gives the ticket back (409). A start that fails keeps both: whether the
+ * execution exists is unknown, so only a start under the same name — the ticket sent again after the lease —
+ * may follow, never a new run.
  */
 async function registerAndStart(ticket: Ticket, stateMachineArn: string, deps: ApiDeps): Promise<void> {
   const { ticketId, runId, stack } = ticket;
   const current = await deps.registry.get(stack);
-  // Resuming an abandoned request whose registration was made: it is this run's already.
+  // Registered by this run already (a resumed request; its run may even have ended): nothing to register.
   if (current?.runId !== runId) {
     try {
       await deps.registry.register(ticket.registration);
@@ -130,16 +132,15 @@ async function registerAndStart(ticket: Ticket, stateMachineArn: string, deps: A
   try {
     await deps.startExecution(stateMachineArn, runId, ticket.input);
   } catch (e) {
-    // Started already (by the request this one resumes): the run exists, and that is the ticket's run.
-    if ((e as Error).name !== 'ExecutionAlreadyExists') {
-      // Nothing runs: the registration and the ticket are given back.
-      try {
-        await deps.registry.markFailed(stack, runId, { error: 'StartFailed', cause: (e as Error).message });
-      } finally {
-        await deps.tickets.release(ticketId, runId);
-      }
-      throw e;
-    }
+    // An execution of this name exists (started by the request this one resumes, or by a concurrent resumer, and
+    // perhaps ended): it is the ticket's run.
+    if ((e as Error).name !== 'ExecutionAlreadyExists')
+      throw new HttpError(
+        503,
+        'StartFailed',
+        `the onboarding run ${runId} could not be started (${(e as Error).message}); the ticket and the registration are kept: send the ticket again in ${TICKET_LEASE_MS / 60_000} minutes to retry the start under the same run`,
+        { runId, stack },
+      );
   }
   await deps.tickets.started(ticketId, runId);
 }
@@ -249,6 +250,14 @@ async function sameTicket(
         409,
         'TicketConflict',
         `ticket ${ticket.ticketId} is being handled by another request; retry later`,
+        { runId: current.runId, stack: current.stack },
+      );
+    // One request finishes it: the one whose takeover renews the ticket's lease.
+    if (!(await deps.tickets.takeOver(current, new Date())))
+      throw new HttpError(
+        409,
+        'TicketConflict',
+        `ticket ${ticket.ticketId} is being finished by another request; retry later`,
         { runId: current.runId, stack: current.stack },
       );
     await registerAndStart(current, deps.workflows[ONBOARD_WORKFLOW]!.stateMachineArn, deps);

@@ -9,6 +9,8 @@ export interface CallbackOptions {
   readonly attempts: number;
   /** Wait before the second attempt; doubled for each next one (with jitter). */
   readonly backoffMs: number;
+  /** The delivery id (X-Tropos-Delivery) of all attempts. @default a new one */
+  readonly delivery?: string;
   /** How long one attempt may take. @default 10 s */
   readonly timeoutMs?: number;
   readonly now?: () => Date;
@@ -28,7 +30,7 @@ export async function deliverCallback(url: string, payload: unknown, o: Callback
   const now = o.now ?? (() => new Date());
   const body = JSON.stringify(payload);
   const secret = await o.secret();
-  const delivery = randomUUID();
+  const delivery = o.delivery ?? randomUUID();
   const attempts: { at: string; statusCode?: number; error?: string }[] = [];
   for (let i = 0; i < o.attempts; i++) {
     if (i > 0) await sleep(o.backoffMs * 2 ** (i - 1) * (0.75 + Math.random() / 2));

@@ -34,6 +34,8 @@ export interface LedgerDeps {
   readonly locks: Pick<StackLocks, 'release'>;
   readonly registry: Pick<EnvironmentWriter, 'get' | 'markFailed'>;
   readonly callbacks: CallbackOptions;
+  /** A callback claim older than this belongs to an invocation that is over: the ledger's own timeout. */
+  readonly claimStaleMs?: number;
 }
 
 export async function recordStateChange(
@@ -61,9 +63,13 @@ export async function recordStateChange(
       // next delivery sends it.
       await deps.callbacks.secret();
       const environment = run.stack ? await deps.registry.get(run.stack) : undefined;
-      if (await runs.claimCallback(run.runId, url)) {
-        const record = await deliverCallback(url, callbackPayload(run, environment), deps.callbacks);
-        await runs.recordCallback(run.runId, record);
+      const claim = await runs.claimCallback(run.runId, url, new Date(), deps.claimStaleMs);
+      if (claim) {
+        const record = await deliverCallback(url, callbackPayload(run, environment), {
+          ...deps.callbacks,
+          delivery: claim.delivery,
+        });
+        await runs.recordCallback(run.runId, { ...record, delivery: claim.delivery }, claim.claimedAt);
       }
     }
     return 'run';

@@ -18,6 +18,8 @@ const deps: LedgerDeps = {
     attempts: Number(requiredEnv('TROPOS_CALLBACK_ATTEMPTS')),
     backoffMs: Number(requiredEnv('TROPOS_CALLBACK_BACKOFF_MS')),
   },
+  // The function's own timeout: a claim older than that belongs to an invocation that has ended.
+  claimStaleMs: Number(requiredEnv('TROPOS_LEDGER_TIMEOUT_SECONDS')) * 1000,
 };
 
 /** Target of the EventBridge rules on execution status changes and build state changes. */

@@ -82,6 +82,7 @@ export class TroposFunctions extends Construct {
 
     // Callbacks are retried with backoff inside the ledger's invocation: room for every attempt.
     const { attempts, backoffSeconds } = config.callbacks;
+    const ledgerSeconds = Math.min(900, Math.ceil(60 + callbackSeconds(config.callbacks)));
     this.recordRun = this.fn(
       'RecordRun',
       'record-run',
@@ -90,8 +91,9 @@ export class TroposFunctions extends Construct {
         TROPOS_CALLBACK_SECRET_ID: props.callbackSecret.secretArn,
         TROPOS_CALLBACK_ATTEMPTS: String(attempts),
         TROPOS_CALLBACK_BACKOFF_MS: String(Math.round(backoffSeconds * 1000)),
+        TROPOS_LEDGER_TIMEOUT_SECONDS: String(ledgerSeconds),
       },
-      Duration.seconds(Math.min(900, Math.ceil(60 + callbackSeconds(config.callbacks)))),
+      Duration.seconds(ledgerSeconds),
     );
     records.runs.grantReadWriteData(this.recordRun);
     records.environments.grantReadWriteData(this.recordRun); // a failed onboarding: environment failed, CIDR given back

@@ -99,8 +99,7 @@ export class CidrOverlapError extends Error {
   }
 }
 
-/** One block held in a tenant's allocation: by which stack, for which run, since when. */
-/** One block in a tenant's allocation: whose (the run that allocated it) and since when. */
+/** One block in a tenant's allocation (keyed by stack): the run that allocated it, and since when. */
 export interface Held {
   readonly cidr: string;
   readonly runId: string;
@@ -160,9 +159,17 @@ export class EnvironmentWriter extends EnvironmentStore {
         new PutCommand({
           TableName: this.tableName,
           Item: env,
-          ConditionExpression: 'attribute_not_exists(#s) OR #status IN (:destroyed, :failed)',
-          ExpressionAttributeNames: { '#s': 'stack', '#status': 'status' },
-          ExpressionAttributeValues: { ':destroyed': 'destroyed', ':failed': 'failed' },
+          // The same run's onboarding again (a concurrent resume, or an SDK retry of a write that was applied) is
+          // the same registration: written again, not refused (refusing would give back the run's own block).
+          ConditionExpression:
+            'attribute_not_exists(#s) OR #status IN (:destroyed, :failed) OR (#status = :onboarding AND #run = :run)',
+          ExpressionAttributeNames: { '#s': 'stack', '#status': 'status', '#run': 'runId' },
+          ExpressionAttributeValues: {
+            ':destroyed': 'destroyed',
+            ':failed': 'failed',
+            ':onboarding': 'onboarding',
+            ':run': env.runId ?? '',
+          },
         }),
       );
       return env;
@@ -198,10 +205,17 @@ export class EnvironmentWriter extends EnvironmentStore {
 
   /** Marks an environment destroyed and gives its CIDR back. */
   public async markDestroyed(stack: string, runId: string): Promise<Environment> {
-    // The block is released as the registering run's: a re-onboarding that allocated it since keeps its own.
+    // Only the registration that was read is marked destroyed, and only its block released: a re-onboarding
+    // that registered meanwhile is refused here, one that allocated since keeps its block.
     const prior = await this.get(stack);
-    const env = await this.update(stack, { status: 'destroyed', runId });
-    await this.release(env.tenant, stack, prior?.runId ?? stack);
+    if (!prior) throw new Error(`stack ${stack} is not registered`);
+    const env = await this.updateIf(
+      stack,
+      { status: 'destroyed', runId },
+      { status: prior.status, ...(prior.runId ? { runId: prior.runId } : {}) },
+    );
+    if (!env) throw new Error(`stack ${stack} changed while it was being marked destroyed (registered again?)`);
+    await this.release(env.tenant, stack, prior.runId ?? stack);
     return env;
   }
 
@@ -339,6 +353,7 @@ export interface Ticket {
   readonly runId: string;
   /** `pending` while the request is being handled; `started` once its run is. */
   readonly state: 'pending' | 'started';
+  /** When the request handling it claimed it (renewed by a request that takes an abandoned one over). */
   readonly createdAt: string;
   /** What the request registers and starts: enough for a later request to finish an abandoned one. */
   readonly registration: Environment;
@@ -392,6 +407,34 @@ export class TicketStore {
     if (!out.Item) return undefined;
     const { ticketStack, ...rest } = out.Item as Ticket & { ticketStack: string };
     return { ...rest, stack: ticketStack };
+  }
+
+  /**
+   * Takes over an abandoned pending ticket: renews its lease if it is still the one read (same run, same
+   * createdAt). False when another request took it over, or it changed, first.
+   */
+  public async takeOver(ticket: Ticket, now: Date): Promise<boolean> {
+    try {
+      await this.db.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: { stack: REGISTRY_KEYS.ticket(ticket.ticketId) },
+          UpdateExpression: 'SET createdAt = :now',
+          ConditionExpression: '#state = :pending AND runId = :r AND createdAt = :old',
+          ExpressionAttributeNames: { '#state': 'state' },
+          ExpressionAttributeValues: {
+            ':now': now.toISOString(),
+            ':pending': 'pending',
+            ':r': ticket.runId,
+            ':old': ticket.createdAt,
+          },
+        }),
+      );
+      return true;
+    } catch (e) {
+      if ((e as Error).name === 'ConditionalCheckFailedException') return false;
+      throw e;
+    }
   }
 
   /** Marks the ticket's run started; only the ticket of that run (never creates one). */

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import {
   GetCommand,
   QueryCommand,
@@ -48,7 +49,8 @@ export interface RunFilter {
   readonly limit?: number | undefined;
 }
 
-/** A callback claim this old belongs to a ledger invocation that is over (Lambda lives at most 15 minutes). */
+/** A callback claim this old belongs to a ledger invocation that is over (Lambda lives at most 15 minutes); the
+ * ledger passes its own, shorter timeout. */
 export const CALLBACK_CLAIM_STALE_MS = 15 * 60 * 1000;
 
 /** The run ledger in DynamoDB. */
@@ -97,13 +99,20 @@ export class RunStore {
 
   /** Claims the sending of a run's callback: true once, false for every later delivery of the same end event. */
   /**
-   * Claims the delivery of a run's callback: once, unless the claim is older than any ledger invocation lives
-   * (it died mid-delivery: the next delivery of the event may take it over).
+   * Claims the delivery of a run's callback: once, unless the claim is older than a ledger invocation can live
+   * (`staleAfterMs`: it died mid-delivery, and this delivery of the event takes it over, with the same delivery id).
+   * Undefined when another invocation holds it, or it was delivered or failed for good.
    */
-  public async claimCallback(runId: string, url: string, now = new Date()): Promise<boolean> {
-    const sending: CallbackRecord = { url, status: 'SENDING', attempts: [], claimedAt: now.toISOString() };
+  public async claimCallback(
+    runId: string,
+    url: string,
+    now = new Date(),
+    staleAfterMs = CALLBACK_CLAIM_STALE_MS,
+  ): Promise<{ claimedAt: string; delivery: string } | undefined> {
+    const claimedAt = now.toISOString();
+    const sending: CallbackRecord = { url, status: 'SENDING', attempts: [], claimedAt, delivery: randomUUID() };
     try {
-      await this.db.send(
+      const out = await this.db.send(
         new UpdateCommand({
           TableName: this.table,
           Key: { runId, sk: SK.run },
@@ -113,8 +122,37 @@ export class RunStore {
           ExpressionAttributeValues: {
             ':c': sending,
             ':sending': 'SENDING',
-            ':stale': new Date(now.getTime() - CALLBACK_CLAIM_STALE_MS).toISOString(),
+            ':stale': new Date(now.getTime() - staleAfterMs).toISOString(),
           },
+          ReturnValues: 'UPDATED_OLD',
+        }),
+      );
+      const earlier = (out.Attributes?.callback as CallbackRecord | undefined)?.delivery;
+      if (!earlier) return { claimedAt, delivery: sending.delivery! };
+      // Taken over: the receiver may have the earlier attempts' body already; the same id lets it tell.
+      await setFields(this.db, this.table, { runId, sk: SK.run }, { callback: { ...sending, delivery: earlier } });
+      return { claimedAt, delivery: earlier };
+    } catch (e) {
+      if ((e as Error).name === 'ConditionalCheckFailedException') return undefined;
+      throw e;
+    }
+  }
+
+  /** Records how a delivery ended, if its claim is still the one given (a takeover's record wins). */
+  public async recordCallback(runId: string, callback: CallbackRecord, claimedAt?: string): Promise<boolean> {
+    try {
+      await this.db.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: { runId, sk: SK.run },
+          UpdateExpression: 'SET #c = :c',
+          ...(claimedAt
+            ? {
+                ConditionExpression: '#c.#at = :at',
+                ExpressionAttributeNames: { '#c': 'callback', '#at': 'claimedAt' },
+                ExpressionAttributeValues: { ':c': callback, ':at': claimedAt },
+              }
+            : { ExpressionAttributeNames: { '#c': 'callback' }, ExpressionAttributeValues: { ':c': callback } }),
         }),
       );
       return true;
@@ -122,10 +160,6 @@ export class RunStore {
       if ((e as Error).name === 'ConditionalCheckFailedException') return false;
       throw e;
     }
-  }
-
-  public async recordCallback(runId: string, callback: CallbackRecord): Promise<void> {
-    await setFields(this.db, this.table, { runId, sk: SK.run }, { callback });
   }
 
   public async recordStep(s: StepRecord): Promise<void> {

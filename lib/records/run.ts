@@ -32,6 +32,8 @@ export interface CallbackRecord {
   readonly status: 'SENDING' | 'DELIVERED' | 'FAILED';
   /** When the delivery was claimed (a SENDING claim older than a ledger invocation can live is taken over). */
   readonly claimedAt?: string | undefined;
+  /** The delivery's id (X-Tropos-Delivery), the same for every attempt, a takeover's included. */
+  readonly delivery?: string | undefined;
   readonly attempts: readonly { readonly at: string; readonly statusCode?: number; readonly error?: string }[];
   readonly deliveredAt?: string | undefined;
 }
