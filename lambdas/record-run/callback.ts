@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { CALLBACK_HEADERS, signCallback } from '../../lib/domain/callback';
+import { CALLBACK_ATTEMPT_SECONDS, CALLBACK_HEADERS, signCallback } from '../../lib/domain/callback';
 import type { CallbackRecord } from '../../lib/records/run';
 
 export interface CallbackOptions {
@@ -11,7 +11,7 @@ export interface CallbackOptions {
   readonly backoffMs: number;
   /** The delivery id (X-Tropos-Delivery) of all attempts. @default a new one */
   readonly delivery?: string;
-  /** How long one attempt may take. @default 10 s */
+  /** How long one attempt may take. @default CALLBACK_ATTEMPT_SECONDS */
   readonly timeoutMs?: number;
   readonly now?: () => Date;
 }
@@ -48,7 +48,7 @@ export async function deliverCallback(url: string, payload: unknown, o: Callback
         },
         body,
         redirect: 'manual',
-        signal: AbortSignal.timeout(o.timeoutMs ?? 10_000),
+        signal: AbortSignal.timeout(o.timeoutMs ?? CALLBACK_ATTEMPT_SECONDS * 1000),
       });
       await res.arrayBuffer().catch(() => undefined);
       attempts.push({ at: at.toISOString(), statusCode: res.status });

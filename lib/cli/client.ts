@@ -1,6 +1,7 @@
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ControlPlane } from '../local/control-plane';
+import type { RunDetail } from '../records/run';
 
 /** Where a running `tropos serve` says it listens. */
 export function serverFile(dataDir: string): string {
@@ -101,6 +102,21 @@ export async function connect(options: {
     throw e;
   }
   return { client: new ApiClient(plane.url), embedded: plane, close: () => plane.close() };
+}
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** How long after a run was started its record may still be missing: it is written with the execution's first event. */
+const RECORD_APPEARS_MS = 30_000;
+
+/** A run with its details; undefined while its record has not appeared yet (started at `since`, ms). */
+export async function runRecord(conn: Connection, runId: string, since: number): Promise<RunDetail | undefined> {
+  try {
+    return await conn.client.request<RunDetail>('GET', `/runs/${encodeURIComponent(runId)}`);
+  } catch (e) {
+    if (e instanceof ApiError && e.status === 404 && Date.now() - since < RECORD_APPEARS_MS) return undefined;
+    throw e;
+  }
 }
 
 /** Writes where a `tropos serve` listens, for the commands that follow. */

@@ -1,8 +1,8 @@
 import type { SweepSummary } from '../domain/drift';
 import type { DriftResult, Environment } from '../records/environment';
-import type { Run, RunDetail } from '../records/run';
-import { ApiError, Connection, UsageError } from './client';
-import { duration, failureReason } from './format';
+import type { Run } from '../records/run';
+import { ApiError, Connection, runRecord, sleep, UsageError } from './client';
+import { columns, duration, failureReason } from './format';
 
 /** An environment as GET /environments answers it (absent fields are null). */
 export type EnvironmentView = Omit<Environment, 'lastDrift' | 'failure' | 'vpcCidr'> & {
@@ -15,7 +15,7 @@ export type EnvironmentView = Omit<Environment, 'lastDrift' | 'failure' | 'vpcCi
 const minute = (iso: string) => iso.slice(0, 16).replace('T', ' ');
 
 /** What an environment's last drift check found, in a few words. */
-export function driftText(e: Pick<EnvironmentView, 'lastDrift' | 'failure' | 'status'>): string {
+function driftText(e: Pick<EnvironmentView, 'lastDrift' | 'failure' | 'status'>): string {
   if (e.status === 'failed' && e.failure) return `onboarding failed: ${failureReason(e.failure)}`.slice(0, 160);
   const d = e.lastDrift;
   if (!d) return 'never checked';
@@ -26,15 +26,11 @@ export function driftText(e: Pick<EnvironmentView, 'lastDrift' | 'failure' | 'st
 /** The environments as a table, with a count line. */
 export function environmentsTable(envs: readonly EnvironmentView[]): string {
   if (envs.length === 0) return 'no environments';
-  const header = ['STACK', 'STATUS', 'CIDR', 'TIER', 'DRIFT'];
   const rows = envs.map((e) => [e.stack, e.status, e.vpcCidr ?? '-', e.tier, driftText(e)]);
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const fmt = (row: string[]) => row.map((c, i) => (i === row.length - 1 ? c : c.padEnd(widths[i]!))).join('  ');
   const drifted = envs.filter((e) => (e.lastDrift?.drifted.length ?? 0) > 0).length;
   const unchecked = envs.filter((e) => e.status === 'active' && !e.lastDrift).length;
   return [
-    fmt(header),
-    ...rows.map(fmt),
+    ...columns(['STACK', 'STATUS', 'CIDR', 'TIER', 'DRIFT'], rows),
     '',
     `${envs.length} environment${envs.length === 1 ? '' : 's'}; ${drifted} drifted at their last check; ${unchecked} active never checked`,
   ].join('\n');
@@ -58,8 +54,6 @@ export interface SweepOutcome {
   readonly error?: string;
   readonly checks: SweepCheck[];
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** How long, after the sweep ended, its checks' own run records are waited for (they are written as events come). */
 const RECORDS_GRACE_MS = 15_000;
@@ -88,13 +82,7 @@ export async function driftSweep(
   const since = Date.now();
   let endedAt: number | undefined;
   for (;;) {
-    let sweep: RunDetail | undefined;
-    try {
-      sweep = await conn.client.request<RunDetail>('GET', `/runs/${encodeURIComponent(runId)}`);
-    } catch (e) {
-      // The run record appears with the execution's first event.
-      if (!(e instanceof ApiError && e.status === 404 && Date.now() - since < 30_000)) throw e;
-    }
+    const sweep = await runRecord(conn, runId, since);
     const children = (
       await conn.client.request<{ runs: Run[] }>('GET', `/runs?parentRunId=${encodeURIComponent(runId)}&limit=1000`)
     ).runs;

@@ -49,6 +49,14 @@ export function stepLine(s: StepRecord, indent = ''): string {
   return `${indent}${MARK[s.status] ?? '?'} step ${s.step} ${s.status === 'SUCCEEDED' ? 'done' : 'failed'}${totals}${s.status === 'FAILED' && s.message ? `\n${indent}    ${s.message}` : ''}`;
 }
 
+/** A header and rows as aligned columns (the last column unpadded), two spaces apart. */
+export function columns(header: readonly string[], rows: readonly string[][]): string[] {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => (row[i] ?? '').length)));
+  const fmt = (row: readonly string[]) =>
+    row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i]!))).join('  ');
+  return [fmt(header), ...rows.map(fmt)];
+}
+
 /** A run as a table of steps and components, for `tropos runs show`. */
 export function runTable(d: RunDetail): string {
   const r = d.run;
@@ -68,11 +76,7 @@ export function runTable(d: RunDetail): string {
     c.message ?? '',
   ]);
   if (rows.length > 0) {
-    const header = ['STEP', 'COMPONENT', 'STATUS', 'TIME', 'PLAN', 'DETAIL'];
-    const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => (row[i] ?? '').length)));
-    const fmt = (row: string[]) =>
-      row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i]!))).join('  ');
-    lines.push('', fmt(header), ...rows.map(fmt));
+    lines.push('', ...columns(['STEP', 'COMPONENT', 'STATUS', 'TIME', 'PLAN', 'DETAIL'], rows));
   }
   for (const s of d.steps) lines.push(stepLine(s));
   for (const a of d.approvals)

@@ -6,7 +6,7 @@ import type { ApprovalView } from '../records/approval-store';
 import type { ComponentRecord, Run, RunDetail, StepRecord } from '../records/run';
 import { Catalog } from '../workflow/catalog';
 import { loadWorkflows, Workflow } from '../workflow/load';
-import { announceServer, ApiError, connect, Connection, serverFile, UsageError } from './client';
+import { announceServer, ApiError, connect, Connection, runRecord, serverFile, sleep, UsageError } from './client';
 import { describeWorkflow, mermaidGraph } from './describe';
 import { driftSweep, EnvironmentView, environmentsTable, sweepSummary } from './environments';
 import { approvalLine, componentLine, duration, failureReason, runTable, stepLine } from './format';
@@ -42,8 +42,6 @@ export function parseParams(pairs: readonly string[]): Record<string, string> {
   return input;
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
 /** Prints the run's progress, one line per step and component as they change, until it ends. */
 async function follow(
   conn: Connection,
@@ -56,12 +54,7 @@ async function follow(
   const started = Date.now();
   let detail: RunDetail | undefined;
   for (;;) {
-    try {
-      detail = await conn.client.request<RunDetail>('GET', `/runs/${encodeURIComponent(runId)}`);
-    } catch (e) {
-      // The run record appears with the execution's first event.
-      if (!(e instanceof ApiError && e.status === 404 && Date.now() - started < 30_000)) throw e;
-    }
+    detail = (await runRecord(conn, runId, started)) ?? detail;
     if (detail && !options.json) {
       report(detail, printed, io, options, '');
       const children = (

@@ -1,3 +1,4 @@
+import { CALLBACK_ATTEMPT_SECONDS } from '../domain/callback';
 import { z } from 'zod';
 
 /** The approval policy of a tier (seed 004: dev never, staging on destroys, prod always). */
@@ -27,8 +28,6 @@ const account = z.strictObject({
 
 /** The longest one callback delivery may take: the run ledger's Lambda (at most 900 s) less a minute for the rest. */
 export const MAX_CALLBACK_SECONDS = 840;
-/** How long a callback attempt may wait for an answer. */
-export const CALLBACK_ATTEMPT_SECONDS = 10;
 
 /** The worst case of one delivery: every attempt timing out, and every backoff at its longest (jitter ×1.25). */
 export function callbackSeconds(c: { attempts: number; backoffSeconds: number }): number {

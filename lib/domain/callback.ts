@@ -13,6 +13,9 @@ export const CALLBACK_HEADERS = {
   delivery: 'x-tropos-delivery',
 } as const;
 
+/** How long one delivery attempt waits for the receiver's answer. */
+export const CALLBACK_ATTEMPT_SECONDS = 10;
+
 /** How far a callback's timestamp may be from the receiver's clock before it is refused (replays). */
 export const CALLBACK_TOLERANCE_SECONDS = 300;
 

@@ -24,7 +24,7 @@ const MAX_REQUEST_BYTES = 1024 * 1024;
  * The local callback signing key: $TROPOS_CALLBACK_SECRET, else one generated once and kept in
  * <dataDir>/callback-secret (mode 0600) — give it to the receiver that verifies the callbacks.
  */
-export function localCallbackSecret(dataDir: string): string {
+function localCallbackSecret(dataDir: string): string {
   if (process.env.TROPOS_CALLBACK_SECRET) return process.env.TROPOS_CALLBACK_SECRET;
   const file = join(dataDir, 'callback-secret');
   if (!existsSync(file)) writeFileSync(file, randomBytes(32).toString('hex'), { mode: 0o600 });
