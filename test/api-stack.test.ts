@@ -47,6 +47,40 @@ describe('the HTTP API on API Gateway', () => {
       });
   });
 
+  test('one managed policy per kind of caller, allowing execute-api:Invoke on exactly its routes, exported', () => {
+    const policies = Object.entries(resources).filter(([, r]) => r.Type === 'AWS::IAM::ManagedPolicy');
+    const byRole = Object.fromEntries(
+      policies
+        .filter(([, r]) => String(r.Properties.Description).startsWith('Tropos API, '))
+        .map(([, r]) => {
+          const doc = r.Properties.PolicyDocument as { Statement: { Action: string; Resource: unknown }[] };
+          const description = String(r.Properties.Description);
+          const role = /^Tropos API, (\w+):/.exec(description)?.[1] ?? '?';
+          const stmt = doc.Statement[0]!;
+          const arns = (Array.isArray(stmt.Resource) ? stmt.Resource : [stmt.Resource]).map((res) =>
+            // Fn::Join of the execute-api ARN: the method and path are the last literal part.
+            String(((res as { 'Fn::Join': [string, unknown[]] })['Fn::Join'][1].at(-1) as string) ?? ''),
+          );
+          return [role, { action: stmt.Action, arns: arns.sort() }];
+        }),
+    );
+    const expected = (role: string) =>
+      ROUTES.filter((r) => (r.callers as readonly string[]).includes(role))
+        .map((r) => `/v1/${r.method}${r.path.replace(/\{\w+\}/g, '*')}`)
+        .sort();
+    for (const role of ['ticketing', 'operator', 'approver', 'reader']) {
+      expect(byRole[role]).toEqual({ action: 'execute-api:Invoke', arns: expected(role) });
+    }
+    expect(expected('reader').every((a) => a.startsWith('/v1/GET/'))).toBe(true);
+    expect(expected('ticketing')).toContain('/v1/POST/environments');
+    expect(expected('ticketing')).not.toContain('/v1/POST/runs');
+    expect(expected('approver')).toEqual(expect.arrayContaining(['/v1/POST/approvals/*']));
+    expect(expected('operator')).not.toContain('/v1/POST/approvals/*');
+    const outputs = template.toJSON().Outputs as Record<string, { Export?: { Name: string } }>;
+    for (const role of ['ticketing', 'operator', 'approver', 'reader'])
+      expect(Object.values(outputs).map((o) => o.Export?.Name)).toContain(`Tropos-${role}-policy`);
+  });
+
   test('stage throttling, access logs and tracing from the configuration', () => {
     template.hasResourceProperties('AWS::ApiGateway::Stage', {
       StageName: 'v1',

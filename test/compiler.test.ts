@@ -25,6 +25,7 @@ describe('the workflow compiler', () => {
     plan: plan
     components: [backend, vpc, iam, eks]
     when: { changes: plan }
+    requires: [plan, approve]
   - name: check
     kind: terraform
     command: validate
@@ -41,6 +42,7 @@ describe('the workflow compiler', () => {
     command: destroy
     plan: plan
     components: [backend, vpc, eks]
+    requires: [plan]
 `,
   });
   const apply = machines.get('tropos-apply-things')!.definition as {
@@ -124,30 +126,65 @@ describe('the workflow compiler', () => {
     );
   });
 
-  test('guards: when changes, when tier, the approval policy, and fromStep', () => {
+  test('guards: fromStep, requirements, when changes, when tier, the approval policy — in that order', () => {
+    const ran = (step: string) => [
+      { Variable: `$.results.${step}`, IsPresent: true },
+      { Not: { Variable: `$.results.${step}.notRun`, IsPresent: true } },
+    ];
     expect(states.get('Run Apply?')).toMatchObject({
       Type: 'Choice',
       Choices: [
-        {
-          And: [
-            { Variable: '$.results.plan.hasChanges', BooleanEquals: true },
-            { Variable: '$.context.fromStepIndex', NumericLessThanEquals: 3 },
-          ],
-          Next: 'Apply components',
-        },
+        { Variable: '$.context.fromStepIndex', NumericGreaterThan: 3, Next: 'Not run apply' },
+        { Not: { And: [...ran('plan'), ...ran('approve')] }, Next: 'Apply: requirements not met' },
+        { Variable: '$.results.plan.hasChanges', BooleanEquals: true, Next: 'Apply components' },
       ],
       Default: 'Skip Apply',
     });
+    expect(states.get('Apply: requirements not met')).toMatchObject({ Type: 'Fail', Error: 'RequirementNotMet' });
+    expect(states.get('Not run apply')).toMatchObject({
+      Type: 'Pass',
+      ResultPath: '$.results.apply',
+      Result: { status: 'SKIPPED', notRun: true },
+    });
     expect(JSON.stringify(states.get('Run Check?'))).toContain(
-      '{"Or":[{"Variable":"$.context.tier","StringEquals":"staging"},{"Variable":"$.context.tier","StringEquals":"prod"}]}',
+      '{"Or":[{"Variable":"$.context.tier","StringEquals":"staging"},{"Variable":"$.context.tier","StringEquals":"prod"}],',
     );
     expect(JSON.stringify(states.get('Run Approve apply?'))).toContain(
-      '{"Variable":"$.results.plan.approvalRequired","BooleanEquals":true}',
+      '{"Variable":"$.results.plan.approvalRequired","BooleanEquals":true,',
     );
     expect(states.get('Skip Apply')).toMatchObject({
       Type: 'Pass',
       ResultPath: '$.results.apply',
       Result: { status: 'SKIPPED', hasChanges: false },
     });
+    expect(states.get('Skip Apply')).not.toHaveProperty('Result.notRun');
+  });
+
+  test('a child workflow is handed over before it is started: its input comes from the handover', () => {
+    const { machines: m } = synthWorkflows({
+      parent: `name: parent\nmutating: true\n${HEAD}  - name: child\n    kind: workflow\n    workflow: child\n`,
+      child: `name: child\n${HEAD}`,
+    });
+    const parent = allStates(m.get('tropos-parent')!.definition as never);
+    expect(parent.get('Hand over child')).toMatchObject({
+      Type: 'Task',
+      ResultPath: '$.handover',
+      Next: 'Child',
+      Parameters: {
+        action: 'handover',
+        workflow: 'child',
+        'parentRunId.$': '$$.Execution.Name',
+        'principal.$': '$.context.principal',
+        'lockOwner.$': '$.context.lockOwner',
+        input: expect.objectContaining({
+          'tenant.$': '$.input.tenant',
+          'AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID.$': '$$.Execution.Id',
+        }),
+      },
+    });
+    expect(parent.get('Child')).toMatchObject({ Parameters: { 'Input.$': '$.handover.input' } });
+    expect(JSON.stringify(parent.get('Hand over child'))).not.toMatch(
+      /parentRunId.\$":"\$\.input|lockOwner.\$":"\$\.input/,
+    );
   });
 });

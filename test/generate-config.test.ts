@@ -2,6 +2,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { parse } from 'yaml';
 import { ROOT } from './helpers/fixtures';
 
 const SCRIPT = join(ROOT, 'buildspecs', 'scripts', 'generate-stack-config.js');
@@ -82,5 +83,49 @@ test('its own files from a failed onboarding are replaced; an unknown module is 
     expect(out.stderr).toMatch(/no module for component no-such-component: looked in .*modules\/no-such-component/);
   } finally {
     t.cleanup();
+  }
+});
+
+test('atmos layout: tag names and values YAML would read as null, booleans or numbers stay the strings given', () => {
+  const tags = {
+    null: 'null',
+    true: 'yes',
+    '0x10': '0x10',
+    '~': '~',
+    yes: 'no',
+    '1e3': '1e3',
+    Owner: 'platform',
+    Note: 'a\u007fb\u2028c',
+  };
+  const g = generate(
+    'atmos',
+    {
+      ...params,
+      // Names the validator allows that YAML reads as null and true.
+      account: 'null',
+      environment: 'true',
+      tags: Object.entries(tags)
+        .map(([k, v]) => `${k}=${v}`)
+        .join(','),
+    },
+    ['vpc'],
+  );
+  try {
+    const out = g.run();
+    expect(out.status).toBe(0);
+    const stack = parse(readFileSync(join(g.repo, 'stacks', 'orgs', 'acme', 'null', 'true.yaml'), 'utf8')) as {
+      vars: Record<string, unknown>;
+    };
+    expect(stack.vars).toEqual({
+      tenant: 'acme',
+      account: 'null',
+      environment: 'true',
+      region: 'us-east-1',
+      vpc_cidr: '10.77.0.0/16',
+      tags,
+    });
+    expect(Object.keys(stack.vars.tags as object).sort()).toEqual(Object.keys(tags).sort());
+  } finally {
+    g.cleanup();
   }
 });

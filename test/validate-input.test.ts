@@ -106,11 +106,11 @@ describe('validate-input core', () => {
 
     test('fromStep becomes the index of the step', async () => {
       const out = await validateInput(
-        request({ tenant: 'acme', account: 'dev', environment: 'testenv-01', fromStep: 'apply' }),
+        request({ tenant: 'acme', account: 'dev', environment: 'testenv-01', fromStep: 'plan' }),
         settings,
         registry,
       );
-      expect(out.context.fromStepIndex).toBe(2);
+      expect(out.context.fromStepIndex).toBe(1);
     });
 
     test('normalises the input: every declared key present, absent ones null', async () => {
@@ -129,8 +129,6 @@ describe('validate-input core', () => {
         fromStep: null,
         requestedBy: null,
         ticketId: null,
-        parentRunId: null,
-        lockOwner: null,
       });
     });
 

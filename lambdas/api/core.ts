@@ -1,11 +1,20 @@
 import { InvalidInputError } from '../../lib/domain/errors';
+import { INTERNAL_KEYS } from '../../lib/domain/inputs';
 import type { EnvironmentWriter, TicketStore } from '../../lib/records/environment-store';
-import { ApprovalDecision, ApprovalRefused, ApprovalStore, ApprovalView } from '../../lib/records/approval-store';
+import {
+  APPROVAL_STATUSES,
+  ApprovalDecision,
+  ApprovalRefused,
+  ApprovalStore,
+  ApprovalView,
+} from '../../lib/records/approval-store';
+import type { HandoverStore } from '../../lib/records/handover';
 import { RUN_STATUSES } from '../../lib/records/run';
 import type { RunStore } from '../../lib/records/run-store';
 import type { Check } from '../../lib/workflow/schema';
 import type { WorkflowSpec } from '../../lib/workflow/spec';
-import { validateInput, ValidatorSettings } from '../validate-input/core';
+import { approverProblem } from './authority';
+import { executionInput, validateInput, ValidatorSettings } from '../validate-input/core';
 import { getEnvironment, listEnvironments, onboard, startDriftSweep } from './environments';
 import { ApiRequest, ApiResponse, HttpError, jsonBody, newRunId, refuseProblems } from './http';
 
@@ -28,8 +37,10 @@ export interface ApiDeps {
   ) => Promise<void>;
   /** The environment registry: read by validation, written by onboarding (CIDR allocation, registration). */
   readonly registry: EnvironmentWriter;
-  /** Which run each ticket's onboarding started. */
+  /** Which run each ticket's onboarding started, and which caller each ticket belongs to. */
   readonly tickets: TicketStore;
+  /** Where the API leaves, before it starts a run, who asked for it (the run's first state reads it). */
+  readonly handovers: Pick<HandoverStore, 'put'>;
   readonly settings: ValidatorSettings;
   readonly workflows: Readonly<Record<string, WorkflowEntry>>;
   /** The drift sweep's state machine ('' when the app has none). */
@@ -43,29 +54,49 @@ export interface ApiDeps {
   readonly now?: () => Date;
 }
 
-const INTERNAL_KEYS = ['parentRunId', 'lockOwner'] as const;
-
 type Handler = (req: ApiRequest, deps: ApiDeps, params: Record<string, string>) => Promise<ApiResponse>;
 
+/**
+ * The kinds of caller a deployment grants the API to, each through a managed IAM policy the stack exports
+ * (lib/constructs/http-api.ts): what each may call is the `callers` of the routes.
+ */
+export const CALLER_ROLES = ['ticketing', 'operator', 'approver', 'reader'] as const;
+export type CallerRole = (typeof CALLER_ROLES)[number];
+const EVERYONE: readonly CallerRole[] = CALLER_ROLES;
+
 /** The routes of the API: the local server and API Gateway serve these; `api/openapi.yaml` describes them. */
-export const ROUTES: readonly { readonly method: string; readonly path: string; readonly handler: Handler }[] = [
-  { method: 'POST', path: '/environments', handler: (req, deps) => onboard(req, deps) },
-  { method: 'GET', path: '/environments', handler: (req, deps) => listEnvironments(req, deps) },
-  { method: 'GET', path: '/environments/{stack}', handler: (_, deps, p) => getEnvironment(p.stack!, deps) },
-  { method: 'POST', path: '/runs', handler: (req, deps) => startRun(req, deps) },
-  { method: 'GET', path: '/runs', handler: (req, deps) => listRuns(req, deps) },
-  { method: 'GET', path: '/runs/{id}', handler: (_, deps, p) => getRun(p.id!, deps) },
+export const ROUTES: readonly {
+  readonly method: string;
+  readonly path: string;
+  readonly handler: Handler;
+  /** Which caller roles' IAM policies allow this route. */
+  readonly callers: readonly CallerRole[];
+}[] = [
+  { method: 'POST', path: '/environments', handler: (req, deps) => onboard(req, deps), callers: ['ticketing'] },
+  { method: 'GET', path: '/environments', handler: (req, deps) => listEnvironments(req, deps), callers: EVERYONE },
   {
     method: 'GET',
-    path: '/approvals',
-    handler: async (req, deps) => ({
-      statusCode: 200,
-      body: { approvals: await deps.approvals.list(req.query.status) },
-    }),
+    path: '/environments/{stack}',
+    handler: (_, deps, p) => getEnvironment(p.stack!, deps),
+    callers: EVERYONE,
   },
-  { method: 'POST', path: '/approvals/{id}', handler: (req, deps, p) => decide(p.id!, req, deps) },
-  { method: 'GET', path: '/workflows', handler: async (_, deps) => listWorkflows(deps) },
-  { method: 'POST', path: '/drift-sweeps', handler: (req, deps) => startDriftSweep(req, deps) },
+  { method: 'POST', path: '/runs', handler: (req, deps) => startRun(req, deps), callers: ['operator'] },
+  { method: 'GET', path: '/runs', handler: (req, deps) => listRuns(req, deps), callers: EVERYONE },
+  { method: 'GET', path: '/runs/{id}', handler: (_, deps, p) => getRun(p.id!, deps), callers: EVERYONE },
+  { method: 'GET', path: '/approvals', handler: (req, deps) => listApprovals(req, deps), callers: EVERYONE },
+  {
+    method: 'POST',
+    path: '/approvals/{id}',
+    handler: (req, deps, p) => decide(p.id!, req, deps),
+    callers: ['approver'],
+  },
+  { method: 'GET', path: '/workflows', handler: async (_, deps) => listWorkflows(deps), callers: EVERYONE },
+  {
+    method: 'POST',
+    path: '/drift-sweeps',
+    handler: (req, deps) => startDriftSweep(req, deps),
+    callers: ['operator'],
+  },
 ];
 
 /** Matches a path against a route's template (`/runs/{id}`): the template's parameters, or undefined. */
@@ -143,7 +174,7 @@ async function startRun(req: ApiRequest, deps: ApiDeps): Promise<ApiResponse> {
     field: k,
     problem: 'is not a field of POST /runs; allowed: workflow, input',
   }));
-  if (typeof workflow !== 'string' || !deps.workflows[workflow]) {
+  if (typeof workflow !== 'string' || !Object.hasOwn(deps.workflows, workflow)) {
     problems.push({
       field: 'workflow',
       problem: `${JSON.stringify(workflow ?? null)} is not a workflow; allowed: ${names.join(', ')}`,
@@ -163,10 +194,11 @@ async function startRun(req: ApiRequest, deps: ApiDeps): Promise<ApiResponse> {
     ...(input as Record<string, unknown>),
     requestedBy: (input as Record<string, unknown>).requestedBy ?? req.identity,
   };
+  let validated;
   try {
     // The same validation the run's first state does: a bad input starts nothing.
-    await validateInput(
-      { workflow: entry.spec, checks: entry.checks, input: runInput, runId: 'api' },
+    validated = await validateInput(
+      { workflow: entry.spec, checks: entry.checks, input: runInput, runId: 'api', origin: apiOrigin(req) },
       deps.settings,
       deps.registry,
     );
@@ -174,12 +206,65 @@ async function startRun(req: ApiRequest, deps: ApiDeps): Promise<ApiResponse> {
     if (e instanceof InvalidInputError) throw new HttpError(400, 'InvalidInput', e.message, { problems: e.problems });
     throw e;
   }
+  const ticketId = validated.input.ticketId;
+  if (typeof ticketId === 'string') await bindTicket(ticketId, req, deps);
   const runId = newRunId(workflow as string, (deps.now ?? (() => new Date()))());
-  const { executionArn } = await deps.startExecution(entry.stateMachineArn, runId, runInput);
+  // The run starts with its normalised input (trimmed names), handed over first with who asked for it.
+  const { executionArn } = await startHandedOver(deps, {
+    stateMachineArn: entry.stateMachineArn,
+    runId,
+    workflow: workflow as string,
+    input: executionInput(validated),
+    principal: req.identity,
+  });
   return {
     statusCode: 202,
     body: { runId, workflow, status: 'RUNNING', statusUrl: `${req.basePath}/runs/${runId}`, executionArn },
   };
+}
+
+/** What the API's own validation is told about the run it may start: a caller it authenticated. */
+export function apiOrigin(req: ApiRequest) {
+  return { kind: 'api' as const, principal: req.identity };
+}
+
+/** Binds a ticket to the caller: 403 when another caller used it first (callbacks are signed in its name). */
+export async function bindTicket(ticketId: string, req: ApiRequest, deps: ApiDeps): Promise<void> {
+  const { owner, since } = await deps.tickets.bind(ticketId, req.identity, (deps.now ?? (() => new Date()))());
+  if (owner !== req.identity)
+    throw new HttpError(
+      403,
+      'TicketConflict',
+      `ticket ${ticketId} belongs to ${owner} (first used ${since}); a ticket is used by the caller that first used it`,
+      { problems: [{ field: 'ticketId', problem: `belongs to another caller (${owner})` }] },
+    );
+}
+
+/** Hands the run over (who asked, the exact input), then starts it: its first state trusts only that handover. */
+export async function startHandedOver(
+  deps: ApiDeps,
+  run: { stateMachineArn: string; runId: string; workflow: string; input: Record<string, unknown>; principal: string },
+): Promise<{ executionArn: string }> {
+  await deps.handovers.put({
+    runId: run.runId,
+    workflow: run.workflow,
+    input: run.input,
+    origin: 'api',
+    principal: run.principal,
+    createdAt: (deps.now ?? (() => new Date()))().toISOString(),
+  });
+  return deps.startExecution(run.stateMachineArn, run.runId, run.input);
+}
+
+async function listApprovals(req: ApiRequest, deps: ApiDeps): Promise<ApiResponse> {
+  const status = req.query.status;
+  if (status !== undefined && status !== 'all' && !(APPROVAL_STATUSES as readonly string[]).includes(status))
+    throw new HttpError(
+      400,
+      'InvalidInput',
+      `status: "${status}" is not allowed; allowed: ${APPROVAL_STATUSES.join(', ')}, all`,
+    );
+  return { statusCode: 200, body: { approvals: await deps.approvals.list(status === 'all' ? undefined : status) } };
 }
 
 /** Approve or reject: recorded once (who, when, comment), then the waiting task is answered. */
@@ -198,6 +283,10 @@ async function decide(approvalId: string, req: ApiRequest, deps: ApiDeps): Promi
   refuseProblems(problems);
   const decision = body.decision as ApprovalDecision;
   const comment = body.comment as string | undefined;
+  // Who may answer: the tier's approvers, and not the run's own requester (unless the tier allows it).
+  const pending = await deps.approvals.get(approvalId);
+  const problem = pending && approverProblem(deps.settings.tiers, pending, req.identity);
+  if (problem) throw new HttpError(403, 'Forbidden', problem);
   let decided;
   try {
     decided = await deps.approvals.decide(

@@ -1,4 +1,6 @@
 import { InvalidInputError, type FieldProblem } from '../../lib/domain/errors';
+import { REQUESTED_BY, TICKET_ID } from '../../lib/domain/inputs';
+import { DRIFT_SWEEP } from '../../lib/domain/drift';
 import { ONBOARD_WORKFLOW } from '../../lib/domain/naming';
 import { ENVIRONMENT_STATUSES, type Environment, type EnvironmentStatus } from '../../lib/records/environment';
 import {
@@ -7,8 +9,8 @@ import {
   TICKET_LEASE_MS,
   type Ticket,
 } from '../../lib/records/environment-store';
-import { validateInput, type ValidateResult } from '../validate-input/core';
-import type { ApiDeps } from './core';
+import { executionInput, validateInput, type ValidateResult } from '../validate-input/core';
+import { apiOrigin, bindTicket, startHandedOver, type ApiDeps } from './core';
 import { ApiRequest, ApiResponse, HttpError, jsonBody, newRunId, refuseProblems } from './http';
 
 /** The body of POST /environments and the workflow input each field becomes. */
@@ -26,7 +28,6 @@ export const ONBOARD_FIELDS = {
 } as const;
 type OnboardField = keyof typeof ONBOARD_FIELDS;
 
-const TICKET_ID = /^[A-Za-z0-9][A-Za-z0-9._:#/-]{0,127}$/;
 const TAG_KEY = /^[A-Za-z0-9_.:/-]{1,128}$/;
 const TAG_VALUE = /^[^,=]{0,256}$/;
 /** How long a repeated ticket waits for the first request of that ticket to finish starting its run. */
@@ -48,7 +49,7 @@ export async function onboard(req: ApiRequest, deps: ApiDeps, attempt = 0): Prom
     // The workflow's own validation (names, account, tier, CIDR syntax and size, tags policy, callback URL);
     // conflicts with registered environments are the registration's to find (409), race-free.
     validated = await validateInput(
-      { workflow: entry.spec, checks: ['tags-policy'], input, runId: 'api' },
+      { workflow: entry.spec, checks: ['tags-policy'], input, runId: 'api', origin: apiOrigin(req) },
       deps.settings,
       deps.registry,
     );
@@ -61,7 +62,10 @@ export async function onboard(req: ApiRequest, deps: ApiDeps, attempt = 0): Prom
   }
   refuseProblems(problems);
   const ctx = validated!.context;
-  const ticketId = input.ticketId as string;
+  // Everything from here on uses the validated, normalised values (a trailing newline is not part of a name).
+  const runInput = executionInput(validated!);
+  const ticketId = runInput.ticketId as string;
+  await bindTicket(ticketId, req, deps);
   const now = (deps.now ?? (() => new Date()))();
   const runId = newRunId(ONBOARD_WORKFLOW, now);
   const registration: Environment = {
@@ -71,7 +75,7 @@ export async function onboard(req: ApiRequest, deps: ApiDeps, attempt = 0): Prom
     environment: ctx.environment,
     region: ctx.region,
     tier: ctx.tier,
-    vpcCidr: input.vpc_cidr as string,
+    vpcCidr: runInput.vpc_cidr as string,
     status: 'onboarding',
     components: ctx.components,
     ...(typeof body.tags === 'object' && body.tags !== null ? { tags: body.tags as Record<string, string> } : {}),
@@ -87,7 +91,7 @@ export async function onboard(req: ApiRequest, deps: ApiDeps, attempt = 0): Prom
     runId,
     createdAt: now.toISOString(),
     registration,
-    input,
+    input: runInput,
     caller: req.identity,
   };
   const claim = await deps.tickets.claim(ticket);
@@ -130,7 +134,13 @@ async function registerAndStart(ticket: Ticket, stateMachineArn: string, deps: A
     }
   }
   try {
-    await deps.startExecution(stateMachineArn, runId, ticket.input);
+    await startHandedOver(deps, {
+      stateMachineArn,
+      runId,
+      workflow: ONBOARD_WORKFLOW,
+      input: ticket.input,
+      principal: ticket.caller,
+    });
   } catch (e) {
     // An execution of this name exists (started by the request this one resumes, or by a concurrent resumer, and
     // perhaps ended): it is the ticket's run.
@@ -177,8 +187,12 @@ function onboardInput(body: Record<string, unknown>): { input: Record<string, un
         field,
         problem: `"${v.slice(0, 140)}" is not allowed: 1-128 letters, digits and . _ : # / -, starting with a letter or digit (like CHG0012345)`,
       });
-    else if (field === 'requestedBy' && (v.length > 256 || !v.trim()))
-      problems.push({ field, problem: 'must be a name or e-mail address of at most 256 characters' });
+    else if (field === 'requestedBy' && (!REQUESTED_BY.test(v) || !v.trim()))
+      problems.push({
+        field,
+        problem:
+          'must be printable text of at most 256 characters (a name or an e-mail address; no control characters)',
+      });
     input[spec.input] = v;
   }
   return { input, problems };
@@ -320,8 +334,14 @@ export async function startDriftSweep(req: ApiRequest, deps: ApiDeps): Promise<A
     );
   }
   if (!deps.driftSweepArn) throw new HttpError(404, 'NotFound', 'this deployment has no drift-detection workflow');
-  const runId = newRunId('drift-sweep', (deps.now ?? (() => new Date()))());
-  await deps.startExecution(deps.driftSweepArn, runId, { requestedBy: req.identity });
+  const runId = newRunId(DRIFT_SWEEP, (deps.now ?? (() => new Date()))());
+  await startHandedOver(deps, {
+    stateMachineArn: deps.driftSweepArn,
+    runId,
+    workflow: DRIFT_SWEEP,
+    input: { requestedBy: req.identity },
+    principal: req.identity,
+  });
   return {
     statusCode: 202,
     body: { runId, workflow: 'drift-sweep', status: 'RUNNING', statusUrl: `${req.basePath}/runs/${runId}` },

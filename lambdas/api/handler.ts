@@ -5,6 +5,7 @@ import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import { TABLES } from '../../lib/records/environment';
 import { EnvironmentWriter, TicketStore } from '../../lib/records/environment-store';
 import { ApprovalStore } from '../../lib/records/approval-store';
+import { HandoverStore } from '../../lib/records/handover';
 import { RunStore } from '../../lib/records/run-store';
 import { StepFunctionsTokens } from '../shared/task-tokens';
 import type { ValidatorSettings } from '../validate-input/core';
@@ -24,6 +25,7 @@ const deps = {
   ) => (outcome.ok ? tokens.succeed(token, outcome.output) : tokens.fail(token, outcome.error, outcome.cause)),
   registry: new EnvironmentWriter(dynamo(), requiredEnv(TABLES.environments.env)),
   tickets: new TicketStore(dynamo(), requiredEnv(TABLES.environments.env)),
+  handovers: new HandoverStore(dynamo(), requiredEnv(TABLES.runs.env)),
   driftSweepArn: process.env.TROPOS_DRIFT_SWEEP_ARN ?? '',
   settings: jsonEnv<ValidatorSettings>('TROPOS_SETTINGS'),
   workflows: jsonEnv<Record<string, WorkflowEntry>>('TROPOS_WORKFLOWS'),

@@ -42,8 +42,11 @@ export interface GraphStore {
   end(runId: string, step: string, component: string, how: EndState): Promise<GraphState>;
   /** The state as it is now. */
   read(runId: string, step: string): Promise<GraphState>;
-  /** Claims the one release of a component; false when somebody released it already. */
-  claimRelease(runId: string, step: string, component: string): Promise<boolean>;
+  /**
+   * Claims the one release of a component and takes its task token out of the store (a used token is not kept);
+   * undefined when somebody released it already.
+   */
+  claimRelease(runId: string, step: string, component: string): Promise<string | undefined>;
 }
 
 /** Answers a waiting task (SendTaskSuccess). */
@@ -159,7 +162,7 @@ export class ComponentGraph {
     );
     if (!state.stackComponents.includes(req.component)) {
       await this.store.end(req.runId, req.step, req.component, 'ABSENT');
-      await this.release(req.runId, req.step, req.component, req.taskToken, false, NOT_IN_STACK);
+      await this.release(req.runId, req.step, req.component, false, NOT_IN_STACK);
       await this.releaseDependents(req.runId, req.step, req.component);
       return { waiting: false };
     }
@@ -228,7 +231,7 @@ export class ComponentGraph {
     if (blocked.length > 0) {
       const reason = `skipped: ${blocked.map((d) => `${d} ${state.ended[d]?.toLowerCase()}`).join(', ')}`;
       const after = await this.store.end(runId, step, component, 'SKIPPED');
-      await this.release(runId, step, component, token, false, reason);
+      await this.release(runId, step, component, false, reason);
       await this.releaseDependents(runId, step, component, after);
       await this.records.recordComponent({
         runId,
@@ -241,27 +244,14 @@ export class ComponentGraph {
       return;
     }
     if (deps.every((d) => state.ended[d] === 'SUCCEEDED')) {
-      await this.release(
-        runId,
-        step,
-        component,
-        token,
-        true,
-        deps.length ? `after ${deps.join(', ')}` : 'no dependencies',
-      );
+      await this.release(runId, step, component, true, deps.length ? `after ${deps.join(', ')}` : 'no dependencies');
     }
   }
 
-  private async release(
-    runId: string,
-    step: string,
-    component: string,
-    token: string,
-    run: boolean,
-    reason: string,
-  ): Promise<void> {
-    if (!(await this.store.claimRelease(runId, step, component))) return;
-    await this.tokens.succeed(token, { component, run, status: run ? 'RELEASED' : 'SKIPPED', reason });
+  private async release(runId: string, step: string, component: string, run: boolean, reason: string): Promise<void> {
+    const claimed = await this.store.claimRelease(runId, step, component);
+    if (claimed === undefined) return;
+    await this.tokens.succeed(claimed, { component, run, status: run ? 'RELEASED' : 'SKIPPED', reason });
   }
 }
 

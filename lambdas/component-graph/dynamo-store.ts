@@ -58,21 +58,22 @@ export class DynamoGraphStore implements GraphStore {
     return toState(out.Item);
   }
 
-  public async claimRelease(runId: string, step: string, component: string): Promise<boolean> {
+  public async claimRelease(runId: string, step: string, component: string): Promise<string | undefined> {
     try {
-      await this.db.send(
+      const out = await this.db.send(
         new UpdateCommand({
           TableName: this.tableName,
           Key: this.key(runId, step),
-          UpdateExpression: 'SET #r = :r',
-          ConditionExpression: 'attribute_not_exists(#r)',
-          ExpressionAttributeNames: { '#r': `r_${component}` },
+          UpdateExpression: 'SET #r = :r REMOVE #t',
+          ConditionExpression: 'attribute_not_exists(#r) AND attribute_exists(#t)',
+          ExpressionAttributeNames: { '#r': `r_${component}`, '#t': `t_${component}` },
           ExpressionAttributeValues: { ':r': true },
+          ReturnValues: 'UPDATED_OLD',
         }),
       );
-      return true;
+      return out.Attributes?.[`t_${component}`] as string | undefined;
     } catch (e) {
-      if ((e as Error).name === 'ConditionalCheckFailedException') return false;
+      if ((e as Error).name === 'ConditionalCheckFailedException') return undefined;
       throw e;
     }
   }

@@ -1,7 +1,9 @@
-import type { DriftResult, Environment } from '../../lib/records/environment';
+import type { DriftResult } from '../../lib/records/environment';
 import type { EnvironmentStore } from '../../lib/records/environment-store';
+import { originOf, type HandoverStore } from '../../lib/records/handover';
+import type { RunStore } from '../../lib/records/run-store';
 
-import type { SweepSummary } from '../../lib/domain/drift';
+import { DRIFT_SWEEP, type SweepSummary } from '../../lib/domain/drift';
 
 export { DRIFT_METRIC } from '../../lib/domain/drift';
 export type { SweepSummary };
@@ -14,6 +16,8 @@ export interface SweepItem {
   readonly stack: string;
   /** The child execution's name: the sweep's run id and the item's number. */
   readonly runId: string;
+  /** The child's input, exactly as handed over. */
+  readonly input: Record<string, unknown>;
 }
 
 /** What the Map gives back for each environment. */
@@ -25,11 +29,20 @@ export interface ChildResult {
 }
 
 export type SweepRequest =
-  | { readonly action: 'list'; readonly runId: string }
+  | {
+      readonly action: 'list';
+      readonly runId: string;
+      /** The sweep's execution ARN and input: its children name it as their parent. */
+      readonly executionArn: string;
+      readonly input: unknown;
+      readonly startedAt?: string;
+    }
   | { readonly action: 'summarize'; readonly runId: string; readonly results: readonly ChildResult[] };
 
 export interface SweepDeps {
   readonly registry: Pick<EnvironmentStore, 'list' | 'get'>;
+  readonly handovers: Pick<HandoverStore, 'get' | 'put'>;
+  readonly runs: Pick<RunStore, 'recordStart'>;
   readonly putMetrics: (points: { stack: string; value: number; at: Date }[]) => Promise<void>;
   readonly publish: (subject: string, message: string) => Promise<void>;
   readonly now?: () => Date;
@@ -44,14 +57,44 @@ export async function sweep(
   deps: SweepDeps,
 ): Promise<{ environments: SweepItem[]; count: number } | SweepSummary> {
   if (req.action === 'list') {
+    // Who started the sweep (the API's caller, or the schedule / console), handed on to every check.
+    const origin = originOf(await deps.handovers.get(req.runId), DRIFT_SWEEP, req.input);
+    await deps.runs.recordStart(req.runId, {
+      workflow: DRIFT_SWEEP,
+      startedAt: req.startedAt,
+      origin: origin.kind,
+      principal: origin.principal,
+      startedBy: origin.principal ?? 'console',
+    });
     const active = await deps.registry.list({ status: 'active' });
-    const environments = active.map((e: Environment, i) => ({
-      tenant: e.tenant,
-      account: e.account,
-      environment: e.environment,
-      stack: e.stack,
-      runId: `${req.runId}-${i + 1}`,
-    }));
+    const createdAt = (deps.now ?? (() => new Date()))().toISOString();
+    const environments: SweepItem[] = [];
+    for (const [i, e] of active.entries()) {
+      const item: SweepItem = {
+        tenant: e.tenant,
+        account: e.account,
+        environment: e.environment,
+        stack: e.stack,
+        runId: `${req.runId}-${i + 1}`,
+        input: {
+          tenant: e.tenant,
+          account: e.account,
+          environment: e.environment,
+          requestedBy: DRIFT_SWEEP,
+          AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID: req.executionArn,
+        },
+      };
+      await deps.handovers.put({
+        runId: item.runId,
+        workflow: 'drift-detection',
+        input: item.input,
+        origin: 'parent',
+        principal: origin.principal,
+        parentRunId: req.runId,
+        createdAt,
+      });
+      environments.push(item);
+    }
     return { environments, count: environments.length };
   }
   if (req.action !== 'summarize') throw new Error(`unknown drift-sweep action ${JSON.stringify(req)}`);

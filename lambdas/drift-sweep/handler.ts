@@ -4,12 +4,17 @@ import { CloudWatchClient, PutMetricDataCommand } from '@aws-sdk/client-cloudwat
 import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import { TABLES } from '../../lib/records/environment';
 import { EnvironmentStore } from '../../lib/records/environment-store';
+import { HandoverStore } from '../../lib/records/handover';
+import { RunStore } from '../../lib/records/run-store';
 import { createLogger, dynamo, requiredEnv } from '../shared/runtime';
 import { DRIFT_METRIC, sweep, SweepRequest } from './core';
 
 const logger = createLogger('drift-sweep');
 const topicArn = requiredEnv('TROPOS_NOTIFICATIONS_TOPIC');
 const registry = new EnvironmentStore(dynamo(), requiredEnv(TABLES.environments.env));
+const runsTable = requiredEnv(TABLES.runs.env);
+const handovers = new HandoverStore(dynamo(), runsTable);
+const runs = new RunStore(dynamo(), runsTable);
 const sns = new SNSClient({});
 const cloudwatch = new CloudWatchClient({});
 
@@ -17,6 +22,8 @@ const cloudwatch = new CloudWatchClient({});
 export const handler = middy(async (event: SweepRequest) => {
   const out = await sweep(event, {
     registry,
+    handovers,
+    runs,
     putMetrics: async (points) => {
       for (let i = 0; i < points.length; i += 500) {
         await cloudwatch.send(

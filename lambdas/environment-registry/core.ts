@@ -18,8 +18,10 @@ export async function handleRegistry(
   req: RegistryRequest,
   registry: EnvironmentWriter,
   now = () => new Date().toISOString(),
-): Promise<Environment> {
+): Promise<Environment | { dryRun: true; action: string; stack: string }> {
   const c = req.context;
+  // A dry run changes nothing: the registry records what was done, and nothing was.
+  if (c.dryRun) return { dryRun: true, action: req.action, stack: c.stack };
   switch (req.action) {
     case 'register': {
       const at = now();

@@ -1,5 +1,5 @@
 import { DRIFT_SWEEP, type SweepSummary } from '../../lib/domain/drift';
-import { ONBOARD_WORKFLOW, stackName } from '../../lib/domain/naming';
+import { ONBOARD_WORKFLOW } from '../../lib/domain/naming';
 import { planFromExported } from '../../lib/domain/plan';
 import type { Environment } from '../../lib/records/environment';
 import type { EnvironmentWriter } from '../../lib/records/environment-store';
@@ -44,25 +44,35 @@ export async function recordStateChange(
 ): Promise<'run' | 'component' | 'ignored'> {
   const { runs, locks } = deps;
   if (event['detail-type'] === 'Step Functions Execution Status Change') {
-    const run = runFromExecution(event.detail);
-    await runs.recordRun(run);
-    if (run.status === 'RUNNING') return 'run';
-    // However it ended (succeeded, failed, rejected, aborted, timed out), a run gives back the stack lock it holds;
-    // a child working under its parent's lock holds none (the lock names the parent, which gives it back).
-    if (run.stack) await locks.release(run.stack, run.runId);
+    const change = runFromExecution(event.detail);
+    if (change.status === 'RUNNING') {
+      await runs.recordRun(change);
+      return 'run';
+    }
+    // What the run's first state recorded — its validated stack, who started it, its callback — never the raw
+    // input: a name with a trailing newline is the validated stack's, and a console input is nobody's ticket.
+    const started = await runs.getRun(change.runId);
+    const stack = started?.stack;
+    // However it ended (succeeded, failed, rejected, aborted, timed out), a run gives back the stack lock it holds
+    // — before its end is recorded, so that whoever sees the end can take the stack. A child working under its
+    // parent's lock holds none (the lock names the parent, which gives it back).
+    if (stack) await locks.release(stack, change.runId);
+    await runs.recordRun(change);
+    const run: Run = { ...started, ...change };
     // An onboarding that did not succeed leaves its environment `failed` with the reason, and its CIDR free.
     // Here, not in the workflow: an aborted or timed-out run runs no more states, but its end event still comes.
-    if (run.workflow === ONBOARD_WORKFLOW && run.status !== 'SUCCEEDED' && run.stack)
-      await deps.registry.markFailed(run.stack, run.runId, {
+    if (run.workflow === ONBOARD_WORKFLOW && run.status !== 'SUCCEEDED' && stack)
+      await deps.registry.markFailed(stack, run.runId, {
         error: run.error ?? run.status,
         cause: run.cause ?? `the onboarding run ended ${run.status}`,
       });
-    const url = run.input.callbackUrl;
-    if (typeof url === 'string' && url) {
+    // Only a run the API started has one: the API authenticated its caller and bound the ticket to it.
+    const url = run.origin === 'api' ? run.callbackUrl : undefined;
+    if (url) {
       // What can fail is read before the claim: a failure here leaves the callback unclaimed, and the event's
       // next delivery sends it.
       await deps.callbacks.secret();
-      const environment = run.stack ? await deps.registry.get(run.stack) : undefined;
+      const environment = stack ? await deps.registry.get(stack) : undefined;
       const claim = await runs.claimCallback(run.runId, url, new Date(), deps.claimStaleMs);
       if (claim) {
         const record = await deliverCallback(url, callbackPayload(run, environment), {
@@ -112,8 +122,11 @@ export function callbackPayload(run: Run, environment: Environment | undefined):
     runId: run.runId,
     workflow: run.workflow,
     status: run.status,
+    dryRun: run.dryRun ?? false,
     ticketId: run.ticketId ?? null,
-    requestedBy: run.startedBy,
+    // Who the input says asked, and the caller the API authenticated (or the parent run's).
+    requestedBy: run.requestedBy ?? null,
+    principal: run.principal ?? null,
     stack: run.stack ?? null,
     startedAt: run.startedAt,
     endedAt: run.endedAt ?? null,
@@ -133,29 +146,23 @@ export function callbackPayload(run: Run, environment: Environment | undefined):
   };
 }
 
-/** A Run from an execution status change: workflow from the state machine name, stack and starter from the input. */
+/**
+ * The execution's facts from a status change: its workflow (from the state machine's name), status, times,
+ * error and raw input. Nothing is derived from the input: who started the run and on which stack is what the
+ * run's first state recorded.
+ */
 export function runFromExecution(d: Record<string, unknown>): Run {
   const input = parseObject(d.input);
   const machine =
     String(d.stateMachineArn ?? '')
       .split(':')
       .pop() ?? '';
-  const str = (k: string) => (typeof input[k] === 'string' && input[k] !== '' ? (input[k] as string) : undefined);
-  const tenant = str('tenant');
-  const account = str('account');
-  const environment = str('environment');
-  const parent =
-    str('parentRunId') ?? (str('AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID')?.split(':').pop() || undefined);
   const time = (v: unknown) => (typeof v === 'number' ? new Date(v).toISOString() : undefined);
   return {
     runId: String(d.name),
     workflow: machine.replace(/^tropos-/, ''),
-    stack: tenant && account && environment ? stackName({ tenant, account, environment }) : undefined,
     status: STATUS[String(d.status)] ?? 'FAILED',
     input,
-    startedBy: str('requestedBy') ?? (parent ? `run ${parent}` : 'console'),
-    ticketId: str('ticketId'),
-    parentRunId: parent,
     startedAt: time(d.startDate) ?? new Date().toISOString(),
     endedAt: time(d.stopDate),
     error: typeof d.error === 'string' ? d.error : undefined,

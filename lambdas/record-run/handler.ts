@@ -17,6 +17,9 @@ const deps: LedgerDeps = {
     secret: callbackSecret,
     attempts: Number(requiredEnv('TROPOS_CALLBACK_ATTEMPTS')),
     backoffMs: Number(requiredEnv('TROPOS_CALLBACK_BACKOFF_MS')),
+    // Only the local control plane calls back to this machine (its receivers listen on loopback); on AWS a
+    // loopback address is the Lambda's own host.
+    allowLoopback: process.env.TROPOS_LOCAL === 'true',
   },
   // The function's own timeout: a claim older than that belongs to an invocation that has ended.
   claimStaleMs: Number(requiredEnv('TROPOS_LEDGER_TIMEOUT_SECONDS')) * 1000,

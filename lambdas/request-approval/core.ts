@@ -9,6 +9,8 @@ export interface ApprovalRequest {
   readonly stack: string;
   readonly tier: string;
   readonly requestedBy: string | null;
+  /** The caller Tropos authenticated for the run ('' for a run started directly, e.g. from the console). */
+  readonly principal: string;
   readonly plan: StepSummary;
   /** The task's TimeoutSeconds: past it the run fails with ApprovalExpired. */
   readonly deadlineSeconds: number;
@@ -23,7 +25,9 @@ export interface Approval {
   readonly stack: string;
   readonly tier: string;
   readonly status: 'PENDING' | 'APPROVED' | 'REJECTED' | 'EXPIRED';
+  /** Self-declared (the run's input), and the authenticated caller behind the run (null when started directly). */
   readonly requestedBy: string | null;
+  readonly requestedByPrincipal: string | null;
   readonly requestedAt: string;
   readonly expiresAt: string;
   readonly plan: readonly {
@@ -61,6 +65,7 @@ export async function requestApproval(
     tier: req.tier,
     status: 'PENDING',
     requestedBy: req.requestedBy,
+    requestedByPrincipal: req.principal || null,
     requestedAt: now.toISOString(),
     expiresAt: new Date(now.getTime() + req.deadlineSeconds * 1000).toISOString(),
     plan: req.plan.components
@@ -91,7 +96,7 @@ export function approvalMessage(a: Approval): string {
   );
   return [
     `Run ${a.runId} (${a.workflow}) on stack ${a.stack} (tier ${a.tier}) waits for approval of step "${a.step}".`,
-    `Requested by ${a.requestedBy ?? 'unknown'} at ${a.requestedAt}; expires at ${a.expiresAt}.`,
+    `Requested by ${a.requestedBy ?? 'unknown'} (${a.requestedByPrincipal ?? 'started directly, caller unknown'}) at ${a.requestedAt}; expires at ${a.expiresAt}.`,
     'Plan:',
     ...lines,
     '',

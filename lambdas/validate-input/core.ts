@@ -1,7 +1,18 @@
 import { callbackUrlProblem } from '../../lib/domain/callback';
-import { parseCidr, overlaps } from '../../lib/domain/cidr';
+import { parseCidr, overlaps, vpcCidrProblem } from '../../lib/domain/cidr';
 import { FieldProblem, InvalidInputError } from '../../lib/domain/errors';
-import { isParameterName, PARAMETERS, ParameterRule, RESERVED_KEYS } from '../../lib/domain/inputs';
+import {
+  INTERNAL_KEYS,
+  isParameterName,
+  PARAMETERS,
+  ParameterRule,
+  RESERVED_KEYS,
+  REQUESTED_BY,
+  TICKET_ID,
+} from '../../lib/domain/inputs';
+import { effectiveTier, tierProblem, type TierPolicy } from '../../lib/domain/tiers';
+import { originOf, type HandoverStore, type RunOrigin } from '../../lib/records/handover';
+import type { RunStore } from '../../lib/records/run-store';
 import { fillPattern, stackName } from '../../lib/domain/naming';
 import { HOLDING_STATUSES, type Environment, type EnvironmentReader } from '../../lib/records/environment';
 import type { Check } from '../../lib/workflow/schema';
@@ -12,8 +23,11 @@ export type { WorkflowSpec };
 /** What the validator needs of the configuration (handed to the function as JSON at deploy time). */
 export interface ValidatorSettings {
   readonly region: string;
+  /** Regions an environment may be in: Tropos's own, the accounts' and `regions` of the configuration. */
+  readonly regions: readonly string[];
   readonly accounts: Readonly<Record<string, { id: string; tier: string; region?: string | undefined }>>;
-  readonly tiers: Readonly<Record<string, { approval: string }>>;
+  /** Each tier's approval policy, and who may answer its approvals (see lambdas/api/authority.ts). */
+  readonly tiers: Readonly<Record<string, TierPolicy>>;
   readonly stateBackend: { bucket: string; lockTable: string };
   readonly tagsPolicy: { required: readonly string[]; allowedValues: Readonly<Record<string, readonly string[]>> };
   /** Every component of the catalog, and the default components of a stack. */
@@ -27,6 +41,13 @@ export interface ValidateRequest {
   readonly input: unknown;
   readonly runId: string;
   readonly startedAt?: string;
+  /**
+   * Who started the run, as Tropos recorded it (never read from the input). Absent where it is not known: the
+   * API's own check before it starts a run passes `api`; a later validate step of a run has none.
+   */
+  readonly origin?: RunOrigin;
+  /** Resolves the closures of a workflow's steps' requirements (the first validate state is given them). */
+  readonly first?: boolean;
 }
 
 /** What every later state reads: the resolved stack and run settings. Empty strings where not applicable. */
@@ -47,8 +68,16 @@ export interface RunContext {
   readonly dryRun: boolean;
   readonly fromStepIndex: number;
   readonly mutating: boolean;
-  /** The run whose stack lock this run works under: itself, or the run that started it. */
+  /** The run covers every component of the stack (no `components` subset). */
+  readonly wholeStack: boolean;
+  /** The run whose stack lock this run works under: itself, or the parent that handed it its lock. */
   readonly lockOwner: string;
+  /** How the run was started: `api`, `parent` (a run that started it) or `console` (any direct StartExecution). */
+  readonly origin: string;
+  /** The authenticated caller behind the run ('' when it was started directly, e.g. from the console). */
+  readonly principal: string;
+  /** The run that started this one ('' when none). */
+  readonly parentRunId: string;
 }
 
 export interface ValidateResult {
@@ -57,7 +86,10 @@ export interface ValidateResult {
   readonly results: Record<string, never>;
 }
 
-/** Keys Step Functions adds to a nested execution's input. */
+/**
+ * The key Step Functions adds to a nested execution's input. Accepted (a child has it) but never trusted: who
+ * started a run is what its handover says.
+ */
 const SFN_KEYS = new Set(['AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID']);
 const MAX_VALUE_LENGTH = 1024;
 
@@ -87,7 +119,9 @@ export async function validateInput(
 
   // Unknown keys: a typo must not be silently ignored.
   for (const key of Object.keys(raw)) {
-    if (!declared.includes(key) && !(RESERVED_KEYS as readonly string[]).includes(key) && !SFN_KEYS.has(key)) {
+    if ((INTERNAL_KEYS as readonly string[]).includes(key))
+      bad(key, 'is set by Tropos for the runs a run starts, never by input; leave it out');
+    else if (!declared.includes(key) && !(RESERVED_KEYS as readonly string[]).includes(key) && !SFN_KEYS.has(key)) {
       bad(key, `is not an input of ${wf.name}; allowed: ${[...declared, ...RESERVED_KEYS].join(', ')}`);
     }
   }
@@ -146,13 +180,22 @@ export async function validateInput(
   }
   if (values.tier && !settings.tiers[values.tier]) {
     bad('tier', `"${values.tier}" is not a configured tier; allowed: ${Object.keys(settings.tiers).join(', ')}`);
+  } else if (values.tier && account) {
+    const problem = tierProblem(settings, values.account!, values.tier);
+    if (problem) bad('tier', problem);
   }
+  if (values.region && !settings.regions.includes(values.region) && !problems.some((p) => p.field === 'region'))
+    bad('region', `"${values.region}" is not a configured region; allowed: ${settings.regions.join(', ')}`);
   let cidr = undefined as ReturnType<typeof parseCidr> | undefined;
   if (values.vpc_cidr) {
     cidr = parseCidr(values.vpc_cidr);
     if (!cidr.ok) bad('vpc_cidr', `${cidr.reason}; ${PARAMETERS.vpc_cidr.allowed}`);
     else if (cidr.cidr.prefix < 16 || cidr.cidr.prefix > 24)
       bad('vpc_cidr', `/${cidr.cidr.prefix} is not allowed: the VPC prefix must be /16 to /24 (AWS VPC limits)`);
+    else {
+      const reserved = vpcCidrProblem(cidr.cidr);
+      if (reserved) bad('vpc_cidr', reserved);
+    }
   }
   if (
     values.component &&
@@ -178,30 +221,32 @@ export async function validateInput(
   }
 
   // Reserved keys.
-  const fromStep = raw.fromStep;
-  let fromStepIndex = 0;
-  if (fromStep !== undefined && fromStep !== null && fromStep !== '') {
-    const index = wf.steps.findIndex((s) => s.name === fromStep);
-    if (typeof fromStep !== 'string' || index < 0) {
-      bad(
-        'fromStep',
-        `${JSON.stringify(fromStep)} is not a step of ${wf.name}; allowed: ${wf.steps.map((s) => s.name).join(', ')}`,
-      );
-    } else {
-      fromStepIndex = index;
-    }
-  }
+  const fromStepIndex = fromStepOf(raw.fromStep, wf, bad);
   const dryRun = raw.dryRun ?? false;
   if (typeof dryRun !== 'boolean' && dryRun !== 'true' && dryRun !== 'false')
     bad('dryRun', `must be true or false; got ${describe(dryRun)}`);
-  for (const key of ['requestedBy', 'ticketId', 'parentRunId', 'lockOwner'] as const) {
-    const v = raw[key];
-    if (v !== undefined && v !== null && (typeof v !== 'string' || v.length > 256))
-      bad(key, 'must be a string of at most 256 characters');
-  }
+  const requestedBy = raw.requestedBy;
+  if (
+    requestedBy !== undefined &&
+    requestedBy !== null &&
+    (typeof requestedBy !== 'string' || !REQUESTED_BY.test(requestedBy))
+  )
+    bad(
+      'requestedBy',
+      'must be printable text of at most 256 characters (a name or an e-mail address; no control characters)',
+    );
+  const ticketId = raw.ticketId;
+  if (ticketId !== undefined && ticketId !== null && (typeof ticketId !== 'string' || !TICKET_ID.test(ticketId)))
+    bad('ticketId', 'must be 1-128 letters, digits and . _ : # / -, starting with a letter or digit (like CHG0012345)');
   if (raw.callbackUrl !== undefined && raw.callbackUrl !== null) {
-    const problem = callbackUrlProblem(raw.callbackUrl);
+    const problem = callbackUrlProblem(raw.callbackUrl, { allowLoopback: process.env.TROPOS_LOCAL === 'true' });
     if (problem) bad('callbackUrl', problem);
+    // A signed callback vouches for the ticket: only for a caller the API authenticated (and bound the ticket to).
+    else if (req.origin && req.origin.kind !== 'api')
+      bad(
+        'callbackUrl',
+        'only runs started through the API (POST /runs, POST /environments) may have a callback: the API authenticates the caller and binds the ticket to it; this run was started directly',
+      );
   }
 
   // Checks against the registry, only when the fields they need are valid.
@@ -217,7 +262,10 @@ export async function validateInput(
   if (coordinatesOk) {
     registered = await registry.get(stack);
     if (registered?.status === 'destroyed') registered = undefined;
-    if (req.checks.includes('stack-registered') && !registered) {
+    // A dry run started by its parent may name a stack the parent only pretended to register (a dry-run
+    // onboarding's deploy): nothing of it is real either.
+    const pretended = dryRunAsked(raw.dryRun) && req.origin?.kind === 'parent';
+    if (req.checks.includes('stack-registered') && !registered && !pretended) {
       bad(
         'environment',
         `stack ${stack} is not registered; onboard it first (onboard-environment) or check tenant/account/environment`,
@@ -265,7 +313,8 @@ export async function validateInput(
 
   if (problems.length > 0) throw new InvalidInputError(problems);
 
-  const tier = values.tier ?? registered?.tier ?? account?.tier ?? '';
+  // The tier is the account's, from the configuration: a registration (or an onboarding) may only make it stricter.
+  const tier = account ? effectiveTier(settings, values.account!, values.tier ?? registered?.tier) : '';
   const region = values.region ?? registered?.region ?? account?.region ?? settings.region;
   const names = {
     tenant: values.tenant ?? '',
@@ -274,11 +323,10 @@ export async function validateInput(
     region,
   };
   const input: Record<string, unknown> = { ...values };
-  input.dryRun = dryRun === true || dryRun === 'true';
+  input.dryRun = dryRunAsked(dryRun);
   for (const key of ['fromStep', 'requestedBy', 'ticketId', 'callbackUrl'] as const)
     input[key] = typeof raw[key] === 'string' ? raw[key] : null;
-  input.parentRunId = typeof raw.parentRunId === 'string' ? raw.parentRunId : null;
-  input.lockOwner = typeof raw.lockOwner === 'string' ? raw.lockOwner : null;
+  const origin = req.origin ?? { kind: 'console' };
 
   return {
     input,
@@ -299,10 +347,48 @@ export async function validateInput(
       dryRun: input.dryRun as boolean,
       fromStepIndex,
       mutating: wf.mutating,
-      lockOwner: typeof raw.lockOwner === 'string' ? raw.lockOwner : req.runId,
+      wholeStack: !values.components,
+      lockOwner: origin.lockOwner ?? req.runId,
+      origin: origin.kind,
+      principal: origin.principal ?? '',
+      parentRunId: origin.parentRunId ?? '',
     },
     results: {},
   };
+}
+
+/**
+ * The index of the step `fromStep` names; refused when it is not a step, or when it would skip a step that a
+ * later one requires (an apply without its approved plan, a deregistration without its destroy).
+ */
+function fromStepOf(value: unknown, wf: WorkflowSpec, bad: (field: string, problem: string) => void): number {
+  if (value === undefined || value === null || value === '') return 0;
+  const names = wf.steps.map((s) => s.name);
+  const index = typeof value === 'string' ? names.indexOf(value) : -1;
+  if (index < 0) {
+    bad('fromStep', `${JSON.stringify(value)} is not a step of ${wf.name}; allowed: ${names.join(', ')}`);
+    return 0;
+  }
+  const skipped = (from: number) => (step: { requires: readonly string[] }) =>
+    step.requires.filter((r) => names.indexOf(r) < from);
+  const needs = (from: number) => wf.steps.slice(from).flatMap(skipped(from));
+  const missing = [...new Set(needs(index))];
+  if (missing.length > 0) {
+    const who = wf.steps
+      .slice(index)
+      .filter((s) => skipped(index)(s).length > 0)
+      .map((s) => s.name);
+    const allowed = names.filter((_, i) => needs(i).length === 0);
+    bad(
+      'fromStep',
+      `"${value}" would skip ${names.filter((n) => missing.includes(n)).join(', ')}, which ${who.join(', ')} ${who.length === 1 ? 'requires' : 'require'} to have run in the same run; allowed: ${allowed.join(', ')} (to re-run what failed, start the workflow again)`,
+    );
+  }
+  return index;
+}
+
+function dryRunAsked(v: unknown): boolean {
+  return v === true || v === 'true';
 }
 
 /** `Owner=platform,CostCenter=1234` → `{Owner: 'platform', CostCenter: '1234'}`. */
@@ -325,4 +411,93 @@ function describe(v: unknown): string {
   if (v === null) return 'null';
   if (Array.isArray(v)) return 'an array';
   return typeof v === 'object' ? 'an object' : `${typeof v} ${JSON.stringify(v)}`;
+}
+
+/** Where the first state of a run reads its handover and writes what it resolved (the runs table). */
+export interface RunRecorder {
+  readonly handovers: Pick<HandoverStore, 'get' | 'put'>;
+  readonly runs: Pick<RunStore, 'recordStart'>;
+}
+
+/**
+ * The first state of a run: resolves who started it from its handover (never from its input), validates the
+ * input, and records on the run what every later reader uses — the validated stack, the tier, who started it —
+ * so that nothing re-derives them from the raw input. Who started it is recorded even when the input is refused.
+ */
+export async function validateRun(
+  req: ValidateRequest,
+  settings: ValidatorSettings,
+  registry: EnvironmentReader,
+  recorder: RunRecorder,
+): Promise<ValidateResult> {
+  if (!req.first) return validateInput(req, settings, registry);
+  const origin = originOf(await recorder.handovers.get(req.runId), req.workflow.name, req.input);
+  const raw = (typeof req.input === 'object' && req.input !== null ? req.input : {}) as Record<string, unknown>;
+  const text = (v: unknown, rule: RegExp) => (typeof v === 'string' && rule.test(v) ? v : undefined);
+  const started = {
+    workflow: req.workflow.name,
+    startedAt: req.startedAt,
+    origin: origin.kind,
+    principal: origin.principal || undefined,
+    parentRunId: origin.parentRunId,
+    startedBy: origin.parentRunId ? `run ${origin.parentRunId}` : (origin.principal ?? 'console'),
+    requestedBy: text(raw.requestedBy, REQUESTED_BY),
+    ticketId: text(raw.ticketId, TICKET_ID),
+  };
+  let result: ValidateResult;
+  try {
+    result = await validateInput({ ...req, origin }, settings, registry);
+  } catch (e) {
+    await recorder.runs.recordStart(req.runId, started);
+    throw e;
+  }
+  const { context, input } = result;
+  await recorder.runs.recordStart(req.runId, {
+    ...started,
+    stack: context.stack || undefined,
+    tier: context.tier || undefined,
+    dryRun: context.dryRun,
+    callbackUrl: origin.kind === 'api' && typeof input.callbackUrl === 'string' ? input.callbackUrl : undefined,
+  });
+  return result;
+}
+
+/** A parent's handover of a child run it is about to start (`action: handover`). */
+export interface HandoverRequest {
+  readonly action: 'handover';
+  /** The child's execution name. */
+  readonly name: string;
+  readonly workflow: string;
+  readonly parentRunId: string;
+  /** The parent's principal ('' when it has none). */
+  readonly principal: string;
+  /** The parent's lock owner, for a child on the parent's stack. */
+  readonly lockOwner?: string;
+  readonly input: Record<string, unknown>;
+}
+
+/** Writes the child's handover; answers with the input to start it with (the very one handed over). */
+export async function handOver(
+  req: HandoverRequest,
+  recorder: RunRecorder,
+  now = new Date(),
+): Promise<{ input: Record<string, unknown> }> {
+  await recorder.handovers.put({
+    runId: req.name,
+    workflow: req.workflow,
+    input: req.input,
+    origin: 'parent',
+    principal: req.principal || undefined,
+    parentRunId: req.parentRunId,
+    lockOwner: req.lockOwner || undefined,
+    createdAt: now.toISOString(),
+  });
+  return { input: req.input };
+}
+
+/** The input a validated run is started with: its normalised values, without the absent ones. */
+export function executionInput(result: ValidateResult): Record<string, unknown> {
+  return Object.fromEntries(
+    Object.entries(result.input).filter(([, v]) => v !== null && v !== undefined && v !== false),
+  );
 }

@@ -2,19 +2,30 @@ import middy from '@middy/core';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { TABLES } from '../../lib/records/environment';
 import { EnvironmentStore } from '../../lib/records/environment-store';
+import { HandoverStore } from '../../lib/records/handover';
+import { RunStore } from '../../lib/records/run-store';
 import { createLogger, dynamo, jsonEnv, requiredEnv } from '../shared/runtime';
-import { validateInput, ValidateRequest, ValidateResult, ValidatorSettings } from './core';
+import { handOver, HandoverRequest, validateRun, ValidateRequest, ValidateResult, ValidatorSettings } from './core';
 
 const logger = createLogger('validate-input');
 const settings = jsonEnv<ValidatorSettings>('TROPOS_SETTINGS');
 const registry = new EnvironmentStore(dynamo(), requiredEnv(TABLES.environments.env));
+const runsTable = requiredEnv(TABLES.runs.env);
+const recorder = { handovers: new HandoverStore(dynamo(), runsTable), runs: new RunStore(dynamo(), runsTable) };
 
-/** The first state of every workflow: checks the input and resolves the run context. */
-export const handler = middy(async (event: ValidateRequest): Promise<ValidateResult> => {
-  try {
-    return await validateInput(event, settings, registry);
-  } catch (e) {
-    logger.warn('input rejected', { workflow: event.workflow.name, runId: event.runId, error: (e as Error).message });
-    throw e;
-  }
-}).use(injectLambdaContext(logger));
+/**
+ * The first state of every workflow: checks the input, resolves the run context and who started the run. Also
+ * the "Hand over" state before a child run: the child's first state finds who started it there.
+ */
+export const handler = middy(
+  async (event: ValidateRequest | HandoverRequest): Promise<ValidateResult | { input: Record<string, unknown> }> => {
+    if ('action' in event && event.action === 'handover') return handOver(event, recorder);
+    const req = event as ValidateRequest;
+    try {
+      return await validateRun(req, settings, registry, recorder);
+    } catch (e) {
+      logger.warn('input rejected', { workflow: req.workflow.name, runId: req.runId, error: (e as Error).message });
+      throw e;
+    }
+  },
+).use(injectLambdaContext(logger));

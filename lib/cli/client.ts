@@ -26,7 +26,8 @@ export class ApiError extends Error {
 export class ApiClient {
   constructor(
     public readonly url: string,
-    private readonly user = process.env.USER ?? 'local',
+    /** Who the local control plane records as the caller (x-tropos-user); it authenticates nobody. */
+    private readonly user = localUser(),
   ) {}
 
   public async request<T>(method: string, path: string, body?: unknown): Promise<T> {
@@ -62,21 +63,28 @@ async function healthy(url: string): Promise<boolean> {
  * Connects to `tropos serve` if one runs for this data folder; otherwise starts a control plane embedded in this
  * process (it ends with the command). `--server URL` / TROPOS_SERVER name a server explicitly.
  */
+/** The local caller: --as, else $TROPOS_USER, else the login name. Locally identities are declared, not proven. */
+export function localUser(as?: string): string {
+  return as ?? process.env.TROPOS_USER ?? process.env.USER ?? 'local';
+}
+
 export async function connect(options: {
   dataDir: string;
   server?: string | undefined;
+  /** The local user to act as (`--as`). */
+  as?: string | undefined;
   quiet?: boolean;
   buildEnvironment?: Record<string, string>;
 }): Promise<Connection> {
   const explicit = options.server ?? process.env.TROPOS_SERVER;
   if (explicit) {
     if (!(await healthy(explicit))) throw new UsageError(`no Tropos server answers at ${explicit}`);
-    return { client: new ApiClient(explicit), close: async () => undefined };
+    return { client: new ApiClient(explicit, localUser(options.as)), close: async () => undefined };
   }
   const file = serverFile(options.dataDir);
   if (existsSync(file)) {
     const { url } = JSON.parse(readFileSync(file, 'utf8')) as { url: string };
-    if (await healthy(url)) return { client: new ApiClient(url), close: async () => undefined };
+    if (await healthy(url)) return { client: new ApiClient(url, localUser(options.as)), close: async () => undefined };
     rmSync(file, { force: true }); // a server that is gone
   }
   if (!options.quiet)
@@ -101,7 +109,7 @@ export async function connect(options: {
     }
     throw e;
   }
-  return { client: new ApiClient(plane.url), embedded: plane, close: () => plane.close() };
+  return { client: new ApiClient(plane.url, localUser(options.as)), embedded: plane, close: () => plane.close() };
 }
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

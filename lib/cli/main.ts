@@ -126,12 +126,16 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
       '--server <url>',
       'a Tropos API to use (default: a running `tropos serve`, else one started for the command)',
     )
+    .option(
+      '--as <user>',
+      'the local user to act as (default: $TROPOS_USER, else your login name); the local control plane records it as the caller without authenticating it',
+    )
     .configureOutput({ writeOut: (s) => io.out(s.trimEnd()), writeErr: (s) => io.err(s.trimEnd()) })
     .exitOverride()
     // Options belong to the command they follow: `tropos --server URL runs show ID --json`.
     .enablePositionalOptions()
     .showHelpAfterError('(tropos --help lists the commands)');
-  const global = () => program.opts<{ dataDir: string; server?: string }>();
+  const global = () => program.opts<{ dataDir: string; server?: string; as?: string }>();
 
   program
     .command('workflow')
@@ -146,7 +150,12 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
       const input: Record<string, unknown> = parseParams(params);
       if (opts.fromStep) input.fromStep = opts.fromStep;
       if (opts.dryRun) input.dryRun = true;
-      const conn = await connect({ dataDir: global().dataDir, server: global().server, quiet: !!opts.json });
+      const conn = await connect({
+        dataDir: global().dataDir,
+        server: global().server,
+        as: global().as,
+        quiet: !!opts.json,
+      });
       try {
         let started: { runId: string };
         try {
@@ -187,7 +196,7 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
     .option('--status <status>', 'only this status (RUNNING, SUCCEEDED, FAILED, TIMED_OUT, ABORTED)')
     .option('--json', 'as JSON')
     .action(async (opts: { stack?: string; workflow?: string; status?: string; json?: boolean }) => {
-      const conn = await connect({ dataDir: global().dataDir, server: global().server, quiet: true });
+      const conn = await connect({ dataDir: global().dataDir, server: global().server, as: global().as, quiet: true });
       try {
         const q = new URLSearchParams(
           Object.entries({ stack: opts.stack, workflow: opts.workflow, status: opts.status }).filter(([, v]) => v) as [
@@ -213,7 +222,7 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
     .argument('<runId>')
     .option('--json', 'as JSON')
     .action(async (runId: string, opts: { json?: boolean }) => {
-      const conn = await connect({ dataDir: global().dataDir, server: global().server, quiet: true });
+      const conn = await connect({ dataDir: global().dataDir, server: global().server, as: global().as, quiet: true });
       try {
         const detail = await conn.client
           .request<RunDetail>('GET', `/runs/${encodeURIComponent(runId)}`)
@@ -234,7 +243,7 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
     .option('--status <status>', 'PENDING, APPROVED, REJECTED, EXPIRED, or all', 'PENDING')
     .option('--json', 'as JSON')
     .action(async (opts: { status: string; json?: boolean }) => {
-      const conn = await connect({ dataDir: global().dataDir, server: global().server, quiet: true });
+      const conn = await connect({ dataDir: global().dataDir, server: global().server, as: global().as, quiet: true });
       try {
         const q = opts.status.toLowerCase() === 'all' ? '' : `?status=${encodeURIComponent(opts.status.toUpperCase())}`;
         const { approvals } = await conn.client.request<{ approvals: ApprovalView[] }>('GET', `/approvals${q}`);
@@ -253,7 +262,12 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
       .argument('<approvalId>', 'the approval: <runId>.<step>')
       .option('--comment <text>', 'why (recorded with the decision)')
       .action(async (id: string, opts: { comment?: string }) => {
-        const conn = await connect({ dataDir: global().dataDir, server: global().server, quiet: true });
+        const conn = await connect({
+          dataDir: global().dataDir,
+          server: global().server,
+          as: global().as,
+          quiet: true,
+        });
         try {
           const a = await conn.client
             .request<ApprovalView>('POST', `/approvals/${encodeURIComponent(id)}`, {
@@ -284,7 +298,7 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
     .option('--drifted', 'only the environments whose last check found drift')
     .option('--json', 'as JSON')
     .action(async (opts: { tenant?: string; status?: string; drifted?: boolean; json?: boolean }) => {
-      const conn = await connect({ dataDir: global().dataDir, server: global().server, quiet: true });
+      const conn = await connect({ dataDir: global().dataDir, server: global().server, as: global().as, quiet: true });
       try {
         const q = new URLSearchParams(
           Object.entries({ tenant: opts.tenant, status: opts.status }).filter(([, v]) => v) as [string, string][],
@@ -308,7 +322,12 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
     )
     .option('--json', 'print the outcome as JSON at the end, and no progress')
     .action(async (opts: { json?: boolean }) => {
-      const conn = await connect({ dataDir: global().dataDir, server: global().server, quiet: !!opts.json });
+      const conn = await connect({
+        dataDir: global().dataDir,
+        server: global().server,
+        as: global().as,
+        quiet: !!opts.json,
+      });
       try {
         const outcome = await driftSweep(conn, io.out, { quiet: !!opts.json });
         io.out(opts.json ? JSON.stringify(outcome, null, 2) : sweepSummary(outcome));
@@ -367,7 +386,7 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
     .command('outbox')
     .description('notifications published by the local control plane (SNS locally)')
     .action(async () => {
-      const conn = await connect({ dataDir: global().dataDir, server: global().server, quiet: true });
+      const conn = await connect({ dataDir: global().dataDir, server: global().server, as: global().as, quiet: true });
       try {
         const { messages } = await conn.client.request<{
           messages: { publishedAt: string; subject?: string; message: string }[];

@@ -5,7 +5,7 @@ import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
 import { ErrorCode } from '../domain/errors';
 import { RESERVED_KEYS } from '../domain/inputs';
-import { componentSelection, Workflow } from '../workflow/load';
+import { componentSelection, requirementClosure, Workflow } from '../workflow/load';
 import { reversed, topologicalOrder } from '../workflow/graph';
 import {
   ApprovalStep,
@@ -59,38 +59,66 @@ export class WorkflowCompiler {
 
   // --- guards -----------------------------------------------------------------------------------------
 
-  /** A step behind a Choice when it has a `when` or can be skipped by `fromStep` (top-level, not the first). */
+  /**
+   * A step behind a Choice when it has a `when`, requires earlier steps, or can be skipped by `fromStep`
+   * (top-level, not the first). In that order: a step before `fromStep` is not run (its result says so, and
+   * nothing that requires it can run); a step whose requirements did not run fails the run (RequirementNotMet:
+   * the validator refuses such a `fromStep` already, this is the run's own check); then its `when`.
+   */
   private guarded(step: Step, topLevelIndex: number | undefined): sfn.IChainable {
     const body = this.step(step);
     const conditions = this.conditions(step.when);
     if (step.kind === 'approval') conditions.push(this.truthy(`${resultPath(step.plan)}.approvalRequired`));
-    if (topLevelIndex !== undefined && topLevelIndex > 0) {
-      conditions.push(sfn.Condition.numberLessThanEquals('$.context.fromStepIndex', topLevelIndex));
-    }
-    if (conditions.length === 0) return body;
+    const resumable = topLevelIndex !== undefined && topLevelIndex > 0;
+    const requires = topLevelIndex === undefined ? [] : requirementClosure(this.workflow, step.name);
+    if (conditions.length === 0 && !resumable && requires.length === 0) return body;
     const title = titleOf(step);
-    const skip = new sfn.Pass(this.scope, stateName(`Skip ${title}`), {
-      comment: `Skipped: ${this.describeWhen(step, topLevelIndex)}`,
-      result: sfn.Result.fromObject({
-        status: 'SKIPPED',
-        hasChanges: false,
-        hasDestroys: false,
-        approvalRequired: false,
-      }),
-      resultPath: resultPath(step.name),
-    });
+    const skipped = (name: string, comment: string, extra: Record<string, unknown> = {}) =>
+      new sfn.Pass(this.scope, stateName(name), {
+        comment,
+        result: sfn.Result.fromObject({
+          status: 'SKIPPED',
+          hasChanges: false,
+          hasDestroys: false,
+          approvalRequired: false,
+          ...extra,
+        }),
+        resultPath: resultPath(step.name),
+      });
+    const choice = new sfn.Choice(this.scope, stateName(`Run ${title}?`));
+    if (resumable)
+      choice.when(
+        sfn.Condition.numberGreaterThan('$.context.fromStepIndex', topLevelIndex),
+        skipped(`Not run ${lower(title)}`, 'Not run: fromStep names a later step', { notRun: true }),
+      );
+    if (requires.length > 0) {
+      const met = requires.flatMap((r) => [
+        sfn.Condition.isPresent(resultPath(r)),
+        // Not(IsPresent), not IsPresent: false — which the local engine's library gets wrong (see engine.ts).
+        sfn.Condition.not(sfn.Condition.isPresent(`${resultPath(r)}.notRun`)),
+      ]);
+      choice.when(
+        sfn.Condition.not(sfn.Condition.and(...met)),
+        new sfn.Fail(this.scope, stateName(`${title}: requirements not met`), {
+          error: ErrorCode.RequirementNotMet,
+          cause: `${step.name} relies on ${requires.join(', ')} having run in this run; resume from an earlier step`,
+        }),
+      );
+    }
+    const otherwise = skipped(`Skip ${title}`, `Skipped: ${this.describeWhen(step)}`);
+    if (conditions.length === 0) return choice.otherwise(body).afterwards();
     const condition = conditions.length === 1 ? conditions[0]! : sfn.Condition.and(...conditions);
-    return new sfn.Choice(this.scope, stateName(`Run ${title}?`)).when(condition, body).otherwise(skip).afterwards();
+    return choice.when(condition, body).otherwise(otherwise).afterwards();
   }
 
-  private describeWhen(step: Step, index: number | undefined): string {
+  private describeWhen(step: Step): string {
     const parts: string[] = [];
     if (step.when?.tier) parts.push(`tier is not ${step.when.tier.join(' or ')}`);
     if (step.when?.params) parts.push(`params do not match ${JSON.stringify(step.when.params)}`);
     if (step.when?.changes) parts.push(`plan "${step.when.changes}" has no changes`);
     if (step.when?.destroys) parts.push(`plan "${step.when.destroys}" destroys nothing`);
+    if (step.when?.wholeStack) parts.push('the run covers a subset of the stack (components)');
     if (step.kind === 'approval') parts.push(`the tier's approval policy does not ask for this plan`);
-    if (index !== undefined && index > 0) parts.push('fromStep names a later step');
     return parts.join(', or ');
   }
 
@@ -111,6 +139,7 @@ export class WorkflowCompiler {
     }
     if (when.changes) result.push(this.truthy(`${resultPath(when.changes)}.hasChanges`));
     if (when.destroys) result.push(this.truthy(`${resultPath(when.destroys)}.hasDestroys`));
+    if (when.wholeStack) result.push(this.truthy('$.context.wholeStack'));
     return result;
   }
 
@@ -177,6 +206,7 @@ export class WorkflowCompiler {
     const payload = {
       workflow: workflowSpec(wf),
       checks: step.checks,
+      first,
       'input.$': first ? '$' : '$.input',
       'runId.$': '$$.Execution.Name',
       'startedAt.$': '$$.Execution.StartTime',
@@ -209,6 +239,7 @@ export class WorkflowCompiler {
         'stack.$': '$.context.stack',
         'tier.$': '$.context.tier',
         'requestedBy.$': '$.input.requestedBy',
+        'principal.$': '$.context.principal',
         'plan.$': resultPath(step.plan),
         deadlineSeconds: deadlineSeconds(hours),
       }),
@@ -239,7 +270,11 @@ export class WorkflowCompiler {
     );
   }
 
-  /** A nested execution (`startExecution.sync:2`) whose input is built from this run's parameters. */
+  /**
+   * A nested execution (`startExecution.sync:2`) whose input is built from this run's parameters. It is handed
+   * over first: the child learns its parent, its principal and (on the parent's stack) the lock it works under from
+   * the handover — which no caller can write — never from its input.
+   */
   private childWorkflow(step: WorkflowStep): sfn.IChainable {
     const declared = new Set([...this.workflow.inputs.required, ...this.workflow.inputs.optional]);
     const childInputs = new Set(this.childInputs(step.workflow));
@@ -253,25 +288,41 @@ export class WorkflowCompiler {
     }
     for (const key of RESERVED_KEYS) {
       // Not fromStep (a step of this workflow), nor callbackUrl (the ticketing system hears of this run only).
-      if (!['fromStep', 'callbackUrl', 'parentRunId', 'lockOwner'].includes(key)) input[`${key}.$`] = `$.input.${key}`;
+      if (!['fromStep', 'callbackUrl'].includes(key)) input[`${key}.$`] = `$.input.${key}`;
     }
-    input['parentRunId.$'] = '$$.Execution.Name';
+    // What Step Functions' associateWithParent adds: the console links the child to this execution.
+    input['AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID.$'] = '$$.Execution.Id';
+    // The child's run id: the parent's and the step's, so the ledger reads as a tree.
+    const name = sfn.JsonPath.format('{}-{}', sfn.JsonPath.executionName, step.name);
     // A child on the same stack works under this run's lock; one on another stack (promote) takes its own.
     const sameStack = !['tenant', 'account', 'environment'].some((k) => k in step.input);
-    if (this.workflow.mutating && sameStack) input['lockOwner.$'] = '$.context.lockOwner';
+    const handover = new tasks.LambdaInvoke(this.scope, stateName(`Hand over ${lower(titleOf(step))}`), {
+      lambdaFunction: this.r.validateInput,
+      payload: sfn.TaskInput.fromObject({
+        action: 'handover',
+        name,
+        workflow: step.workflow,
+        'parentRunId.$': '$$.Execution.Name',
+        'principal.$': '$.context.principal',
+        ...(this.workflow.mutating && sameStack ? { 'lockOwner.$': '$.context.lockOwner' } : {}),
+        input,
+      }),
+      payloadResponseOnly: true,
+      resultPath: '$.handover',
+      taskTimeout: sfn.Timeout.duration(LAMBDA_TIMEOUT),
+      retryOnServiceExceptions: true,
+    });
     const task = new tasks.StepFunctionsStartExecution(this.scope, stateName(titleOf(step)), {
       stateMachine: this.r.stateMachine(step.workflow),
       integrationPattern: sfn.IntegrationPattern.RUN_JOB,
-      input: sfn.TaskInput.fromObject(input),
-      associateWithParent: true,
-      // The child's run id: the parent's and the step's, so the ledger reads as a tree.
-      name: sfn.JsonPath.format('{}-{}', sfn.JsonPath.executionName, step.name),
+      input: sfn.TaskInput.fromJsonPathAt('$.handover.input'),
+      name,
       resultSelector: { 'executionArn.$': '$.ExecutionArn', 'status.$': '$.Status' },
       resultPath: resultPath(step.name),
       taskTimeout: sfn.Timeout.duration(WorkflowCompiler.maxDuration(this.r)),
     });
     task.addRetry({ errors: START_ERRORS.execution, interval: Duration.seconds(5), maxAttempts: 5, backoffRate: 2 });
-    return task;
+    return handover.next(task);
   }
 
   private childInputs(name: string): string[] {

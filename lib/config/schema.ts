@@ -37,6 +37,11 @@ export function callbackSeconds(c: { attempts: number; backoffSeconds: number })
 export const ConfigSchema = z.strictObject({
   /** Region where Tropos itself and the state backend live. */
   region: z.string().regex(/^[a-z]{2}(-gov)?-[a-z]+-\d$/, 'an AWS region like us-east-1'),
+  /**
+   * Other regions environments may be in, besides `region` and the accounts' own (an onboarding naming any other
+   * region is refused).
+   */
+  regions: z.array(z.string().regex(/^[a-z]{2}(-gov)?-[a-z]+-\d$/, 'an AWS region like us-east-1')).default([]),
   /** `atmos` runs `atmos terraform <cmd> <component> -s <stack>`; `terraform` runs in component folders. */
   engine: z.enum(['atmos', 'terraform']),
   tools: z.strictObject({ terraform: tool, atmos: tool.optional() }),
@@ -65,7 +70,26 @@ export const ConfigSchema = z.strictObject({
     .prefault({ plan: 'tropos-terraform-plan', apply: 'tropos-terraform-deploy' }),
   tiers: z.record(
     z.string().regex(NAME, 'a lowercase tier name'),
-    z.strictObject({ approval: z.enum(APPROVAL_POLICIES) }),
+    z.strictObject({
+      approval: z.enum(APPROVAL_POLICIES),
+      /**
+       * Who may answer this tier's approvals: IAM principal ARNs, `*` wildcards allowed; a role ARN also matches
+       * its sessions. Absent: every caller the approver IAM policy lets call POST /approvals.
+       */
+      approvers: z
+        .array(
+          z
+            .string()
+            .regex(
+              /^(arn:aws[\w-]*:(iam|sts)::(\d{12}|\*):[\w+=,.@*/-]+|local:[\w.@*-]+)$/,
+              'an IAM principal ARN like arn:aws:iam::111122223333:role/platform-approvers (wildcards *), or local:<user> for the local control plane',
+            ),
+        )
+        .min(1)
+        .optional(),
+      /** Whether the caller that started a run may approve it (separation of duties: no, unless said here). */
+      selfApproval: z.boolean().default(false),
+    }),
   ),
   approval: z.strictObject({ deadlineHours: z.number().positive().max(8760).default(24) }).prefault({}),
   drift: z

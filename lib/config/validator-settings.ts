@@ -6,6 +6,13 @@ import type { TroposConfig } from './schema';
 export function validatorSettings(config: TroposConfig, catalog: Catalog): ValidatorSettings {
   return {
     region: config.region,
+    regions: [
+      ...new Set([
+        config.region,
+        ...Object.values(config.accounts).flatMap((a) => (a.region ? [a.region] : [])),
+        ...config.regions,
+      ]),
+    ],
     accounts: config.accounts,
     tiers: config.tiers,
     stateBackend: config.stateBackend,

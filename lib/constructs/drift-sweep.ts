@@ -38,7 +38,13 @@ export class DriftSweep extends Construct {
     const { config, fn } = props;
     const list = new tasks.LambdaInvoke(this, 'List active environments', {
       lambdaFunction: fn,
-      payload: sfn.TaskInput.fromObject({ action: 'list', 'runId.$': '$$.Execution.Name' }),
+      payload: sfn.TaskInput.fromObject({
+        action: 'list',
+        'runId.$': '$$.Execution.Name',
+        'executionArn.$': '$$.Execution.Id',
+        'startedAt.$': '$$.Execution.StartTime',
+        'input.$': '$$.Execution.Input',
+      }),
       payloadResponseOnly: true,
       resultPath: '$.sweep',
       taskTimeout: sfn.Timeout.duration(LAMBDA_TIMEOUT),
@@ -47,15 +53,9 @@ export class DriftSweep extends Construct {
     const check = new tasks.StepFunctionsStartExecution(this, 'Check drift', {
       stateMachine: props.driftDetection,
       integrationPattern: sfn.IntegrationPattern.RUN_JOB,
-      input: sfn.TaskInput.fromObject({
-        'tenant.$': '$.item.tenant',
-        'account.$': '$.item.account',
-        'environment.$': '$.item.environment',
-        requestedBy: DRIFT_SWEEP,
-        'parentRunId.$': '$.parentRunId',
-      }),
+      // The input handed over by the list task (with the key that links the child to the sweep in the console).
+      input: sfn.TaskInput.fromJsonPathAt('$.item.input'),
       name: sfn.JsonPath.stringAt('$.item.runId'),
-      associateWithParent: true,
       resultPath: sfn.JsonPath.DISCARD,
       taskTimeout: sfn.Timeout.duration(props.childTimeout),
       comment: 'One environment: tropos-drift-detection records its result in the registry',
@@ -76,7 +76,7 @@ export class DriftSweep extends Construct {
     const each = new sfn.Map(this, 'Check each environment', {
       itemsPath: '$.sweep.environments',
       maxConcurrency: config.drift.maxConcurrency,
-      itemSelector: { 'item.$': '$$.Map.Item.Value', 'parentRunId.$': '$$.Execution.Name' },
+      itemSelector: { 'item.$': '$$.Map.Item.Value' },
       resultPath: '$.results',
     });
     each.itemProcessor(check.next(checked));

@@ -58,6 +58,8 @@ export class TroposFunctions extends Construct {
       TROPOS_SETTINGS: JSON.stringify(settings),
     });
     records.environments.grantReadData(this.validateInput);
+    // Handovers are read and written, and each run's validated stack and starter recorded, in the runs table.
+    records.runs.grantReadWriteData(this.validateInput);
 
     this.componentGraph = this.fn('ComponentGraph', 'component-graph', tables);
     records.runs.grantReadWriteData(this.componentGraph);
@@ -104,6 +106,7 @@ export class TroposFunctions extends Construct {
       TROPOS_NOTIFICATIONS_TOPIC: props.notifications.topicArn,
     });
     records.environments.grantReadData(this.driftSweep);
+    records.runs.grantReadWriteData(this.driftSweep); // the sweep's own start, and a handover per check
     props.notifications.grantPublish(this.driftSweep);
     this.driftSweep.addToRolePolicy(
       new iam.PolicyStatement({

@@ -1,15 +1,20 @@
+import { CfnOutput, Stack } from 'aws-cdk-lib';
 import * as apigw from 'aws-cdk-lib/aws-apigateway';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import type { TroposConfig } from '../config/schema';
 
+/** The API's one stage: the first segment of every URL (`/v1/runs`). */
+const STAGE = 'v1';
+
 export interface HttpApiProps {
   readonly config: TroposConfig;
   /** The API handler: every route is a proxy integration to it. */
   readonly handler: lambda.IFunction;
-  /** The routes (`ROUTES` of the handler: the same list the local server answers). */
-  readonly routes: readonly { readonly method: string; readonly path: string }[];
+  /** The routes (`ROUTES` of the handler: the same list the local server answers), and who may call each. */
+  readonly routes: readonly { readonly method: string; readonly path: string; readonly callers: readonly string[] }[];
 }
 
 /**
@@ -19,6 +24,11 @@ export interface HttpApiProps {
  */
 export class HttpApi extends Construct {
   public readonly api: apigw.RestApi;
+  /**
+   * One managed policy per kind of caller (ticketing, operator, approver, reader), allowing `execute-api:Invoke`
+   * on exactly its routes: attach it to the roles or users you give that job. Exported as stack outputs.
+   */
+  public readonly callerPolicies: ReadonlyMap<string, iam.ManagedPolicy>;
 
   constructor(scope: Construct, id: string, props: HttpApiProps) {
     super(scope, id);
@@ -31,7 +41,7 @@ export class HttpApi extends Construct {
       cloudWatchRole: true,
       defaultMethodOptions: { authorizationType: apigw.AuthorizationType.IAM },
       deployOptions: {
-        stageName: 'v1',
+        stageName: STAGE,
         throttlingRateLimit: throttling.rateLimit,
         throttlingBurstLimit: throttling.burstLimit,
         accessLogDestination: new apigw.LogGroupLogDestination(accessLogs),
@@ -48,5 +58,32 @@ export class HttpApi extends Construct {
       this.api.root.resourceForPath(route.path).addMethod(route.method, integration, {
         authorizationType: apigw.AuthorizationType.IAM,
       });
+
+    const policies = new Map<string, iam.ManagedPolicy>();
+    const roles = [...new Set(props.routes.flatMap((r) => r.callers))];
+    for (const role of roles) {
+      const routes = props.routes.filter((r) => r.callers.includes(role));
+      const policy = new iam.ManagedPolicy(this, `${pascal(role)}Policy`, {
+        description: `Tropos API, ${role}: ${routes.map((r) => `${r.method} ${r.path}`).join(', ')}`,
+        statements: [
+          new iam.PolicyStatement({
+            actions: ['execute-api:Invoke'],
+            // A path parameter is one segment: `{id}` is `*` in the execute-api ARN.
+            resources: routes.map((r) => this.api.arnForExecuteApi(r.method, r.path.replace(/\{\w+\}/g, '*'), STAGE)),
+          }),
+        ],
+      });
+      policies.set(role, policy);
+      new CfnOutput(this, `${pascal(role)}PolicyArn`, {
+        value: policy.managedPolicyArn,
+        description: `Attach to the principals that act as Tropos ${role} (${routes.length} routes)`,
+        exportName: `${Stack.of(this).stackName}-${role}-policy`,
+      });
+    }
+    this.callerPolicies = policies;
   }
+}
+
+function pascal(s: string): string {
+  return s.charAt(0).toUpperCase() + s.slice(1);
 }

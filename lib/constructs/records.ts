@@ -5,7 +5,8 @@ import { TABLES } from '../records/environment';
 
 /**
  * The DynamoDB tables: runs (a Run item, Step items, component-graph and approval items per run; listed by stack
- * through a GSI) and the environment registry (listed by tenant). Point-in-time recovery and encryption on.
+ * through a GSI) and the environment registry (listed by tenant). Point-in-time recovery, encryption and deletion
+ * protection on.
  */
 export class Records extends Construct {
   public readonly runs: dynamodb.Table;
@@ -18,6 +19,9 @@ export class Records extends Construct {
       encryption: dynamodb.TableEncryption.AWS_MANAGED,
       pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
       removalPolicy: RemovalPolicy.RETAIN,
+      // RETAIN covers CloudFormation only: the ledger and the registry (the CIDR allocations) are refused to a
+      // DeleteTable from the console, the CLI or a script too. Turning it off is a deliberate change of its own.
+      deletionProtection: true,
     };
     const s = dynamodb.AttributeType.STRING;
     this.runs = new dynamodb.Table(this, 'Runs', {

@@ -1,4 +1,5 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
+import { BlockList, isIP } from 'node:net';
 
 /**
  * Signed callbacks to a ticketing system: when a run that was given a `callbackUrl` ends, Tropos POSTs its
@@ -50,11 +51,78 @@ export function verifyCallback(
   return { ok: true };
 }
 
+/** Addresses a callback must not reach: not public unicast (the Lambda's own host, the VPC, metadata services). */
+const NOT_PUBLIC: readonly { readonly range: string; readonly what: string; readonly list: BlockList }[] = (
+  [
+    ['0.0.0.0/8', '"this network"'],
+    ['10.0.0.0/8', 'private, RFC 1918'],
+    ['100.64.0.0/10', 'shared address space, carrier-grade NAT'],
+    ['127.0.0.0/8', 'loopback'],
+    ['169.254.0.0/16', 'link-local: the instance metadata service'],
+    ['172.16.0.0/12', 'private, RFC 1918'],
+    ['192.0.0.0/24', 'IETF protocol assignments'],
+    ['192.168.0.0/16', 'private, RFC 1918'],
+    ['198.18.0.0/15', 'benchmarking'],
+    ['224.0.0.0/4', 'multicast'],
+    ['240.0.0.0/4', 'reserved, with the broadcast address'],
+    ['::/128', 'unspecified'],
+    ['::1/128', 'loopback'],
+    // Deprecated (RFC 4291): nothing public is reached this way, and it embeds any IPv4 address.
+    ['::/96', 'IPv4-compatible, deprecated'],
+    ['fc00::/7', 'unique local, private'],
+    ['fe80::/10', 'link-local'],
+    ['ff00::/8', 'multicast'],
+  ] as const
+).map(([range, what]) => {
+  const [network = '', bits] = range.split('/');
+  const list = new BlockList();
+  if (isIP(network) === 4) {
+    // An IPv4 rule also matches the IPv4-mapped form (::ffff:a9fe:a9fe); the NAT64 form (64:ff9b::/96, which a
+    // NAT64 gateway turns back into the IPv4 address) is added here.
+    list.addSubnet(network, Number(bits), 'ipv4');
+    list.addSubnet(`64:ff9b::${network}`, 96 + Number(bits), 'ipv6');
+  } else list.addSubnet(network, Number(bits), 'ipv6');
+  return { range, what, list };
+});
+
 /**
- * Why a callback URL is refused, or undefined when it is fine: https, or http to this machine's loopback (the
- * local server and tests); no credentials in it; not the link-local metadata addresses.
+ * The range an IP address (IPv4 or IPv6 text, in brackets or not; IPv4-mapped forms included) is in when it is not
+ * public unicast, like { range: '169.254.0.0/16', what: 'link-local: the instance metadata service' }; undefined for
+ * a public address, and for anything that is not an IP address.
  */
-export function callbackUrlProblem(value: unknown): string | undefined {
+export function notPublicRange(ip: string): { readonly range: string; readonly what: string } | undefined {
+  const address = ip.replace(/^\[(.*)\]$/, '$1');
+  const family = isIP(address);
+  if (family === 0) return undefined;
+  return NOT_PUBLIC.find((r) => r.list.check(address, family === 4 ? 'ipv4' : 'ipv6'));
+}
+
+/**
+ * Whether an IP address (IPv4 or IPv6 text, in brackets or not; IPv4-mapped forms included) is public unicast,
+ * which a callback may reach. False for anything that is not an IP address: nothing shows that it is public.
+ */
+export function isPublicAddress(ip: string): boolean {
+  return isIP(ip.replace(/^\[(.*)\]$/, '$1')) !== 0 && notPublicRange(ip) === undefined;
+}
+
+/** Whether an IP address is this machine's loopback (127.0.0.0/8, ::1, and their IPv4-mapped forms). */
+export function isLoopbackAddress(ip: string): boolean {
+  const range = notPublicRange(ip)?.range;
+  return range === '127.0.0.0/8' || range === '::1/128';
+}
+
+const ALLOWED = 'allowed: a public https URL like https://tickets.example.com/hooks/tropos';
+
+/**
+ * Why a callback URL is refused, or undefined when it is fine: an https URL without credentials whose host is a
+ * public name or a public unicast address. Tropos POSTs from inside AWS, so a URL that names the VPC, the Lambda's
+ * own host or a metadata service would make it a proxy into the network. `allowLoopback` (the local control plane
+ * and tests) lets it reach this machine: http or https to localhost, 127.0.0.1 or [::1], and nothing else private.
+ */
+export function callbackUrlProblem(
+  value: unknown,
+  options: { readonly allowLoopback: boolean } = { allowLoopback: false },
+): string | undefined {
   if (typeof value !== 'string' || value.length === 0) return 'must be a URL string';
   if (value.length > 2048) return `is ${value.length} characters long; at most 2048 are allowed`;
   let url: URL;
@@ -63,11 +131,21 @@ export function callbackUrlProblem(value: unknown): string | undefined {
   } catch {
     return `"${value}" is not a URL; allowed: an https URL like https://tickets.example.com/hooks/tropos`;
   }
-  const loopback = ['localhost', '127.0.0.1', '[::1]'].includes(url.hostname);
+  // URL has already turned the host into what fetch connects to: lower case, IPv4 from decimal, hex or octal forms
+  // (https://2852039166/ is 169.254.169.254), IPv6 compressed. A trailing dot names the same host.
+  const host = url.hostname.replace(/\.$/, '');
+  const loopback = options.allowLoopback && ['localhost', '127.0.0.1', '[::1]'].includes(host);
   if (url.protocol !== 'https:' && !(url.protocol === 'http:' && loopback))
-    return `must be an https URL (http only to localhost); got ${url.protocol.replace(':', '')}`;
+    return `must be an https URL${options.allowLoopback ? ' (http only to localhost)' : ''}; got ${url.protocol.replace(':', '')}`;
   if (url.username || url.password) return 'must not carry credentials; the signature authenticates Tropos';
-  if (/^169\.254\./.test(url.hostname) || url.hostname === '[fd00:ec2::254]')
-    return 'must not point at a link-local (instance metadata) address';
+  if (loopback) return undefined;
+  const reserved = notPublicRange(host);
+  if (reserved) return `must not point at ${host}, in ${reserved.range} (${reserved.what}); ${ALLOWED}`;
+  if (isIP(host.replace(/^\[(.*)\]$/, '$1')) !== 0) return undefined;
+  if (host === 'localhost' || host.endsWith('.localhost'))
+    return `must not point at ${host} (this machine); ${ALLOWED}`;
+  if (host.endsWith('.internal') || host.endsWith('.local'))
+    return `must not point at ${host}, a name only a private network resolves (.internal, .local); ${ALLOWED}`;
+  if (!host.includes('.')) return `must not point at ${host}, a name without a dot (an intranet name); ${ALLOWED}`;
   return undefined;
 }

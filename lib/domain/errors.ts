@@ -17,6 +17,8 @@ export const ErrorCode = {
   ApprovalExpired: 'ApprovalExpired',
   /** Another mutating run holds the stack's lock. */
   StackLocked: 'StackLocked',
+  /** A step ran without the earlier steps it relies on having run in the same run (see `requires`). */
+  RequirementNotMet: 'RequirementNotMet',
   /** The plan file about to be applied is not the one that was approved. */
   PlanMismatch: 'PlanMismatch',
 } as const;

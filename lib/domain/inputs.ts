@@ -72,8 +72,9 @@ export const PARAMETERS = {
   },
   resource_address: {
     description: 'Terraform address to import into (default: <resource_type>.this)',
-    pattern: /^[A-Za-z0-9_.[\]"-]+$/,
-    allowed: 'a terraform resource address like module.vpc.aws_vpc.this',
+    // Not starting with "-": terraform would read it as an option.
+    pattern: /^[A-Za-z][A-Za-z0-9_.[\]"-]*$/,
+    allowed: 'a terraform resource address like module.vpc.aws_vpc.this (starting with a letter)',
     example: 'aws_vpc.this',
   },
   resource_id: {
@@ -90,8 +91,9 @@ export const PARAMETERS = {
   },
   lock_id: {
     description: 'Terraform state lock id to force-unlock (operation=unlock)',
-    pattern: /^[A-Za-z0-9-]{1,64}$/,
-    allowed: 'the lock id shown by operation=lock-status',
+    pattern: /^[A-Za-z0-9][A-Za-z0-9-]{0,63}$/,
+    allowed:
+      'the lock id shown by operation=lock-status (letters, digits and hyphens, starting with a letter or digit)',
     example: '2f1c0b0e-4c1d-4a2e-9f1a-7d3b2c1a0e9f',
   },
   version_id: {
@@ -125,16 +127,18 @@ export function isParameterName(name: string): name is ParameterName {
 /**
  * Reserved keys any run input may carry, besides the workflow's own parameters.
  * `callbackUrl` is where the run's outcome is POSTed, signed, when it ends (a ticketing system's hook).
- * `parentRunId` and `lockOwner` are set by a parent workflow when it starts this one (the child shares the
- * parent's stack lock).
  */
-export const RESERVED_KEYS = [
-  'fromStep',
-  'dryRun',
-  'requestedBy',
-  'ticketId',
-  'callbackUrl',
-  'parentRunId',
-  'lockOwner',
-] as const;
+export const RESERVED_KEYS = ['fromStep', 'dryRun', 'requestedBy', 'ticketId', 'callbackUrl'] as const;
 export type ReservedKey = (typeof RESERVED_KEYS)[number];
+
+/**
+ * Keys that decide who a run is and whose lock it works under. Tropos sets them itself, from the handover its
+ * starter left (lib/records/handover.ts); an input that carries one is refused, whichever door it came through.
+ */
+export const INTERNAL_KEYS = ['parentRunId', 'lockOwner'] as const;
+
+/** A self-declared requester: printable text (no control, format or unassigned characters), 1-256 characters. */
+export const REQUESTED_BY = /^[^\p{C}]{1,256}$/u;
+
+/** A ticket id of a ticketing system (ServiceNow, Jira): CHG0012345, OPS-42. */
+export const TICKET_ID = /^[A-Za-z0-9][A-Za-z0-9._:#/-]{0,127}$/;

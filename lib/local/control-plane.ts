@@ -111,6 +111,8 @@ export class ControlPlane {
 
     // The handlers' AWS SDK clients reach the local services through the SDK's own endpoint variables.
     Object.assign(process.env, {
+      // The handlers know they run locally: callbacks may go to this machine's loopback (a local receiver).
+      TROPOS_LOCAL: 'true',
       AWS_REGION: region,
       AWS_ACCESS_KEY_ID: 'local',
       AWS_SECRET_ACCESS_KEY: 'local',

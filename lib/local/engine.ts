@@ -100,6 +100,19 @@ function walkStates(def: { States?: Record<string, StateDef> }, visit: (name: st
   }
 }
 
+/** Every rule of a Choice state, nested ones (And, Or, Not) included. */
+function choiceRules(state: StateDef): Record<string, unknown>[] {
+  const out: Record<string, unknown>[] = [];
+  const visit = (rule: Record<string, unknown>) => {
+    out.push(rule);
+    for (const key of ['And', 'Or'])
+      for (const r of (rule[key] as Record<string, unknown>[] | undefined) ?? []) visit(r);
+    if (rule.Not) visit(rule.Not as Record<string, unknown>);
+  };
+  for (const r of (state.Choices as Record<string, unknown>[] | undefined) ?? []) visit(r);
+  return out;
+}
+
 /** Throws when a definition uses something the local engine would ignore. */
 export function checkSupported(machine: ExtractedStateMachine): void {
   const problems: string[] = [];
@@ -110,6 +123,14 @@ export function checkSupported(machine: ExtractedStateMachine): void {
       if (field in state && !(field === 'QueryLanguage' && state[field] === 'JSONPath'))
         problems.push(`state "${name}": ${field}`);
     }
+    // The library answers `IsPresent: false` (and IsNull, IsString, … false) with false whatever the value; Step
+    // Functions answers true when the test does not hold. A definition must write Not(IsPresent: true) instead.
+    for (const rule of choiceRules(state))
+      for (const [key, value] of Object.entries(rule))
+        if (/^Is[A-Z]\w*$/.test(key) && value === false)
+          problems.push(
+            `state "${name}": ${key}: false (the local engine evaluates it wrongly; use Not with ${key}: true)`,
+          );
     if (state.Type === 'Task' && state.TimeoutSeconds === undefined && state.TimeoutSecondsPath === undefined) {
       problems.push(
         `state "${name}": no TimeoutSeconds (the local engine would cut it at ${DEFAULT_TASK_SECONDS} s; AWS would not)`,

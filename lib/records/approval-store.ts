@@ -3,6 +3,8 @@ import { SK } from './run';
 
 export type ApprovalDecision = 'approve' | 'reject';
 
+export const APPROVAL_STATUSES = ['PENDING', 'APPROVED', 'REJECTED', 'EXPIRED'] as const;
+
 /** An approval as shown: never with its task token. */
 export interface ApprovalView {
   readonly approvalId: string;
@@ -10,7 +12,11 @@ export interface ApprovalView {
   readonly workflow: string;
   readonly step: string;
   readonly stack: string;
-  readonly status: 'PENDING' | 'APPROVED' | 'REJECTED' | 'EXPIRED';
+  readonly tier?: string;
+  readonly status: (typeof APPROVAL_STATUSES)[number];
+  /** Who the run's input says asked for it (self-declared), and the caller Tropos authenticated for it. */
+  readonly requestedBy?: string | null;
+  readonly requestedByPrincipal?: string | null;
   readonly requestedAt: string;
   readonly expiresAt: string;
   readonly decidedBy?: string;
@@ -71,6 +77,14 @@ export class ApprovalStore {
       .sort((a, b) => b.requestedAt.localeCompare(a.requestedAt));
   }
 
+  /** One approval as shown; undefined when there is none. */
+  public async get(approvalId: string, now = new Date()): Promise<ApprovalView | undefined> {
+    const out = await this.db.send(
+      new GetCommand({ TableName: this.table, Key: keyOf(approvalId), ConsistentRead: true }),
+    );
+    return out.Item ? view(out.Item, now) : undefined;
+  }
+
   /** An answer came after its task ended (deadline passed, run stopped): the approval expired unanswered. */
   public async markExpired(approvalId: string): Promise<void> {
     await this.db.send(
@@ -85,8 +99,9 @@ export class ApprovalStore {
   }
 
   /**
-   * Records the decision if the approval is still pending and not expired; returns it with the task token to
-   * answer (the caller sends it to Step Functions and never shows it).
+   * Records the decision if the approval is still pending and not expired, and takes its task token out of the
+   * table in the same write (a used token is not kept); returns the approval with the token to answer (the caller
+   * sends it to Step Functions and never shows it).
    */
   public async decide(
     approvalId: string,
@@ -101,7 +116,8 @@ export class ApprovalStore {
         new UpdateCommand({
           TableName: this.table,
           Key: key,
-          UpdateExpression: 'SET #status = :status, decidedBy = :by, decidedAt = :at, #comment = :comment',
+          UpdateExpression:
+            'SET #status = :status, decidedBy = :by, decidedAt = :at, #comment = :comment REMOVE taskToken',
           ConditionExpression: '#status = :pending AND expiresAt > :at',
           ExpressionAttributeNames: { '#status': 'status', '#comment': 'comment' },
           ExpressionAttributeValues: {
@@ -111,10 +127,18 @@ export class ApprovalStore {
             ':comment': comment ?? '',
             ':pending': 'PENDING',
           },
-          ReturnValues: 'ALL_NEW',
+          ReturnValues: 'ALL_OLD',
         }),
       );
-      return { approval: view(out.Attributes!, now), taskToken: String(out.Attributes!.taskToken) };
+      const old = out.Attributes!;
+      const decided = {
+        ...old,
+        status: decision === 'approve' ? 'APPROVED' : 'REJECTED',
+        decidedBy: by,
+        decidedAt: now.toISOString(),
+        comment: comment ?? '',
+      };
+      return { approval: view(decided, now), taskToken: String(old.taskToken) };
     } catch (e) {
       if ((e as Error).name !== 'ConditionalCheckFailedException') throw e;
       const current = await this.db.send(new GetCommand({ TableName: this.table, Key: key, ConsistentRead: true }));

@@ -371,6 +371,29 @@ export class TicketStore {
     private readonly tableName: string,
   ) {}
 
+  /**
+   * Binds a ticket to the caller that first uses it; true when it is (now or already) that caller's. A run under a
+   * ticket is signed for (callbacks) in the ticket's name: nobody else's caller may use it.
+   */
+  public async bind(ticketId: string, principal: string, now = new Date()): Promise<{ owner: string; since: string }> {
+    const key = { stack: REGISTRY_KEYS.ticketOwner(ticketId) };
+    try {
+      await this.db.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: { ...key, ticketId, principal, since: now.toISOString() },
+          ConditionExpression: 'attribute_not_exists(#s)',
+          ExpressionAttributeNames: { '#s': 'stack' },
+        }),
+      );
+      return { owner: principal, since: now.toISOString() };
+    } catch (e) {
+      if ((e as Error).name !== 'ConditionalCheckFailedException') throw e;
+      const out = await this.db.send(new GetCommand({ TableName: this.tableName, Key: key, ConsistentRead: true }));
+      return { owner: String(out.Item?.principal), since: String(out.Item?.since) };
+    }
+  }
+
   /** Claims a ticket for a run; returns the existing ticket instead when another request claimed it first. */
   public async claim(ticket: Omit<Ticket, 'state'>): Promise<{ claimed: true } | { claimed: false; ticket: Ticket }> {
     try {

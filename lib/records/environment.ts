@@ -53,6 +53,8 @@ export const REGISTRY_KEYS = {
   allocation: (tenant: string) => `#allocation#${tenant}`,
   /** A ticket's onboarding request: the run it started (idempotency of POST /environments). */
   ticket: (ticketId: string) => `#ticket#${ticketId}`,
+  /** Which caller a ticket belongs to: the first that used it (POST /runs or POST /environments). */
+  ticketOwner: (ticketId: string) => `#ticket-owner#${ticketId}`,
   isEnvironment: (key: string) => !key.startsWith('#'),
 } as const;
 

@@ -41,6 +41,25 @@ async function setFields(
   );
 }
 
+/** The fields of a Run its first state writes (see recordStart). */
+export type RunStart = Partial<
+  Pick<
+    Run,
+    | 'workflow'
+    | 'stack'
+    | 'startedAt'
+    | 'startedBy'
+    | 'origin'
+    | 'principal'
+    | 'parentRunId'
+    | 'requestedBy'
+    | 'ticketId'
+    | 'callbackUrl'
+    | 'dryRun'
+    | 'tier'
+  >
+>;
+
 export interface RunFilter {
   readonly stack?: string | undefined;
   readonly workflow?: string | undefined;
@@ -67,6 +86,14 @@ export class RunStore {
   public async recordRun(run: Run): Promise<void> {
     const { runId, status, ...rest } = run;
     await this.setUnlessEnded({ runId, sk: SK.run }, status, rest);
+  }
+
+  /**
+   * What the run's first state resolved: its validated stack and who started it. Never the status (the ledger's),
+   * so it cannot bring an ended run back; `undefined` fields are left as they are.
+   */
+  public async recordStart(runId: string, fields: RunStart): Promise<void> {
+    await setFields(this.db, this.table, { runId, sk: SK.run }, { ...fields });
   }
 
   public async recordComponent(c: ComponentRecord): Promise<void> {
@@ -239,7 +266,7 @@ export class RunStore {
           (!filter.status || r.status === filter.status) &&
           (!filter.parentRunId || r.parentRunId === filter.parentRunId),
       )
-      .sort((a, b) => b.startedAt.localeCompare(a.startedAt))
+      .sort((a, b) => (b.startedAt ?? '').localeCompare(a.startedAt ?? ''))
       .slice(0, filter.limit ?? 100);
   }
 }

@@ -11,9 +11,23 @@ export interface Run {
   readonly stack?: string | undefined;
   readonly status: RunStatus;
   readonly input: Record<string, unknown>;
-  /** Who or what started it: the API caller, the CLI user, a parent run, or `console`. */
-  readonly startedBy: string;
+  /**
+   * Who or what started it, for display: the authenticated caller (API, CLI), `run <parent>`, or `console` (any
+   * direct StartExecution: the console, a schedule, the SDK). Written by the run's first state.
+   */
+  readonly startedBy?: string | undefined;
+  /** How it was started (`api`, `parent`, `console`), from its handover, never from its input. */
+  readonly origin?: 'api' | 'parent' | 'console' | undefined;
+  /** The authenticated caller behind it: the IAM principal (API), inherited from the parent; absent for `console`. */
+  readonly principal?: string | undefined;
+  /** Who the input says asked for it: self-declared, shown beside `principal`. */
+  readonly requestedBy?: string | undefined;
+  readonly dryRun?: boolean | undefined;
   readonly ticketId?: string | undefined;
+  /** Where the outcome is POSTed when the run ends: only for runs the API started (the ticket is the caller's). */
+  readonly callbackUrl?: string | undefined;
+  /** The tier the run worked under (from the configuration; see lib/domain/tiers.ts). */
+  readonly tier?: string | undefined;
   readonly parentRunId?: string | undefined;
   readonly startedAt: string;
   readonly endedAt?: string | undefined;
@@ -84,4 +98,5 @@ export const SK = {
   component: (step: string, component: string) => `COMPONENT#${step}#${component}`,
   approval: (step: string) => `APPROVAL#${step}`,
   graph: (step: string) => `GRAPH#${step}`,
+  handover: 'HANDOVER',
 } as const;

@@ -259,5 +259,75 @@ function checkWorkflow(wf: Workflow, all: ReadonlyMap<string, Workflow>, catalog
     }
   };
   checkSteps(wf.steps);
+  problems.push(...checkRequires(wf));
   return problems;
+}
+
+/**
+ * A step's `requires` names earlier top-level steps (never the first: it always runs). What applies a saved plan
+ * requires the plan and its approvals; marking a stack destroyed requires its destroy and the whole stack; a
+ * registry activation requires the step that deployed.
+ */
+function checkRequires(wf: Workflow): string[] {
+  const problems: string[] = [];
+  const at = (step: Step, what: string) => `${wf.source}: step "${step.name}" (${step.kind}): ${what}`;
+  const top = wf.steps.map((s) => s.name);
+  for (const [index, step] of wf.steps.entries()) {
+    for (const r of step.requires) {
+      const i = top.indexOf(r);
+      if (i < 1 || i >= index)
+        problems.push(
+          at(
+            step,
+            `requires: "${r}" is not an earlier step of this workflow (the first step always runs); name a top-level step before "${step.name}"`,
+          ),
+        );
+    }
+    const inner = step.kind === 'parallel' ? allSteps([step]).slice(1) : [step];
+    for (const s of inner.filter((x) => x !== step && x.requires.length > 0))
+      problems.push(at(s, 'requires: only top-level steps may require others (a branch step cannot be resumed from)'));
+    // A saved plan is applied only when the plan and its approval ran in this run.
+    const plans = new Set(inner.flatMap((s) => (s.kind === 'terraform' && s.plan ? [s.plan] : [])));
+    for (const plan of plans) {
+      const approvals = wf.steps.flatMap((s) => (s.kind === 'approval' && s.plan === plan ? [s.name] : []));
+      const missing = [plan, ...approvals].filter((n) => !step.requires.includes(n));
+      if (missing.length > 0)
+        problems.push(
+          at(
+            step,
+            `it applies the plan of "${plan}", so it must require ${[plan, ...approvals].map((n) => `"${n}"`).join(' and ')} (missing: ${missing.join(', ')}): add requires: [${[plan, ...approvals].join(', ')}]`,
+          ),
+        );
+    }
+    if (step.kind === 'registry' && step.action === 'mark-destroyed') {
+      const destroys = wf.steps.filter((s) => s.kind === 'terraform' && s.command === 'destroy').map((s) => s.name);
+      if (!destroys.some((d) => step.requires.includes(d)))
+        problems.push(at(step, `mark-destroyed must require the destroy step (${destroys.join(', ') || 'none'})`));
+      if (step.when?.wholeStack !== true)
+        problems.push(
+          at(
+            step,
+            'mark-destroyed must run only for the whole stack: add when: { wholeStack: true } (a subset is not the stack)',
+          ),
+        );
+    }
+    if (step.kind === 'registry' && step.action === 'activate' && step.requires.length === 0)
+      problems.push(at(step, 'activate must require the step that deployed the environment'));
+  }
+  return problems;
+}
+
+/** Every step a top-level step relies on, directly or through the steps it requires. */
+export function requirementClosure(wf: Pick<WorkflowFile, 'steps'>, stepName: string): string[] {
+  const byName = new Map(wf.steps.map((s) => [s.name, s]));
+  const seen = new Set<string>();
+  const visit = (name: string) => {
+    for (const r of byName.get(name)?.requires ?? [])
+      if (!seen.has(r)) {
+        seen.add(r);
+        visit(r);
+      }
+  };
+  visit(stepName);
+  return wf.steps.map((s) => s.name).filter((n) => seen.has(n));
 }

@@ -40,6 +40,8 @@ const When = z.strictObject({
   changes: ID.optional(),
   /** Runs only when the named plan step found something to destroy. */
   destroys: ID.optional(),
+  /** Runs only when the run covers every component of the stack (no `components` subset was asked for). */
+  wholeStack: z.literal(true).optional(),
 });
 export type When = z.infer<typeof When>;
 
@@ -49,6 +51,11 @@ const base = {
   title: z.string().min(1).max(40).optional(),
   description: z.string().optional(),
   when: When.optional(),
+  /**
+   * Earlier top-level steps whose outcome in this same run this step relies on (an apply relies on its plan and
+   * its approval). `fromStep` may not skip them, and the step fails with RequirementNotMet if they did not run.
+   */
+  requires: z.array(ID).default([]),
 };
 
 const ValidateStep = z.strictObject({
@@ -100,6 +107,7 @@ export interface ParallelStep {
   readonly title?: string | undefined;
   readonly description?: string | undefined;
   readonly when?: When | undefined;
+  readonly requires: string[];
   readonly kind: 'parallel';
   readonly branches: Record<string, Step[]>;
 }

@@ -1,4 +1,4 @@
-import type { Workflow } from './load';
+import { requirementClosure, type Workflow } from './load';
 
 /** The part of a workflow definition the input validator checks against; compiled into the first state. */
 export interface WorkflowSpec {
@@ -11,7 +11,8 @@ export interface WorkflowSpec {
     readonly defaults: Readonly<Record<string, { value: string } | { ref: string }>>;
     readonly requiredWhen: Readonly<Record<string, readonly string[]>>;
   };
-  readonly steps: readonly { name: string; kind: string }[];
+  /** Top-level steps; `requires`: every earlier step each relies on (transitively), which `fromStep` may not skip. */
+  readonly steps: readonly { name: string; kind: string; requires: readonly string[] }[];
 }
 
 /**
@@ -33,6 +34,6 @@ export function workflowSpec(wf: Workflow): WorkflowSpec {
         }),
       ),
     },
-    steps: wf.steps.map((s) => ({ name: s.name, kind: s.kind })),
+    steps: wf.steps.map((s) => ({ name: s.name, kind: s.kind, requires: requirementClosure(wf, s.name) })),
   };
 }

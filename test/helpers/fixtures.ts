@@ -49,9 +49,9 @@ export function spec(fields: Partial<WorkflowSpec> & { required?: string[]; opti
       requiredWhen: {},
     },
     steps: fields.steps ?? [
-      { name: 'validate', kind: 'validate' },
-      { name: 'plan', kind: 'terraform' },
-      { name: 'apply', kind: 'terraform' },
+      { name: 'validate', kind: 'validate', requires: [] },
+      { name: 'plan', kind: 'terraform', requires: [] },
+      { name: 'apply', kind: 'terraform', requires: ['plan'] },
     ],
   };
 }

@@ -1,0 +1,48 @@
+import type { TierPolicy } from '../../lib/domain/tiers';
+
+/**
+ * Who may answer an approval. IAM decides who may call POST /approvals at all (the approver policy the stack
+ * ships); this decides, per tier, which of those callers may answer it: the tier's approvers, never the run's own
+ * requester unless the tier allows self-approval. IAM groups are not visible in a SigV4 call: approvers are named
+ * by principal ARN or role.
+ */
+
+/** Whether a principal ARN matches a pattern: `*` matches any run of characters; a role ARN matches its sessions. */
+export function principalMatches(pattern: string, principal: string): boolean {
+  const glob = (p: string) =>
+    new RegExp(
+      `^${p
+        .split('*')
+        .map((part) => part.replace(/[.+?^${}()|[\]\\]/g, '\\$&'))
+        .join('.*')}$`,
+    );
+  if (glob(pattern).test(principal)) return true;
+  // arn:aws:iam::111122223333:role/path/name → its sessions arn:aws:sts::111122223333:assumed-role/name/<session>
+  const role = /^arn:(aws[\w-]*):iam::(\d{12}|\*):role\/(?:.*\/)?([^/]+)$/.exec(pattern);
+  return !!role && glob(`arn:${role[1]}:sts::${role[2]}:assumed-role/${role[3]}/*`).test(principal);
+}
+
+/** What an approval says of its run: its tier, and who asked for it (authenticated, and self-declared). */
+export interface ApprovalSubject {
+  readonly approvalId: string;
+  readonly tier?: string | undefined;
+  readonly requestedBy?: string | null | undefined;
+  readonly requestedByPrincipal?: string | null | undefined;
+}
+
+/** Why `caller` may not answer the approval, or undefined when it may. */
+export function approverProblem(
+  tiers: Readonly<Record<string, TierPolicy>>,
+  approval: ApprovalSubject,
+  caller: string,
+): string | undefined {
+  const tier = approval.tier ?? '';
+  const policy = tiers[tier];
+  if (policy?.approvers && !policy.approvers.some((p) => principalMatches(p, caller)))
+    return `${caller} may not answer approvals of tier ${tier}; its approvers are ${policy.approvers.join(', ')} (tiers.${tier}.approvers in the configuration)`;
+  if (policy?.selfApproval) return undefined;
+  const own = [approval.requestedByPrincipal, approval.requestedBy].filter((p): p is string => !!p);
+  if (own.includes(caller))
+    return `${caller} started run ${approval.approvalId.slice(0, approval.approvalId.lastIndexOf('.'))} and may not approve it: tier ${tier} asks for another approver (tiers.${tier}.selfApproval is false)`;
+  return undefined;
+}
