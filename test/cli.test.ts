@@ -165,6 +165,23 @@ describe('tropos runs, describe, graph', () => {
 });
 
 describe('tropos approvals, approve, reject', () => {
+  test('--as names the local user: the requester may not approve their own prod run, another user may', async () => {
+    const started = await t.post(
+      '/runs',
+      { workflow: 'apply-environment', input: { tenant: 'acme', account: 'prod', environment: 'main' } },
+      { 'x-tropos-user': 'alice' },
+    );
+    const runId = String(started.body.runId);
+    await t.waitFor(runId, (d) => d.approvals.length > 0);
+    const own = await tropos('--as', 'alice', 'approve', `${runId}.approve`);
+    expect(own.code).toBe(2);
+    expect(own.err).toMatch(/local:alice started run \S+ and may not approve it/);
+    const other = await tropos('--as', 'bob', 'approve', `${runId}.approve`);
+    expect(other.code).toBe(0);
+    expect(other.out).toMatch(new RegExp(`^${runId}\\.approve: approved by local:bob at `));
+    expect((await t.waitFor(runId)).run.status).toBe('SUCCEEDED');
+  });
+
   test('lists the pending approval, approves it once, refuses a second answer', async () => {
     const started = await t.post('/runs', {
       workflow: 'apply-environment',

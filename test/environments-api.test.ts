@@ -126,7 +126,10 @@ describe('POST /environments: a ticketing system onboards an environment', () =>
       workflow: 'onboard-environment',
       stack: 'acme-dev-payments',
       ticketId: body.ticketId,
-      startedBy: 'servicenow@example.com',
+      // Who the ticket says asked, beside the caller the API authenticated.
+      requestedBy: 'servicenow@example.com',
+      principal: 'local:requester',
+      origin: 'api',
     });
     const env = await t.get('/environments/acme-dev-payments');
     expect(env.body).toMatchObject({
@@ -216,7 +219,7 @@ describe('POST /environments: a ticketing system onboards an environment', () =>
   });
 
   test('409 when the stack is registered already', async () => {
-    const res = await t.post('/environments', request({ account: 'staging', environment: 'main' }));
+    const res = await t.post('/environments', request({ account: 'staging', environment: 'main', tier: undefined }));
     expect(res.status).toBe(409);
     expect(res.body).toMatchObject({ error: 'EnvironmentExists', problems: [{ field: 'environment' }] });
   });
@@ -350,7 +353,9 @@ describe('400 for each kind of bad field, naming it; nothing started or written'
     ['tags missing what the policy requires', { tags: { Owner: 'platform' } }, 'tags', /CostCenter/],
     ['tags that are not an object', { tags: 'Owner=a' }, 'tags', /must be an object/],
     ['a ticket id that is not one', { ticketId: 'has spaces in it' }, 'ticketId', /not allowed/],
-    ['an empty requestedBy', { requestedBy: '   ' }, 'requestedBy', /name or e-mail/],
+    ['an empty requestedBy', { requestedBy: '   ' }, 'requestedBy', /name or an e-mail address/],
+    ['a requestedBy with control characters', { requestedBy: 'jane\u001b[31m' }, 'requestedBy', /no control/],
+    ['a tier looser than the account', { account: 'prod', tier: 'dev' }, 'tier', /looser than the prod account's tier/],
     ['a callback URL over http to another host', { callbackUrl: 'http://example.com/hook' }, 'callbackUrl', /https/],
     ['a callback URL that is not a URL', { callbackUrl: 'not a url' }, 'callbackUrl', /not a URL/],
   ];

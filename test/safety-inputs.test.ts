@@ -329,6 +329,12 @@ describe('minor', () => {
     expect(problemsOf(res.body)).toEqual([expect.stringMatching(/^requestedBy: must be printable text/)]);
   });
 
+  test('an approval comment with escape codes is refused', async () => {
+    const res = await t.post('/approvals/nope.approve', { decision: 'approve', comment: 'ok\u001b]0;pwned\u0007' });
+    expect(res.status).toBe(400);
+    expect(problemsOf(res.body)).toEqual([expect.stringMatching(/^comment: must be printable text/)]);
+  });
+
   test.each([
     ['lock_id', { operation: 'unlock', lock_id: '-force' }],
     ['resource_address', { resource_address: '-var=x' }],

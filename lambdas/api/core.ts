@@ -54,6 +54,8 @@ export interface ApiDeps {
   readonly now?: () => Date;
 }
 
+const APPROVAL_COMMENT = /^(?:[^\p{C}]|[\n\t]){0,1000}$/u;
+
 type Handler = (req: ApiRequest, deps: ApiDeps, params: Record<string, string>) => Promise<ApiResponse>;
 
 /**
@@ -276,8 +278,12 @@ async function decide(approvalId: string, req: ApiRequest, deps: ApiDeps): Promi
       field: 'decision',
       problem: `${JSON.stringify(body.decision ?? null)} is not allowed; allowed: approve, reject`,
     });
-  if (body.comment !== undefined && (typeof body.comment !== 'string' || body.comment.length > 1000))
-    problems.push({ field: 'comment', problem: 'must be a string of at most 1000 characters' });
+  // Shown in terminals and notifications: no control or format characters (a line break or tab is fine).
+  if (body.comment !== undefined && (typeof body.comment !== 'string' || !APPROVAL_COMMENT.test(body.comment)))
+    problems.push({
+      field: 'comment',
+      problem: 'must be printable text of at most 1000 characters (line breaks allowed; no control characters)',
+    });
   for (const k of Object.keys(body).filter((k) => k !== 'decision' && k !== 'comment'))
     problems.push({ field: k, problem: 'is not a field of an approval answer; allowed: decision, comment' });
   refuseProblems(problems);

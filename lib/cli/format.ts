@@ -64,8 +64,12 @@ export function runTable(d: RunDetail): string {
     `Run       ${r.runId}`,
     `Workflow  ${r.workflow}${r.stack ? `   Stack ${r.stack}` : ''}`,
     `Status    ${r.status}${r.endedAt ? `   in ${duration(r.startedAt, r.endedAt)}` : ''}`,
-    `Started   ${r.startedAt} by ${r.startedBy}${r.ticketId ? `   Ticket ${r.ticketId}` : ''}${r.parentRunId ? `   Parent ${r.parentRunId}` : ''}`,
+    `Started   ${r.startedAt} by ${r.startedBy ?? 'unknown'}${r.ticketId ? `   Ticket ${r.ticketId}` : ''}${r.parentRunId ? `   Parent ${r.parentRunId}` : ''}`,
   ];
+  // Who asked, as the input declares it, beside who Tropos knows started it (the two may differ).
+  if (r.requestedBy && r.requestedBy !== r.principal) lines.push(`Requested ${r.requestedBy} (as declared)`);
+  if (r.origin === 'console')
+    lines.push('Origin    started directly (console, schedule or SDK): the caller is not known');
   if (r.status !== 'SUCCEEDED' && r.status !== 'RUNNING') lines.push(`Error     ${failureReason(r)}`);
   const rows = d.components.map((c) => [
     c.step,

@@ -275,8 +275,7 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
               ...(opts.comment ? { comment: opts.comment } : {}),
             })
             .catch((e: unknown) => {
-              if (e instanceof ApiError && (e.status === 404 || e.status === 409 || e.status === 400))
-                throw new UsageError(e.message);
+              if (e instanceof ApiError && [400, 403, 404, 409].includes(e.status)) throw new UsageError(e.message);
               throw e;
             });
           io.out(

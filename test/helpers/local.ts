@@ -88,9 +88,12 @@ export async function startTestPlane(
     },
   });
   const request = async (method: string, path: string, body?: unknown, headers: Record<string, string> = {}) => {
+    // Two people, as separation of duties wants: approvals are answered by `approver`, everything else is asked by
+    // `requester` (a test names another with its own x-tropos-user header).
+    const user = path.startsWith('/approvals/') ? 'approver' : 'requester';
     const res = await fetch(`${plane.url}${path}`, {
       method,
-      headers: { 'content-type': 'application/json', ...headers },
+      headers: { 'content-type': 'application/json', 'x-tropos-user': user, ...headers },
       ...(body === undefined ? {} : { body: typeof body === 'string' ? body : JSON.stringify(body) }),
     });
     return { status: res.status, body: (await res.json()) as Record<string, unknown> };
