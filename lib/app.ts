@@ -1,6 +1,9 @@
 import { App, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
+import type { CloudAssembly } from 'aws-cdk-lib/cx-api';
+import { statSync } from 'node:fs';
 import { join } from 'node:path';
+import { assertTemplateWithinLimits, type TemplateJson } from './limits/template-limits';
 import { loadConfig } from './config/load';
 import { acknowledgeNagFindings } from './stacks/nag-acknowledgements';
 import { TroposStack } from './stacks/tropos-stack';
@@ -53,4 +56,19 @@ export function buildApp(options: BuildOptions = {}): { app: App; stack: TroposS
     Validations.of(app).addPlugins(new AwsSolutionsChecks());
   }
   return { app, stack };
+}
+
+/**
+ * Synthesizes the app and refuses (LimitExceededError) a template AWS would refuse to deploy: its size and resource
+ * count, each state machine definition, each function's environment (see lib/limits). `cdk synth` fails with it.
+ */
+export function synthWithinLimits(app: App, stack: TroposStack): CloudAssembly {
+  const assembly = app.synth();
+  const artifact = assembly.getStackByName(stack.stackName);
+  assertTemplateWithinLimits(
+    artifact.template as TemplateJson,
+    statSync(artifact.templateFullPath).size,
+    stack.stackName,
+  );
+  return assembly;
 }

@@ -24,6 +24,11 @@ export type { ApiRequest, ApiResponse };
 export interface WorkflowEntry {
   readonly spec: WorkflowSpec;
   readonly checks: readonly Check[];
+  readonly stateMachineName: string;
+}
+
+/** A workflow entry with its state machine's ARN (the handler builds it from the name and its account, region). */
+export interface DeployedWorkflow extends WorkflowEntry {
   readonly stateMachineArn: string;
 }
 
@@ -42,7 +47,7 @@ export interface ApiDeps {
   /** Where the API leaves, before it starts a run, who asked for it (the run's first state reads it). */
   readonly handovers: Pick<HandoverStore, 'put'>;
   readonly settings: ValidatorSettings;
-  readonly workflows: Readonly<Record<string, WorkflowEntry>>;
+  readonly workflows: Readonly<Record<string, DeployedWorkflow>>;
   /** The drift sweep's state machine ('' when the app has none). */
   readonly driftSweepArn: string;
   /** Starts the execution that is the run (StartExecution). */

@@ -9,7 +9,7 @@ import { HandoverStore } from '../../lib/records/handover';
 import { RunStore } from '../../lib/records/run-store';
 import { StepFunctionsTokens } from '../shared/task-tokens';
 import type { ValidatorSettings } from '../validate-input/core';
-import { createLogger, dynamo, jsonEnv, requiredEnv } from '../shared/runtime';
+import { bundled, createLogger, dynamo, requiredEnv } from '../shared/runtime';
 import { route, WorkflowEntry } from './core';
 import { basePathOf } from './http';
 
@@ -27,8 +27,13 @@ const deps = {
   tickets: new TicketStore(dynamo(), requiredEnv(TABLES.environments.env)),
   handovers: new HandoverStore(dynamo(), requiredEnv(TABLES.runs.env)),
   driftSweepArn: process.env.TROPOS_DRIFT_SWEEP_ARN ?? '',
-  settings: jsonEnv<ValidatorSettings>('TROPOS_SETTINGS'),
-  workflows: jsonEnv<Record<string, WorkflowEntry>>('TROPOS_WORKFLOWS'),
+  settings: bundled<ValidatorSettings>('settings'),
+  workflows: Object.fromEntries(
+    Object.entries(bundled<Record<string, WorkflowEntry>>('workflows')).map(([name, w]) => [
+      name,
+      { ...w, stateMachineArn: `${requiredEnv('TROPOS_STATE_MACHINE_ARN_PREFIX')}${w.stateMachineName}` },
+    ]),
+  ),
   startExecution: async (stateMachineArn: string, name: string, input: Record<string, unknown>) => {
     const out = await sfn.send(new StartExecutionCommand({ stateMachineArn, name, input: JSON.stringify(input) }));
     return { executionArn: out.executionArn! };

@@ -24,12 +24,17 @@ export function requiredEnv(name: string): string {
   return value;
 }
 
-/** Reads a JSON environment variable at start-up, failing fast. */
-export function jsonEnv<T>(name: string): T {
-  const text = requiredEnv(name);
-  try {
-    return JSON.parse(text) as T;
-  } catch (e) {
-    throw new Error(`environment variable ${name} is not valid JSON: ${(e as Error).message}`);
-  }
+/**
+ * Configuration built into the bundle at synth (esbuild `define`), not carried in the function's environment:
+ * Lambda allows 4 KB of environment in all, and the settings and workflow specs are larger. Only values known at
+ * synth go here (no CloudFormation tokens); ARNs come from small environment variables.
+ */
+declare const __TROPOS_BUNDLED__: Record<string, unknown> | undefined;
+
+/** A value built into the bundle, failing fast with its name when it is missing. */
+export function bundled<T>(name: string): T {
+  const values = typeof __TROPOS_BUNDLED__ === 'undefined' ? undefined : __TROPOS_BUNDLED__;
+  if (!values || !(name in values))
+    throw new Error(`${name} is not built into this bundle; the function is misconfigured (synthesize it again)`);
+  return values[name] as T;
 }

@@ -4,11 +4,11 @@ import { TABLES } from '../../lib/records/environment';
 import { EnvironmentStore } from '../../lib/records/environment-store';
 import { HandoverStore } from '../../lib/records/handover';
 import { RunStore } from '../../lib/records/run-store';
-import { createLogger, dynamo, jsonEnv, requiredEnv } from '../shared/runtime';
+import { bundled, createLogger, dynamo, requiredEnv } from '../shared/runtime';
 import { handOver, HandoverRequest, validateRun, ValidateRequest, ValidateResult, ValidatorSettings } from './core';
 
 const logger = createLogger('validate-input');
-const settings = jsonEnv<ValidatorSettings>('TROPOS_SETTINGS');
+const settings = bundled<ValidatorSettings>('settings');
 const registry = new EnvironmentStore(dynamo(), requiredEnv(TABLES.environments.env));
 const runsTable = requiredEnv(TABLES.runs.env);
 const recorder = { handovers: new HandoverStore(dynamo(), runsTable), runs: new RunStore(dynamo(), runsTable) };

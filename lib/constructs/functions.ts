@@ -27,6 +27,8 @@ export interface TroposFunctionsProps {
   readonly notifications: sns.ITopic;
   /** The HMAC secret that signs callbacks to ticketing systems. */
   readonly callbackSecret: secretsmanager.ISecret;
+  /** What the API knows of each workflow: its input spec, first checks and state machine name (built in). */
+  readonly workflowEntries: Readonly<Record<string, unknown>>;
 }
 
 /** The Lambda functions the workflows call; each is a thin middy handler over a pure core in `lambdas/<name>/`. */
@@ -53,10 +55,7 @@ export class TroposFunctions extends Construct {
     };
 
     const settings = validatorSettings(config, catalog);
-    this.validateInput = this.fn('ValidateInput', 'validate-input', {
-      ...tables,
-      TROPOS_SETTINGS: JSON.stringify(settings),
-    });
+    this.validateInput = this.fn('ValidateInput', 'validate-input', tables, { bundled: { settings } });
     records.environments.grantReadData(this.validateInput);
     // Handovers are read and written, and each run's validated stack and starter recorded, in the runs table.
     records.runs.grantReadWriteData(this.validateInput);
@@ -77,8 +76,8 @@ export class TroposFunctions extends Construct {
     this.stackLock = this.fn('StackLock', 'stack-lock', tables);
     records.runs.grantReadWriteData(this.stackLock);
 
-    // TROPOS_WORKFLOWS (each workflow's input spec and state machine) is added by the stack once they exist.
-    this.api = this.fn('Api', 'api', { ...tables, TROPOS_SETTINGS: JSON.stringify(settings) });
+    // The workflows (each one's input spec and state machine name) are built into its bundle with the settings.
+    this.api = this.fn('Api', 'api', tables, { bundled: { settings, workflows: props.workflowEntries } });
     records.runs.grantReadWriteData(this.api); // approvals are answered through the API
     records.environments.grantReadWriteData(this.api); // onboarding registers (CIDR allocation, tickets)
 
@@ -95,7 +94,7 @@ export class TroposFunctions extends Construct {
         TROPOS_CALLBACK_BACKOFF_MS: String(Math.round(backoffSeconds * 1000)),
         TROPOS_LEDGER_TIMEOUT_SECONDS: String(ledgerSeconds),
       },
-      Duration.seconds(ledgerSeconds),
+      { timeout: Duration.seconds(ledgerSeconds) },
     );
     records.runs.grantReadWriteData(this.recordRun);
     records.environments.grantReadWriteData(this.recordRun); // a failed onboarding: environment failed, CIDR given back
@@ -121,7 +120,7 @@ export class TroposFunctions extends Construct {
     id: string,
     folder: string,
     environment: Record<string, string>,
-    timeout = Duration.seconds(60),
+    options: { timeout?: Duration; bundled?: Record<string, unknown> } = {},
   ): nodejs.NodejsFunction {
     const logGroup = new logs.LogGroup(this, `${id}Logs`, { retention: logs.RetentionDays.THREE_MONTHS });
     return new nodejs.NodejsFunction(this, id, {
@@ -133,7 +132,7 @@ export class TroposFunctions extends Construct {
       runtime: RUNTIME,
       architecture: lambda.Architecture.ARM_64,
       memorySize: 256,
-      timeout,
+      timeout: options.timeout ?? Duration.seconds(60),
       tracing: lambda.Tracing.ACTIVE,
       logGroup,
       // TROPOS_FUNCTION names the handler folder: the local engine runs lambdas/<folder>/handler.ts in-process.
@@ -146,6 +145,8 @@ export class TroposFunctions extends Construct {
         logLevel: nodejs.LogLevel.WARNING,
         // The AWS SDK v3 is part of the runtime.
         externalModules: ['@aws-sdk/*'],
+        // What the function reads of the configuration, built in (lambdas/shared/runtime.ts `bundled`).
+        define: { __TROPOS_BUNDLED__: JSON.stringify(options.bundled ?? {}) },
       },
     });
   }

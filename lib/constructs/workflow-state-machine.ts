@@ -7,6 +7,7 @@ import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import { WorkflowCompiler } from '../compiler/compile';
 import type { CompilerResources } from '../compiler/resources';
+import { stateMachineName } from '../domain/naming';
 import type { Workflow } from '../workflow/load';
 
 export interface WorkflowStateMachineProps {
@@ -61,7 +62,7 @@ export function monitoredStateMachine(
     retention: logs.RetentionDays.SIX_MONTHS,
   });
   const stateMachine = new sfn.StateMachine(scope, 'Resource', {
-    stateMachineName: `tropos-${props.name}`,
+    stateMachineName: stateMachineName(props.name),
     comment: props.description.slice(0, 1000),
     definitionBody: sfn.DefinitionBody.fromChainable(props.definition),
     queryLanguage: sfn.QueryLanguage.JSON_PATH,

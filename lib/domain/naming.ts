@@ -23,3 +23,8 @@ export function fillPattern(pattern: string, values: Readonly<Record<string, str
 
 /** The workflow that onboards an environment: POST /environments starts it; its end activates or fails the registration. */
 export const ONBOARD_WORKFLOW = 'onboard-environment';
+
+/** The state machine of a workflow: `tropos-<workflow>` (the run ledger reads the workflow back from it). */
+export function stateMachineName(workflow: string): string {
+  return `tropos-${workflow}`;
+}

@@ -6,7 +6,7 @@ import { createServer, IncomingMessage, Server, ServerResponse } from 'node:http
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { parse } from 'yaml';
-import { buildApp, FEATURE_FLAGS, ROOT } from '../app';
+import { buildApp, FEATURE_FLAGS, ROOT, synthWithinLimits } from '../app';
 import type { TroposConfig } from '../config/schema';
 import { stackName } from '../domain/naming';
 import type { Environment } from '../records/environment';
@@ -97,7 +97,8 @@ export class ControlPlane {
         nag: false,
       }),
     );
-    const assembly = app.synth();
+    // What AWS would refuse to deploy, the local control plane refuses to run.
+    const assembly = synthWithinLimits(app, stack);
     const template = assembly.getStackByName(stack.stackName).template as Template;
     const region = stack.region;
     const config = stack.config;

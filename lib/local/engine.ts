@@ -1,5 +1,6 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { StateMachine } from 'aws-local-stepfunctions';
+import { AWS_LIMITS, executionNameProblem, jsonBytes } from '../limits/aws-limits';
 import { ExtractedStateMachine, extractStateMachines, LOCAL_ACCOUNT, Template } from './definitions';
 import { LambdaFunctionError, LocalFunctions } from './functions';
 
@@ -23,7 +24,39 @@ export interface Execution {
   output?: unknown;
   error?: string;
   cause?: string;
-  readonly done: Promise<void>;
+  /** Settles when the execution has ended (and its end is recorded). */
+  done: Promise<void>;
+  /** Events in its history, counted as Step Functions writes them (see `historyWeight`); at most 25,000. */
+  historyEvents: number;
+  /** The largest state input, output or task result it carried, in bytes; at most 256 KiB. */
+  largestPayloadBytes: number;
+}
+
+/**
+ * The history events Step Functions writes for one event of the local library's log: a state's entry and exit
+ * (…StateEntered / …StateExited), a Parallel's or Map's start and end (…StateStarted / …StateSucceeded), a Map
+ * iteration's start and end, the execution's start and end. A task's own events (TaskScheduled, TaskStarted,
+ * TaskSubmitted for `.sync` and `.waitForTaskToken`, TaskSucceeded / TaskFailed) are counted where it runs.
+ */
+function historyWeight(event: { type: string; state?: { type: string } }): number {
+  switch (event.type) {
+    case 'StateEntered':
+      return event.state?.type === 'Parallel' || event.state?.type === 'Map' ? 2 : 1;
+    case 'StateExited':
+      return event.state?.type === 'Parallel' || event.state?.type === 'Map' ? 2 : 1;
+    case 'StateFailed':
+    case 'MapIterationStarted':
+    case 'MapIterationSucceeded':
+    case 'MapIterationFailed':
+    case 'ExecutionStarted':
+    case 'ExecutionSucceeded':
+    case 'ExecutionFailed':
+    case 'ExecutionAborted':
+    case 'ExecutionTimeout':
+      return 1;
+    default:
+      return 0; // StateRetried, StateCaught, ParallelBranch*: no history event of their own
+  }
 }
 
 /** A task failure with a Step Functions error name, and the cause Step Functions would give. */
@@ -149,6 +182,8 @@ export class LocalEngine {
   private readonly byArn = new Map<string, ExtractedStateMachine>();
   private readonly executions = new Map<string, Execution>();
   private readonly aborts = new Map<string, { abort: () => void; controller: AbortController }>();
+  /** Executions that crossed a Step Functions limit, and how they fail: FAILED with this error, not ABORTED. */
+  private readonly failedByLimit = new Map<string, { error: string; cause: string }>();
   private readonly tokens = new Map<string, PendingToken>();
   /** Every task token issued, so that tests can check that none leaks into an answer, a record or a log. */
   public readonly issuedTokens = new Set<string>();
@@ -180,6 +215,14 @@ export class LocalEngine {
   /** Starts an execution; resolves once it is running (not when it ends: await `execution.done`). */
   public startExecution(stateMachineArn: string, input: unknown, name: string = randomUUID()): Execution {
     const machine = this.machine(stateMachineArn);
+    // What StartExecution refuses: a bad name, an input over the state payload limit.
+    const nameProblem = executionNameProblem(name);
+    if (nameProblem) throw new TaskError('InvalidName', nameProblem);
+    if (jsonBytes(input) > AWS_LIMITS.statePayloadBytes)
+      throw new TaskError(
+        'InvalidExecutionInput',
+        `the execution input is ${jsonBytes(input)} bytes; Step Functions allows ${AWS_LIMITS.statePayloadBytes}`,
+      );
     const executionArn = `arn:aws:states:${this.options.region}:${LOCAL_ACCOUNT}:execution:${machine.name}:${name}`;
     if (this.executions.has(executionArn))
       throw new TaskError('ExecutionAlreadyExists', `Execution Already Exists: '${executionArn}'`);
@@ -210,20 +253,69 @@ export class LocalEngine {
       input,
       startDate: new Date(),
       status: 'RUNNING',
-      done: run.result.then(
-        (output) => this.end(execution, 'SUCCEEDED', { output }),
-        (e: Error) => {
-          const inner = (e as { cause?: Error }).cause;
-          if (e.name === 'ExecutionAbortedError') return this.end(execution, 'ABORTED', {});
-          if (e.name === 'ExecutionTimeoutError') return this.end(execution, 'TIMED_OUT', { error: 'States.Timeout' });
-          return this.end(execution, 'FAILED', { error: inner?.name ?? e.name, cause: inner?.message ?? e.message });
-        },
-      ),
+      historyEvents: 0,
+      largestPayloadBytes: jsonBytes(input),
+      done: Promise.resolve(),
     };
     this.executions.set(executionArn, execution);
     this.aborts.set(executionArn, { abort: run.abort, controller });
+    // The history and payloads are measured as the states run; the execution ends once its events are all counted:
+    // one that crossed a limit failed, as on AWS, even if the library finished it first.
+    const watched = this.watchLimits(execution, run.eventLogs);
+    execution.done = Promise.allSettled([run.result, watched]).then(([result]) => {
+      const limit = this.failedByLimit.get(executionArn);
+      if (limit) return this.end(execution, 'FAILED', limit);
+      if (result.status === 'fulfilled') return this.end(execution, 'SUCCEEDED', { output: result.value });
+      const e = result.reason as Error;
+      const inner = (e as { cause?: Error }).cause;
+      if (e.name === 'ExecutionAbortedError') return this.end(execution, 'ABORTED', {});
+      if (e.name === 'ExecutionTimeoutError') return this.end(execution, 'TIMED_OUT', { error: 'States.Timeout' });
+      return this.end(execution, 'FAILED', { error: inner?.name ?? e.name, cause: inner?.message ?? e.message });
+    });
     void this.emitExecution(execution);
     return execution;
+  }
+
+  /**
+   * Counts the execution's history as Step Functions writes it and measures every state's input and output: an
+   * execution that crosses 25,000 events or a payload over 256 KiB fails as it would on AWS.
+   */
+  private async watchLimits(
+    execution: Execution,
+    events: AsyncGenerator<{ type: string; state?: { type: string; input?: unknown; output?: unknown } }>,
+  ): Promise<void> {
+    for await (const event of events) {
+      this.countHistory(execution, historyWeight(event));
+      for (const payload of [event.state?.input, event.state?.output])
+        if (payload !== undefined) this.measurePayload(execution, payload, event.state?.type ?? 'state');
+    }
+  }
+
+  private countHistory(execution: Execution, events: number): void {
+    execution.historyEvents += events;
+    if (execution.status === 'RUNNING' && execution.historyEvents > AWS_LIMITS.historyEvents)
+      this.failByLimit(
+        execution.executionArn,
+        'States.Runtime',
+        `the execution history reached ${execution.historyEvents} events; a standard workflow allows ${AWS_LIMITS.historyEvents}: split the work into child executions`,
+      );
+  }
+
+  private measurePayload(execution: Execution, payload: unknown, what: string): void {
+    const bytes = jsonBytes(payload);
+    execution.largestPayloadBytes = Math.max(execution.largestPayloadBytes, bytes);
+    if (execution.status === 'RUNNING' && bytes > AWS_LIMITS.statePayloadBytes)
+      this.failByLimit(
+        execution.executionArn,
+        'States.DataLimitExceeded',
+        `a ${what} carried ${bytes} bytes; Step Functions allows ${AWS_LIMITS.statePayloadBytes} for a state's input, output or a task's result`,
+      );
+  }
+
+  private failByLimit(arn: string, error: string, cause: string): void {
+    if (this.failedByLimit.has(arn)) return;
+    this.failedByLimit.set(arn, { error, cause });
+    this.stopExecution(arn, error, cause);
   }
 
   /** Stops a running execution: its builds are stopped, its waiting tasks forgotten. */
@@ -312,8 +404,21 @@ export class LocalEngine {
       if (state.Type !== 'Task') return;
       const resource = String(state.Resource);
       const timeoutMs = ((state.TimeoutSeconds as number | undefined) ?? DEFAULT_TASK_SECONDS) * 1000;
-      handlers[name] = (input) =>
-        this.runTask(resource, input, { executionArn, stateName: name, placeholder, signal, timeoutMs });
+      // TaskScheduled, TaskStarted, TaskSucceeded or TaskFailed; TaskSubmitted too for .sync and .waitForTaskToken.
+      const taskEvents = /\.(sync(:2)?|waitForTaskToken)$/.test(resource) ? 4 : 3;
+      handlers[name] = async (input) => {
+        const execution = this.execution(executionArn);
+        this.countHistory(execution, taskEvents);
+        const result = await this.runTask(resource, input, {
+          executionArn,
+          stateName: name,
+          placeholder,
+          signal,
+          timeoutMs,
+        });
+        this.measurePayload(execution, result, `result of task "${name}"`);
+        return result;
+      };
     });
     return handlers;
   }

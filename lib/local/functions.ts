@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
+import { AWS_LIMITS, jsonBytes } from '../limits/aws-limits';
 import type { Template } from './definitions';
 import { localReference, resolveTokens } from './definitions';
 
@@ -82,11 +83,26 @@ export class LocalFunctions {
       callbackWaitsForEmptyEventLoop: false,
       getRemainingTimeInMillis: () => 60_000,
     };
+    // Lambda's synchronous invocation limits: 6 MB each way.
+    const requestBytes = jsonBytes(event);
+    if (requestBytes > AWS_LIMITS.lambdaPayloadBytes)
+      throw new LambdaFunctionError(
+        'Lambda.RequestEntityTooLargeException',
+        `the request to tropos-${folder} is ${requestBytes} bytes; Lambda accepts ${AWS_LIMITS.lambdaPayloadBytes}`,
+      );
+    let result: unknown;
     try {
-      return JSON.parse(JSON.stringify((await handler(structuredClone(event), context)) ?? null)) as unknown;
+      result = (await handler(structuredClone(event), context)) ?? null;
     } catch (e) {
       const err = e as Error;
       throw new LambdaFunctionError(err.name || 'Error', err.message);
     }
+    const responseBytes = jsonBytes(result);
+    if (responseBytes > AWS_LIMITS.lambdaPayloadBytes)
+      throw new LambdaFunctionError(
+        'Function.ResponseSizeTooLarge',
+        `Response payload size (${responseBytes} bytes) exceeded maximum allowed payload size (${AWS_LIMITS.lambdaPayloadBytes} bytes).`,
+      );
+    return JSON.parse(JSON.stringify(result)) as unknown;
   }
 }

@@ -1,4 +1,4 @@
-import { Stack, StackProps } from 'aws-cdk-lib';
+import { ArnFormat, Stack, StackProps } from 'aws-cdk-lib';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as kms from 'aws-cdk-lib/aws-kms';
@@ -7,7 +7,8 @@ import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
-import { ROUTES } from '../../lambdas/api/core';
+import { ROUTES, type WorkflowEntry } from '../../lambdas/api/core';
+import { stateMachineName } from '../domain/naming';
 import { WorkflowCompiler } from '../compiler/compile';
 import type { CompilerResources } from '../compiler/resources';
 import type { TroposConfig } from '../config/schema';
@@ -67,12 +68,25 @@ export class TroposStack extends Stack {
           description: 'Tropos: HMAC-SHA256 key that signs callbacks to ticketing systems; share it with them',
           generateSecretString: { passwordLength: 48, excludePunctuation: true },
         });
+    // What the API knows of each workflow (built into its bundle): how to validate its input, which state machine.
+    const workflowEntries = Object.fromEntries(
+      [...workflows.values()].map((wf) => {
+        const first = wf.steps[0];
+        const entry: WorkflowEntry = {
+          spec: workflowSpec(wf),
+          checks: first?.kind === 'validate' ? first.checks : [],
+          stateMachineName: stateMachineName(wf.name),
+        };
+        return [wf.name, entry];
+      }),
+    );
     this.functions = new TroposFunctions(this, 'Functions', {
       config,
       catalog,
       records: this.records,
       notifications: this.notifications,
       callbackSecret: this.callbackSecret,
+      workflowEntries,
     });
     this.runners = new TerraformRunners(this, 'Runners', { config, catalog, artifacts: this.artifacts.bucket });
 
@@ -120,21 +134,16 @@ export class TroposStack extends Stack {
         alarmTopic: this.notifications,
       });
 
-    // The API starts any workflow: it knows each one's input spec and state machine.
-    const entries = Object.fromEntries(
-      [...workflows.values()].map((wf) => {
-        const first = wf.steps[0];
-        return [
-          wf.name,
-          {
-            spec: workflowSpec(wf),
-            checks: first?.kind === 'validate' ? first.checks : [],
-            stateMachineArn: machines.get(wf.name)!.stateMachineArn,
-          },
-        ];
+    // The API starts any workflow through the state machine named after it (the ARN from this prefix).
+    this.functions.api.addEnvironment(
+      'TROPOS_STATE_MACHINE_ARN_PREFIX',
+      this.formatArn({
+        service: 'states',
+        resource: 'stateMachine',
+        resourceName: '',
+        arnFormat: ArnFormat.COLON_RESOURCE_NAME,
       }),
     );
-    this.functions.api.addEnvironment('TROPOS_WORKFLOWS', this.toJsonString(entries));
     if (this.driftSweep)
       this.functions.api.addEnvironment('TROPOS_DRIFT_SWEEP_ARN', this.driftSweep.stateMachine.stateMachineArn);
     for (const m of machines.values()) {
