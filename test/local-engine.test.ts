@@ -204,7 +204,7 @@ describe('every workflow, end to end through the local engine (atmos layout, ter
       expect(d.run.status).toBe('SUCCEEDED');
     }
     const bucket = JSON.parse(
-      readFileSync(join(t.plane.dataDir, 's3', 'globex-terraform-state', '.bucket.json'), 'utf8'),
+      readFileSync(join(t.plane.dataDir, 's3', 'globex-terraform-state-000000000000', '.bucket.json'), 'utf8'),
     );
     expect(bucket.versioning).toEqual({ Status: 'Enabled' });
     expect(bucket.publicAccessBlock).toEqual({
@@ -217,7 +217,10 @@ describe('every workflow, end to end through the local engine (atmos layout, ter
     expect(bucket.policy.Statement[0]).toMatchObject({
       Effect: 'Deny',
       Condition: { Bool: { 'aws:SecureTransport': 'false' } },
-      Resource: ['arn:aws:s3:::globex-terraform-state', 'arn:aws:s3:::globex-terraform-state/*'],
+      Resource: [
+        'arn:aws:s3:::globex-terraform-state-000000000000',
+        'arn:aws:s3:::globex-terraform-state-000000000000/*',
+      ],
     });
     const table = await t.plane.dynamo.client.send(new DescribeTableCommand({ TableName: 'globex-terraform-locks' }));
     expect(table.Table?.KeySchema).toEqual([{ AttributeName: 'LockID', KeyType: 'HASH' }]);

@@ -95,7 +95,7 @@ describe('the Tropos stack (the real app: workflows/, catalog/, tropos.config.ya
         }),
       );
       for (const account of Object.values(config.accounts))
-        expect(policy).toContain(`arn:aws:iam::${account.id}:role/${role}`);
+        expect(policy).toContain(`:iam::${account.id}:role/${role}"`);
       expect(policy).not.toContain(`role/${other}"`);
     }
     template.hasResourceProperties('AWS::CodeBuild::Project', {

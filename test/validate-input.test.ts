@@ -71,7 +71,7 @@ describe('validate-input core', () => {
         accountId: settings.accounts[(input as { account: string }).account]!.id,
         fromStepIndex: 0,
       });
-      expect(out.context.stateBucket).toBe('acme-terraform-state');
+      expect(out.context.stateBucket).toBe('acme-terraform-state-000000000000');
       expect(out.context.lockTable).toBe('acme-terraform-locks');
       expect(out.results).toEqual({});
     });

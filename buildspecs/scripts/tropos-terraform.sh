@@ -69,16 +69,34 @@ checkout() {
   git clone --quiet --depth 1 --branch "${TROPOS_INFRA_REF:-main}" "$url" "$repo" || finish 1 "cannot clone the infrastructure repository ${TROPOS_INFRA_URL} at ${TROPOS_INFRA_REF:-main}"
 }
 
-# --- credentials: the role of this kind of run in the target account ----------------------------------------
-assume_role() {
+# --- credentials -------------------------------------------------------------------------------------------
+# The state backend (S3 and the lock table), the artifacts bucket and its key are Tropos's, in Tropos's account:
+# they are reached with the build's own role. Only terraform's providers act in the target account, through the
+# profile `tropos-target`, which assumes this kind's role there from the build's container credentials and
+# refreshes itself (a long apply outlives one role session). Nothing edits the repository's provider blocks: a
+# provider that names its own profile or role keeps it.
+credentials() {
   if [ -z "${TROPOS_ACCOUNT_ID:-}" ] || [ -z "${TROPOS_ROLE_NAME:-}" ] || [ "${TROPOS_SKIP_ASSUME_ROLE:-false}" = "true" ]; then return; fi
   local arn="arn:aws:iam::${TROPOS_ACCOUNT_ID}:role/${TROPOS_ROLE_NAME}"
-  if [ "$dry" = "true" ]; then echo "[dry-run] aws sts assume-role --role-arn $arn --role-session-name tropos-${TROPOS_RUN_ID:-local}"; return; fi
-  local creds
-  creds=$(aws sts assume-role --role-arn "$arn" --role-session-name "tropos-${TROPOS_RUN_ID:-local}" --duration-seconds 3600 \
-    --query 'Credentials.[AccessKeyId,SecretAccessKey,SessionToken]' --output text) || finish 1 "cannot assume $arn"
-  read -r AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN <<<"$creds"
-  export AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN
+  export AWS_CONFIG_FILE="$work/aws-config"
+  cat >"$AWS_CONFIG_FILE" <<CONFIG
+[profile tropos-build]
+credential_source = EcsContainer
+region = ${TROPOS_BACKEND_REGION:-${TROPOS_REGION:-}}
+
+[profile tropos-target]
+role_arn = $arn
+credential_source = EcsContainer
+role_session_name = tropos-${TROPOS_RUN_ID:-local}
+region = ${TROPOS_REGION:-}
+CONFIG
+  say "providers act as $arn (profile tropos-target, refreshed as it expires); state and artifacts with the build's role"
+  # terraform and atmos: the providers' default profile; every `terraform init` (atmos runs its own) gives the
+  # backend the build's profile, which wins over AWS_PROFILE.
+  export AWS_PROFILE=tropos-target
+  export TF_CLI_ARGS_init="-backend-config=profile=tropos-build${TF_CLI_ARGS_init:+ $TF_CLI_ARGS_init}"
+  # The aws CLI (artifacts, state versions, the lock table) works with the build's role.
+  aws() { AWS_PROFILE=tropos-build command aws "$@"; }
 }
 
 # --- terraform / atmos -------------------------------------------------------------------------------------
@@ -89,7 +107,8 @@ component_dir() {
 }
 
 backend_args() {
-  local args=(-backend-config="bucket=${TROPOS_STATE_BUCKET:-}" -backend-config="key=${state_key}" -backend-config="region=${TROPOS_REGION:-}" -backend-config="encrypt=true")
+  # The state lives in Tropos's region (TROPOS_BACKEND_REGION), not the environment's.
+  local args=(-backend-config="bucket=${TROPOS_STATE_BUCKET:-}" -backend-config="key=${state_key}" -backend-config="region=${TROPOS_BACKEND_REGION:-${TROPOS_REGION:-}}" -backend-config="encrypt=true")
   if [ "${TROPOS_LOCKING:-dynamodb}" = "s3-native" ]; then args+=(-backend-config="use_lockfile=true"); else args+=(-backend-config="dynamodb_table=${TROPOS_LOCK_TABLE:-}"); fi
   printf '%s\n' "${args[@]}"
 }
@@ -116,7 +135,8 @@ artifacts() { [ -n "${TROPOS_ARTIFACTS_BUCKET:-}" ] && echo "s3://${TROPOS_ARTIF
 upload() { # local-file name
   local dest; dest=$(artifacts) || return 0
   if [ -n "${TROPOS_ARTIFACTS_DIR:-}" ]; then mkdir -p "$TROPOS_ARTIFACTS_DIR/$prefix" && cp "$1" "$TROPOS_ARTIFACTS_DIR/$prefix/$2"; return; fi
-  run aws s3 cp --only-show-errors --sse aws:kms "$1" "$dest/$2"
+  # The bucket's default encryption is its customer-managed key (no --sse: the aws/s3 key is no one else's).
+  run aws s3 cp --only-show-errors "$1" "$dest/$2"
 }
 
 download() { # name local-file (from the plan step's prefix)
@@ -223,7 +243,7 @@ main() {
   [ -n "$component" ] || finish 1 "TROPOS_COMPONENT is not set: command $command runs on one component"
   require_tool terraform "$TERRAFORM_VERSION"
   [ "$engine" = "atmos" ] && require_tool atmos "$ATMOS_VERSION"
-  assume_role
+  credentials
   say "$command $component of $stack (engine $engine)"
 
   case "$command" in

@@ -9,7 +9,7 @@ import { HandoverStore } from '../../lib/records/handover';
 import { RunStore } from '../../lib/records/run-store';
 import { StepFunctionsTokens } from '../shared/task-tokens';
 import type { ValidatorSettings } from '../validate-input/core';
-import { bundled, createLogger, dynamo, requiredEnv } from '../shared/runtime';
+import { bundled, createLogger, dynamo, ownAccountId, requiredEnv } from '../shared/runtime';
 import { route, WorkflowEntry } from './core';
 import { basePathOf } from './http';
 
@@ -41,24 +41,26 @@ const deps = {
 };
 
 /** API Gateway (REST, IAM-authorised) proxy handler; the local server calls it with the same event shape. */
-export const handler = middy(async (event: APIGatewayProxyEvent): Promise<APIGatewayProxyResult> => {
-  const identity = event.requestContext?.identity?.userArn ?? event.requestContext?.identity?.user ?? 'anonymous';
-  const res = await route(
-    {
-      method: event.httpMethod,
-      path: event.path,
-      query: event.queryStringParameters ?? {},
-      headers: event.headers ?? {},
-      body: event.isBase64Encoded && event.body ? Buffer.from(event.body, 'base64').toString('utf8') : event.body,
-      identity,
-      basePath: basePathOf(event.requestContext?.path, event.path),
-    },
-    deps,
-  );
-  if (res.statusCode >= 500) logger.error('request failed', { path: event.path, status: res.statusCode });
-  return {
-    statusCode: res.statusCode,
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify(res.body),
-  };
-}).use(injectLambdaContext(logger));
+export const handler = middy(
+  async (event: APIGatewayProxyEvent, context: { invokedFunctionArn?: string }): Promise<APIGatewayProxyResult> => {
+    const identity = event.requestContext?.identity?.userArn ?? event.requestContext?.identity?.user ?? 'anonymous';
+    const res = await route(
+      {
+        method: event.httpMethod,
+        path: event.path,
+        query: event.queryStringParameters ?? {},
+        headers: event.headers ?? {},
+        body: event.isBase64Encoded && event.body ? Buffer.from(event.body, 'base64').toString('utf8') : event.body,
+        identity,
+        basePath: basePathOf(event.requestContext?.path, event.path),
+      },
+      { ...deps, settings: { ...deps.settings, awsAccountId: ownAccountId(context) } },
+    );
+    if (res.statusCode >= 500) logger.error('request failed', { path: event.path, status: res.statusCode });
+    return {
+      statusCode: res.statusCode,
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(res.body),
+    };
+  },
+).use(injectLambdaContext(logger));

@@ -1,5 +1,10 @@
 import { DRIFT_SWEEP, type SweepSummary } from '../../lib/domain/drift';
-import { ONBOARD_WORKFLOW } from '../../lib/domain/naming';
+import {
+  DEFAULT_INSTALLATION,
+  ONBOARD_WORKFLOW,
+  stateMachineName,
+  workflowOfStateMachine,
+} from '../../lib/domain/naming';
 import { planFromExported } from '../../lib/domain/plan';
 import type { Environment } from '../../lib/records/environment';
 import type { EnvironmentWriter } from '../../lib/records/environment-store';
@@ -36,6 +41,8 @@ export interface LedgerDeps {
   readonly callbacks: CallbackOptions;
   /** A callback claim older than this belongs to an invocation that is over: the ledger's own timeout. */
   readonly claimStaleMs?: number;
+  /** The installation's name: its state machines are `<installation>-<workflow>`. */
+  readonly installation?: string;
 }
 
 export async function recordStateChange(
@@ -44,7 +51,7 @@ export async function recordStateChange(
 ): Promise<'run' | 'component' | 'ignored'> {
   const { runs, locks } = deps;
   if (event['detail-type'] === 'Step Functions Execution Status Change') {
-    const change = runFromExecution(event.detail);
+    const change = runFromExecution(event.detail, deps.installation);
     if (change.status === 'RUNNING') {
       await runs.recordRun(change);
       return 'run';
@@ -151,7 +158,7 @@ export function callbackPayload(run: Run, environment: Environment | undefined):
  * error and raw input. Nothing is derived from the input: who started the run and on which stack is what the
  * run's first state recorded.
  */
-export function runFromExecution(d: Record<string, unknown>): Run {
+export function runFromExecution(d: Record<string, unknown>, installation = DEFAULT_INSTALLATION): Run {
   const input = parseObject(d.input);
   const machine =
     String(d.stateMachineArn ?? '')
@@ -160,7 +167,7 @@ export function runFromExecution(d: Record<string, unknown>): Run {
   const time = (v: unknown) => (typeof v === 'number' ? new Date(v).toISOString() : undefined);
   return {
     runId: String(d.name),
-    workflow: machine.replace(/^tropos-/, ''),
+    workflow: workflowOfStateMachine(installation, machine) ?? machine,
     status: STATUS[String(d.status)] ?? 'FAILED',
     input,
     startedAt: time(d.startDate) ?? new Date().toISOString(),
@@ -168,7 +175,9 @@ export function runFromExecution(d: Record<string, unknown>): Run {
     error: typeof d.error === 'string' ? d.error : undefined,
     cause: typeof d.cause === 'string' ? d.cause : undefined,
     executionArn: String(d.executionArn),
-    ...(machine === `tropos-${DRIFT_SWEEP}` && d.status === 'SUCCEEDED' ? { summary: sweepSummary(d.output) } : {}),
+    ...(machine === stateMachineName(installation, DRIFT_SWEEP) && d.status === 'SUCCEEDED'
+      ? { summary: sweepSummary(d.output) }
+      : {}),
   };
 }
 

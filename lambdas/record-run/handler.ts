@@ -23,6 +23,7 @@ const deps: LedgerDeps = {
   },
   // The function's own timeout: a claim older than that belongs to an invocation that has ended.
   claimStaleMs: Number(requiredEnv('TROPOS_LEDGER_TIMEOUT_SECONDS')) * 1000,
+  installation: requiredEnv('TROPOS_INSTALLATION'),
 };
 
 /** Target of the EventBridge rules on execution status changes and build state changes. */

@@ -38,3 +38,8 @@ export function bundled<T>(name: string): T {
     throw new Error(`${name} is not built into this bundle; the function is misconfigured (synthesize it again)`);
   return values[name] as T;
 }
+
+/** The AWS account a function runs in, from its own ARN (Lambda's context): Tropos's account. */
+export function ownAccountId(context: { invokedFunctionArn?: string } | undefined): string {
+  return context?.invokedFunctionArn?.split(':')[4] ?? '';
+}

@@ -29,6 +29,8 @@ export interface ValidatorSettings {
   /** Each tier's approval policy, and who may answer its approvals (see lambdas/api/authority.ts). */
   readonly tiers: Readonly<Record<string, TierPolicy>>;
   readonly stateBackend: { bucket: string; lockTable: string };
+  /** Tropos's own AWS account id (the state backend's): the handler adds it from its function's ARN. */
+  readonly awsAccountId?: string;
   readonly tagsPolicy: { required: readonly string[]; allowedValues: Readonly<Record<string, readonly string[]>> };
   /** Every component of the catalog, and the default components of a stack. */
   readonly components: readonly string[];
@@ -321,6 +323,7 @@ export async function validateInput(
     account: values.account ?? '',
     environment: values.environment ?? '',
     region,
+    awsAccountId: settings.awsAccountId ?? '',
   };
   const input: Record<string, unknown> = { ...values };
   input.dryRun = dryRunAsked(dryRun);

@@ -4,7 +4,7 @@ import { TABLES } from '../../lib/records/environment';
 import { EnvironmentStore } from '../../lib/records/environment-store';
 import { HandoverStore } from '../../lib/records/handover';
 import { RunStore } from '../../lib/records/run-store';
-import { bundled, createLogger, dynamo, requiredEnv } from '../shared/runtime';
+import { bundled, createLogger, dynamo, ownAccountId, requiredEnv } from '../shared/runtime';
 import { handOver, HandoverRequest, validateRun, ValidateRequest, ValidateResult, ValidatorSettings } from './core';
 
 const logger = createLogger('validate-input');
@@ -18,11 +18,14 @@ const recorder = { handovers: new HandoverStore(dynamo(), runsTable), runs: new 
  * the "Hand over" state before a child run: the child's first state finds who started it there.
  */
 export const handler = middy(
-  async (event: ValidateRequest | HandoverRequest): Promise<ValidateResult | { input: Record<string, unknown> }> => {
+  async (
+    event: ValidateRequest | HandoverRequest,
+    context: { invokedFunctionArn?: string },
+  ): Promise<ValidateResult | { input: Record<string, unknown> }> => {
     if ('action' in event && event.action === 'handover') return handOver(event, recorder);
     const req = event as ValidateRequest;
     try {
-      return await validateRun(req, settings, registry, recorder);
+      return await validateRun(req, { ...settings, awsAccountId: ownAccountId(context) }, registry, recorder);
     } catch (e) {
       logger.warn('input rejected', { workflow: req.workflow.name, runId: req.runId, error: (e as Error).message });
       throw e;

@@ -2,6 +2,7 @@ import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ControlPlane } from '../local/control-plane';
 import type { RunDetail } from '../records/run';
+import { isAwsApi, regionOf, SigV4Signer } from './sigv4';
 
 /** Where a running `tropos serve` says it listens. */
 export function serverFile(dataDir: string): string {
@@ -22,25 +23,77 @@ export class ApiError extends Error {
   }
 }
 
-/** A client of the Tropos HTTP API: the local server, or (later) API Gateway. */
+/** How many times a throttled request (429, or 503 from API Gateway) is sent, and the first wait. */
+const THROTTLE_ATTEMPTS = 6;
+const THROTTLE_BASE_MS = 500;
+
+/**
+ * A client of the Tropos HTTP API: a local control plane (the caller is the declared local user), or the deployed
+ * API on API Gateway (every request signed with SigV4 from the standard AWS credential chain). Throttled requests
+ * (API Gateway answers 429 past the stage's limits) are retried with exponential backoff and jitter.
+ */
 export class ApiClient {
+  private readonly signer?: SigV4Signer;
+
   constructor(
     public readonly url: string,
     /** Who the local control plane records as the caller (x-tropos-user); it authenticates nobody. */
     private readonly user = localUser(),
-  ) {}
+    options: { signer?: SigV4Signer; sleep?: (ms: number) => Promise<void> } = {},
+  ) {
+    this.signer = options.signer ?? (isAwsApi(url) ? new SigV4Signer(regionOf(url)) : undefined);
+    this.pause = options.sleep ?? sleep;
+  }
+
+  private readonly pause: (ms: number) => Promise<void>;
 
   public async request<T>(method: string, path: string, body?: unknown): Promise<T> {
-    const res = await fetch(`${this.url}${path}`, {
-      method,
-      headers: { 'content-type': 'application/json', 'x-tropos-user': this.user },
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-    });
-    const text = await res.text();
-    const parsed = text ? (JSON.parse(text) as unknown) : {};
-    if (!res.ok) throw new ApiError(res.status, parsed as never);
-    return parsed as T;
+    const url = `${this.url}${path}`;
+    const text = body === undefined ? undefined : JSON.stringify(body);
+    for (let attempt = 1; ; attempt++) {
+      const base: Record<string, string> = { 'content-type': 'application/json' };
+      const headers = this.signer
+        ? await this.signer.sign(method, url, base, text)
+        : { ...base, 'x-tropos-user': this.user };
+      const res = await fetch(url, { method, headers, ...(text === undefined ? {} : { body: text }) });
+      const raw = await res.text();
+      const throttled = res.status === 429 || (res.status === 503 && !!this.signer);
+      if (throttled && attempt < THROTTLE_ATTEMPTS) {
+        const retryAfter = Number(res.headers.get('retry-after'));
+        await this.pause(
+          Number.isFinite(retryAfter) && retryAfter > 0
+            ? retryAfter * 1000
+            : Math.random() * THROTTLE_BASE_MS * 2 ** (attempt - 1),
+        );
+        continue;
+      }
+      let parsed: unknown = {};
+      try {
+        parsed = raw ? (JSON.parse(raw) as unknown) : {};
+      } catch {
+        parsed = { message: raw.slice(0, 500) };
+      }
+      if (!res.ok) throw apiError(res.status, parsed as Record<string, unknown>, method, path, !!this.signer);
+      return parsed as T;
+    }
   }
+}
+
+/** The API's answer as an error; API Gateway's own refusals (IAM) are said in Tropos's words. */
+function apiError(status: number, body: Record<string, unknown>, method: string, path: string, aws: boolean): ApiError {
+  // API Gateway answers {"Message": "User: … is not authorized to perform: execute-api:Invoke …"} (or "message").
+  const gateway = (body.Message ?? (body.error ? undefined : body.message)) as string | undefined;
+  if (aws && status === 403 && gateway)
+    return new ApiError(403, {
+      error: 'AccessDenied',
+      message: `the API refused ${method} ${path}: ${gateway}. Attach the Tropos policy for your job to your role (stack outputs TicketingPolicyArn, OperatorPolicyArn, ApproverPolicyArn, ReaderPolicyArn)`,
+    });
+  if (status === 429)
+    return new ApiError(429, {
+      error: 'Throttled',
+      message: `the API is throttling requests (${THROTTLE_ATTEMPTS} tries); try again later`,
+    });
+  return new ApiError(status, body as never);
 }
 
 /** A connection to a control plane: a running `tropos serve`, or one embedded in this process for its duration. */
@@ -77,6 +130,9 @@ export async function connect(options: {
   buildEnvironment?: Record<string, string>;
 }): Promise<Connection> {
   const explicit = options.server ?? process.env.TROPOS_SERVER;
+  // The deployed API: signed requests, no local health route.
+  if (explicit && isAwsApi(explicit))
+    return { client: new ApiClient(explicit.replace(/\/+$/, '')), close: async () => undefined };
   if (explicit) {
     if (!(await healthy(explicit))) throw new UsageError(`no Tropos server answers at ${explicit}`);
     return { client: new ApiClient(explicit, localUser(options.as)), close: async () => undefined };
@@ -112,7 +168,7 @@ export async function connect(options: {
   return { client: new ApiClient(plane.url, localUser(options.as)), embedded: plane, close: () => plane.close() };
 }
 
-export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** How long after a run was started its record may still be missing: it is written with the execution's first event. */
 const RECORD_APPEARS_MS = 30_000;

@@ -7,6 +7,7 @@ import type { ComponentRecord, Run, RunDetail, StepRecord } from '../records/run
 import { Catalog } from '../workflow/catalog';
 import { loadWorkflows, Workflow } from '../workflow/load';
 import { announceServer, ApiError, connect, Connection, runRecord, serverFile, sleep, UsageError } from './client';
+import { CredentialsError } from './sigv4';
 import { describeWorkflow, mermaidGraph } from './describe';
 import { driftSweep, EnvironmentView, environmentsTable, sweepSummary } from './environments';
 import { approvalLine, componentLine, duration, failureReason, runTable, stepLine } from './format';
@@ -421,6 +422,10 @@ export async function main(
     if (e instanceof ApiError) {
       io.err(`tropos: the API answered ${e.status} ${e.body.error ?? ''}: ${e.message}`);
       return e.status < 500 ? EXIT.usage : EXIT.failed;
+    }
+    if (e instanceof CredentialsError) {
+      io.err(`tropos: ${e.message}`);
+      return EXIT.usage;
     }
     io.err(`tropos: ${(e as Error).stack ?? String(e)}`);
     return EXIT.failed;

@@ -21,16 +21,13 @@ import { workflowSpec } from '../workflow/spec';
 import { resultKey, resultPath, stateName, titleOf } from './names';
 import { CompilerResources } from './resources';
 import { compileStateBackend } from './state-backend';
+import { lambdaTask, START_RETRY } from './tasks';
+import { QUEUED_MINUTES } from '../constructs/terraform-runners';
 
 /** How long a Lambda task may take (they do small, bounded work). */
 const LAMBDA_TIMEOUT = Duration.minutes(2);
 /** Commands whose dependency order is reversed: dependents are destroyed first. */
 const REVERSED_COMMANDS: ReadonlySet<string> = new Set(['plan-destroy', 'destroy']);
-/** Errors worth retrying when starting a build or an execution: nothing had started yet. */
-const START_ERRORS = {
-  build: ['CodeBuild.AccountLimitExceededException'],
-  execution: ['StepFunctions.ExecutionLimitExceededException'],
-};
 
 /** Compiles one workflow into the chain of states of its state machine. */
 export class WorkflowCompiler {
@@ -145,7 +142,7 @@ export class WorkflowCompiler {
 
   /** "Lock stack": fails the run at once with StackLocked when another run holds the stack. */
   private lockStack(): sfn.IChainable {
-    return new tasks.LambdaInvoke(this.scope, 'Lock stack', {
+    return lambdaTask(this.scope, 'Lock stack', {
       lambdaFunction: this.r.stackLock,
       payload: sfn.TaskInput.fromObject({
         'stack.$': '$.context.stack',
@@ -155,7 +152,6 @@ export class WorkflowCompiler {
       payloadResponseOnly: true,
       resultPath: '$.lock',
       taskTimeout: sfn.Timeout.duration(LAMBDA_TIMEOUT),
-      retryOnServiceExceptions: true,
       comment: `Fails with ${ErrorCode.StackLocked} naming the holder; the lock is given back when the run ends`,
     });
   }
@@ -187,13 +183,12 @@ export class WorkflowCompiler {
     payload: Record<string, unknown>,
     result: string,
   ) {
-    return new tasks.LambdaInvoke(this.scope, stateName(name), {
+    return lambdaTask(this.scope, stateName(name), {
       lambdaFunction: fn,
       payload: sfn.TaskInput.fromObject(payload),
       payloadResponseOnly: true,
       resultPath: result,
       taskTimeout: sfn.Timeout.duration(LAMBDA_TIMEOUT),
-      retryOnServiceExceptions: true,
     });
   }
 
@@ -211,11 +206,10 @@ export class WorkflowCompiler {
       'runId.$': '$$.Execution.Name',
       'startedAt.$': '$$.Execution.StartTime',
     };
-    const task = new tasks.LambdaInvoke(this.scope, stateName(first ? 'Validate input' : titleOf(step)), {
+    const task = lambdaTask(this.scope, stateName(first ? 'Validate input' : titleOf(step)), {
       lambdaFunction: this.r.validateInput,
       payload: sfn.TaskInput.fromObject(payload),
       taskTimeout: sfn.Timeout.duration(LAMBDA_TIMEOUT),
-      retryOnServiceExceptions: true,
       comment: `Fails with ${ErrorCode.InvalidInput} naming every bad field`,
       payloadResponseOnly: true,
       // The first replaces the whole state (ResultPath's default, left out: `"$"` written out is the same in ASL,
@@ -228,7 +222,7 @@ export class WorkflowCompiler {
   private approval(step: ApprovalStep): sfn.IChainable {
     const hours = this.r.config.approval.deadlineHours;
     const title = titleOf(step);
-    const task = new tasks.LambdaInvoke(this.scope, stateName(title), {
+    const task = lambdaTask(this.scope, stateName(title), {
       lambdaFunction: this.r.requestApproval,
       integrationPattern: sfn.IntegrationPattern.WAIT_FOR_TASK_TOKEN,
       payload: sfn.TaskInput.fromObject({
@@ -296,7 +290,7 @@ export class WorkflowCompiler {
     const name = sfn.JsonPath.format('{}-{}', sfn.JsonPath.executionName, step.name);
     // A child on the same stack works under this run's lock; one on another stack (promote) takes its own.
     const sameStack = !['tenant', 'account', 'environment'].some((k) => k in step.input);
-    const handover = new tasks.LambdaInvoke(this.scope, stateName(`Hand over ${lower(titleOf(step))}`), {
+    const handover = lambdaTask(this.scope, stateName(`Hand over ${lower(titleOf(step))}`), {
       lambdaFunction: this.r.validateInput,
       payload: sfn.TaskInput.fromObject({
         action: 'handover',
@@ -310,7 +304,6 @@ export class WorkflowCompiler {
       payloadResponseOnly: true,
       resultPath: '$.handover',
       taskTimeout: sfn.Timeout.duration(LAMBDA_TIMEOUT),
-      retryOnServiceExceptions: true,
     });
     const task = new tasks.StepFunctionsStartExecution(this.scope, stateName(titleOf(step)), {
       stateMachine: this.r.stateMachine(step.workflow),
@@ -321,7 +314,7 @@ export class WorkflowCompiler {
       resultPath: resultPath(step.name),
       taskTimeout: sfn.Timeout.duration(WorkflowCompiler.maxDuration(this.r)),
     });
-    task.addRetry({ errors: START_ERRORS.execution, interval: Duration.seconds(5), maxAttempts: 5, backoffRate: 2 });
+    task.addRetry(START_RETRY.execution);
     return handover.next(task);
   }
 
@@ -381,12 +374,14 @@ export class WorkflowCompiler {
     if (selection.kind === 'static') {
       let graph = this.r.catalog.graphOf(selection.components);
       if (REVERSED_COMMANDS.has(step.command)) graph = reversed(graph);
-      const stepTimeout = Duration.minutes([...graph.keys()].reduce((sum, c) => sum + this.buildMinutes(c) + 10, 0));
+      const stepTimeout = Duration.minutes(
+        [...graph.keys()].reduce((sum, c) => sum + this.buildMinutes(c) + QUEUED_MINUTES + 10, 0),
+      );
       // Branches in dependency order: an engine that runs a bounded number of branches at once (the local one
       // runs 40) then never fills its slots with branches that wait for one not yet started.
       for (const component of topologicalOrder(graph)) {
         const dependsOn = graph.get(component) ?? [];
-        const wait = new tasks.LambdaInvoke(this.scope, stateName(`Await ${lower(title)} ${component}`), {
+        const wait = lambdaTask(this.scope, stateName(`Await ${lower(title)} ${component}`), {
           lambdaFunction: this.r.componentGraph,
           integrationPattern: sfn.IntegrationPattern.WAIT_FOR_TASK_TOKEN,
           payload: sfn.TaskInput.fromObject({
@@ -458,7 +453,8 @@ export class WorkflowCompiler {
         sfn.JsonPath.stringAt(`${resultPath(step.plan)}.shas.${resultKey(label)}`),
       );
     }
-    const timeout = Duration.minutes(this.buildMinutes(label) + 10);
+    // The build's own limit, the time it may spend queued, and a margin for starting and reporting.
+    const timeout = Duration.minutes(this.buildMinutes(label) + QUEUED_MINUTES + 10);
     const run = new tasks.CodeBuildStartBuild(this.scope, stateName(`${title} ${label}`), {
       project,
       integrationPattern: sfn.IntegrationPattern.RUN_JOB,
@@ -473,9 +469,9 @@ export class WorkflowCompiler {
       resultPath: '$.build',
       taskTimeout: sfn.Timeout.duration(timeout),
     });
-    run.addRetry({ errors: START_ERRORS.build, interval: Duration.seconds(10), maxAttempts: 4, backoffRate: 2 });
+    run.addRetry(START_RETRY.build);
     const record = (status: 'SUCCEEDED' | 'FAILED', name: string) =>
-      new tasks.LambdaInvoke(this.scope, stateName(name), {
+      lambdaTask(this.scope, stateName(name), {
         lambdaFunction: this.r.componentGraph,
         payload: sfn.TaskInput.fromObject({
           action: 'complete',
@@ -488,7 +484,6 @@ export class WorkflowCompiler {
         }),
         payloadResponseOnly: true,
         taskTimeout: sfn.Timeout.duration(LAMBDA_TIMEOUT),
-        retryOnServiceExceptions: true,
       });
     const done = record('SUCCEEDED', `${title} ${label} done`);
     const failed = record('FAILED', `${title} ${label} failed`);

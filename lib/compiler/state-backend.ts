@@ -15,11 +15,12 @@ const TIMEOUT = sfn.Timeout.duration(Duration.minutes(1));
  */
 export function compileStateBackend(scope: Construct, config: TroposConfig): sfn.IChainable {
   const stack = Stack.of(scope);
-  const bucketArn = `arn:aws:s3:::${fillPattern(config.stateBackend.bucket, { tenant: '*' })}`;
+  const names = { tenant: '*', awsAccountId: stack.account };
+  const bucketArn = `arn:${stack.partition}:s3:::${fillPattern(config.stateBackend.bucket, names)}`;
   const tableArn = stack.formatArn({
     service: 'dynamodb',
     resource: 'table',
-    resourceName: fillPattern(config.stateBackend.lockTable, { tenant: '*' }),
+    resourceName: fillPattern(config.stateBackend.lockTable, names),
   });
   const bucket = { 'Bucket.$': '$.context.stateBucket' };
 

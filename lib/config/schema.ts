@@ -35,6 +35,14 @@ export function callbackSeconds(c: { attempts: number; backoffSeconds: number })
 }
 
 export const ConfigSchema = z.strictObject({
+  /**
+   * The installation's name: the prefix of every physical name (state machines `<name>-<workflow>`, CodeBuild
+   * projects, log groups, the API), so that a second installation can live in the same account and region.
+   */
+  name: z
+    .string()
+    .regex(/^[a-z][a-z0-9-]{0,19}$/, 'a lowercase name of 1-20 letters, digits and hyphens, like tropos or tropos-stg')
+    .default('tropos'),
   /** Region where Tropos itself and the state backend live. */
   region: z.string().regex(/^[a-z]{2}(-gov)?-[a-z]+-\d$/, 'an AWS region like us-east-1'),
   /**
@@ -53,7 +61,17 @@ export const ConfigSchema = z.strictObject({
   }),
   stateBackend: z
     .strictObject({
-      bucket: z.string().min(3).default('{tenant}-terraform-state'),
+      // Bucket names are global: the default carries Tropos's AWS account id ({awsAccountId}).
+      bucket: z
+        .string()
+        .refine(
+          (p) =>
+            /^[a-z0-9][a-z0-9.-]{1,40}[a-z0-9]$/.test(
+              p.replace(/\{(tenant|account|environment|region|awsAccountId)\}/g, 'x'),
+            ),
+          'a bucket name pattern: lowercase letters, digits, dots and hyphens, with {tenant}, {account}, {environment}, {region}, {awsAccountId}',
+        )
+        .default('{tenant}-terraform-state-{awsAccountId}'),
       lockTable: z.string().min(3).default('{tenant}-terraform-locks'),
       /** `dynamodb` (the seeds) or `s3-native` (`use_lockfile`, Terraform >= 1.10). */
       locking: z.enum(['dynamodb', 's3-native']).default('dynamodb'),

@@ -7,7 +7,10 @@ import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
 import type { TroposConfig } from '../config/schema';
+import { lambdaTask, START_RETRY } from '../compiler/tasks';
 import { DRIFT_SWEEP } from '../domain/drift';
+import { DeadLetters } from './dead-letters';
+import { stateMachineName } from '../domain/naming';
 import { monitoredStateMachine } from './workflow-state-machine';
 
 export interface DriftSweepProps {
@@ -32,11 +35,13 @@ const LAMBDA_TIMEOUT = Duration.minutes(2);
 export class DriftSweep extends Construct {
   public readonly stateMachine: sfn.StateMachine;
   public readonly schedule: scheduler.Schedule;
+  /** Scheduled starts that failed for good. */
+  public readonly deadLetters: DeadLetters;
 
   constructor(scope: Construct, id: string, props: DriftSweepProps) {
     super(scope, id);
     const { config, fn } = props;
-    const list = new tasks.LambdaInvoke(this, 'List active environments', {
+    const list = lambdaTask(this, 'List active environments', {
       lambdaFunction: fn,
       payload: sfn.TaskInput.fromObject({
         action: 'list',
@@ -48,7 +53,6 @@ export class DriftSweep extends Construct {
       payloadResponseOnly: true,
       resultPath: '$.sweep',
       taskTimeout: sfn.Timeout.duration(LAMBDA_TIMEOUT),
-      retryOnServiceExceptions: true,
     });
     const check = new tasks.StepFunctionsStartExecution(this, 'Check drift', {
       stateMachine: props.driftDetection,
@@ -60,12 +64,7 @@ export class DriftSweep extends Construct {
       taskTimeout: sfn.Timeout.duration(props.childTimeout),
       comment: 'One environment: tropos-drift-detection records its result in the registry',
     });
-    check.addRetry({
-      errors: ['StepFunctions.ExecutionLimitExceededException'],
-      interval: Duration.seconds(5),
-      maxAttempts: 5,
-      backoffRate: 2,
-    });
+    check.addRetry(START_RETRY.execution);
     const checked = new sfn.Pass(this, 'Checked', {
       parameters: { 'stack.$': '$.item.stack', 'runId.$': '$.item.runId', status: 'SUCCEEDED' },
     });
@@ -80,7 +79,7 @@ export class DriftSweep extends Construct {
       resultPath: '$.results',
     });
     each.itemProcessor(check.next(checked));
-    const summarize = new tasks.LambdaInvoke(this, 'Summarize drift', {
+    const summarize = lambdaTask(this, 'Summarize drift', {
       lambdaFunction: fn,
       payload: sfn.TaskInput.fromObject({
         action: 'summarize',
@@ -89,11 +88,10 @@ export class DriftSweep extends Construct {
       }),
       payloadResponseOnly: true,
       taskTimeout: sfn.Timeout.duration(LAMBDA_TIMEOUT),
-      retryOnServiceExceptions: true,
       comment: 'Puts DriftedComponents per stack; one notification names the drifted environments',
     });
     const { stateMachine } = monitoredStateMachine(this, {
-      name: DRIFT_SWEEP,
+      name: stateMachineName(config.name, DRIFT_SWEEP),
       description:
         'Drift sweep: runs drift-detection for every active environment, puts the DriftedComponents metric per stack, and sends one summary of what drifted.',
       definition: list.next(each).next(summarize),
@@ -101,12 +99,18 @@ export class DriftSweep extends Construct {
       alarmTopic: props.alarmTopic,
     });
     this.stateMachine = stateMachine;
+    this.deadLetters = new DeadLetters(this, 'DeadLetters', {
+      description: 'a scheduled drift sweep that could not be started',
+      alarmTopic: props.alarmTopic,
+    });
     this.schedule = new scheduler.Schedule(this, 'Schedule', {
       description: `Tropos drift sweep (${config.drift.schedule})`,
       schedule: scheduler.ScheduleExpression.expression(config.drift.schedule),
       target: new schedulerTargets.StepFunctionsStartExecution(stateMachine, {
         input: scheduler.ScheduleTargetInput.fromObject({ requestedBy: 'schedule' }),
         retryAttempts: 3,
+        // A sweep the scheduler could not start is kept, and alarmed, rather than silently skipped.
+        deadLetterQueue: this.deadLetters.queue,
       }),
     });
   }

@@ -1,4 +1,4 @@
-import { Duration } from 'aws-cdk-lib';
+import { ArnFormat, Duration, Stack } from 'aws-cdk-lib';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -62,6 +62,21 @@ export class TroposFunctions extends Construct {
 
     this.componentGraph = this.fn('ComponentGraph', 'component-graph', tables);
     records.runs.grantReadWriteData(this.componentGraph);
+    // It releases each component's Await task (SendTaskSuccess). By name, not by reference: the state machines
+    // reference this function, so a reference back would be a circular dependency CloudFormation refuses.
+    this.componentGraph.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: ['states:SendTaskSuccess', 'states:SendTaskFailure', 'states:SendTaskHeartbeat'],
+        resources: [
+          Stack.of(this).formatArn({
+            service: 'states',
+            resource: 'stateMachine',
+            resourceName: `${config.name}-*`,
+            arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+          }),
+        ],
+      }),
+    );
 
     this.requestApproval = this.fn('RequestApproval', 'request-approval', {
       ...tables,
@@ -93,6 +108,7 @@ export class TroposFunctions extends Construct {
         TROPOS_CALLBACK_ATTEMPTS: String(attempts),
         TROPOS_CALLBACK_BACKOFF_MS: String(Math.round(backoffSeconds * 1000)),
         TROPOS_LEDGER_TIMEOUT_SECONDS: String(ledgerSeconds),
+        TROPOS_INSTALLATION: config.name,
       },
       { timeout: Duration.seconds(ledgerSeconds) },
     );

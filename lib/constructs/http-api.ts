@@ -35,7 +35,7 @@ export class HttpApi extends Construct {
     const { throttling } = props.config.api;
     const accessLogs = new logs.LogGroup(this, 'AccessLogs', { retention: logs.RetentionDays.SIX_MONTHS });
     this.api = new apigw.RestApi(this, 'Resource', {
-      restApiName: 'tropos',
+      restApiName: props.config.name,
       description: 'Tropos: onboard environments (ticketing systems), start runs, answer approvals. IAM-authorised.',
       endpointTypes: [apigw.EndpointType.REGIONAL],
       cloudWatchRole: true,

@@ -22,7 +22,7 @@ export interface WorkflowStateMachineProps {
   readonly alarmTopic?: sns.ITopic;
 }
 
-/** One workflow file compiled into one monitored state machine `tropos-<workflow>`. */
+/** One workflow file compiled into one monitored state machine `<installation>-<workflow>`. */
 export class WorkflowStateMachine extends Construct {
   public readonly stateMachine: sfn.StateMachine;
   public readonly alarms: cloudwatch.Alarm[];
@@ -32,7 +32,7 @@ export class WorkflowStateMachine extends Construct {
     const { workflow, resources } = props;
     const definition = new WorkflowCompiler(this, workflow, resources).compile();
     const { stateMachine, alarms } = monitoredStateMachine(this, {
-      name: workflow.name,
+      name: stateMachineName(resources.config.name, workflow.name),
       description: workflow.description,
       definition,
       timeout: WorkflowCompiler.maxDuration(resources),
@@ -44,7 +44,7 @@ export class WorkflowStateMachine extends Construct {
 }
 
 /**
- * The state machine `tropos-<name>` in `scope`: JSONPath ASL, logging at level ALL (without execution data: task
+ * The state machine `<name>` (already prefixed with the installation's name) in `scope`: JSONPath ASL, logging at level ALL (without execution data: task
  * tokens are secrets), X-Ray tracing, and alarms on failed, timed-out and aborted executions.
  */
 export function monitoredStateMachine(
@@ -58,11 +58,11 @@ export function monitoredStateMachine(
   },
 ): { stateMachine: sfn.StateMachine; alarms: cloudwatch.Alarm[] } {
   const logGroup = new logs.LogGroup(scope, 'Logs', {
-    logGroupName: `/aws/vendedlogs/states/tropos-${props.name}`,
+    logGroupName: `/aws/vendedlogs/states/${props.name}`,
     retention: logs.RetentionDays.SIX_MONTHS,
   });
   const stateMachine = new sfn.StateMachine(scope, 'Resource', {
-    stateMachineName: stateMachineName(props.name),
+    stateMachineName: props.name,
     comment: props.description.slice(0, 1000),
     definitionBody: sfn.DefinitionBody.fromChainable(props.definition),
     queryLanguage: sfn.QueryLanguage.JSON_PATH,
@@ -77,7 +77,7 @@ export function monitoredStateMachine(
   ];
   const alarms = metrics.map(([name, metric]) => {
     const alarm = new cloudwatch.Alarm(scope, `${name}Alarm`, {
-      alarmDescription: `tropos-${props.name}: an execution ${name.toLowerCase()}`,
+      alarmDescription: `${props.name}: an execution ${name.toLowerCase()}`,
       metric,
       threshold: 1,
       evaluationPeriods: 1,

@@ -16,7 +16,7 @@ export function stateKey(s: StackCoordinates, component: string): string {
   return `${s.account}/${s.environment}/${component}/terraform.tfstate`;
 }
 
-/** Fills `{tenant}`, `{account}`, `{environment}`, `{region}` in a configured name pattern. */
+/** Fills `{tenant}`, `{account}`, `{environment}`, `{region}`, `{awsAccountId}` in a configured name pattern. */
 export function fillPattern(pattern: string, values: Readonly<Record<string, string>>): string {
   return pattern.replace(/\{(\w+)\}/g, (whole, key: string) => values[key] ?? whole);
 }
@@ -24,7 +24,21 @@ export function fillPattern(pattern: string, values: Readonly<Record<string, str
 /** The workflow that onboards an environment: POST /environments starts it; its end activates or fails the registration. */
 export const ONBOARD_WORKFLOW = 'onboard-environment';
 
-/** The state machine of a workflow: `tropos-<workflow>` (the run ledger reads the workflow back from it). */
-export function stateMachineName(workflow: string): string {
-  return `tropos-${workflow}`;
+/** The installation name a deployment uses when the configuration names none. */
+export const DEFAULT_INSTALLATION = 'tropos';
+
+/** A physical name of the installation: `<installation>-<name>` (state machines, projects, log groups). */
+export function physicalName(installation: string, name: string): string {
+  return `${installation}-${name}`;
+}
+
+/** The state machine of a workflow: `<installation>-<workflow>` (the run ledger reads the workflow back from it). */
+export function stateMachineName(installation: string, workflow: string): string {
+  return physicalName(installation, workflow);
+}
+
+/** The workflow a state machine runs, from its name; undefined when it is not one of this installation's. */
+export function workflowOfStateMachine(installation: string, machineName: string): string | undefined {
+  const prefix = `${installation}-`;
+  return machineName.startsWith(prefix) ? machineName.slice(prefix.length) : undefined;
 }

@@ -39,25 +39,25 @@ export const ACCEPTED_FINDINGS: readonly { rule: RegExp; path: RegExp; reason: s
       'A workflow step describes and stops the executions of the one child state machine it starts (startExecution.sync:2).',
   },
   {
-    rule: /^AwsSolutions-IAM5\[Resource::arn:(aws|<AWS::Partition>):(s3:::\*-terraform-state|dynamodb:.*:table\/\*-terraform-locks)\]$/,
-    path: /\/BootstrapBackend\//,
+    rule: /^AwsSolutions-IAM5\[Resource::arn:(aws|<AWS::Partition>):(s3:::\*-terraform-state-<AWS::AccountId>(\/\*|\/\*\.tflock)?|dynamodb:.*:table\/\*-terraform-locks)\]$/,
+    path: /\/(BootstrapBackend|Runners\/(Plan|Apply)Role)\//,
     reason:
-      'bootstrap-backend creates one state bucket and lock table per tenant; the tenant is known at run time only, so the names carry a wildcard for it.',
+      'One state bucket and lock table per tenant (the configured name patterns); the tenant is known at run time only, so the names carry a wildcard for it; within a bucket, every state key (or its .tflock).',
   },
   {
     rule: /^AwsSolutions-IAM5\[Action::(s3:(GetObject|GetBucket|List|Abort)|kms:(ReEncrypt|GenerateDataKey))\*\]$/,
-    path: /\/Runners\/\w+\/Role\//,
+    path: /\/Runners\/(\w+\/Role|PlanRole|ApplyRole)\//,
     reason:
       "CDK grant helpers for the build source asset, the plan artifacts and the runners' KMS key; scoped to those resources.",
   },
   {
     rule: /^AwsSolutions-IAM5\[Resource::<Artifacts\w+\.Arn>\/runs\/\*\]$/,
-    path: /\/Runners\/\w+\/Role\//,
+    path: /\/Runners\/(\w+\/Role|PlanRole|ApplyRole)\//,
     reason: 'Plan runs write and apply runs read the plan files of any run, all under runs/ of the artifacts bucket.',
   },
   {
     rule: /^AwsSolutions-IAM5\[Resource::arn:<AWS::Partition>:(logs|codebuild):.*(log-group:\/aws\/codebuild\/<Runners\w+>:\*|report-group\/<Runners\w+>-\*)\]$/,
-    path: /\/Runners\/\w+\/Role\//,
+    path: /\/Runners\/(\w+\/Role|PlanRole|ApplyRole)\//,
     reason: "CodeBuild's default grants for the project's own log streams and report groups.",
   },
   {
@@ -98,6 +98,22 @@ export const ACCEPTED_FINDINGS: readonly { rule: RegExp; path: RegExp; reason: s
     rule: /^AwsSolutions-IAM5\[Resource::\*\]$/,
     path: /\/Functions\/DriftSweep\/ServiceRole\/DefaultPolicy\//,
     reason: 'cloudwatch:PutMetricData has no resources; a condition keeps it to the Tropos namespace.',
+  },
+  {
+    rule: /^AwsSolutions-IAM5\[Action::kms:GenerateDataKey\*\]$/,
+    path: /\/Functions\/(RequestApproval|DriftSweep)\/ServiceRole\/DefaultPolicy\//,
+    reason: "Publishing to the notifications topic encrypts with its customer-managed key (the topic's grant).",
+  },
+  {
+    rule: /^AwsSolutions-SQS3$/,
+    path: /DeadLetters\/Resource\/Resource$/,
+    reason: 'It is itself a dead-letter queue: what lands here is alarmed and replayed by an operator (README).',
+  },
+  {
+    rule: /^AwsSolutions-IAM5\[Resource::arn:<AWS::Partition>:states:(<AWS::Region>|[a-z0-9-]+):<AWS::AccountId>:stateMachine:[a-z0-9-]+-\*\]$/,
+    path: /\/Functions\/ComponentGraph\/ServiceRole\/DefaultPolicy\//,
+    reason:
+      "Answers the Await tasks of the installation's state machines (named <installation>-<workflow>), by name: a reference would be circular.",
   },
 ];
 

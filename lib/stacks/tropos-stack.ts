@@ -1,7 +1,9 @@
-import { ArnFormat, Stack, StackProps } from 'aws-cdk-lib';
+import { ArnFormat, CfnOutput, Duration, Stack, StackProps } from 'aws-cdk-lib';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
+import { SqsDestination } from 'aws-cdk-lib/aws-lambda-destinations';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
@@ -13,6 +15,7 @@ import { WorkflowCompiler } from '../compiler/compile';
 import type { CompilerResources } from '../compiler/resources';
 import type { TroposConfig } from '../config/schema';
 import { ArtifactsBucket } from '../constructs/artifacts-bucket';
+import { DeadLetters } from '../constructs/dead-letters';
 import { DriftSweep } from '../constructs/drift-sweep';
 import { HttpApi } from '../constructs/http-api';
 import { TroposFunctions } from '../constructs/functions';
@@ -39,6 +42,10 @@ export class TroposStack extends Stack {
   public readonly records: Records;
   public readonly artifacts: ArtifactsBucket;
   public readonly notifications: sns.Topic;
+  /** Encrypts the notifications topic; CloudWatch (alarms) may use it. */
+  public readonly notificationsKey: kms.Key;
+  /** Ledger events that could not be delivered to, or processed by, the run ledger. */
+  public readonly ledgerDeadLetters: DeadLetters;
   public readonly functions: TroposFunctions;
   public readonly runners: TerraformRunners;
   public readonly stateMachines: ReadonlyMap<string, sfn.StateMachine>;
@@ -55,9 +62,23 @@ export class TroposStack extends Stack {
 
     this.records = new Records(this, 'Records');
     this.artifacts = new ArtifactsBucket(this, 'Artifacts');
+    // A customer-managed key: CloudWatch alarms cannot publish to a topic encrypted with the aws/sns key.
+    this.notificationsKey = new kms.Key(this, 'NotificationsKey', {
+      enableKeyRotation: true,
+      description: `${config.name}: encrypts the notifications topic (approvals, drift, alarms)`,
+    });
+    this.notificationsKey.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: 'CloudWatchAlarmsPublish',
+        principals: [new iam.ServicePrincipal('cloudwatch.amazonaws.com')],
+        actions: ['kms:Decrypt', 'kms:GenerateDataKey*'],
+        resources: ['*'],
+        conditions: { StringEquals: { 'aws:SourceAccount': this.account } },
+      }),
+    );
     this.notifications = new sns.Topic(this, 'Notifications', {
       displayName: 'Tropos',
-      masterKey: kms.Alias.fromAliasName(this, 'SnsKey', 'alias/aws/sns'),
+      masterKey: this.notificationsKey,
       enforceSSL: true,
     });
     for (const email of config.notifications.emails)
@@ -75,7 +96,7 @@ export class TroposStack extends Stack {
         const entry: WorkflowEntry = {
           spec: workflowSpec(wf),
           checks: first?.kind === 'validate' ? first.checks : [],
-          stateMachineName: stateMachineName(wf.name),
+          stateMachineName: stateMachineName(config.name, wf.name),
         };
         return [wf.name, entry];
       }),
@@ -88,7 +109,21 @@ export class TroposStack extends Stack {
       callbackSecret: this.callbackSecret,
       workflowEntries,
     });
-    this.runners = new TerraformRunners(this, 'Runners', { config, catalog, artifacts: this.artifacts.bucket });
+    this.runners = new TerraformRunners(this, 'Runners', {
+      config,
+      catalog,
+      artifacts: this.artifacts.bucket,
+      artifactsKey: this.artifacts.key,
+    });
+    // What the target accounts' roles must trust (TargetAccountRolesStack deploys them).
+    new CfnOutput(this, 'PlanRunnerRoleArn', {
+      value: this.runners.planRole.roleArn,
+      description: `Trusted by ${config.roles.plan} (read-only) in every target account`,
+    });
+    new CfnOutput(this, 'ApplyRunnerRoleArn', {
+      value: this.runners.applyRole.roleArn,
+      description: `Trusted by ${config.roles.apply} (deploy) in every target account`,
+    });
 
     // Callees first: a workflow step needs the state machine it starts.
     const calls = new Map(
@@ -154,7 +189,21 @@ export class TroposStack extends Stack {
     this.api = new HttpApi(this, 'Api', { config, handler: this.functions.api, routes: ROUTES });
 
     // The run ledger: execution status changes and build state changes, from EventBridge, whoever started the run.
-    const target = new targets.LambdaFunction(this.functions.recordRun, { retryAttempts: 10 });
+    // What cannot be delivered (EventBridge gives up) or processed (the function fails every async attempt) is
+    // kept in a dead-letter queue, alarmed: a lost end event is a stack lock nobody gives back.
+    this.ledgerDeadLetters = new DeadLetters(this, 'LedgerDeadLetters', {
+      description: 'a run-ledger event (execution or build state change)',
+      alarmTopic: this.notifications,
+    });
+    this.functions.recordRun.configureAsyncInvoke({
+      retryAttempts: 2,
+      onFailure: new SqsDestination(this.ledgerDeadLetters.queue),
+    });
+    const target = new targets.LambdaFunction(this.functions.recordRun, {
+      retryAttempts: 185, // EventBridge's maximum: it retries for up to 24 hours
+      maxEventAge: Duration.hours(24),
+      deadLetterQueue: this.ledgerDeadLetters.queue,
+    });
     new events.Rule(this, 'ExecutionStatusChanges', {
       description: 'Tropos run ledger: Step Functions execution status changes of the Tropos workflows',
       eventPattern: {

@@ -9,7 +9,8 @@ export const ROOT = join(__dirname, '..', '..');
 export const config = loadConfig(join(ROOT, 'tropos.config.yaml'));
 export const catalog = Catalog.fromFile(join(ROOT, 'catalog', 'components.yaml'));
 
-export const settings = validatorSettings(config, catalog);
+/** The validator's settings as the handlers complete them (Tropos's account id, from the function's ARN). */
+export const settings = { ...validatorSettings(config, catalog), awsAccountId: '000000000000' };
 
 /** An in-memory registry for the validator's pure tests (the DynamoDB one is tested against dynalite). */
 export class MemoryRegistry implements EnvironmentReader {
