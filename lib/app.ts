@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { assertTemplateWithinLimits, type TemplateJson } from './limits/template-limits';
 import { loadConfig } from './config/load';
 import { acknowledgeNagFindings } from './stacks/nag-acknowledgements';
+import { TargetAccountRolesStack } from './stacks/target-account-roles-stack';
 import { TroposStack } from './stacks/tropos-stack';
 import { Catalog } from './workflow/catalog';
 import { loadWorkflows } from './workflow/load';
@@ -37,25 +38,39 @@ export interface BuildOptions {
   readonly nag?: boolean;
 }
 
-/** Loads and validates the configuration, the catalog and the workflows, and builds the CDK app. */
-export function buildApp(options: BuildOptions = {}): { app: App; stack: TroposStack } {
+/**
+ * Loads and validates the configuration, the catalog and the workflows, and builds the CDK app: the Tropos stack
+ * (named after the installation: `Tropos` for `tropos`, `TroposStg` for `tropos-stg`) and the stack of roles each
+ * target account deploys (`<stack>TargetAccountRoles`).
+ */
+export function buildApp(options: BuildOptions = {}): {
+  app: App;
+  stack: TroposStack;
+  targetRoles: TargetAccountRolesStack;
+} {
   const config = loadConfig(options.configPath ?? process.env.TROPOS_CONFIG ?? join(ROOT, 'tropos.config.yaml'));
   const catalog = Catalog.fromFile(options.catalogPath ?? join(ROOT, 'catalog', 'components.yaml'));
   const workflows = loadWorkflows(options.workflowsDir ?? join(ROOT, 'workflows'), catalog);
   const app = options.app ?? new App({ context: FEATURE_FLAGS });
-  const stack = new TroposStack(app, 'Tropos', {
+  const stackName = config.name.replace(/(^|-)([a-z0-9])/g, (_, __, c: string) => c.toUpperCase());
+  const stack = new TroposStack(app, stackName, {
     config,
     catalog,
     workflows,
     description: 'Tropos: Terraform/Atmos workflows as Step Functions state machines',
     env: { region: config.region },
   });
+  const targetRoles = new TargetAccountRolesStack(app, `${stackName}TargetAccountRoles`, {
+    config,
+    description: `${config.name}: the roles Tropos assumes in a target account (deploy in each one, or as a StackSet)`,
+  });
   if (options.nag ?? true) {
     acknowledgeNagFindings(stack);
+    acknowledgeNagFindings(targetRoles);
     // `cdk synth` reports any finding that is not acknowledged (with its reason) in nag-acknowledgements.ts.
     Validations.of(app).addPlugins(new AwsSolutionsChecks());
   }
-  return { app, stack };
+  return { app, stack, targetRoles };
 }
 
 /**

@@ -84,6 +84,10 @@ export const ConfigSchema = z.strictObject({
       plan: z.string().regex(/^[\w+=,.@-]{1,64}$/, 'an IAM role name'),
       /** Deploy role assumed in the target account by apply-kind runs. */
       apply: z.string().regex(/^[\w+=,.@-]{1,64}$/, 'an IAM role name'),
+      /** Managed policies (AWS-managed names or ARNs) of the plan role the target-account stack creates. */
+      planPolicies: z.array(z.string().min(1)).min(1).default(['ReadOnlyAccess']),
+      /** Managed policies of the deploy role the target-account stack creates (narrow it to what you deploy). */
+      applyPolicies: z.array(z.string().min(1)).min(1).default(['AdministratorAccess']),
     })
     .prefault({ plan: 'tropos-terraform-plan', apply: 'tropos-terraform-deploy' }),
   tiers: z.record(

@@ -199,6 +199,20 @@ export class TroposStack extends Stack {
       retryAttempts: 2,
       onFailure: new SqsDestination(this.ledgerDeadLetters.queue),
     });
+    new CfnOutput(this, 'LedgerDeadLetterQueueUrl', {
+      value: this.ledgerDeadLetters.queue.queueUrl,
+      description: 'Run-ledger events that were not recorded: replay each into RecordRunFunctionName (README)',
+    });
+    new CfnOutput(this, 'RecordRunFunctionName', { value: this.functions.recordRun.functionName });
+    if (this.driftSweep)
+      new CfnOutput(this, 'DriftSweepDeadLetterQueueUrl', {
+        value: this.driftSweep.deadLetters.queue.queueUrl,
+        description: 'Scheduled drift sweeps that could not be started',
+      });
+    new CfnOutput(this, 'ApiUrl', {
+      value: this.api.api.url,
+      description: 'tropos --server <this URL> (requests signed with SigV4)',
+    });
     const target = new targets.LambdaFunction(this.functions.recordRun, {
       retryAttempts: 185, // EventBridge's maximum: it retries for up to 24 hours
       maxEventAge: Duration.hours(24),
