@@ -228,6 +228,19 @@ export class LocalEngine {
       throw new TaskError('ExecutionAlreadyExists', `Execution Already Exists: '${executionArn}'`);
     const tokenPlaceholder = `local-task-token-placeholder-${randomUUID()}`;
     const controller = new AbortController();
+    // Known before its first state runs (the library runs it within `run`): its tasks count into it.
+    const execution: Execution = {
+      executionArn,
+      stateMachineArn: machine.arn,
+      name,
+      input,
+      startDate: new Date(),
+      status: 'RUNNING',
+      historyEvents: 0,
+      largestPayloadBytes: jsonBytes(input),
+      done: Promise.resolve(),
+    };
+    this.executions.set(executionArn, execution);
     const sm = new StateMachine(machine.definition as never, {
       validationOptions: { checkArn: false, checkPaths: true },
     });
@@ -246,18 +259,6 @@ export class LocalEngine {
         Task: { Token: tokenPlaceholder },
       },
     });
-    const execution: Execution = {
-      executionArn,
-      stateMachineArn: machine.arn,
-      name,
-      input,
-      startDate: new Date(),
-      status: 'RUNNING',
-      historyEvents: 0,
-      largestPayloadBytes: jsonBytes(input),
-      done: Promise.resolve(),
-    };
-    this.executions.set(executionArn, execution);
     this.aborts.set(executionArn, { abort: run.abort, controller });
     // The history and payloads are measured as the states run; the execution ends once its events are all counted:
     // one that crossed a limit failed, as on AWS, even if the library finished it first.
