@@ -16,6 +16,14 @@ import { Template } from './definitions';
 import { createTables, LocalDynamo, startLocalDynamo } from './dynamo';
 import { LocalEngine } from './engine';
 import { LocalFunctions } from './functions';
+import { IamAuthorizer, AccessDeniedException } from './iam/authorizer';
+import { enforceIam, trustClient } from './iam/enforcement';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { SFNClient } from '@aws-sdk/client-sfn';
+import { SNSClient } from '@aws-sdk/client-sns';
+import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { LOCAL_ACCOUNT } from './definitions';
 import { localSdk } from './sdk';
 
 const MAX_REQUEST_BYTES = 1024 * 1024;
@@ -59,6 +67,11 @@ export interface ControlPlaneOptions {
   readonly buildEnvironment?: Record<string, string>;
   /** Keep records in memory only. @default false: persisted under dataDir/dynamodb */
   readonly inMemory?: boolean;
+  /**
+   * Changes the synthesized template before it runs (tests: take a grant away and see the call refused).
+   * @default the template as synthesized
+   */
+  readonly alterTemplate?: (template: Template) => Template;
 }
 
 /**
@@ -81,6 +94,10 @@ export class ControlPlane {
     public readonly dynamo: LocalDynamo,
     private readonly endpoint: LocalAwsEndpoint,
     public readonly tables: { runs: string; environments: string },
+    /** IAM as the template grants it: `counts()` tells how many calls each role had authorized. */
+    public readonly iam: IamAuthorizer,
+    /** The REST API's id as its ARNs name it locally (its logical id). */
+    private readonly restApiId: string,
   ) {}
 
   public static async start(options: ControlPlaneOptions = {}): Promise<ControlPlane> {
@@ -99,7 +116,8 @@ export class ControlPlane {
     );
     // What AWS would refuse to deploy, the local control plane refuses to run.
     const assembly = synthWithinLimits(app, stack);
-    const template = assembly.getStackByName(stack.stackName).template as Template;
+    const synthesized = assembly.getStackByName(stack.stackName).template as Template;
+    const template = options.alterTemplate ? options.alterTemplate(structuredClone(synthesized)) : synthesized;
     const region = stack.region;
     const config = stack.config;
 
@@ -108,6 +126,9 @@ export class ControlPlane {
       runs: stack.getLogicalId(stack.records.runs.node.defaultChild as never),
       environments: stack.getLogicalId(stack.records.environments.node.defaultChild as never),
     };
+    // The control plane's own clients (its tables, its seeding; an operator's tools) are marked as such.
+    trustClient(dynamo.client);
+    trustClient(dynamo.documents);
     await createTables(dynamo.client, tables);
 
     // The handlers' AWS SDK clients reach the local services through the SDK's own endpoint variables.
@@ -119,7 +140,15 @@ export class ControlPlane {
       AWS_SECRET_ACCESS_KEY: 'local',
       AWS_ENDPOINT_URL_DYNAMODB: dynamo.endpoint,
     });
-    const functions = new LocalFunctions(template, region, assemblyDir);
+    // IAM enforced: every AWS call of a function, and every task of a state machine, is authorized against the
+    // template's policies for its role; the control plane's own clients are marked as such.
+    const authorizer = new IamAuthorizer(template, region);
+    const iam = {
+      authorizer,
+      env: () => ({ ...authorizer.env, stateMachineOfTaskToken: (token: string) => engine.stateMachineOfToken(token) }),
+    };
+    enforceIam([DynamoDBClient, SFNClient, SNSClient, CloudWatchClient, SecretsManagerClient]);
+    const functions = new LocalFunctions(template, region, assemblyDir, iam);
     // The functions' logs would interleave with the CLI's output; TROPOS_LAMBDA_LOG_LEVEL=INFO shows them.
     process.env.POWERTOOLS_LOG_LEVEL = process.env.TROPOS_LAMBDA_LOG_LEVEL ?? 'SILENT';
     const builds = new LocalBuilds({
@@ -142,8 +171,17 @@ export class ControlPlane {
       functions,
       build: builds.task,
       sdk: localSdk(dataDir, dynamo.client),
-      // The EventBridge rules' target: the run ledger's writer.
-      onEvent: async (event) => void (await functions.invokeFolder('record-run', event)),
+      // The EventBridge rules' target: the run ledger's writer, if the rule may invoke it (its Lambda permission).
+      onEvent: async (event) => {
+        const invoke = authorizer.authorizeInvoke(
+          'events.amazonaws.com',
+          functions.arnOf('record-run'),
+          ruleArn(template, region, event.source),
+        );
+        if (!invoke.allowed) throw new AccessDeniedException(invoke.reason);
+        await functions.invokeFolder('record-run', event);
+      },
+      iam,
     });
     const outbox: OutboxMessage[] = [];
     const callbackSecret = localCallbackSecret(dataDir);
@@ -164,7 +202,21 @@ export class ControlPlane {
       AWS_ENDPOINT_URL_SECRETS_MANAGER: awsUrl,
     });
 
-    const plane = new ControlPlane(outbox, config, dataDir, assemblyDir, engine, functions, dynamo, endpoint, tables);
+    const restApiId =
+      Object.entries(template.Resources).find(([, r]) => r.Type === 'AWS::ApiGateway::RestApi')?.[0] ?? '';
+    const plane = new ControlPlane(
+      outbox,
+      config,
+      dataDir,
+      assemblyDir,
+      engine,
+      functions,
+      dynamo,
+      endpoint,
+      tables,
+      authorizer,
+      restApiId,
+    );
     await plane.seedEnvironments();
     await plane.listen(options.port ?? 0);
     return plane;
@@ -248,6 +300,13 @@ export class ControlPlane {
         },
       },
     };
+    // API Gateway invokes the handler only as its Lambda permission allows (else it answers 500).
+    const invoke = this.iam.authorizeInvoke(
+      'apigateway.amazonaws.com',
+      this.functions.arnOf('api'),
+      `arn:aws:execute-api:${this.config.region}:${LOCAL_ACCOUNT}:${this.restApiId}/v1/${event.httpMethod}${event.path}`,
+    );
+    if (!invoke.allowed) return void send(500, { error: 'InternalError', message: invoke.reason });
     try {
       const out = (await this.functions.invokeFolder('api', event)) as { statusCode: number; body: string };
       res.writeHead(out.statusCode, { 'content-type': 'application/json' }).end(out.body);
@@ -267,4 +326,15 @@ export class ControlPlane {
     await this.dynamo.close();
     rmSync(this.assemblyDir, { recursive: true, force: true });
   }
+}
+
+/** The local ARN of the EventBridge rule that routes events of `source` (aws.states, aws.codebuild) to the ledger. */
+function ruleArn(template: Template, region: string, source: string): string {
+  const rule = Object.entries(template.Resources).find(
+    ([, r]) =>
+      r.Type === 'AWS::Events::Rule' &&
+      ((r.Properties?.EventPattern as { source?: string[] } | undefined)?.source ?? []).includes(source),
+  );
+  if (!rule) throw new Error(`no EventBridge rule routes ${source} events`);
+  return `arn:aws:events:${region}:${LOCAL_ACCOUNT}:rule/${rule[0]}`;
 }

@@ -1,6 +1,10 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { StateMachine } from 'aws-local-stepfunctions';
 import { AWS_LIMITS, executionNameProblem, jsonBytes } from '../limits/aws-limits';
+import type { IamAuthorizer } from './iam/authorizer';
+import { asControlPlane } from './iam/enforcement';
+import { integrationRequestsOf } from './iam/integration-actions';
+import type { AwsEnv } from './iam/sdk-actions';
 import { ExtractedStateMachine, extractStateMachines, LOCAL_ACCOUNT, Template } from './definitions';
 import { LambdaFunctionError, LocalFunctions } from './functions';
 
@@ -92,6 +96,11 @@ export interface LocalEngineOptions {
   readonly sdk: SdkTask;
   /** Receives execution status changes (and the build events the build task reports through `emit`). */
   readonly onEvent?: (event: EngineEvent) => Promise<void> | void;
+  /**
+   * IAM enforced: each Task's integration is authorized for its state machine's role before it runs (what the
+   * role must allow, as the Step Functions developer guide lists it per integration); a refusal fails the task.
+   */
+  readonly iam?: { authorizer: IamAuthorizer; env: () => AwsEnv };
 }
 
 /** Fields the library would ignore without a word: a definition that uses one is refused. */
@@ -410,6 +419,7 @@ export class LocalEngine {
       handlers[name] = async (input) => {
         const execution = this.execution(executionArn);
         this.countHistory(execution, taskEvents);
+        this.authorizeTask(machine, name, resource, input);
         const result = await this.runTask(resource, input, {
           executionArn,
           stateName: name,
@@ -437,7 +447,8 @@ export class LocalEngine {
     const [, service, action, pattern] = integration;
     if (service === 'aws-sdk') {
       const [sdkService, sdkAction] = action!.split(':') as [string, string];
-      return this.options.sdk(sdkService, sdkAction, input as Record<string, unknown>);
+      // The state machine's role was authorized for it above; the call itself is the control plane's.
+      return asControlPlane(() => this.options.sdk(sdkService, sdkAction, input as Record<string, unknown>));
     }
     const key = `${service}:${action}${pattern ? `.${pattern}` : ''}`;
     switch (key) {
@@ -469,6 +480,25 @@ export class LocalEngine {
       default:
         throw new TaskError('States.Runtime', `the local engine has no implementation for ${resource}`);
     }
+  }
+
+  /** Refuses a task its state machine's role may not run, the way Step Functions fails it: naming role, action, resource. */
+  private authorizeTask(machine: ExtractedStateMachine, state: string, resource: string, input: unknown): void {
+    const iam = this.options.iam;
+    if (!iam) return;
+    const role = iam.authorizer.roleOfStateMachine(machine.arn);
+    const requests = integrationRequestsOf(resource, input as Record<string, unknown>, iam.env());
+    const result = iam.authorizer.authorizeAll(role.logicalId, requests);
+    if (result.allowed) return;
+    const service = /^arn:aws:states:::(?:aws-sdk:)?([a-z]+)/.exec(resource)?.[1] ?? 'States';
+    const prefix = { lambda: 'Lambda', codebuild: 'CodeBuild', states: 'StepFunctions' }[service] ?? service;
+    throw new TaskError(`${prefix}.AccessDeniedException`, `state "${state}" of ${machine.name}: ${result.reason}`);
+  }
+
+  /** The state machine whose execution issued a task token (what AWS authorizes SendTask* against). */
+  public stateMachineOfToken(token: string): string | undefined {
+    const pending = this.tokens.get(token);
+    return pending ? this.executions.get(pending.executionArn)?.stateMachineArn : undefined;
   }
 
   /** What DescribeExecution answers (and startExecution.sync:2 returns, with Output as JSON). */

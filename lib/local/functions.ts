@@ -1,6 +1,9 @@
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { AWS_LIMITS, jsonBytes } from '../limits/aws-limits';
+import type { IamAuthorizer } from './iam/authorizer';
+import { asPrincipal } from './iam/enforcement';
+import type { AwsEnv } from './iam/sdk-actions';
 import type { Template } from './definitions';
 import { localReference, resolveTokens } from './definitions';
 
@@ -25,8 +28,16 @@ export class LocalFunctions {
   private readonly handlers = new Map<string, Handler>();
   private readonly folders = new Map<string, string>();
   private readonly bundles = new Map<string, string>();
+  /** Each function's execution role (logical id), by folder: its AWS calls are authorized for it. */
+  private readonly roles = new Map<string, string>();
 
-  constructor(template: Template, region: string, assemblyDir: string) {
+  constructor(
+    template: Template,
+    region: string,
+    assemblyDir: string,
+    /** IAM enforced: each function's SDK calls are authorized for its role (`enforceIam`). */
+    private readonly iam?: { authorizer: IamAuthorizer; env: () => AwsEnv },
+  ) {
     const env: Record<string, string> = {};
     for (const [id, resource] of Object.entries(template.Resources)) {
       if (resource.Type !== 'AWS::Lambda::Function') continue;
@@ -39,6 +50,7 @@ export class LocalFunctions {
       if (!folder) continue;
       this.folders.set(localReference(template, id, 'Arn', region), folder);
       this.folders.set(id, folder);
+      if (iam) this.roles.set(folder, iam.authorizer.roleOfFunction(id).logicalId);
       const asset = (resource as { Metadata?: Record<string, string> }).Metadata?.['aws:asset:path'];
       if (!asset) throw new Error(`function ${id} has no code asset in the cloud assembly; synthesize with bundling`);
       this.bundles.set(folder, join(assemblyDir, asset, 'index.js'));
@@ -49,6 +61,13 @@ export class LocalFunctions {
       }
     }
     Object.assign(process.env, env);
+  }
+
+  /** The local ARN of the function of a handler folder. */
+  public arnOf(folder: string): string {
+    const arn = [...this.folders].find(([key, f]) => f === folder && key.startsWith('arn:'))?.[0];
+    if (!arn) throw new LambdaFunctionError('ResourceNotFoundException', `no function ${folder} in the template`);
+    return arn;
   }
 
   /** The function's handler folder, from its ARN or logical id; undefined when it is not a Tropos function. */
@@ -91,8 +110,10 @@ export class LocalFunctions {
         `the request to tropos-${folder} is ${requestBytes} bytes; Lambda accepts ${AWS_LIMITS.lambdaPayloadBytes}`,
       );
     let result: unknown;
+    const role = this.roles.get(folder);
+    const call = () => handler(structuredClone(event), context);
     try {
-      result = (await handler(structuredClone(event), context)) ?? null;
+      result = (await (this.iam && role ? asPrincipal(role, this.iam.authorizer, this.iam.env, call) : call())) ?? null;
     } catch (e) {
       const err = e as Error;
       throw new LambdaFunctionError(err.name || 'Error', err.message);

@@ -1,7 +1,7 @@
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ControlPlane } from '../../lib/local/control-plane';
+import { ControlPlane, type ControlPlaneOptions } from '../../lib/local/control-plane';
 import type { RunDetail } from '../../lib/records/run';
 import { ROOT } from './fixtures';
 
@@ -57,7 +57,12 @@ export interface TestPlane {
 }
 
 export async function startTestPlane(
-  options: { layout?: 'atmos' | 'terraform'; configPath?: string; terraformOnPath?: boolean } = {},
+  options: {
+    layout?: 'atmos' | 'terraform';
+    configPath?: string;
+    terraformOnPath?: boolean;
+    alterTemplate?: ControlPlaneOptions['alterTemplate'];
+  } = {},
 ): Promise<TestPlane> {
   const dir = mkdtempSync(join(tmpdir(), 'tropos-test-'));
   // The whole example repository (both layouts call the shared modules/), run in one of its layouts.
@@ -73,6 +78,7 @@ export async function startTestPlane(
     inMemory: true,
     infraDir,
     ...(options.configPath ? { configPath: options.configPath } : {}),
+    ...(options.alterTemplate ? { alterTemplate: options.alterTemplate } : {}),
     buildEnvironment: {
       // Without the stand-ins on PATH the runs find no terraform, as on a machine without it.
       PATH:
