@@ -5,6 +5,7 @@ import { GetCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { trustClient } from '../lib/local/iam/enforcement';
 import type { Environment } from '../lib/records/environment';
 import type { RunDetail } from '../lib/records/run';
 import { DEV, PROD, startTestPlane, TestPlane } from './helpers/local';
@@ -18,7 +19,12 @@ beforeAll(async () => {
 afterAll(async () => t?.close());
 beforeEach(() => t.scenario({}));
 
-const sfn = () => new SFNClient({});
+/** The console's client: an operator's own call to Step Functions (not a Tropos role), marked as such. */
+const sfn = () => {
+  const client = new SFNClient({});
+  trustClient(client);
+  return client;
+};
 let consoleRuns = 0;
 
 /** Starts an execution as the Step Functions console does: StartExecution with the caller's own input. */
