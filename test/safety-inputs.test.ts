@@ -53,6 +53,18 @@ async function env(stack: string): Promise<Environment | undefined> {
   return res.status === 200 ? (res.body as unknown as Environment) : undefined;
 }
 
+/** A POST /environments body: acme's dev account, the required tags, the ticketing system as requester. */
+function onboarding(fields: Record<string, unknown>): Record<string, unknown> {
+  return {
+    tenant: 'acme',
+    account: 'dev',
+    region: 'us-east-1',
+    tags: { Owner: 'platform', CostCenter: '1234' },
+    requestedBy: 'servicenow@example.com',
+    ...fields,
+  };
+}
+
 /** POST /runs as a given (local, unauthenticated) user. */
 async function startAs(user: string, workflow: string, input: Record<string, unknown>) {
   return t.post('/runs', { workflow, input }, { 'x-tropos-user': user });
@@ -96,16 +108,15 @@ describe('critical: names, tiers and resumes', () => {
 
   test('POST /environments with untrimmed names: a failed onboarding is marked failed and its CIDR is free again', async () => {
     t.scenario({ default: { apply: 'fail' } });
-    const res = await t.post('/environments', {
-      tenant: 'acme ',
-      account: 'dev',
-      environment: 'trim-me\n',
-      region: 'us-east-1',
-      vpcCidr: '10.61.0.0/16',
-      tags: { Owner: 'platform', CostCenter: '1234' },
-      ticketId: 'CHG-TRIM-1',
-      requestedBy: 'servicenow@example.com',
-    });
+    const res = await t.post(
+      '/environments',
+      onboarding({
+        tenant: 'acme ',
+        environment: 'trim-me\n',
+        vpcCidr: '10.61.0.0/16',
+        ticketId: 'CHG-TRIM-1',
+      }),
+    );
     expect(res.status).toBe(202);
     expect(res.body.stack).toBe('acme-dev-trim-me');
     const d = await t.waitFor(String(res.body.runId));
@@ -114,32 +125,29 @@ describe('critical: names, tiers and resumes', () => {
     expect(await lockOf('acme-dev-trim-me')).toBeUndefined();
     // The block is free: another environment may have it.
     t.scenario({});
-    const again = await t.post('/environments', {
-      tenant: 'acme',
-      account: 'dev',
-      environment: 'trim-other',
-      region: 'us-east-1',
-      vpcCidr: '10.61.0.0/16',
-      tags: { Owner: 'platform', CostCenter: '1234' },
-      ticketId: 'CHG-TRIM-2',
-      requestedBy: 'servicenow@example.com',
-    });
+    const again = await t.post(
+      '/environments',
+      onboarding({
+        environment: 'trim-other',
+        vpcCidr: '10.61.0.0/16',
+        ticketId: 'CHG-TRIM-2',
+      }),
+    );
     expect(again.status).toBe(202);
     await t.waitFor(String(again.body.runId));
   });
 
   test('an onboarding cannot choose a looser tier than its account: POST /environments {account: prod, tier: dev} is 400', async () => {
-    const res = await t.post('/environments', {
-      tenant: 'acme',
-      account: 'prod',
-      environment: 'sneaky',
-      region: 'us-east-1',
-      vpcCidr: '10.62.0.0/16',
-      tier: 'dev',
-      tags: { Owner: 'platform', CostCenter: '1234' },
-      ticketId: 'CHG-TIER-1',
-      requestedBy: 'servicenow@example.com',
-    });
+    const res = await t.post(
+      '/environments',
+      onboarding({
+        account: 'prod',
+        environment: 'sneaky',
+        vpcCidr: '10.62.0.0/16',
+        tier: 'dev',
+        ticketId: 'CHG-TIER-1',
+      }),
+    );
     expect(res.status).toBe(400);
     expect(problemsOf(res.body)).toEqual([
       expect.stringMatching(/^tier: "dev" is looser than the prod account's tier/),
@@ -162,17 +170,15 @@ describe('critical: names, tiers and resumes', () => {
   });
 
   test('a stricter tier may be asked for, and then holds for every later run of the stack', async () => {
-    const res = await t.post('/environments', {
-      tenant: 'acme',
-      account: 'dev',
-      environment: 'careful',
-      region: 'us-east-1',
-      vpcCidr: '10.64.0.0/16',
-      tier: 'prod',
-      tags: { Owner: 'platform', CostCenter: '1234' },
-      ticketId: 'CHG-TIER-2',
-      requestedBy: 'servicenow@example.com',
-    });
+    const res = await t.post(
+      '/environments',
+      onboarding({
+        environment: 'careful',
+        vpcCidr: '10.64.0.0/16',
+        tier: 'prod',
+        ticketId: 'CHG-TIER-2',
+      }),
+    );
     expect(res.status).toBe(202);
     // Its deploy asks for approval, as prod does.
     const child = `${String(res.body.runId)}-deploy`;
