@@ -126,6 +126,8 @@ export async function connect(options: {
   server?: string | undefined;
   /** The local user to act as (`--as`). */
   as?: string | undefined;
+  /** The infrastructure repository an embedded control plane runs in (`--infra-dir`). */
+  infraDir?: string | undefined;
   quiet?: boolean;
   buildEnvironment?: Record<string, string>;
 }): Promise<Connection> {
@@ -154,6 +156,7 @@ export async function connect(options: {
   try {
     plane = await ControlPlane.start({
       dataDir: options.dataDir,
+      ...(options.infraDir ? { infraDir: options.infraDir } : {}),
       ...(options.buildEnvironment ? { buildEnvironment: options.buildEnvironment } : {}),
     });
   } catch (e) {
@@ -163,6 +166,7 @@ export async function connect(options: {
         `another Tropos process holds ${options.dataDir}; run \`tropos serve\` there and let commands connect to it, or wait for it to end`,
       );
     }
+    if ((e as Error).name === 'InfraDirError') throw new UsageError((e as Error).message);
     throw e;
   }
   return { client: new ApiClient(plane.url, localUser(options.as)), embedded: plane, close: () => plane.close() };

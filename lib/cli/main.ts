@@ -128,6 +128,10 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
       'a Tropos API to use (default: a running `tropos serve`, else one started for the command)',
     )
     .option(
+      '--infra-dir <path>',
+      'the infrastructure repository a local control plane runs in (default: $TROPOS_INFRA_DIR, else infrastructure.localPath of the configuration, else examples/)',
+    )
+    .option(
       '--as <user>',
       'the local user to act as (default: $TROPOS_USER, else your login name); the local control plane records it as the caller without authenticating it',
     )
@@ -136,7 +140,7 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
     // Options belong to the command they follow: `tropos --server URL runs show ID --json`.
     .enablePositionalOptions()
     .showHelpAfterError('(tropos --help lists the commands)');
-  const global = () => program.opts<{ dataDir: string; server?: string; as?: string }>();
+  const global = () => program.opts<{ dataDir: string; server?: string; as?: string; infraDir?: string }>();
 
   program
     .command('workflow')
@@ -155,6 +159,7 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
         dataDir: global().dataDir,
         server: global().server,
         as: global().as,
+        infraDir: global().infraDir,
         quiet: !!opts.json,
       });
       try {
@@ -197,7 +202,13 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
     .option('--status <status>', 'only this status (RUNNING, SUCCEEDED, FAILED, TIMED_OUT, ABORTED)')
     .option('--json', 'as JSON')
     .action(async (opts: { stack?: string; workflow?: string; status?: string; json?: boolean }) => {
-      const conn = await connect({ dataDir: global().dataDir, server: global().server, as: global().as, quiet: true });
+      const conn = await connect({
+        dataDir: global().dataDir,
+        server: global().server,
+        as: global().as,
+        infraDir: global().infraDir,
+        quiet: true,
+      });
       try {
         const q = new URLSearchParams(
           Object.entries({ stack: opts.stack, workflow: opts.workflow, status: opts.status }).filter(([, v]) => v) as [
@@ -223,7 +234,13 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
     .argument('<runId>')
     .option('--json', 'as JSON')
     .action(async (runId: string, opts: { json?: boolean }) => {
-      const conn = await connect({ dataDir: global().dataDir, server: global().server, as: global().as, quiet: true });
+      const conn = await connect({
+        dataDir: global().dataDir,
+        server: global().server,
+        as: global().as,
+        infraDir: global().infraDir,
+        quiet: true,
+      });
       try {
         const detail = await conn.client
           .request<RunDetail>('GET', `/runs/${encodeURIComponent(runId)}`)
@@ -244,7 +261,13 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
     .option('--status <status>', 'PENDING, APPROVED, REJECTED, EXPIRED, or all', 'PENDING')
     .option('--json', 'as JSON')
     .action(async (opts: { status: string; json?: boolean }) => {
-      const conn = await connect({ dataDir: global().dataDir, server: global().server, as: global().as, quiet: true });
+      const conn = await connect({
+        dataDir: global().dataDir,
+        server: global().server,
+        as: global().as,
+        infraDir: global().infraDir,
+        quiet: true,
+      });
       try {
         const q = opts.status.toLowerCase() === 'all' ? '' : `?status=${encodeURIComponent(opts.status.toUpperCase())}`;
         const { approvals } = await conn.client.request<{ approvals: ApprovalView[] }>('GET', `/approvals${q}`);
@@ -267,6 +290,7 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
           dataDir: global().dataDir,
           server: global().server,
           as: global().as,
+          infraDir: global().infraDir,
           quiet: true,
         });
         try {
@@ -298,7 +322,13 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
     .option('--drifted', 'only the environments whose last check found drift')
     .option('--json', 'as JSON')
     .action(async (opts: { tenant?: string; status?: string; drifted?: boolean; json?: boolean }) => {
-      const conn = await connect({ dataDir: global().dataDir, server: global().server, as: global().as, quiet: true });
+      const conn = await connect({
+        dataDir: global().dataDir,
+        server: global().server,
+        as: global().as,
+        infraDir: global().infraDir,
+        quiet: true,
+      });
       try {
         const q = new URLSearchParams(
           Object.entries({ tenant: opts.tenant, status: opts.status }).filter(([, v]) => v) as [string, string][],
@@ -326,6 +356,7 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
         dataDir: global().dataDir,
         server: global().server,
         as: global().as,
+        infraDir: global().infraDir,
         quiet: !!opts.json,
       });
       try {
@@ -370,7 +401,13 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
     .action(async (opts: { port?: number }) => {
       // eslint-disable-next-line @typescript-eslint/no-require-imports
       const { ControlPlane } = require('../local/control-plane') as typeof import('../local/control-plane');
-      const plane = await ControlPlane.start({ dataDir: global().dataDir, ...(opts.port ? { port: opts.port } : {}) });
+      const plane = await ControlPlane.start({
+        dataDir: global().dataDir,
+        ...(opts.port ? { port: opts.port } : {}),
+        ...(global().infraDir ? { infraDir: global().infraDir } : {}),
+      }).catch((e: Error) => {
+        throw e.name === 'InfraDirError' ? new UsageError(e.message) : e;
+      });
       announceServer(global().dataDir, plane.url);
       io.out(`Tropos control plane on ${plane.url} (data in ${global().dataDir}); Ctrl-C stops it.`);
       await new Promise<void>((resolve) => {
@@ -386,7 +423,13 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
     .command('outbox')
     .description('notifications published by the local control plane (SNS locally)')
     .action(async () => {
-      const conn = await connect({ dataDir: global().dataDir, server: global().server, as: global().as, quiet: true });
+      const conn = await connect({
+        dataDir: global().dataDir,
+        server: global().server,
+        as: global().as,
+        infraDir: global().infraDir,
+        quiet: true,
+      });
       try {
         const { messages } = await conn.client.request<{
           messages: { publishedAt: string; subject?: string; message: string }[];

@@ -58,6 +58,11 @@ export const ConfigSchema = z.strictObject({
     ref: z.string().min(1).default('main'),
     /** Secrets Manager secret holding a token to clone a private repository. */
     tokenSecretName: z.string().min(1).optional(),
+    /**
+     * The local control plane's copy of the repository (a path; relative paths from the configuration file's
+     * folder): what `tropos serve` and the CLI's embedded control plane run in. `--infra-dir` and $TROPOS_INFRA_DIR win.
+     */
+    localPath: z.string().min(1).optional(),
   }),
   stateBackend: z
     .strictObject({

@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { parse } from 'yaml';
 import { buildApp, FEATURE_FLAGS, ROOT, synthWithinLimits } from '../app';
 import type { TroposConfig } from '../config/schema';
@@ -120,6 +120,14 @@ export class ControlPlane {
     const template = options.alterTemplate ? options.alterTemplate(structuredClone(synthesized)) : synthesized;
     const region = stack.region;
     const config = stack.config;
+    // Before anything starts: a wrong repository is said at once, with nothing left running.
+    let infraDir: string;
+    try {
+      infraDir = localRepository(options, config);
+    } catch (e) {
+      rmSync(assemblyDir, { recursive: true, force: true });
+      throw e;
+    }
 
     const dynamo = await startLocalDynamo(options.inMemory ? {} : { path: join(dataDir, 'dynamodb') });
     const tables = {
@@ -159,7 +167,7 @@ export class ControlPlane {
       localEnvironment: {
         TROPOS_LOCAL: 'true',
         TROPOS_SKIP_ASSUME_ROLE: 'true',
-        TROPOS_INFRA_DIR: options.infraDir ?? join(ROOT, 'examples', config.engine === 'atmos' ? 'atmos' : 'terraform'),
+        TROPOS_INFRA_DIR: infraDir,
         PATH: process.env.PATH ?? '',
         ...options.buildEnvironment,
       },
@@ -337,4 +345,34 @@ function ruleArn(template: Template, region: string, source: string): string {
   );
   if (!rule) throw new Error(`no EventBridge rule routes ${source} events`);
   return `arn:aws:events:${region}:${LOCAL_ACCOUNT}:rule/${rule[0]}`;
+}
+
+/**
+ * The repository the local builds run in: `--infra-dir` (options.infraDir), else $TROPOS_INFRA_DIR, else the
+ * configuration's `infrastructure.localPath`, else the example repository in the configured engine's layout. It must
+ * exist and be in that layout (an Atmos repository has atmos.yaml; a plain-terraform one, environments/).
+ */
+export function localRepository(
+  options: Pick<ControlPlaneOptions, 'infraDir' | 'configPath'>,
+  config: Pick<TroposConfig, 'engine' | 'infrastructure'>,
+): string {
+  const configDir = dirname(options.configPath ?? process.env.TROPOS_CONFIG ?? join(ROOT, 'tropos.config.yaml'));
+  const chosen =
+    options.infraDir ??
+    process.env.TROPOS_INFRA_DIR ??
+    (config.infrastructure.localPath ? resolve(configDir, config.infrastructure.localPath) : undefined) ??
+    join(ROOT, 'examples', config.engine === 'atmos' ? 'atmos' : 'terraform');
+  const dir = resolve(chosen);
+  const marker = config.engine === 'atmos' ? 'atmos.yaml' : 'environments';
+  if (!existsSync(dir)) throw new InfraDirError(`the infrastructure repository ${dir} does not exist`);
+  if (!existsSync(join(dir, marker)))
+    throw new InfraDirError(
+      `${dir} is not ${config.engine === 'atmos' ? 'an Atmos repository (no atmos.yaml)' : 'a plain-terraform repository (no environments/)'}; the configuration's engine is ${config.engine}`,
+    );
+  return dir;
+}
+
+/** The local repository given is missing or not in the engine's layout. */
+export class InfraDirError extends Error {
+  public override readonly name = 'InfraDirError';
 }
