@@ -3,6 +3,7 @@ import { AwsSolutionsChecks } from 'cdk-nag';
 import type { CloudAssembly } from 'aws-cdk-lib/cx-api';
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
+import { pascalCase } from './domain/naming';
 import { assertTemplateWithinLimits, type TemplateJson } from './limits/template-limits';
 import { loadConfig } from './config/load';
 import { acknowledgeNagFindings } from './stacks/nag-acknowledgements';
@@ -52,7 +53,7 @@ export function buildApp(options: BuildOptions = {}): {
   const catalog = Catalog.fromFile(options.catalogPath ?? join(ROOT, 'catalog', 'components.yaml'));
   const workflows = loadWorkflows(options.workflowsDir ?? join(ROOT, 'workflows'), catalog);
   const app = options.app ?? new App({ context: FEATURE_FLAGS });
-  const stackName = config.name.replace(/(^|-)([a-z0-9])/g, (_, __, c: string) => c.toUpperCase());
+  const stackName = pascalCase(config.name);
   const stack = new TroposStack(app, stackName, {
     config,
     catalog,

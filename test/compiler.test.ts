@@ -126,19 +126,34 @@ describe('the workflow compiler', () => {
     );
   });
 
-  test('guards: fromStep, requirements, when changes, when tier, the approval policy — in that order', () => {
-    const ran = (step: string) => [
-      { Variable: `$.results.${step}`, IsPresent: true },
-      { Not: { Variable: `$.results.${step}.notRun`, IsPresent: true } },
-    ];
+  test('guards: fromStep, when (changes, tier, the approval policy), then requirements — in that order', () => {
     expect(states.get('Run Apply?')).toMatchObject({
       Type: 'Choice',
       Choices: [
         { Variable: '$.context.fromStepIndex', NumericGreaterThan: 3, Next: 'Not run apply' },
-        { Not: { And: [...ran('plan'), ...ran('approve')] }, Next: 'Apply: requirements not met' },
-        { Variable: '$.results.plan.hasChanges', BooleanEquals: true, Next: 'Apply components' },
+        { Not: { Variable: '$.results.plan.hasChanges', BooleanEquals: true }, Next: 'Skip Apply' },
+        {
+          Not: {
+            And: [
+              // The plan step did its work (SUCCEEDED); the approval was given or not needed (not skipped by fromStep).
+              {
+                And: [
+                  { Variable: '$.results.plan.status', IsPresent: true },
+                  { Variable: '$.results.plan.status', StringEquals: 'SUCCEEDED' },
+                ],
+              },
+              {
+                And: [
+                  { Variable: '$.results.approve', IsPresent: true },
+                  { Not: { Variable: '$.results.approve.notRun', IsPresent: true } },
+                ],
+              },
+            ],
+          },
+          Next: 'Apply: requirements not met',
+        },
       ],
-      Default: 'Skip Apply',
+      Default: 'Apply components',
     });
     expect(states.get('Apply: requirements not met')).toMatchObject({ Type: 'Fail', Error: 'RequirementNotMet' });
     expect(states.get('Not run apply')).toMatchObject({
@@ -147,10 +162,10 @@ describe('the workflow compiler', () => {
       Result: { status: 'SKIPPED', notRun: true },
     });
     expect(JSON.stringify(states.get('Run Check?'))).toContain(
-      '{"Or":[{"Variable":"$.context.tier","StringEquals":"staging"},{"Variable":"$.context.tier","StringEquals":"prod"}],',
+      '{"Not":{"Or":[{"Variable":"$.context.tier","StringEquals":"staging"},{"Variable":"$.context.tier","StringEquals":"prod"}]},"Next":"Skip Check"}',
     );
     expect(JSON.stringify(states.get('Run Approve apply?'))).toContain(
-      '{"Variable":"$.results.plan.approvalRequired","BooleanEquals":true,',
+      '{"Not":{"Variable":"$.results.plan.approvalRequired","BooleanEquals":true},"Next":"Skip Approve apply"}',
     );
     expect(states.get('Skip Apply')).toMatchObject({
       Type: 'Pass',

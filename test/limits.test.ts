@@ -194,7 +194,7 @@ describe('Lambda payload limits, in the local functions', () => {
     try {
       await expect(
         t.plane.functions.invokeFolder('api', { httpMethod: 'GET', path: '/runs', body: 'b'.repeat(6_300_000) }),
-      ).rejects.toMatchObject({ name: 'Lambda.RequestEntityTooLargeException' });
+      ).rejects.toMatchObject({ name: 'Lambda.RequestTooLargeException' });
     } finally {
       await t.close();
     }

@@ -4,6 +4,8 @@
 import { GetCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
 import { existsSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { trustClient } from '../lib/local/iam/enforcement';
 import type { Environment } from '../lib/records/environment';
@@ -201,6 +203,14 @@ describe('critical: names, tiers and resumes', () => {
     expect(await env('acme-prod-main')).toMatchObject({ status: 'active' });
   });
 
+  test('a destroy that destroyed nothing (an empty or wrong state) does not deregister the environment', async () => {
+    t.scenario({ default: { planDestroy: 0 } });
+    const d = await t.run('destroy-environment', DEV);
+    expect(d.run).toMatchObject({ status: 'FAILED', error: 'RequirementNotMet' });
+    expect(d.run.cause).toMatch(/deregister relies on plan, approve, destroy having done their work/);
+    expect(await env('acme-dev-testenv-01')).toMatchObject({ status: 'active' });
+  });
+
   test('a components subset destroys those components and leaves the environment registered', async () => {
     t.scenario({ default: { plan: { add: 0, change: 0, destroy: 1 } } });
     const d = await t.run('destroy-environment', { ...DEV, components: 'monitoring' });
@@ -289,16 +299,59 @@ describe('major: internal keys, authority, identity, tickets', () => {
     expect(fromConsole.run.principal).toBeUndefined();
   });
 
-  test("a ticket is bound to the caller that first used it: another caller cannot run under someone else's ticket", async () => {
-    const first = await startAs('alice', 'plan-environment', { ...DEV, ticketId: 'CHG-BOUND-1' });
-    expect(first.status).toBe(202);
-    await t.waitFor(String(first.body.runId));
-    const again = await startAs('alice', 'plan-environment', { ...DEV, ticketId: 'CHG-BOUND-1' });
-    expect(again.status).toBe(202);
-    await t.waitFor(String(again.body.runId));
-    const stolen = await startAs('mallory', 'plan-environment', { ...DEV, ticketId: 'CHG-BOUND-1' });
-    expect(stolen.status).toBe(403);
-    expect(String(stolen.body.message)).toMatch(/ticket CHG-BOUND-1 belongs to local:alice/);
+  test("a ticket is bound to the caller that first asked for its callback: nobody else's run can call back under it", async () => {
+    const hook = await receiver();
+    try {
+      const withHook = { ...DEV, ticketId: 'CHG-BOUND-1', callbackUrl: hook.url };
+      const first = await startAs('alice', 'plan-environment', withHook);
+      expect(first.status).toBe(202);
+      await t.waitFor(String(first.body.runId), (d) => d.run.callback?.status === 'DELIVERED');
+      const again = await startAs('alice', 'plan-environment', withHook);
+      expect(again.status).toBe(202);
+      await t.waitFor(String(again.body.runId), (d) => d.run.callback?.status === 'DELIVERED');
+      const stolen = await startAs('mallory', 'plan-environment', withHook);
+      expect(stolen.status).toBe(403);
+      expect(String(stolen.body.message)).toMatch(/ticket CHG-BOUND-1 belongs to local:alice/);
+      // Without a callback a ticket id is only a label: it binds nobody.
+      const label = await startAs('mallory', 'plan-environment', { ...DEV, ticketId: 'CHG-BOUND-1' });
+      expect(label.status).toBe(202);
+      await t.waitFor(String(label.body.runId));
+      expect(hook.received).toBe(2);
+    } finally {
+      await hook.close();
+    }
+  });
+
+  test('a run started directly (console) cannot be approved under separation of duties: the requester is unknown', async () => {
+    const d = startFromConsole('apply-environment', PROD);
+    const runId = await until(async () => {
+      const runs = (await t.get('/runs?workflow=apply-environment&status=RUNNING')).body.runs as {
+        runId: string;
+        origin?: string;
+      }[];
+      return runs.find((r) => r.origin === 'console')?.runId;
+    });
+    await t.waitFor(runId, (x) => x.approvals.length > 0);
+    const res = await answer(`${runId}.approve`, 'approver');
+    expect(res.status).toBe(403);
+    expect(String(res.body.message)).toMatch(
+      /was started directly \(console or SDK\), so Tropos cannot tell who asked/,
+    );
+    expect((await answer(`${runId}.approve`, 'approver', 'reject')).status).toBe(403);
+    t.plane.engine.stopExecution(
+      t.plane.engine.listExecutions().find((e) => e.name === runId)!.executionArn,
+      'States.Aborted',
+      'test over',
+    );
+    await d;
+  });
+
+  test('a self-declared requestedBy blocks nobody: only the authenticated requester may not approve', async () => {
+    const res = await startAs('alice', 'apply-environment', { ...PROD, requestedBy: 'local:approver' });
+    const runId = String(res.body.runId);
+    await t.waitFor(runId, (d) => d.approvals.length > 0);
+    expect((await answer(`${runId}.approve`, 'approver')).status).toBe(200);
+    expect((await t.waitFor(runId)).run.status).toBe('SUCCEEDED');
   });
 
   test('a console-started run cannot ask for a signed callback (nobody authenticated its ticket)', async () => {
@@ -445,10 +498,33 @@ describe('minor', () => {
   });
 });
 
-async function until(check: () => Promise<boolean>, timeoutMs = 20_000): Promise<void> {
+/** Polls until `check` answers something truthy, and returns it. */
+async function until<T>(check: () => Promise<T | undefined | false>, timeoutMs = 20_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
+  for (;;) {
+    const value = await check();
+    if (value) return value;
     if (Date.now() > deadline) throw new Error('condition not met in time');
     await new Promise((r) => setTimeout(r, 50));
   }
+}
+
+/** A ticketing system's webhook on loopback: answers 204, counts what it received. */
+async function receiver(): Promise<{ url: string; received: number; close(): Promise<void> }> {
+  const state = { received: 0 };
+  const server = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      state.received += 1;
+      res.writeHead(204).end();
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`,
+    get received() {
+      return state.received;
+    },
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
 }

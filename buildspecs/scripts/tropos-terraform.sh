@@ -54,7 +54,8 @@ run() {
 
 require_tool() { # name version-wanted
   if [ "$dry" = "true" ]; then return 0; fi
-  if ! command -v "$1" >/dev/null 2>&1; then
+  # type -P: the binary on PATH, not a shell function of the same name (aws is one, see credentials).
+  if ! type -P "$1" >/dev/null 2>&1; then
     finish 1 "$1 not found on PATH (Tropos wants $1 ${2:-}); install it, or run with --dry-run to see the commands each step would run"
   fi
 }
@@ -82,13 +83,13 @@ credentials() {
   cat >"$AWS_CONFIG_FILE" <<CONFIG
 [profile tropos-build]
 credential_source = EcsContainer
-region = ${TROPOS_BACKEND_REGION:-${TROPOS_REGION:-}}
+region = ${TROPOS_BACKEND_REGION:-${TROPOS_REGION:-${AWS_REGION:-us-east-1}}}
 
 [profile tropos-target]
 role_arn = $arn
 credential_source = EcsContainer
 role_session_name = tropos-${TROPOS_RUN_ID:-local}
-region = ${TROPOS_REGION:-}
+region = ${TROPOS_REGION:-${AWS_REGION:-us-east-1}}
 CONFIG
   say "providers act as $arn (profile tropos-target, refreshed as it expires); state and artifacts with the build's role"
   # terraform and atmos: the providers' default profile; every `terraform init` (atmos runs its own) gives the
@@ -252,7 +253,8 @@ main() {
     apply | destroy) apply_plan ;;
     validate)
       if [ "$engine" = "atmos" ]; then run atmos terraform validate "$component" -s "$stack" || finish 1 "terraform validate failed for $component"
-      else run terraform -chdir="$(component_dir)" init -backend=false -input=false -no-color && run terraform -chdir="$(component_dir)" validate -no-color || finish 1 "terraform validate failed for $component"; fi
+      # No backend here: the backend's profile (TF_CLI_ARGS_init) does not apply to an init without one.
+      else run env -u TF_CLI_ARGS_init terraform -chdir="$(component_dir)" init -backend=false -input=false -no-color && run terraform -chdir="$(component_dir)" validate -no-color || finish 1 "terraform validate failed for $component"; fi
       finish 0 "$component is valid"
       ;;
     compliance)

@@ -1,5 +1,4 @@
 import { InvalidInputError } from '../../lib/domain/errors';
-import { INTERNAL_KEYS } from '../../lib/domain/inputs';
 import type { EnvironmentWriter, TicketStore } from '../../lib/records/environment-store';
 import {
   APPROVAL_STATUSES,
@@ -190,11 +189,6 @@ async function startRun(req: ApiRequest, deps: ApiDeps): Promise<ApiResponse> {
   const input = body.input ?? {};
   if (typeof input !== 'object' || input === null || Array.isArray(input))
     problems.push({ field: 'input', problem: 'must be a JSON object of the workflow inputs' });
-  // Set only by a parent run for its child (sharing the parent's stack lock): never by a caller.
-  for (const key of INTERNAL_KEYS) {
-    if (typeof input === 'object' && input !== null && key in input)
-      problems.push({ field: `input.${key}`, problem: 'is set by Tropos for the runs a run starts; leave it out' });
-  }
   refuseProblems(problems);
   const entry = deps.workflows[workflow as string]!;
   const runInput = {
@@ -213,8 +207,11 @@ async function startRun(req: ApiRequest, deps: ApiDeps): Promise<ApiResponse> {
     if (e instanceof InvalidInputError) throw new HttpError(400, 'InvalidInput', e.message, { problems: e.problems });
     throw e;
   }
+  // A callback is signed in the ticket's name: only its owner may ask for one. (A ticket without a callback is a
+  // label on the run, bound to nobody.)
   const ticketId = validated.input.ticketId;
-  if (typeof ticketId === 'string') await bindTicket(ticketId, req, deps);
+  if (typeof ticketId === 'string' && typeof validated.input.callbackUrl === 'string')
+    await bindTicket(ticketId, req, deps);
   const runId = newRunId(workflow as string, (deps.now ?? (() => new Date()))());
   // The run starts with its normalised input (trimmed names), handed over first with who asked for it.
   const { executionArn } = await startHandedOver(deps, {
@@ -235,16 +232,25 @@ export function apiOrigin(req: ApiRequest) {
   return { kind: 'api' as const, principal: req.identity };
 }
 
-/** Binds a ticket to the caller: 403 when another caller used it first (callbacks are signed in its name). */
+/**
+ * Binds a ticket to the caller: 403 when another caller used it first (callbacks are signed in its name). The caller
+ * is its role, not its session: a ticketing system's sessions change names (task ids, instance ids).
+ */
 export async function bindTicket(ticketId: string, req: ApiRequest, deps: ApiDeps): Promise<void> {
-  const { owner, since } = await deps.tickets.bind(ticketId, req.identity, (deps.now ?? (() => new Date()))());
-  if (owner !== req.identity)
+  const caller = ticketOwnerOf(req.identity);
+  const { owner, since } = await deps.tickets.bind(ticketId, caller, (deps.now ?? (() => new Date()))());
+  if (owner !== caller)
     throw new HttpError(
       403,
       'TicketConflict',
       `ticket ${ticketId} belongs to ${owner} (first used ${since}); a ticket is used by the caller that first used it`,
       { problems: [{ field: 'ticketId', problem: `belongs to another caller (${owner})` }] },
     );
+}
+
+/** The owner of a ticket: the caller's role for a role session (`assumed-role/<role>`), else the caller. */
+export function ticketOwnerOf(identity: string): string {
+  return /^(arn:[^:]+:sts::\d{12}:assumed-role\/[^/]+)\/.+$/.exec(identity)?.[1] ?? identity;
 }
 
 /** Hands the run over (who asked, the exact input), then starts it: its first state trusts only that handover. */

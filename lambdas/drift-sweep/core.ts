@@ -3,6 +3,7 @@ import type { EnvironmentStore } from '../../lib/records/environment-store';
 import { originOf, type HandoverStore } from '../../lib/records/handover';
 import type { RunStore } from '../../lib/records/run-store';
 
+import { createHash } from 'node:crypto';
 import { DRIFT_SWEEP, type SweepSummary } from '../../lib/domain/drift';
 
 export { DRIFT_METRIC } from '../../lib/domain/drift';
@@ -41,7 +42,7 @@ export type SweepRequest =
 
 export interface SweepDeps {
   readonly registry: Pick<EnvironmentStore, 'list' | 'get'>;
-  readonly handovers: Pick<HandoverStore, 'get' | 'put'>;
+  readonly handovers: Pick<HandoverStore, 'consume' | 'put'>;
   readonly runs: Pick<RunStore, 'recordStart'>;
   readonly putMetrics: (points: { stack: string; value: number; at: Date }[]) => Promise<void>;
   readonly publish: (subject: string, message: string) => Promise<void>;
@@ -58,7 +59,12 @@ export async function sweep(
 ): Promise<{ environments: SweepItem[]; count: number } | SweepSummary> {
   if (req.action === 'list') {
     // Who started the sweep (the API's caller, or the schedule / console), handed on to every check.
-    const origin = originOf(await deps.handovers.get(req.runId), DRIFT_SWEEP, req.input);
+    const handover = await deps.handovers.consume(
+      req.runId,
+      req.executionArn,
+      req.startedAt ? new Date(req.startedAt) : new Date(),
+    );
+    const origin = originOf(handover, DRIFT_SWEEP, req.input);
     await deps.runs.recordStart(req.runId, {
       workflow: DRIFT_SWEEP,
       startedAt: req.startedAt,
@@ -69,13 +75,14 @@ export async function sweep(
     const active = await deps.registry.list({ status: 'active' });
     const createdAt = (deps.now ?? (() => new Date()))().toISOString();
     const environments: SweepItem[] = [];
-    for (const [i, e] of active.entries()) {
+    for (const e of active) {
       const item: SweepItem = {
         tenant: e.tenant,
         account: e.account,
         environment: e.environment,
         stack: e.stack,
-        runId: `${req.runId}-${i + 1}`,
+        // Named after the stack (a hash, within the 80 characters): a retried list hands over the same runs.
+        runId: `${req.runId}-${createHash('sha256').update(e.stack).digest('hex').slice(0, 10)}`,
         input: {
           tenant: e.tenant,
           account: e.account,

@@ -2,9 +2,11 @@ import { DRIFT_SWEEP, type SweepSummary } from '../../lib/domain/drift';
 import {
   DEFAULT_INSTALLATION,
   ONBOARD_WORKFLOW,
+  stackName,
   stateMachineName,
   workflowOfStateMachine,
 } from '../../lib/domain/naming';
+import type { HandoverStore } from '../../lib/records/handover';
 import { planFromExported } from '../../lib/domain/plan';
 import type { Environment } from '../../lib/records/environment';
 import type { EnvironmentWriter } from '../../lib/records/environment-store';
@@ -43,6 +45,16 @@ export interface LedgerDeps {
   readonly claimStaleMs?: number;
   /** The installation's name: its state machines are `<installation>-<workflow>`. */
   readonly installation?: string;
+  /** Who started each run, and with what input (the stack of a run that failed before recording its own). */
+  readonly handovers?: Pick<HandoverStore, 'get'>;
+}
+
+/** The stack a run's handover names, when its input's coordinates are there (the API normalised them). */
+async function handedOverStack(runId: string, deps: LedgerDeps): Promise<string | undefined> {
+  const input = (await deps.handovers?.get(runId))?.input;
+  const text = (k: string) => (typeof input?.[k] === 'string' ? (input[k] as string) : undefined);
+  const [tenant, account, environment] = [text('tenant'), text('account'), text('environment')];
+  return tenant && account && environment ? stackName({ tenant, account, environment }) : undefined;
 }
 
 export async function recordStateChange(
@@ -59,11 +71,19 @@ export async function recordStateChange(
     // What the run's first state recorded — its validated stack, who started it, its callback — never the raw
     // input: a name with a trailing newline is the validated stack's, and a console input is nobody's ticket.
     const started = await runs.getRun(change.runId);
-    const stack = started?.stack;
+    // A run whose first state failed before it recorded its stack: the stack its handover's (normalised) input
+    // names — an API onboarding registered it, and must give its CIDR back.
+    const stack = started?.stack ?? (await handedOverStack(change.runId, deps));
     // However it ended (succeeded, failed, rejected, aborted, timed out), a run gives back the stack lock it holds
     // — before its end is recorded, so that whoever sees the end can take the stack. A child working under its
-    // parent's lock holds none (the lock names the parent, which gives it back).
-    if (stack) await locks.release(stack, change.runId);
+    // parent's lock holds none (the lock names the parent, which gives it back) — unless the parent had ended
+    // before the child took it: then nobody else will.
+    if (stack) {
+      await locks.release(stack, change.runId);
+      const owner = started?.lockOwner;
+      if (owner && owner !== change.runId && (await runs.getRun(owner))?.status !== 'RUNNING')
+        await locks.release(stack, owner);
+    }
     await runs.recordRun(change);
     const run: Run = { ...started, ...change };
     // An onboarding that did not succeed leaves its environment `failed` with the reason, and its CIDR free.

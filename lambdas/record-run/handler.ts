@@ -2,6 +2,7 @@ import middy from '@middy/core';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { TABLES } from '../../lib/records/environment';
 import { EnvironmentWriter } from '../../lib/records/environment-store';
+import { HandoverStore } from '../../lib/records/handover';
 import { RunStore } from '../../lib/records/run-store';
 import { StackLocks } from '../../lib/records/stack-lock';
 import { callbackSecret } from '../shared/secrets';
@@ -24,6 +25,7 @@ const deps: LedgerDeps = {
   // The function's own timeout: a claim older than that belongs to an invocation that has ended.
   claimStaleMs: Number(requiredEnv('TROPOS_LEDGER_TIMEOUT_SECONDS')) * 1000,
   installation: requiredEnv('TROPOS_INSTALLATION'),
+  handovers: new HandoverStore(dynamo(), requiredEnv(TABLES.runs.env)),
 };
 
 /** Target of the EventBridge rules on execution status changes and build state changes. */

@@ -48,8 +48,10 @@ export interface ValidateRequest {
    * API's own check before it starts a run passes `api`; a later validate step of a run has none.
    */
   readonly origin?: RunOrigin;
-  /** Resolves the closures of a workflow's steps' requirements (the first validate state is given them). */
+  /** The run's first state (it resolves who started the run, from its handover). */
   readonly first?: boolean;
+  /** The execution's ARN (`$$.Execution.Id`): what uses the handover up. */
+  readonly executionArn?: string;
 }
 
 /** What every later state reads: the resolved stack and run settings. Empty strings where not applicable. */
@@ -418,7 +420,7 @@ function describe(v: unknown): string {
 
 /** Where the first state of a run reads its handover and writes what it resolved (the runs table). */
 export interface RunRecorder {
-  readonly handovers: Pick<HandoverStore, 'get' | 'put'>;
+  readonly handovers: Pick<HandoverStore, 'consume' | 'put'>;
   readonly runs: Pick<RunStore, 'recordStart'>;
 }
 
@@ -434,7 +436,11 @@ export async function validateRun(
   recorder: RunRecorder,
 ): Promise<ValidateResult> {
   if (!req.first) return validateInput(req, settings, registry);
-  const origin = originOf(await recorder.handovers.get(req.runId), req.workflow.name, req.input);
+  const startedAt = req.startedAt ? new Date(req.startedAt) : new Date();
+  const handover = req.executionArn
+    ? await recorder.handovers.consume(req.runId, req.executionArn, startedAt)
+    : undefined;
+  const origin = originOf(handover, req.workflow.name, req.input);
   const raw = (typeof req.input === 'object' && req.input !== null ? req.input : {}) as Record<string, unknown>;
   const text = (v: unknown, rule: RegExp) => (typeof v === 'string' && rule.test(v) ? v : undefined);
   const started = {
@@ -443,6 +449,7 @@ export async function validateRun(
     origin: origin.kind,
     principal: origin.principal || undefined,
     parentRunId: origin.parentRunId,
+    lockOwner: origin.lockOwner,
     startedBy: origin.parentRunId ? `run ${origin.parentRunId}` : (origin.principal ?? 'console'),
     requestedBy: text(raw.requestedBy, REQUESTED_BY),
     ticketId: text(raw.ticketId, TICKET_ID),

@@ -57,12 +57,14 @@ export class ApiClient {
         : { ...base, 'x-tropos-user': this.user };
       const res = await fetch(url, { method, headers, ...(text === undefined ? {} : { body: text }) });
       const raw = await res.text();
-      const throttled = res.status === 429 || (res.status === 503 && !!this.signer);
+      // 429 is API Gateway refusing before the handler ran: safe to send again. A 503 only for a read: the API's
+      // own 503 (a start that failed) says when to retry, and a POST is not sent twice on a guess.
+      const throttled = res.status === 429 || (res.status === 503 && !!this.signer && method === 'GET');
       if (throttled && attempt < THROTTLE_ATTEMPTS) {
         const retryAfter = Number(res.headers.get('retry-after'));
         await this.pause(
           Number.isFinite(retryAfter) && retryAfter > 0
-            ? retryAfter * 1000
+            ? Math.min(retryAfter, 30) * 1000
             : Math.random() * THROTTLE_BASE_MS * 2 ** (attempt - 1),
         );
         continue;
@@ -132,9 +134,12 @@ export async function connect(options: {
   buildEnvironment?: Record<string, string>;
 }): Promise<Connection> {
   const explicit = options.server ?? process.env.TROPOS_SERVER;
-  // The deployed API: signed requests, no local health route.
-  if (explicit && isAwsApi(explicit))
+  // The deployed API: signed requests, no local health route; the caller is your AWS identity.
+  if (explicit && isAwsApi(explicit)) {
+    if (options.as)
+      throw new UsageError('--as names a local user; against the deployed API the caller is your AWS identity');
     return { client: new ApiClient(explicit.replace(/\/+$/, '')), close: async () => undefined };
+  }
   if (explicit) {
     if (!(await healthy(explicit))) throw new UsageError(`no Tropos server answers at ${explicit}`);
     return { client: new ApiClient(explicit, localUser(options.as)), close: async () => undefined };

@@ -88,24 +88,37 @@ export class WorkflowCompiler {
         sfn.Condition.numberGreaterThan('$.context.fromStepIndex', topLevelIndex),
         skipped(`Not run ${lower(title)}`, 'Not run: fromStep names a later step', { notRun: true }),
       );
-    if (requires.length > 0) {
-      const met = requires.flatMap((r) => [
-        sfn.Condition.isPresent(resultPath(r)),
-        // Not(IsPresent), not IsPresent: false — which the local engine's library gets wrong (see engine.ts).
-        sfn.Condition.not(sfn.Condition.isPresent(`${resultPath(r)}.notRun`)),
-      ]);
+    // A step its `when` skips relies on nothing; one that runs, on every step it requires having done its work.
+    if (conditions.length > 0) {
+      const condition = conditions.length === 1 ? conditions[0]! : sfn.Condition.and(...conditions);
+      choice.when(sfn.Condition.not(condition), skipped(`Skip ${title}`, `Skipped: ${this.describeWhen(step)}`));
+    }
+    if (requires.length > 0)
       choice.when(
-        sfn.Condition.not(sfn.Condition.and(...met)),
+        sfn.Condition.not(sfn.Condition.and(...requires.map((r) => this.ran(r)))),
         new sfn.Fail(this.scope, stateName(`${title}: requirements not met`), {
           error: ErrorCode.RequirementNotMet,
-          cause: `${step.name} relies on ${requires.join(', ')} having run in this run; resume from an earlier step`,
+          cause: `${step.name} relies on ${requires.join(', ')} having done their work in this run (an approval: asked and given, or not needed by the tier's policy); resume from an earlier step`,
         }),
       );
-    }
-    const otherwise = skipped(`Skip ${title}`, `Skipped: ${this.describeWhen(step)}`);
-    if (conditions.length === 0) return choice.otherwise(body).afterwards();
-    const condition = conditions.length === 1 ? conditions[0]! : sfn.Condition.and(...conditions);
-    return choice.when(condition, body).otherwise(otherwise).afterwards();
+    return choice.otherwise(body).afterwards();
+  }
+
+  /**
+   * Whether a required step did its work in this run: an approval step was answered "approve" or not needed by the
+   * tier's policy (skipped by its `when`, never by `fromStep`); any other step SUCCEEDED — one its `when` skipped
+   * (a destroy with nothing to destroy: perhaps the wrong or an empty state) does not count.
+   */
+  private ran(name: string): sfn.Condition {
+    const path = resultPath(name);
+    const step = this.workflow.steps.find((s) => s.name === name);
+    // Not(IsPresent), not IsPresent: false — which the local engine's library gets wrong (see engine.ts).
+    const notSkippedByFromStep = sfn.Condition.not(sfn.Condition.isPresent(`${path}.notRun`));
+    if (step?.kind === 'approval') return sfn.Condition.and(sfn.Condition.isPresent(path), notSkippedByFromStep);
+    return sfn.Condition.and(
+      sfn.Condition.isPresent(`${path}.status`),
+      sfn.Condition.stringEquals(`${path}.status`, 'SUCCEEDED'),
+    );
   }
 
   private describeWhen(step: Step): string {
@@ -203,6 +216,7 @@ export class WorkflowCompiler {
       checks: step.checks,
       first,
       'input.$': first ? '$' : '$.input',
+      'executionArn.$': '$$.Execution.Id',
       'runId.$': '$$.Execution.Name',
       'startedAt.$': '$$.Execution.StartTime',
     };

@@ -110,6 +110,10 @@ export const ConfigSchema = z.strictObject({
             .regex(
               /^(arn:aws[\w-]*:(iam|sts)::(\d{12}|\*):[\w+=,.@*/-]+|local:[\w.@*-]+)$/,
               'an IAM principal ARN like arn:aws:iam::111122223333:role/platform-approvers (wildcards *), or local:<user> for the local control plane',
+            )
+            .refine(
+              (p) => !/:role\//.test(p) || /^arn:aws[\w-]*:iam::\d{12}:role\/[\w+=,.@-]+$/.test(p),
+              'a role ARN names one role, without a path or a wildcard (a role session carries neither); for several, list them, or match sessions with arn:aws:sts::<account>:assumed-role/<role>/*',
             ),
         )
         .min(1)

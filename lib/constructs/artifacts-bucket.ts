@@ -1,4 +1,4 @@
-import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
@@ -53,13 +53,6 @@ export class ArtifactsBucket extends Construct {
               'kms:CancelKeyDeletion',
             ],
             resources: ['*'],
-          }),
-          new iam.PolicyStatement({
-            sid: 'S3ServerAccessLogsAndBucketKey',
-            principals: [new iam.ServicePrincipal('s3.amazonaws.com')],
-            actions: ['kms:GenerateDataKey*', 'kms:Decrypt'],
-            resources: ['*'],
-            conditions: { StringEquals: { 'aws:SourceAccount': Stack.of(this).account } },
           }),
         ],
       }),

@@ -9,6 +9,7 @@ import { Construct } from 'constructs';
 import { join } from 'node:path';
 import { callbackSeconds, type TroposConfig } from '../config/schema';
 import { DRIFT_METRIC } from '../domain/drift';
+import { stateMachineName } from '../domain/naming';
 import { validatorSettings } from '../config/validator-settings';
 import { TABLES } from '../records/environment';
 import type { Catalog } from '../workflow/catalog';
@@ -29,6 +30,8 @@ export interface TroposFunctionsProps {
   readonly callbackSecret: secretsmanager.ISecret;
   /** What the API knows of each workflow: its input spec, first checks and state machine name (built in). */
   readonly workflowEntries: Readonly<Record<string, unknown>>;
+  /** Every workflow's name (its state machine is `<installation>-<name>`). */
+  readonly workflowNames: readonly string[];
 }
 
 /** The Lambda functions the workflows call; each is a thin middy handler over a pure core in `lambdas/<name>/`. */
@@ -63,18 +66,19 @@ export class TroposFunctions extends Construct {
     this.componentGraph = this.fn('ComponentGraph', 'component-graph', tables);
     records.runs.grantReadWriteData(this.componentGraph);
     // It releases each component's Await task (SendTaskSuccess). By name, not by reference: the state machines
-    // reference this function, so a reference back would be a circular dependency CloudFormation refuses.
+    // reference this function, so a reference back would be a circular dependency CloudFormation refuses. Each
+    // workflow's state machine by its exact name (a wildcard would reach another installation's).
     this.componentGraph.addToRolePolicy(
       new iam.PolicyStatement({
         actions: ['states:SendTaskSuccess', 'states:SendTaskFailure', 'states:SendTaskHeartbeat'],
-        resources: [
+        resources: props.workflowNames.map((name) =>
           Stack.of(this).formatArn({
             service: 'states',
             resource: 'stateMachine',
-            resourceName: `${config.name}-*`,
+            resourceName: stateMachineName(config.name, name),
             arnFormat: ArnFormat.COLON_RESOURCE_NAME,
           }),
-        ],
+        ),
       }),
     );
 

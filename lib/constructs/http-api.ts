@@ -5,6 +5,7 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import type { TroposConfig } from '../config/schema';
+import { pascalCase } from '../domain/naming';
 
 /** The API's one stage: the first segment of every URL (`/v1/runs`). */
 const STAGE = 'v1';
@@ -63,7 +64,7 @@ export class HttpApi extends Construct {
     const roles = [...new Set(props.routes.flatMap((r) => r.callers))];
     for (const role of roles) {
       const routes = props.routes.filter((r) => r.callers.includes(role));
-      const policy = new iam.ManagedPolicy(this, `${pascal(role)}Policy`, {
+      const policy = new iam.ManagedPolicy(this, `${pascalCase(role)}Policy`, {
         description: `Tropos API, ${role}: ${routes.map((r) => `${r.method} ${r.path}`).join(', ')}`,
         statements: [
           new iam.PolicyStatement({
@@ -74,7 +75,7 @@ export class HttpApi extends Construct {
         ],
       });
       policies.set(role, policy);
-      new CfnOutput(this, `${pascal(role)}PolicyArn`, {
+      new CfnOutput(this, `${pascalCase(role)}PolicyArn`, {
         value: policy.managedPolicyArn,
         description: `Attach to the principals that act as Tropos ${role} (${routes.length} routes)`,
         exportName: `${Stack.of(this).stackName}-${role}-policy`,
@@ -82,8 +83,4 @@ export class HttpApi extends Construct {
     }
     this.callerPolicies = policies;
   }
-}
-
-function pascal(s: string): string {
-  return s.charAt(0).toUpperCase() + s.slice(1);
 }

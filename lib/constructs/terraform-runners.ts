@@ -9,7 +9,7 @@ import * as secrets from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import { join } from 'node:path';
 import type { TroposConfig } from '../config/schema';
-import { fillPattern, physicalName } from '../domain/naming';
+import { fillPattern, pascalCase, physicalName } from '../domain/naming';
 import type { Catalog } from '../workflow/catalog';
 import { TERRAFORM_COMMANDS, TerraformCommand } from '../workflow/schema';
 
@@ -117,7 +117,9 @@ export class TerraformRunners extends Construct {
     for (const command of TERRAFORM_COMMANDS) {
       const applyKind = APPLY_KIND.has(command);
       const roleName = applyKind ? config.roles.apply : config.roles.plan;
-      const logGroup = new logs.LogGroup(this, `${pascal(command)}Logs`, { retention: logs.RetentionDays.SIX_MONTHS });
+      const logGroup = new logs.LogGroup(this, `${pascalCase(command)}Logs`, {
+        retention: logs.RetentionDays.SIX_MONTHS,
+      });
       const text = (value: string) => ({ type: codebuild.BuildEnvironmentVariableType.PLAINTEXT, value });
       const env: Record<string, codebuild.BuildEnvironmentVariable> = {
         TROPOS_COMMAND: text(command),
@@ -141,7 +143,7 @@ export class TerraformRunners extends Construct {
           value: token.secretName,
         };
 
-      const project = new codebuild.Project(this, pascal(command), {
+      const project = new codebuild.Project(this, pascalCase(command), {
         projectName: physicalName(config.name, `terraform-${command}`),
         description: `Tropos: terraform ${command} (${applyKind ? 'deploy' : 'read-only'} role ${roleName} in the target account)`,
         source: codebuild.Source.s3({ bucket: source.bucket, path: source.s3ObjectKey }),
@@ -169,10 +171,6 @@ export class TerraformRunners extends Construct {
     if (!p) throw new Error(`no terraform runner for command "${command}"; allowed: ${TERRAFORM_COMMANDS.join(', ')}`);
     return p;
   }
-}
-
-function pascal(s: string): string {
-  return s.replace(/(^|-)([a-z])/g, (_, __, c: string) => c.toUpperCase());
 }
 
 /** The fixed name of a kind's runner role: `<installation>-runner-plan` / `-apply`. */

@@ -42,3 +42,8 @@ export function workflowOfStateMachine(installation: string, machineName: string
   const prefix = `${installation}-`;
   return machineName.startsWith(prefix) ? machineName.slice(prefix.length) : undefined;
 }
+
+/** `apply-environment` → `ApplyEnvironment`: construct ids and stack names from kebab-case names. */
+export function pascalCase(s: string): string {
+  return s.replace(/(^|-)([a-z0-9])/g, (_, __, c: string) => c.toUpperCase());
+}

@@ -250,24 +250,31 @@ export class LocalEngine {
       done: Promise.resolve(),
     };
     this.executions.set(executionArn, execution);
-    const sm = new StateMachine(machine.definition as never, {
-      validationOptions: { checkArn: false, checkPaths: true },
-    });
-    const run = sm.run(input as never, {
-      overrides: {
-        taskResourceLocalHandlers: this.taskHandlers(
-          machine,
-          executionArn,
-          tokenPlaceholder,
-          controller.signal,
-        ) as never,
-      },
-      context: {
-        Execution: { Id: executionArn, Name: name, RoleArn: `arn:aws:iam::${LOCAL_ACCOUNT}:role/local` },
-        StateMachine: { Id: machine.arn, Name: machine.name },
-        Task: { Token: tokenPlaceholder },
-      },
-    });
+    let run: ReturnType<StateMachine['run']>;
+    try {
+      const sm = new StateMachine(machine.definition as never, {
+        validationOptions: { checkArn: false, checkPaths: true },
+      });
+      run = sm.run(input as never, {
+        overrides: {
+          taskResourceLocalHandlers: this.taskHandlers(
+            machine,
+            executionArn,
+            tokenPlaceholder,
+            controller.signal,
+          ) as never,
+        },
+        context: {
+          Execution: { Id: executionArn, Name: name, RoleArn: `arn:aws:iam::${LOCAL_ACCOUNT}:role/local` },
+          StateMachine: { Id: machine.arn, Name: machine.name },
+          Task: { Token: tokenPlaceholder },
+        },
+      });
+    } catch (e) {
+      // Nothing started: the name stays free.
+      this.executions.delete(executionArn);
+      throw e;
+    }
     this.aborts.set(executionArn, { abort: run.abort, controller });
     // The history and payloads are measured as the states run; the execution ends once its events are all counted:
     // one that crossed a limit failed, as on AWS, even if the library finished it first.

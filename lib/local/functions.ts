@@ -106,7 +106,7 @@ export class LocalFunctions {
     const requestBytes = jsonBytes(event);
     if (requestBytes > AWS_LIMITS.lambdaPayloadBytes)
       throw new LambdaFunctionError(
-        'Lambda.RequestEntityTooLargeException',
+        'Lambda.RequestTooLargeException',
         `the request to tropos-${folder} is ${requestBytes} bytes; Lambda accepts ${AWS_LIMITS.lambdaPayloadBytes}`,
       );
     let result: unknown;

@@ -1,13 +1,15 @@
 import { isDeepStrictEqual } from 'node:util';
-import { GetCommand, PutCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, PutCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { SK } from './run';
 
 /**
  * Who started a run, as Tropos itself knows it. Everything a caller writes — the input, its keys, the execution
- * name — can be forged from the Step Functions console; a handover cannot: whoever starts a run on Tropos's behalf
- * (the API for a caller it authenticated, a run for its child, the drift sweep for each check) first writes one into
- * the runs table, which callers cannot write (IAM), keyed by the execution name, with the exact input it will start
- * the execution with. The run's first state trusts the handover only when its own workflow and input are those.
+ * name — can be forged from the Step Functions console. A handover is written by whoever starts a run on Tropos's
+ * behalf (the API for a caller it authenticated, a run for its child, the drift sweep for each check) into the runs
+ * table, which callers cannot write (IAM), keyed by the execution name, with the exact input it will start the
+ * execution with. The run's first state uses it up (one execution only) and trusts it only when it is fresh (written
+ * shortly before the execution started) and names the run's own workflow and input: a handover left behind by a
+ * start that never happened cannot be picked up later.
  */
 export interface Handover {
   /** The execution name the run will have. */
@@ -22,7 +24,12 @@ export interface Handover {
   /** A child on its parent's stack works under the parent's lock: the run that holds it. */
   readonly lockOwner?: string | undefined;
   readonly createdAt: string;
+  /** The execution that used it up (its first state). */
+  readonly consumedBy?: string;
 }
+
+/** How long before its execution started a handover may have been written (a start's retries included). */
+export const HANDOVER_FRESH_MS = 15 * 60 * 1000;
 
 /** How a run was started, resolved from its handover. */
 export interface RunOrigin {
@@ -76,6 +83,36 @@ export class HandoverStore {
       if (!existing || existing.workflow !== h.workflow || !sameJson(existing.input, h.input))
         throw new Error(`run ${h.runId} was handed over already, with another input`, { cause: e });
     }
+  }
+
+  /**
+   * Uses up the run's handover for this execution: a conditional write that only the first execution of that name
+   * (or a retry of the same first state) wins. Undefined when there is none, another execution used it, or it was
+   * not written within HANDOVER_FRESH_MS before the execution started.
+   */
+  public async consume(runId: string, executionArn: string, startedAt: Date): Promise<Handover | undefined> {
+    let item: Record<string, unknown> | undefined;
+    try {
+      const out = await this.db.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: { runId, sk: SK.handover },
+          UpdateExpression: 'SET consumedBy = :e',
+          ConditionExpression: 'attribute_exists(sk) AND (attribute_not_exists(consumedBy) OR consumedBy = :e)',
+          ExpressionAttributeValues: { ':e': executionArn },
+          ReturnValues: 'ALL_NEW',
+        }),
+      );
+      item = out.Attributes;
+    } catch (e) {
+      if ((e as Error).name === 'ConditionalCheckFailedException') return undefined;
+      throw e;
+    }
+    if (!item) return undefined;
+    const { sk: _sk, ...h } = item;
+    const handover = h as unknown as Handover;
+    const age = startedAt.getTime() - Date.parse(handover.createdAt);
+    return age <= HANDOVER_FRESH_MS && age >= -60_000 ? handover : undefined;
   }
 
   public async get(runId: string): Promise<Handover | undefined> {

@@ -52,6 +52,7 @@ export type RunStart = Partial<
     | 'origin'
     | 'principal'
     | 'parentRunId'
+    | 'lockOwner'
     | 'requestedBy'
     | 'ticketId'
     | 'callbackUrl'

@@ -18,6 +18,8 @@ export interface Run {
   readonly startedBy?: string | undefined;
   /** How it was started (`api`, `parent`, `console`), from its handover, never from its input. */
   readonly origin?: 'api' | 'parent' | 'console' | undefined;
+  /** The run whose stack lock it works under, when not its own (a child on its parent's stack). */
+  readonly lockOwner?: string | undefined;
   /** The authenticated caller behind it: the IAM principal (API), inherited from the parent; absent for `console`. */
   readonly principal?: string | undefined;
   /** Who the input says asked for it: self-declared, shown beside `principal`. */

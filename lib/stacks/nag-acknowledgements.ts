@@ -115,12 +115,6 @@ export const ACCEPTED_FINDINGS: readonly { rule: RegExp; path: RegExp; reason: s
     path: /DeadLetters\/Resource\/Resource$/,
     reason: 'It is itself a dead-letter queue: what lands here is alarmed and replayed by an operator (README).',
   },
-  {
-    rule: /^AwsSolutions-IAM5\[Resource::arn:<AWS::Partition>:states:(<AWS::Region>|[a-z0-9-]+):<AWS::AccountId>:stateMachine:[a-z0-9-]+-\*\]$/,
-    path: /\/Functions\/ComponentGraph\/ServiceRole\/DefaultPolicy\//,
-    reason:
-      "Answers the Await tasks of the installation's state machines (named <installation>-<workflow>), by name: a reference would be circular.",
-  },
 ];
 
 /** Acknowledges the accepted findings of the AwsSolutions pack on the resources they are on. */

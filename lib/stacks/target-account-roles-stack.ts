@@ -1,4 +1,4 @@
-import { CfnOutput, CfnParameter, Stack, StackProps } from 'aws-cdk-lib';
+import { CfnOutput, CfnParameter, LegacyStackSynthesizer, Stack, StackProps } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
 import type { TroposConfig } from '../config/schema';
@@ -20,7 +20,9 @@ export class TargetAccountRolesStack extends Stack {
   public readonly deployRole: iam.Role;
 
   constructor(scope: Construct, id: string, props: TargetAccountRolesStackProps) {
-    super(scope, id, props);
+    // No assets and no bootstrap: a target account deploys it as it is (cdk deploy with that account's
+    // credentials, or a StackSet) without `cdk bootstrap` — no BootstrapVersion parameter or rule.
+    super(scope, id, { synthesizer: new LegacyStackSynthesizer(), ...props });
     const { config } = props;
     const troposAccount = new CfnParameter(this, 'TroposAccountId', {
       type: 'String',

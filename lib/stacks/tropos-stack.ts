@@ -10,7 +10,7 @@ import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import { ROUTES, type WorkflowEntry } from '../../lambdas/api/core';
-import { stateMachineName } from '../domain/naming';
+import { pascalCase, stateMachineName } from '../domain/naming';
 import { WorkflowCompiler } from '../compiler/compile';
 import type { CompilerResources } from '../compiler/resources';
 import type { TroposConfig } from '../config/schema';
@@ -108,6 +108,7 @@ export class TroposStack extends Stack {
       notifications: this.notifications,
       callbackSecret: this.callbackSecret,
       workflowEntries,
+      workflowNames: [...workflows.keys()],
     });
     this.runners = new TerraformRunners(this, 'Runners', {
       config,
@@ -151,7 +152,7 @@ export class TroposStack extends Stack {
     };
     for (const name of topologicalOrder(calls)) {
       const workflow = workflows.get(name)!;
-      const construct = new WorkflowStateMachine(this, pascal(name), {
+      const construct = new WorkflowStateMachine(this, pascalCase(name), {
         workflow,
         resources,
         alarmTopic: this.notifications,
@@ -241,8 +242,4 @@ export class TroposStack extends Stack {
       targets: [target],
     });
   }
-}
-
-export function pascal(s: string): string {
-  return s.replace(/(^|-)([a-z0-9])/g, (_, __, c: string) => c.toUpperCase());
 }

@@ -13,6 +13,8 @@ export interface Scenario {
     string,
     {
       plan?: { add: number; change: number; destroy: number } | 'error';
+      /** What a destroy plan destroys (0: an empty state). */
+      planDestroy?: number;
       apply?: 'ok' | 'fail' | 'stale' | 'locked';
       applySeconds?: number;
       planSeconds?: number;

@@ -5,7 +5,7 @@
 // TROPOS_FAKE_TF (JSON), per component:
 //   { "components": { "vpc": { "plan": {"add":1,"change":0,"destroy":0} | "error", "planSeconds": 0,
 //                               "apply": "ok" | "fail" | "stale" | "locked", "applySeconds": 0,
-//                               "validate": "ok" | "fail" } },
+//                               "validate": "ok" | "fail", "planDestroy": 0 } },
 //     "default": { ... same fields ... }, "lint": "ok" | "fail", "lock": { "ID": "...", "Who": "...", ... },
 //     "stacks": { "<stack>": { "components": {...}, "default": {...} } } }
 // Every call is appended to TROPOS_FAKE_TF_LOG (JSON lines) when set.
@@ -62,8 +62,14 @@ switch (sub) {
   case 'plan': {
     sleep(spec.planSeconds || 0);
     if (spec.plan === 'error') fail(`planning ${component} failed: invalid reference in main.tf (stand-in)`);
+    // A destroy plan destroys what the component has (`planDestroy`: how many; by default what a plan would
+    // create or change, and one more): 0 is an empty state.
     const counts = flag('-destroy')
-      ? { add: 0, change: 0, destroy: (spec.plan.add || 0) + (spec.plan.change || 0) + 1 }
+      ? {
+          add: 0,
+          change: 0,
+          destroy: spec.planDestroy ?? (spec.plan.add || 0) + (spec.plan.change || 0) + 1,
+        }
       : spec.plan;
     const out = value('-out');
     if (out)

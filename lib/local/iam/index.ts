@@ -4,6 +4,6 @@ export type { AuthorizationRequest, AuthorizationResult } from './authorizer';
 export { integrationRequestsOf, withSampleValues } from './integration-actions';
 export { iamRequestOf, iamRequestsOfOperation, SDK_SERVICE_PREFIXES, UnmappedAwsCallError } from './sdk-actions';
 export type { AwsEnv, IamRequest } from './sdk-actions';
-export { authorizeSdkClient } from './sdk-middleware';
+export { asControlPlane, asPrincipal, enforceIam, trustClient } from './enforcement';
 export { templatePolicies } from './template-policies';
 export type { ResourcePolicy, RolePolicies, TemplatePolicies } from './template-policies';
