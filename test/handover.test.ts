@@ -1,0 +1,110 @@
+// Handovers against the local DynamoDB server: used up by one execution, trusted only fresh; and the run ledger
+// giving back a lock a child took under the name of a parent that had already ended.
+import { createTables, LOCAL_TABLE_NAMES, LocalDynamo, startLocalDynamo } from '../lib/local/dynamo';
+import { HANDOVER_FRESH_MS, HandoverStore, originOf } from '../lib/records/handover';
+import { RunStore } from '../lib/records/run-store';
+import { StackLocks } from '../lib/records/stack-lock';
+import { recordStateChange } from '../lambdas/record-run/core';
+
+let dynamo: LocalDynamo;
+let handovers: HandoverStore;
+beforeAll(async () => {
+  dynamo = await startLocalDynamo();
+  await createTables(dynamo.client, LOCAL_TABLE_NAMES);
+  handovers = new HandoverStore(dynamo.documents, LOCAL_TABLE_NAMES.runs);
+});
+afterAll(async () => dynamo.close());
+
+const START = new Date('2026-12-01T12:00:00Z');
+const arn = (name: string, n = 1) =>
+  `arn:aws:states:us-east-1:000000000000:execution:tropos-apply-environment:${name}#${n}`;
+const input = { tenant: 'acme', account: 'dev', environment: 'testenv-01' };
+
+async function handOver(runId: string, createdAt = START) {
+  await handovers.put({
+    runId,
+    workflow: 'apply-environment',
+    input,
+    origin: 'api',
+    principal: 'local:alice',
+    createdAt: createdAt.toISOString(),
+  });
+}
+
+describe('a handover', () => {
+  test('is used up by the first execution of its name; a retry of that execution keeps it, another gets none', async () => {
+    await handOver('h-1');
+    expect(await handovers.consume('h-1', arn('h-1'), START)).toMatchObject({ principal: 'local:alice' });
+    expect(await handovers.consume('h-1', arn('h-1'), START)).toMatchObject({ consumedBy: arn('h-1') });
+    expect(await handovers.consume('h-1', arn('h-1', 2), START)).toBeUndefined();
+  });
+
+  test('left behind by a start that never happened, it is not trusted later', async () => {
+    await handOver('h-2', new Date(START.getTime() - HANDOVER_FRESH_MS - 1000));
+    expect(await handovers.consume('h-2', arn('h-2'), START)).toBeUndefined();
+    await handOver('h-3', new Date(START.getTime() - 60_000));
+    expect(await handovers.consume('h-3', arn('h-3'), START)).toBeDefined();
+    expect(await handovers.consume('h-none', arn('h-none'), START)).toBeUndefined();
+  });
+
+  test('is trusted only for its workflow and its exact input', async () => {
+    await handOver('h-4');
+    const h = await handovers.consume('h-4', arn('h-4'), START);
+    expect(originOf(h, 'apply-environment', { ...input })).toMatchObject({ kind: 'api', principal: 'local:alice' });
+    expect(originOf(h, 'destroy-environment', input)).toEqual({ kind: 'console' });
+    expect(originOf(h, 'apply-environment', { ...input, fromStep: 'apply' })).toEqual({ kind: 'console' });
+  });
+
+  test('a second put of the same run with another input is refused', async () => {
+    await handOver('h-5');
+    await expect(
+      handovers.put({
+        runId: 'h-5',
+        workflow: 'apply-environment',
+        input: { x: 1 },
+        origin: 'parent',
+        createdAt: START.toISOString(),
+      }),
+    ).rejects.toThrow(/handed over already, with another input/);
+  });
+});
+
+describe('the run ledger and a lock taken under an ended parent', () => {
+  test("the child's end gives back the lock it took in its parent's name once the parent has ended", async () => {
+    const runs = new RunStore(dynamo.documents, LOCAL_TABLE_NAMES.runs);
+    const locks = new StackLocks(dynamo.documents, LOCAL_TABLE_NAMES.runs);
+    // The parent ended; its child (replayed, or simply late) took the stack in the parent's name.
+    await runs.recordRun({
+      runId: 'parent-1',
+      workflow: 'onboard-environment',
+      status: 'ABORTED',
+      input: {},
+      startedAt: START.toISOString(),
+      executionArn: 'p',
+    });
+    await runs.recordStart('parent-1-deploy', { stack: 'acme-dev-x', lockOwner: 'parent-1' });
+    await locks.acquire('acme-dev-x', 'parent-1', 'apply-environment');
+    await recordStateChange(
+      {
+        source: 'aws.states',
+        'detail-type': 'Step Functions Execution Status Change',
+        detail: {
+          name: 'parent-1-deploy',
+          status: 'FAILED',
+          stateMachineArn: 'arn:aws:states:us-east-1:000000000000:stateMachine:tropos-apply-environment',
+          executionArn: 'c',
+          startDate: START.getTime(),
+          stopDate: START.getTime() + 1000,
+          input: '{}',
+        },
+      },
+      {
+        runs,
+        locks,
+        registry: { get: async () => undefined, markFailed: async () => undefined as never },
+        callbacks: { secret: async () => 's', attempts: 1, backoffMs: 1 },
+      },
+    );
+    expect(await locks.get('acme-dev-x')).toBeUndefined();
+  });
+});
