@@ -51,7 +51,7 @@ describe('tropos workflow', () => {
     const r = await tropos('workflow', 'apply-environment', ...stack, '--dry-run');
     expect(r.code).toBe(0);
     expect(r.out).toMatch(
-      /^ {4}atmos terraform apply vpc -s acme-dev-testenv-01 -- -input=false -no-color -lock-timeout=5m \S+tfplan$/m,
+      /^ {4}atmos terraform apply vpc -s acme-dev-testenv-01 --planfile \S+tfplan -- -input=false -no-color -lock-timeout=5m$/m,
     );
     expect(r.out).toMatch(/^ {4}atmos terraform plan backend -s acme-dev-testenv-01 -- .*-detailed-exitcode/m);
     const lines = r.out.split('\n');

@@ -119,6 +119,7 @@ test('atmos layout: tag names and values YAML would read as null, booleans or nu
     expect(stack.vars).toEqual({
       tenant: 'acme',
       account: 'null',
+      stage: 'null',
       environment: 'true',
       region: 'us-east-1',
       vpc_cidr: '10.77.0.0/16',

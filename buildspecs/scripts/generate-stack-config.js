@@ -52,12 +52,25 @@ if (engine === 'atmos') {
       ...components.map((c) => `  - catalog/${c}`),
       'vars:',
       `  tenant: ${yaml(tenant)}`,
+      // Atmos names the stack {tenant}-{stage}-{environment}: the account is the stage.
       `  account: ${yaml(account)}`,
+      `  stage: ${yaml(account)}`,
       `  environment: ${yaml(environment)}`,
       `  region: ${yaml(region)}`,
       `  vpc_cidr: ${yaml(cidr)}`,
       '  tags:',
       ...Object.entries(tags).map(([k, v]) => `    ${yaml(k)}: ${yaml(v)}`),
+      // The state backend, as Atmos reads it: Tropos's backend (bucket and locking from its configuration).
+      'terraform:',
+      '  backend_type: "s3"',
+      '  backend:',
+      '    s3:',
+      `      bucket: ${yaml(process.env.TROPOS_STATE_BUCKET || `${tenant}-terraform-state`)}`,
+      ...(process.env.TROPOS_LOCKING === 's3-native'
+        ? ['      use_lockfile: true']
+        : [`      dynamodb_table: ${yaml(process.env.TROPOS_LOCK_TABLE || `${tenant}-terraform-locks`)}`]),
+      `      region: ${yaml(process.env.TROPOS_BACKEND_REGION || region)}`,
+      '      encrypt: true',
     ],
   });
 } else {

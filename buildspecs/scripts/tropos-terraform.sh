@@ -62,12 +62,19 @@ require_tool() { # name version-wanted
 
 # --- infrastructure repository -------------------------------------------------------------------------------
 checkout() {
-  if [ -n "${TROPOS_INFRA_DIR:-}" ]; then repo=$TROPOS_INFRA_DIR; return; fi
+  if [ -n "${TROPOS_INFRA_DIR:-}" ]; then repo=$TROPOS_INFRA_DIR; atmos_paths; return; fi
   repo="$work/infrastructure"
   local url=${TROPOS_INFRA_URL:?TROPOS_INFRA_URL is not set}
   if [ -n "${TROPOS_INFRA_TOKEN:-}" ]; then url=${url/https:\/\//https://x-access-token:${TROPOS_INFRA_TOKEN}@}; fi
   rm -rf "$repo"
   git clone --quiet --depth 1 --branch "${TROPOS_INFRA_REF:-main}" "$url" "$repo" || finish 1 "cannot clone the infrastructure repository ${TROPOS_INFRA_URL} at ${TROPOS_INFRA_REF:-main}"
+  atmos_paths
+}
+
+# Atmos finds atmos.yaml in ATMOS_CLI_CONFIG_PATH and resolves its base_path from ATMOS_BASE_PATH: the checkout,
+# whatever the working directory.
+atmos_paths() {
+  if [ "$engine" = "atmos" ]; then export ATMOS_CLI_CONFIG_PATH="$repo" ATMOS_BASE_PATH="$repo"; fi
 }
 
 # --- credentials -------------------------------------------------------------------------------------------
@@ -190,7 +197,8 @@ apply_plan() {
   init
   local log="$work/apply.log" rc=0
   if [ "$engine" = "atmos" ]; then
-    run atmos terraform apply "$component" -s "$stack" -- -input=false -no-color -lock-timeout=5m "$out" 2>&1 | tee "$log"; rc=${PIPESTATUS[0]}
+    # A saved plan through --planfile: atmos then passes no -var-file (terraform refuses variables with a plan).
+    run atmos terraform apply "$component" -s "$stack" --planfile "$out" -- -input=false -no-color -lock-timeout=5m 2>&1 | tee "$log"; rc=${PIPESTATUS[0]}
   else
     run terraform -chdir="$(component_dir)" apply -input=false -no-color -lock-timeout=5m "$out" 2>&1 | tee "$log"; rc=${PIPESTATUS[0]}
   fi
