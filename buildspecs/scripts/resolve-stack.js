@@ -1,0 +1,157 @@
+// Resolves a stack from the infrastructure repository — the source of truth — for a run: its components, each
+// one's dependencies, and what the runner needs per component (folder, workspace, backend, state key). Plain Node
+// (CodeBuild runs it without node_modules). Prints the resolved stack as JSON; exits 1 naming what is wrong.
+//
+//   atmos:     node resolve-stack.js atmos <stack> <describe-stacks.json>
+//              from `atmos describe stacks -s <stack> --format json` (Atmos's own merging, never re-implemented):
+//              abstract (metadata.type: abstract) and disabled (metadata.enabled: false) components are not run;
+//              dependencies from settings.depends_on (Atmos's map or list of {component, ...}); one on another
+//              stack's component is refused (cross-stack ordering is not done), one on a component the stack does
+//              not have is reported and ignored.
+//   terraform: node resolve-stack.js terraform <stack> <repo> <account> <environment>
+//              the roots environments/<account>/<environment>/<component>/ (a folder with *.tf files), and their
+//              dependencies from environments/<account>/<environment>/tropos.json: {"depends_on": {"vpc": ["backend"]}}.
+// A dependency cycle is refused, naming it.
+'use strict';
+const fs = require('fs');
+const path = require('path');
+
+function fail(message) {
+  process.stderr.write(`${message}\n`);
+  process.exit(1);
+}
+
+/** `a -> b -> a` when the graph has a cycle, else undefined. */
+function findCycle(graph) {
+  const state = new Map();
+  const stack = [];
+  const visit = (n) => {
+    state.set(n, 'open');
+    stack.push(n);
+    for (const d of graph[n] || []) {
+      if (!(d in graph)) continue;
+      if (state.get(d) === 'open') return [...stack.slice(stack.indexOf(d)), d];
+      if (!state.has(d)) {
+        const found = visit(d);
+        if (found) return found;
+      }
+    }
+    stack.pop();
+    state.set(n, 'done');
+    return undefined;
+  };
+  for (const n of Object.keys(graph).sort()) {
+    if (state.has(n)) continue;
+    const found = visit(n);
+    if (found) return found.join(' -> ');
+  }
+  return undefined;
+}
+
+/** Atmos's depends_on: a map (`1: {component: vpc}`) or a list; each entry a component, maybe in another stack. */
+function dependenciesOf(settings) {
+  const raw = (settings && settings.depends_on) || {};
+  return (Array.isArray(raw) ? raw : Object.values(raw)).map((d) => (typeof d === 'string' ? { component: d } : d));
+}
+
+const OTHER_STACK_KEYS = ['stack', 'namespace', 'tenant', 'environment', 'stage'];
+
+function fromAtmos(stack, describeFile) {
+  let described;
+  try {
+    described = JSON.parse(fs.readFileSync(describeFile, 'utf8'));
+  } catch (e) {
+    fail(`cannot read what atmos describe stacks answered: ${e.message}`);
+  }
+  const own = described[stack];
+  if (!own) fail(`atmos describe stacks has no stack ${stack}; stacks: ${Object.keys(described).join(', ') || 'none'}`);
+  const all = (own.components && own.components.terraform) || {};
+  const runnable = Object.entries(all).filter(
+    ([, c]) => (c.metadata || {}).type !== 'abstract' && (c.metadata || {}).enabled !== false,
+  );
+  const names = new Set(runnable.map(([n]) => n));
+  const problems = [];
+  const ignored = [];
+  const components = runnable.map(([name, c]) => {
+    const dependsOn = [];
+    for (const d of dependenciesOf(c.settings)) {
+      const other = OTHER_STACK_KEYS.find(
+        (k) => d[k] !== undefined && d[k] !== (k === 'stack' ? stack : (c.vars || {})[k]),
+      );
+      if (other)
+        problems.push(
+          `${name} depends on ${d.component} of another stack (${other}: ${d[other]}); Tropos orders components within one stack: run that stack first, and drop the dependency here`,
+        );
+      else if (!names.has(d.component)) ignored.push(`${name} -> ${d.component} (not a component of ${stack})`);
+      else dependsOn.push(d.component);
+    }
+    const backend = c.backend || {};
+    const workspace = c.workspace || stack;
+    // Atmos's S3 layout: <workspace_key_prefix>/<workspace>/<key> (terraform's for a non-default workspace).
+    const prefix = backend.workspace_key_prefix || String(c.component || name).replace(/\//g, '-');
+    const key = backend.key || 'terraform.tfstate';
+    return {
+      name,
+      folder: c.component || name,
+      dependsOn: [...new Set(dependsOn)].sort(),
+      workspace,
+      backendType: c.backend_type || '',
+      backend,
+      stateKey: c.backend_type === 's3' ? `${prefix}/${workspace}/${key}` : undefined,
+    };
+  });
+  if (problems.length > 0) fail(`stack ${stack} cannot be ordered:\n  - ${problems.join('\n  - ')}`);
+  const vars = (runnable[0] && runnable[0][1].vars) || {};
+  return { stack, engine: 'atmos', account: vars.account || vars.stage, region: vars.region, components, ignored };
+}
+
+function fromTerraform(stack, repo, account, environment) {
+  const dir = path.join(repo, 'environments', account, environment);
+  if (!fs.existsSync(dir)) fail(`stack ${stack}: ${dir} does not exist in the infrastructure repository`);
+  const roots = fs
+    .readdirSync(dir, { withFileTypes: true })
+    .filter((e) => e.isDirectory() && fs.readdirSync(path.join(dir, e.name)).some((f) => f.endsWith('.tf')))
+    .map((e) => e.name)
+    .sort();
+  const conventionFile = path.join(dir, 'tropos.json');
+  let declared = {};
+  if (fs.existsSync(conventionFile)) {
+    try {
+      declared = JSON.parse(fs.readFileSync(conventionFile, 'utf8')).depends_on || {};
+    } catch (e) {
+      fail(`${conventionFile} is not valid JSON: ${e.message}`);
+    }
+  }
+  const ignored = [];
+  for (const name of Object.keys(declared))
+    if (!roots.includes(name))
+      ignored.push(`${name} (in tropos.json, but environments/${account}/${environment}/${name} has no *.tf)`);
+  const components = roots.map((name) => {
+    const deps = (declared[name] || []).filter((d) => {
+      if (roots.includes(d)) return true;
+      ignored.push(`${name} -> ${d} (not a root of ${stack})`);
+      return false;
+    });
+    return {
+      name,
+      folder: `environments/${account}/${environment}/${name}`,
+      dependsOn: [...new Set(deps)].sort(),
+      workspace: 'default',
+      backendType: 's3',
+      backend: {},
+      stateKey: `${account}/${environment}/${name}/terraform.tfstate`,
+    };
+  });
+  return { stack, engine: 'terraform', account, components, ignored };
+}
+
+const [engine, stack, ...rest] = process.argv.slice(2);
+if (!engine || !stack)
+  fail(
+    'usage: resolve-stack.js atmos <stack> <describe-stacks.json> | terraform <stack> <repo> <account> <environment>',
+  );
+const resolved = engine === 'atmos' ? fromAtmos(stack, rest[0]) : fromTerraform(stack, rest[0], rest[1], rest[2]);
+if (resolved.components.length === 0) fail(`stack ${stack} has no components to run`);
+const cycle = findCycle(Object.fromEntries(resolved.components.map((c) => [c.name, c.dependsOn])));
+if (cycle) fail(`stack ${stack}: the components depend on each other in a cycle: ${cycle}; break it in the repository`);
+process.stdout.write(`${JSON.stringify(resolved, null, 2)}\n`);
