@@ -460,7 +460,7 @@ describe('failures, resumption, dry runs and bad input', () => {
     const hijack = await t.post('/runs', { workflow: 'apply-backend', input: { ...DEV, lockOwner: 'someone-else' } });
     expect(hijack.status).toBe(400);
     expect(hijack.body.problems).toEqual([
-      { field: 'input.lockOwner', problem: 'is set by Tropos for the runs a run starts; leave it out' },
+      { field: 'lockOwner', problem: 'is set by Tropos for the runs a run starts, never by input; leave it out' },
     ]);
     const unknown = await t.post('/runs', { workflow: 'apply-everything', input: {} });
     expect(unknown.status).toBe(400);
