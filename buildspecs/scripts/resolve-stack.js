@@ -8,10 +8,12 @@
 //              dependencies from settings.depends_on (Atmos's map or list of {component, ...}); one on another
 //              stack's component is refused (cross-stack ordering is not done), one on a component the stack does
 //              not have is reported and ignored.
-//   terraform: node resolve-stack.js terraform <stack> <repo> <account> <environment>
+//   terraform: node resolve-stack.js terraform <stack> <repo> <account> <environment> [tenant]
 //              the roots environments/<account>/<environment>/<component>/ (a folder with *.tf files), and their
-//              dependencies from environments/<account>/<environment>/tropos.json: {"depends_on": {"vpc": ["backend"]}}.
-// A dependency cycle is refused, naming it.
+//              dependencies from environments/<account>/<environment>/tropos.json: {"depends_on": {"vpc": ["backend"]}}
+//              (and, optionally, the environment's network block: {"vpc_cidr": "10.0.0.0/16"}).
+// A dependency cycle is refused, naming it. Also lists every stack the repository defines (`stacks`: name, tenant,
+// account, environment, region, network block) — the registry's address plan learns of them before any onboarding.
 'use strict';
 const fs = require('fs');
 const path = require('path');
@@ -64,7 +66,12 @@ function fromAtmos(stack, describeFile) {
     fail(`cannot read what atmos describe stacks answered: ${e.message}`);
   }
   const own = described[stack];
-  if (!own) fail(`atmos describe stacks has no stack ${stack}; stacks: ${Object.keys(described).join(', ') || 'none'}`);
+  if (!own) {
+    const names = Object.keys(described).sort();
+    fail(
+      `the repository does not define stack ${stack} (Atmos's stacks: ${names.slice(0, 30).join(', ') || 'none'}${names.length > 30 ? `, and ${names.length - 30} more` : ''}); check tenant, account and environment against the repository's name_pattern, or onboard the stack`,
+    );
+  }
   const all = (own.components && own.components.terraform) || {};
   const runnable = Object.entries(all).filter(
     ([, c]) => (c.metadata || {}).type !== 'abstract' && (c.metadata || {}).enabled !== false,
@@ -102,26 +109,66 @@ function fromAtmos(stack, describeFile) {
   });
   if (problems.length > 0) fail(`stack ${stack} cannot be ordered:\n  - ${problems.join('\n  - ')}`);
   const vars = (runnable[0] && runnable[0][1].vars) || {};
-  return { stack, engine: 'atmos', account: vars.account || vars.stage, region: vars.region, components, ignored };
+  const stacks = Object.entries(described).map(([name, s]) => {
+    const first = Object.values((s.components && s.components.terraform) || {})[0] || {};
+    const v = first.vars || {};
+    return {
+      stack: name,
+      tenant: v.tenant,
+      account: v.account || v.stage,
+      environment: v.environment,
+      region: v.region,
+      vpcCidr: v.vpc_cidr || v.ipv4_primary_cidr_block || v.cidr_block,
+    };
+  });
+  return {
+    stack,
+    engine: 'atmos',
+    account: vars.account || vars.stage,
+    region: vars.region,
+    components,
+    ignored,
+    stacks,
+  };
 }
 
-function fromTerraform(stack, repo, account, environment) {
+function readConvention(file) {
+  if (!fs.existsSync(file)) return {};
+  try {
+    return JSON.parse(fs.readFileSync(file, 'utf8'));
+  } catch (e) {
+    return fail(`${file} is not valid JSON: ${e.message}`);
+  }
+}
+
+/** Every environments/<account>/<environment> folder: a stack of the plain-terraform layout. */
+function terraformStacks(repo, tenant) {
+  const root = path.join(repo, 'environments');
+  const dirs = (d) =>
+    fs.existsSync(d) ? fs.readdirSync(d, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name) : [];
+  return dirs(root).flatMap((account) =>
+    dirs(path.join(root, account)).map((environment) => ({
+      stack: `${tenant}-${account}-${environment}`,
+      tenant,
+      account,
+      environment,
+      vpcCidr: readConvention(path.join(root, account, environment, 'tropos.json')).vpc_cidr,
+    })),
+  );
+}
+
+function fromTerraform(stack, repo, account, environment, tenant) {
   const dir = path.join(repo, 'environments', account, environment);
-  if (!fs.existsSync(dir)) fail(`stack ${stack}: ${dir} does not exist in the infrastructure repository`);
+  if (!fs.existsSync(dir))
+    fail(
+      `the repository does not define stack ${stack}: environments/${account}/${environment} does not exist; check account and environment, or onboard the stack`,
+    );
   const roots = fs
     .readdirSync(dir, { withFileTypes: true })
     .filter((e) => e.isDirectory() && fs.readdirSync(path.join(dir, e.name)).some((f) => f.endsWith('.tf')))
     .map((e) => e.name)
     .sort();
-  const conventionFile = path.join(dir, 'tropos.json');
-  let declared = {};
-  if (fs.existsSync(conventionFile)) {
-    try {
-      declared = JSON.parse(fs.readFileSync(conventionFile, 'utf8')).depends_on || {};
-    } catch (e) {
-      fail(`${conventionFile} is not valid JSON: ${e.message}`);
-    }
-  }
+  const declared = readConvention(path.join(dir, 'tropos.json')).depends_on || {};
   const ignored = [];
   for (const name of Object.keys(declared))
     if (!roots.includes(name))
@@ -142,15 +189,23 @@ function fromTerraform(stack, repo, account, environment) {
       stateKey: `${account}/${environment}/${name}/terraform.tfstate`,
     };
   });
-  return { stack, engine: 'terraform', account, components, ignored };
+  return {
+    stack,
+    engine: 'terraform',
+    account,
+    components,
+    ignored,
+    ...(tenant ? { stacks: terraformStacks(repo, tenant) } : {}),
+  };
 }
 
 const [engine, stack, ...rest] = process.argv.slice(2);
 if (!engine || !stack)
   fail(
-    'usage: resolve-stack.js atmos <stack> <describe-stacks.json> | terraform <stack> <repo> <account> <environment>',
+    'usage: resolve-stack.js atmos <stack> <describe-stacks.json> | terraform <stack> <repo> <account> <environment> [tenant]',
   );
-const resolved = engine === 'atmos' ? fromAtmos(stack, rest[0]) : fromTerraform(stack, rest[0], rest[1], rest[2]);
+const resolved =
+  engine === 'atmos' ? fromAtmos(stack, rest[0]) : fromTerraform(stack, rest[0], rest[1], rest[2], rest[3]);
 if (resolved.components.length === 0) fail(`stack ${stack} has no components to run`);
 const cycle = findCycle(Object.fromEntries(resolved.components.map((c) => [c.name, c.dependsOn])));
 if (cycle) fail(`stack ${stack}: the components depend on each other in a cycle: ${cycle}; break it in the repository`);

@@ -62,13 +62,54 @@ require_tool() { # name version-wanted
 
 # --- infrastructure repository -------------------------------------------------------------------------------
 checkout() {
-  if [ -n "${TROPOS_INFRA_DIR:-}" ]; then repo=$TROPOS_INFRA_DIR; atmos_paths; return; fi
+  if [ -n "${TROPOS_INFRA_DIR:-}" ]; then
+    repo=$TROPOS_INFRA_DIR
+    # Locally the builds use the folder as it is; say so when it moved on since the run resolved its stack.
+    if [ -n "${TROPOS_COMMIT:-}" ] && [ "$TROPOS_COMMIT" != "$(repo_commit)" ]; then
+      say "note: the run resolved its stack at $TROPOS_COMMIT; the local repository is now at $(repo_commit)"
+    fi
+    atmos_paths; return
+  fi
   repo="$work/infrastructure"
   local url=${TROPOS_INFRA_URL:?TROPOS_INFRA_URL is not set}
   if [ -n "${TROPOS_INFRA_TOKEN:-}" ]; then url=${url/https:\/\//https://x-access-token:${TROPOS_INFRA_TOKEN}@}; fi
   rm -rf "$repo"
-  git clone --quiet --depth 1 --branch "${TROPOS_INFRA_REF:-main}" "$url" "$repo" || finish 1 "cannot clone the infrastructure repository ${TROPOS_INFRA_URL} at ${TROPOS_INFRA_REF:-main}"
+  if [ -n "${TROPOS_COMMIT:-}" ]; then
+    # The commit the run resolved its stack at: every build of the run works on the same one.
+    git init --quiet "$repo" && git -C "$repo" fetch --quiet --depth 1 "$url" "$TROPOS_COMMIT" && git -C "$repo" checkout --quiet FETCH_HEAD \
+      || finish 1 "cannot fetch commit $TROPOS_COMMIT of the infrastructure repository ${TROPOS_INFRA_URL}"
+  else
+    git clone --quiet --depth 1 --branch "${TROPOS_INFRA_REF:-main}" "$url" "$repo" || finish 1 "cannot clone the infrastructure repository ${TROPOS_INFRA_URL} at ${TROPOS_INFRA_REF:-main}"
+  fi
   atmos_paths
+}
+
+# The commit of the checkout; a local folder that is not a git repository is its working tree.
+repo_commit() {
+  git -C "$repo" rev-parse --verify --quiet HEAD 2>/dev/null || echo working-tree
+}
+
+# resolve: the run's stack as the repository defines it (buildspecs/scripts/resolve-stack.js), with the commit it
+# was read at, stored under runs/<runId>/resolve/stack.json. Read-only, and done for real in a dry run too: the
+# run's steps need the stack's components to know what they would do.
+resolve() {
+  prefix="runs/${TROPOS_RUN_ID:-local}/resolve"
+  local out="$work/stack.json" err="$work/resolve.err" commit
+  commit=$(repo_commit)
+  if [ "$engine" = "atmos" ]; then
+    type -P atmos >/dev/null 2>&1 || finish 1 "atmos not found on PATH (Tropos wants atmos ${ATMOS_VERSION:-}): the stack is resolved with Atmos itself, also in a dry run"
+    say "atmos describe stacks (every stack of the repository, at $commit)"
+    atmos describe stacks --format json >"$work/described.json" 2>"$err" \
+      || finish 1 "atmos describe stacks failed: $(tail -c 1500 "$err")"
+    node "$here/resolve-stack.js" atmos "$stack" "$work/described.json" >"$out" 2>"$err" || finish 1 "$(cat "$err")"
+  else
+    node "$here/resolve-stack.js" terraform "$stack" "$repo" "${TROPOS_ACCOUNT:-}" "${TROPOS_ENVIRONMENT:-}" "${TROPOS_TENANT:-}" >"$out" 2>"$err" || finish 1 "$(cat "$err")"
+  fi
+  node -e 'const fs = require("fs"); const [file, commit] = process.argv.slice(1); const r = JSON.parse(fs.readFileSync(file, "utf8")); fs.writeFileSync(file, JSON.stringify({ ...r, commit }));' "$out" "$commit" \
+    || finish 1 "cannot add the commit to the resolved stack"
+  if [ -n "${TROPOS_ARTIFACTS_DIR:-}" ]; then mkdir -p "$TROPOS_ARTIFACTS_DIR/$prefix" && cp "$out" "$TROPOS_ARTIFACTS_DIR/$prefix/stack.json"
+  else command aws s3 cp --only-show-errors "$out" "s3://${TROPOS_ARTIFACTS_BUCKET}/$prefix/stack.json" || finish 1 "cannot store the resolved stack in s3://${TROPOS_ARTIFACTS_BUCKET}/$prefix"; fi
+  finish 0 "$(node -e 'const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")); const d = r.components.reduce((n, c) => n + c.dependsOn.length, 0); console.log(`resolved ${r.stack} at ${r.commit}: ${r.components.length} components, ${d} dependencies${r.ignored.length ? `; left out: ${r.ignored.join("; ")}` : ""}`)' "$out")"
 }
 
 # Atmos finds atmos.yaml in ATMOS_CLI_CONFIG_PATH and resolves its base_path from ATMOS_BASE_PATH: the checkout,
@@ -233,6 +274,7 @@ lock_status() {
 main() {
   checkout
   case "$command" in
+    resolve) resolve ;;
     lint)
       require_tool terraform "$TERRAFORM_VERSION"
       run terraform fmt -check -recursive -diff "$repo" || finish 1 "terraform fmt found unformatted files (listed above); run terraform fmt -recursive"

@@ -1,74 +1,70 @@
-import { BranchFailedError, ComponentFailedError, NoComponentsError } from '../../lib/domain/errors';
-import { resultKey } from '../../lib/compiler/names';
-import { ComponentResult, ComponentStatus, planFromExported } from '../../lib/domain/plan';
+import {
+  BranchFailedError,
+  ComponentFailedError,
+  InvalidInputError,
+  NoComponentsError,
+  StackNotResolvedError,
+  type FieldProblem,
+} from '../../lib/domain/errors';
+import { ComponentResult, planFromExported } from '../../lib/domain/plan';
+import { AWS_LIMITS } from '../../lib/limits/aws-limits';
+import { resolvedStackProblems, type ResolvedStack } from '../../lib/domain/resolved';
 import type { RunStore } from '../../lib/records/run-store';
+import { WorkerPool, type OrderSender, type PoolStore } from './scheduler';
 
 /**
- * Schedules the components of one terraform step inside a Parallel state: each branch awaits (task token)
- * until all of its own dependencies have ended, so every component starts the moment it can — the wall-clock
- * is the critical path, not the sum of levels. A failed dependency releases its dependents as skipped.
- *
- * All state lives in one item per (run, step), changed only by single atomic updates that return the item
- * after the change: whichever of "await" and "complete" comes second sees both, so no release is lost, and a
- * conditional claim makes each release happen once.
+ * The components of a run's terraform steps: the stack as the repository defines it (recorded once per run, from
+ * the "Resolve stack" build), and for each step a pool of workers that build them in dependency order — each
+ * component the moment its own dependencies have succeeded, dependents of a failure skipped — summarized from the
+ * records afterwards (see scheduler.ts).
  */
 
 /** Why a component of a step was skipped when the stack does not have it. */
 export const NOT_IN_STACK = 'not a component of this stack';
+/** Why a component of a step was skipped when the run asked for others (`components=`). */
+export const NOT_ASKED = 'not among the components asked for';
 
-/** How a component ended, as far as its dependents care; ABSENT = not a component of this stack. */
-export type EndState = ComponentStatus | 'ABSENT';
+/** The most workers a step starts: AWS runs at most 40 inline Map iterations at once. */
+export const MAX_WORKERS = AWS_LIMITS.inlineMapConcurrency;
 
-export interface GraphState {
-  /** The dependencies of every component that has awaited so far: a dependent that has not awaited yet
-   * needs no release (when it awaits, it finds its dependencies ended). */
-  readonly graph: Readonly<Record<string, readonly string[]>>;
-  readonly stackComponents: readonly string[];
-  readonly tokens: Readonly<Record<string, string>>;
-  readonly ended: Readonly<Record<string, EndState>>;
+/** How the resolve build ended: the error when it failed. */
+export interface ResolvedRequest {
+  readonly action: 'resolved';
+  readonly runId: string;
+  /** The stack and account the run's input named (validated). */
+  readonly stack: string;
+  readonly account: string;
+  /** `components=` of the input, expanded ("vpc,iam"), or null for the whole stack. */
+  readonly asked: string | null;
+  /** `component=` of the input, or null. */
+  readonly component: string | null;
+  readonly error?: { Error?: string; Cause?: string } | undefined;
 }
 
-export interface GraphStore {
-  /** Records the component's dependencies and task token (and the stack's components); returns the state after. */
-  await(
-    runId: string,
-    step: string,
-    component: string,
-    token: string,
-    dependsOn: readonly string[],
-    stackComponents: readonly string[],
-  ): Promise<GraphState>;
-  /** Records how a component ended; returns the state after. */
-  end(runId: string, step: string, component: string, how: EndState): Promise<GraphState>;
-  /** The state as it is now. */
-  read(runId: string, step: string): Promise<GraphState>;
-  /**
-   * Claims the one release of a component and takes its task token out of the store (a used token is not kept);
-   * undefined when somebody released it already.
-   */
-  claimRelease(runId: string, step: string, component: string): Promise<string | undefined>;
+export interface PrepareRequest {
+  readonly action: 'prepare';
+  readonly runId: string;
+  readonly step: string;
+  readonly command: string;
+  /** The step's own list of components (a workflow's list or named set), or null: every component of the run. */
+  readonly select: readonly string[] | null;
+  /** Dependents first (destroy). */
+  readonly reverse: boolean;
+  readonly asked: string | null;
 }
 
-/** Answers a waiting task (SendTaskSuccess). */
-export interface TaskTokens {
-  succeed(token: string, output: GateDecision): Promise<void>;
-}
-
-export interface GateDecision {
-  readonly component: string;
-  readonly run: boolean;
-  readonly status: 'RELEASED' | 'SKIPPED';
-  readonly reason: string;
-}
-
-export interface AwaitRequest {
-  readonly action: 'await';
+export interface NextRequest {
+  readonly action: 'next';
   readonly taskToken: string;
   readonly runId: string;
   readonly step: string;
-  readonly component: string;
-  readonly dependsOn: readonly string[];
-  readonly stackComponents: readonly string[];
+  readonly command: string;
+  /** For an apply: the plan step whose reviewed plan each component applies. */
+  readonly planStep?: string | undefined;
+  readonly worker: number;
+  /** The component the worker just built ('' on its first call), and how its build ended. */
+  readonly finished: string;
+  readonly last?: (CompleteRequest['build'] & CompleteRequest['error']) | Record<string, never>;
 }
 
 export interface CompleteRequest {
@@ -94,7 +90,6 @@ export interface SummarizeRequest {
   readonly runId: string;
   readonly step: string;
   readonly command: string;
-  readonly results: readonly ComponentResult[];
   readonly approvalPolicy: string;
   /** A dry run makes no plans: later steps run (and print their commands) as if there were changes, unapproved. */
   readonly dryRun?: boolean;
@@ -106,12 +101,18 @@ export interface CheckBranchesRequest {
   readonly branches: readonly { branch: string; status: string; error?: { Error?: string; Cause?: string } }[];
 }
 
-export type GraphRequest = AwaitRequest | CompleteRequest | SummarizeRequest | CheckBranchesRequest;
+export type GraphRequest =
+  | ResolvedRequest
+  | PrepareRequest
+  | NextRequest
+  | CompleteRequest
+  | SummarizeRequest
+  | CheckBranchesRequest;
 
+/** What a terraform step's result carries in the execution's state: totals, never a list per component. */
 export interface StepSummary {
   readonly status: 'SUCCEEDED';
   readonly command: string;
-  readonly components: readonly ComponentResult[];
   readonly add: number;
   readonly change: number;
   readonly destroy: number;
@@ -119,25 +120,48 @@ export interface StepSummary {
   readonly hasDestroys: boolean;
   readonly approvalRequired: boolean;
   readonly drifted: readonly string[];
-  /** Plan SHA-256 per component (keyed like result keys: `security_groups`), '' where no plan was made. */
-  readonly shas: Readonly<Record<string, string>>;
+  readonly counts: { readonly succeeded: number; readonly failed: number; readonly skipped: number };
 }
 
-/** Where component and step outcomes are recorded (the run ledger). */
-export type RunRecords = Pick<RunStore, 'recordComponent' | 'recordStep'>;
+/** Where component and step outcomes, and the resolved stack, are recorded (the run ledger). */
+export type RunRecords = Pick<
+  RunStore,
+  'recordComponent' | 'recordStep' | 'recordResolved' | 'resolvedComponents' | 'components' | 'component'
+>;
+
+/** Reads what the resolve build stored (the artifacts bucket). */
+export interface ResolvedSource {
+  read(runId: string): Promise<unknown>;
+}
+
+/** The registry's part: every stack the repository defines, with its network block, before any is allocated. */
+export interface SeenStacks {
+  /** Returns what could not be recorded, and why. */
+  recordSeen(stacks: NonNullable<ResolvedStack['stacks']>, runId: string): Promise<string[]>;
+}
 
 export class ComponentGraph {
+  private readonly pool: WorkerPool;
+
   constructor(
-    private readonly store: GraphStore,
-    private readonly tokens: TaskTokens,
+    store: PoolStore,
+    sender: OrderSender,
     private readonly records: RunRecords,
+    private readonly source: ResolvedSource,
+    private readonly seen?: SeenStacks,
     private readonly now = () => new Date().toISOString(),
-  ) {}
+  ) {
+    this.pool = new WorkerPool(store, sender);
+  }
 
   public async handle(req: GraphRequest): Promise<unknown> {
     switch (req.action) {
-      case 'await':
-        return this.await(req);
+      case 'resolved':
+        return this.resolved(req);
+      case 'prepare':
+        return this.prepare(req);
+      case 'next':
+        return this.next(req);
       case 'complete':
         return this.complete(req);
       case 'summarize':
@@ -146,36 +170,137 @@ export class ComponentGraph {
         return checkBranches(req);
       default:
         throw new Error(
-          `unknown action ${JSON.stringify((req as { action?: unknown }).action)}; allowed: await, complete, summarize, check-branches`,
+          `unknown action ${JSON.stringify((req as { action?: unknown }).action)}; allowed: resolved, prepare, next, complete, summarize, check-branches`,
         );
     }
   }
 
-  public async await(req: AwaitRequest): Promise<{ waiting: boolean }> {
-    const state = await this.store.await(
-      req.runId,
-      req.step,
-      req.component,
-      req.taskToken,
-      req.dependsOn,
-      req.stackComponents,
-    );
-    if (!state.stackComponents.includes(req.component)) {
-      await this.store.end(req.runId, req.step, req.component, 'ABSENT');
-      await this.release(req.runId, req.step, req.component, false, NOT_IN_STACK);
-      await this.releaseDependents(req.runId, req.step, req.component);
-      return { waiting: false };
-    }
-    await this.evaluate(req.runId, req.step, req.component, state);
-    return { waiting: true };
+  /**
+   * Records the stack the resolve build read from the repository — after checking it is the run's stack, of the
+   * run's account, and has every component the input asked for — and the other stacks the repository defines.
+   */
+  public async resolved(
+    req: ResolvedRequest,
+  ): Promise<{ commit: string; engine: string; components: number; unrecorded?: string[] }> {
+    if (req.error) throw new StackNotResolvedError(describeFailure(req.error).reason);
+    const raw = await this.source.read(req.runId);
+    const problems = resolvedStackProblems(raw);
+    if (problems.length > 0)
+      throw new StackNotResolvedError(`the resolved stack of run ${req.runId} is not usable: ${problems.join('; ')}`);
+    const stack = raw as ResolvedStack;
+    if (stack.stack !== req.stack)
+      throw new StackNotResolvedError(`the build resolved stack ${stack.stack}, but the run is for ${req.stack}`);
+    const names = stack.components.map((c) => c.name);
+    const fields: FieldProblem[] = [];
+    const where = `${req.stack} (commit ${stack.commit.slice(0, 12)})`;
+    if (stack.account && req.account && stack.account !== req.account)
+      fields.push({
+        field: 'account',
+        problem: `"${req.account}" is not the account of ${where}: its vars name "${stack.account}"`,
+      });
+    const unknown = (req.asked ? req.asked.split(',') : []).filter((c) => !names.includes(c));
+    if (unknown.length > 0)
+      fields.push({
+        field: 'components',
+        problem: `${unknown.join(', ')} ${unknown.length === 1 ? 'is' : 'are'} not ${unknown.length === 1 ? 'a component' : 'components'} of ${where}; allowed: ${names.join(', ')}`,
+      });
+    if (req.component && !names.includes(req.component))
+      fields.push({
+        field: 'component',
+        problem: `"${req.component}" is not a component of ${where}; allowed: ${names.join(', ')}`,
+      });
+    if (fields.length > 0) throw new InvalidInputError(fields);
+    await this.records.recordResolved(req.runId, stack);
+    const unrecorded = stack.stacks && this.seen ? await this.seen.recordSeen(stack.stacks, req.runId) : [];
+    return {
+      commit: stack.commit,
+      engine: stack.engine,
+      components: names.length,
+      ...(unrecorded.length > 0 ? { unrecorded: unrecorded.slice(0, 20) } : {}),
+    };
   }
 
+  /** Writes a step's components into its pool; the workers to start (at most 40). */
+  public async prepare(req: PrepareRequest): Promise<{ workers: number[]; components: number }> {
+    const resolved = await this.records.resolvedComponents(req.runId);
+    if (resolved.length === 0)
+      throw new StackNotResolvedError(`run ${req.runId} has no resolved stack: its "Resolve stack" step did not run`);
+    const asked = req.asked ? new Set(req.asked.split(',')) : undefined;
+    const inRun = new Set(resolved.filter((c) => !asked || asked.has(c.name)).map((c) => c.name));
+    const members = req.select ? req.select.filter((c) => inRun.has(c)) : [...inRun];
+    for (const c of req.select ?? []) {
+      if (inRun.has(c)) continue;
+      const known = resolved.some((r) => r.name === c);
+      await this.records.recordComponent({
+        runId: req.runId,
+        step: req.step,
+        command: req.command,
+        component: c,
+        status: 'SKIPPED',
+        endedAt: this.now(),
+        message: known ? NOT_ASKED : NOT_IN_STACK,
+      });
+    }
+    const set = new Set(members);
+    const graph = new Map<string, string[]>(members.map((c) => [c, []]));
+    for (const c of resolved) {
+      if (!set.has(c.name)) continue;
+      for (const d of c.dependsOn) {
+        if (!set.has(d)) continue; // outside the step (or not asked for): satisfied
+        if (req.reverse) graph.get(d)!.push(c.name);
+        else graph.get(c.name)!.push(d);
+      }
+    }
+    const workers = await this.pool.prepare(req.runId, req.step, graph, MAX_WORKERS);
+    return { workers: Array.from({ length: workers }, (_, i) => i), components: members.length };
+  }
+
+  /**
+   * A worker asks for its next component, saying how its last one ended. Answered through its task token: a
+   * component to build, or "done". Always returns at once.
+   */
+  public async next(req: NextRequest): Promise<{ parked: true }> {
+    if (req.finished) {
+      const last = req.last ?? {};
+      const failed = 'Error' in last || 'Cause' in last;
+      const complete: CompleteRequest = {
+        action: 'complete',
+        runId: req.runId,
+        step: req.step,
+        command: req.command,
+        component: req.finished,
+        status: failed ? 'FAILED' : 'SUCCEEDED',
+        ...(failed
+          ? { error: last as CompleteRequest['error'] }
+          : { build: last as NonNullable<CompleteRequest['build']> }),
+      };
+      await this.record(complete);
+      await this.pool.finished(req.runId, req.step, req.finished, complete.status, (component, reason) =>
+        this.records.recordComponent({
+          runId: req.runId,
+          step: req.step,
+          command: req.command,
+          component,
+          status: 'SKIPPED',
+          endedAt: this.now(),
+          message: reason,
+        }),
+      );
+    }
+    await this.pool.park(req.runId, req.step, req.worker, req.taskToken, async (component) => {
+      if (!req.planStep) return '';
+      return (await this.records.component(req.runId, req.planStep, component))?.plan?.sha256 ?? '';
+    });
+    return { parked: true };
+  }
+
+  /** A step's one build (a component named by the input, or the repository): its record. */
   public async complete(req: CompleteRequest): Promise<ComponentResult> {
+    return this.record(req);
+  }
+
+  private async record(req: CompleteRequest): Promise<ComponentResult> {
     const result = componentResult(req);
-    // The build's own times when there was a build: the component ran from its start to its end.
-    // Dependents first (they are waiting), then the record.
-    const state = await this.store.end(req.runId, req.step, req.component, req.status);
-    await this.releaseDependents(req.runId, req.step, req.component, state);
     await this.records.recordComponent({
       ...result,
       runId: req.runId,
@@ -187,10 +312,11 @@ export class ComponentGraph {
     return result;
   }
 
-  /** Totals the step and records it; fails it (ComponentFailed) when a component failed. */
+  /** Totals the step from its component records and records it; fails it (ComponentFailed) when a component failed. */
   public async summarize(req: SummarizeRequest): Promise<StepSummary> {
     try {
-      const summary = summarize(req);
+      const results = (await this.records.components(req.runId, req.step)) as ComponentResult[];
+      const summary = summarize({ ...req, results });
       await this.records.recordStep({
         runId: req.runId,
         step: req.step,
@@ -213,45 +339,6 @@ export class ComponentGraph {
       });
       throw e;
     }
-  }
-
-  /** Releases every waiting dependent of `component` whose dependencies have all ended. */
-  private async releaseDependents(runId: string, step: string, component: string, known?: GraphState): Promise<void> {
-    const state = known ?? (await this.store.read(runId, step));
-    for (const [dependent, deps] of Object.entries(state.graph)) {
-      if (deps.includes(component)) await this.evaluate(runId, step, dependent, state);
-    }
-  }
-
-  private async evaluate(runId: string, step: string, component: string, state: GraphState): Promise<void> {
-    const token = state.tokens[component];
-    if (!token || state.ended[component] !== undefined) return;
-    const deps = (state.graph[component] ?? []).filter((d) => state.stackComponents.includes(d));
-    const blocked = deps.filter((d) => state.ended[d] === 'FAILED' || state.ended[d] === 'SKIPPED');
-    if (blocked.length > 0) {
-      const reason = `skipped: ${blocked.map((d) => `${d} ${state.ended[d]?.toLowerCase()}`).join(', ')}`;
-      const after = await this.store.end(runId, step, component, 'SKIPPED');
-      await this.release(runId, step, component, false, reason);
-      await this.releaseDependents(runId, step, component, after);
-      await this.records.recordComponent({
-        runId,
-        step,
-        component,
-        status: 'SKIPPED',
-        endedAt: this.now(),
-        message: reason,
-      });
-      return;
-    }
-    if (deps.every((d) => state.ended[d] === 'SUCCEEDED')) {
-      await this.release(runId, step, component, true, deps.length ? `after ${deps.join(', ')}` : 'no dependencies');
-    }
-  }
-
-  private async release(runId: string, step: string, component: string, run: boolean, reason: string): Promise<void> {
-    const claimed = await this.store.claimRelease(runId, step, component);
-    if (claimed === undefined) return;
-    await this.tokens.succeed(claimed, { component, run, status: run ? 'RELEASED' : 'SKIPPED', reason });
   }
 }
 
@@ -323,25 +410,32 @@ export function describeFailure(error: CompleteRequest['error']): { reason: stri
   return { reason: cause ? `${name}: ${cause.slice(0, 500)}` : name };
 }
 
+/** Up to 20 names, then how many more: a failure message stays readable (and small) at 200 components. */
+function names(list: readonly string[]): string {
+  return list.length <= 20 ? list.join(', ') : `${list.slice(0, 20).join(', ')} and ${list.length - 20} more`;
+}
+
 /** Totals a step's component results; fails the step, naming the failed and skipped components. */
-export function summarize(req: SummarizeRequest): StepSummary {
+export function summarize(req: SummarizeRequest & { results: readonly ComponentResult[] }): StepSummary {
   const results = req.results;
   const failed = results.filter((r) => r.status === 'FAILED');
+  const skipped = results.filter((r) => r.status === 'SKIPPED');
   if (failed.length > 0) {
-    const skipped = results.filter((r) => r.status === 'SKIPPED' && r.message?.startsWith('skipped:'));
-    const parts = failed.map(
-      (r) => `${r.component} failed (${r.message ?? 'no reason given'}${r.logs ? `; logs: ${r.logs}` : ''})`,
-    );
-    if (skipped.length > 0)
-      parts.push(`skipped because a dependency failed: ${skipped.map((r) => r.component).join(', ')}`);
+    const blocked = skipped.filter((r) => r.message?.startsWith('skipped:'));
+    const parts = failed
+      .slice(0, 20)
+      .map((r) => `${r.component} failed (${r.message ?? 'no reason given'}${r.logs ? `; logs: ${r.logs}` : ''})`);
+    if (failed.length > 20) parts.push(`and ${failed.length - 20} more failed`);
+    if (blocked.length > 0)
+      parts.push(`skipped because a dependency failed: ${names(blocked.map((r) => r.component))}`);
     const succeeded = results.filter((r) => r.status === 'SUCCEEDED').map((r) => r.component);
-    if (succeeded.length > 0) parts.push(`succeeded: ${succeeded.join(', ')}`);
+    if (succeeded.length > 0) parts.push(`succeeded: ${names(succeeded)}`);
     throw new ComponentFailedError(`${req.command} step "${req.step}": ${parts.join('; ')}`);
   }
   // Every component of the step absent from the stack: nothing ran, and "no changes" or "in sync" would be a lie.
   if (results.length > 0 && results.every((r) => r.status === 'SKIPPED' && r.message === NOT_IN_STACK))
     throw new NoComponentsError(
-      `${req.command} step "${req.step}": none of its components (${results.map((r) => r.component).join(', ')}) is a component of this stack; nothing was run`,
+      `${req.command} step "${req.step}": none of its components (${names(results.map((r) => r.component))}) is a component of this stack; nothing was run`,
     );
   const sum = (k: 'add' | 'change' | 'destroy') => results.reduce((n, r) => n + (r.plan?.[k] ?? 0), 0);
   const add = sum('add');
@@ -352,7 +446,6 @@ export function summarize(req: SummarizeRequest): StepSummary {
   return {
     status: 'SUCCEEDED',
     command: req.command,
-    components: results,
     add,
     change,
     destroy,
@@ -360,7 +453,11 @@ export function summarize(req: SummarizeRequest): StepSummary {
     hasDestroys,
     approvalRequired: req.dryRun !== true && approvalRequired(req.approvalPolicy, hasChanges, hasDestroys),
     drifted: results.filter((r) => r.drifted).map((r) => r.component),
-    shas: Object.fromEntries(results.map((r) => [resultKey(r.component), r.plan?.sha256 ?? ''])),
+    counts: {
+      succeeded: results.filter((r) => r.status === 'SUCCEEDED').length,
+      failed: 0,
+      skipped: skipped.length,
+    },
   };
 }
 

@@ -1,4 +1,5 @@
 import { PutCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { RunStore } from '../../lib/records/run-store';
 import type { StepSummary } from '../component-graph/core';
 
 export interface ApprovalRequest {
@@ -12,6 +13,8 @@ export interface ApprovalRequest {
   /** The caller Tropos authenticated for the run ('' for a run started directly, e.g. from the console). */
   readonly principal: string;
   readonly plan: StepSummary;
+  /** The plan step: its component records give the plan of each component (the summary carries totals only). */
+  readonly planStep: string;
   /** The task's TimeoutSeconds: past it the run fails with ApprovalExpired. */
   readonly deadlineSeconds: number;
 }
@@ -56,6 +59,7 @@ export async function requestApproval(
   notifier: Notifier,
   now = new Date(),
 ): Promise<Approval> {
+  const planned = (await new RunStore(db, table).components(req.runId, req.planStep)).filter((c) => c.plan);
   const approval: Approval = {
     approvalId: approvalId(req.runId, req.step),
     runId: req.runId,
@@ -68,8 +72,8 @@ export async function requestApproval(
     requestedByPrincipal: req.principal || null,
     requestedAt: now.toISOString(),
     expiresAt: new Date(now.getTime() + req.deadlineSeconds * 1000).toISOString(),
-    plan: req.plan.components
-      .filter((c) => c.plan)
+    plan: planned
+      .sort((a, b) => a.component.localeCompare(b.component))
       .map((c) => ({
         component: c.component,
         add: c.plan!.add,

@@ -32,8 +32,9 @@ export interface ValidatorSettings {
   /** Tropos's own AWS account id (the state backend's): the handler adds it from its function's ARN. */
   readonly awsAccountId?: string;
   readonly tagsPolicy: { required: readonly string[]; allowedValues: Readonly<Record<string, readonly string[]>> };
-  /** Every component of the catalog, and the default components of a stack. */
-  readonly components: readonly string[];
+  /** The catalog's named sets (`components=<set>` runs the set's components the stack has). */
+  readonly sets: Readonly<Record<string, readonly string[]>>;
+  /** The components a new stack's configuration gets (onboarding), unless `components` names others. */
   readonly defaultComponents: readonly string[];
 }
 
@@ -66,7 +67,12 @@ export interface RunContext {
   readonly tier: string;
   readonly accountId: string;
   readonly approvalPolicy: string;
+  /** The components a new stack's generated configuration gets (onboarding): those asked for, or the defaults. */
   readonly components: string[];
+  /** `components=`, sets expanded ("vpc,iam"), or null for the whole stack (checked when the run resolves it). */
+  readonly asked: string | null;
+  /** `component=`, or null. */
+  readonly component: string | null;
   readonly stateBucket: string;
   readonly lockTable: string;
   readonly dryRun: boolean;
@@ -99,7 +105,7 @@ const MAX_VALUE_LENGTH = 1024;
 
 /**
  * Checks a run's input: required parameters, naming rules, CIDR syntax and overlap, tags policy, whether the
- * stack is registered. Collects every problem before failing, so that one answer lists all bad fields.
+ * the onboarding checks against the registry. Collects every problem before failing, so that one answer lists all bad fields.
  */
 export async function validateInput(
   req: ValidateRequest,
@@ -201,13 +207,6 @@ export async function validateInput(
       if (reserved) bad('vpc_cidr', reserved);
     }
   }
-  if (
-    values.component &&
-    !settings.components.includes(values.component) &&
-    !problems.some((p) => p.field === 'component')
-  ) {
-    bad('component', `"${values.component}" is not a catalog component; allowed: ${settings.components.join(', ')}`);
-  }
   const tags = values.tags ? parseTags(values.tags) : {};
   if (req.checks.includes('tags-policy')) {
     for (const key of settings.tagsPolicy.required) {
@@ -266,15 +265,6 @@ export async function validateInput(
   if (coordinatesOk) {
     registered = await registry.get(stack);
     if (registered?.status === 'destroyed') registered = undefined;
-    // A dry run started by its parent may name a stack the parent only pretended to register (a dry-run
-    // onboarding's deploy): nothing of it is real either.
-    const pretended = dryRunAsked(raw.dryRun) && req.origin?.kind === 'parent';
-    if (req.checks.includes('stack-registered') && !registered && !pretended) {
-      bad(
-        'environment',
-        `stack ${stack} is not registered; onboard it first (onboard-environment) or check tenant/account/environment`,
-      );
-    }
     // Registered for this very run (the API registers an onboarding before it starts the run) is not in the way;
     // nor is a failed onboarding: the stack can be onboarded again.
     const holder =
@@ -301,19 +291,11 @@ export async function validateInput(
     }
   }
 
-  // Components of the stack, and the optional subset asked for.
-  const stackComponents = [...(registered?.components ?? settings.defaultComponents)];
-  let components = stackComponents;
-  if (values.components) {
-    const asked = values.components.split(',');
-    const unknown = asked.filter((c) => !stackComponents.includes(c));
-    if (unknown.length > 0)
-      bad(
-        'components',
-        `${unknown.join(', ')} ${unknown.length === 1 ? 'is' : 'are'} not components of ${stack || 'the stack'}; allowed: ${stackComponents.join(', ')}`,
-      );
-    components = stackComponents.filter((c) => asked.includes(c));
-  }
+  // The subset asked for: names of the repository's components, or the catalog's sets (expanded). Whether the stack
+  // has them is known once the run resolves it from the repository.
+  const asked = values.components
+    ? [...new Set(values.components.split(',').flatMap((c) => settings.sets[c] ?? [c]))]
+    : undefined;
 
   if (problems.length > 0) throw new InvalidInputError(problems);
 
@@ -346,7 +328,9 @@ export async function validateInput(
       tier,
       accountId: account?.id ?? '',
       approvalPolicy: settings.tiers[tier]?.approval ?? 'always',
-      components,
+      components: asked ?? [...settings.defaultComponents],
+      asked: asked ? asked.join(',') : null,
+      component: values.component ?? null,
       stateBucket: names.tenant ? fillPattern(settings.stateBackend.bucket, names) : '',
       lockTable: names.tenant ? fillPattern(settings.stateBackend.lockTable, names) : '',
       dryRun: input.dryRun as boolean,

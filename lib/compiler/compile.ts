@@ -5,8 +5,7 @@ import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
 import { ErrorCode } from '../domain/errors';
 import { RESERVED_KEYS } from '../domain/inputs';
-import { componentSelection, requirementClosure, Workflow } from '../workflow/load';
-import { reversed, topologicalOrder } from '../workflow/graph';
+import { allSteps, componentSelection, requirementClosure, Workflow } from '../workflow/load';
 import {
   ApprovalStep,
   ParallelStep,
@@ -18,11 +17,12 @@ import {
   WorkflowStep,
 } from '../workflow/schema';
 import { workflowSpec } from '../workflow/spec';
-import { resultKey, resultPath, stateName, titleOf } from './names';
+import { resultPath, stateName, titleOf } from './names';
 import { CompilerResources } from './resources';
 import { compileStateBackend } from './state-backend';
 import { lambdaTask, START_RETRY } from './tasks';
-import { QUEUED_MINUTES } from '../constructs/terraform-runners';
+import { QUEUED_MINUTES, RESOLVE_MINUTES } from '../constructs/terraform-runners';
+import { AWS_LIMITS } from '../limits/aws-limits';
 
 /** How long a Lambda task may take (they do small, bounded work). */
 const LAMBDA_TIMEOUT = Duration.minutes(2);
@@ -40,8 +40,12 @@ export class WorkflowCompiler {
   /** The whole definition: the top-level steps in order, each behind its `when` / `fromStep` guard. */
   public compile(): sfn.IChainable {
     const fragments: sfn.IChainable[] = this.workflow.steps.map((step, index) => this.guarded(step, index));
-    // A mutating workflow takes the stack's lock right after its input is validated, before anything changes.
-    if (this.workflow.mutating) fragments.splice(1, 0, this.lockStack());
+    // A mutating workflow takes the stack's lock right after its input is validated, before anything changes;
+    // then the stack is read from the repository (its components and their order), once for the whole run.
+    const early: sfn.IChainable[] = [];
+    if (this.workflow.mutating) early.push(this.lockStack());
+    if (this.needsResolvedStack()) early.push(this.resolveStack());
+    fragments.splice(1, 0, ...early);
     const [first, ...rest] = fragments;
     if (!first) throw new Error(`${this.workflow.source}: no steps`);
     let chain = sfn.Chain.start(first);
@@ -249,6 +253,7 @@ export class WorkflowCompiler {
         'requestedBy.$': '$.input.requestedBy',
         'principal.$': '$.context.principal',
         'plan.$': resultPath(step.plan),
+        planStep: step.plan,
         deadlineSeconds: deadlineSeconds(hours),
       }),
       resultPath: resultPath(step.name),
@@ -372,60 +377,66 @@ export class WorkflowCompiler {
 
   // --- terraform --------------------------------------------------------------------------------------
 
+  /** Whether any terraform step of the workflow works on the stack's components (and so needs them resolved). */
+  private needsResolvedStack(): boolean {
+    return allSteps(this.workflow.steps).some(
+      (s) => s.kind === 'terraform' && componentSelection(s, this.r.catalog).kind !== 'none',
+    );
+  }
+
   /**
-   * One branch per component inside a Parallel state. A branch first waits (task token) until the component
-   * graph releases it (its own dependencies ended, or one failed: then it is skipped), runs its build, and
-   * records its end, which releases its dependents. Failures are caught inside the branch, so a failing
-   * component never cancels an in-flight sibling; the summary afterwards fails the run.
+   * "Resolve stack": a build reads the stack from the infrastructure repository (its commit fixed for the run:
+   * Atmos's `describe stacks`, or the plain-terraform layout) and stores it in the artifacts bucket; "Record stack"
+   * checks it against the run (its stack, its account, the components asked for) and records it on the run —
+   * where every later step reads it, not the execution's state. A failed resolve fails the run with
+   * StackNotResolved and the build's own account of why.
+   */
+  private resolveStack(): sfn.IChainable {
+    const text = (value: string) => ({ type: codebuild.BuildEnvironmentVariableType.PLAINTEXT, value });
+    const build = new tasks.CodeBuildStartBuild(this.scope, 'Resolve stack', {
+      project: this.r.runner('resolve'),
+      integrationPattern: sfn.IntegrationPattern.RUN_JOB,
+      environmentVariablesOverride: {
+        TROPOS_RUN_ID: text(sfn.JsonPath.stringAt('$$.Execution.Name')),
+        TROPOS_STEP: text('resolve'),
+        TROPOS_CONTEXT: text(sfn.JsonPath.jsonToString(sfn.JsonPath.objectAt('$.context'))),
+        TROPOS_PARAMS: text(sfn.JsonPath.jsonToString(sfn.JsonPath.objectAt('$.input'))),
+      },
+      resultPath: sfn.JsonPath.DISCARD,
+      taskTimeout: sfn.Timeout.duration(Duration.minutes(RESOLVE_MINUTES + QUEUED_MINUTES + 10)),
+      comment: 'Reads the stack from the repository at a fixed commit; stores it under runs/<runId>/resolve/',
+    });
+    build.addRetry(START_RETRY.build);
+    const record = (name: string, extra: Record<string, unknown>) =>
+      this.lambda(
+        name,
+        this.r.componentGraph,
+        {
+          action: 'resolved',
+          'runId.$': '$$.Execution.Name',
+          'stack.$': '$.context.stack',
+          'account.$': '$.context.account',
+          'asked.$': '$.context.asked',
+          'component.$': '$.context.component',
+          ...extra,
+        },
+        '$.stack',
+      );
+    const failed = record('Resolve stack failed', { 'error.$': '$.resolveError' });
+    build.addCatch(failed, { resultPath: '$.resolveError' });
+    return build.next(record('Record stack', {}));
+  }
+
+  /**
+   * A terraform step over components: a pool of workers (an inline Map of at most 40) that each ask for the next
+   * ready component, build it and ask again (see lambdas/component-graph/scheduler.ts) — so every component
+   * starts the moment its own dependencies end, and the definition's size does not depend on how many there are.
+   * A step over one component named by the input, or the repository, is one build. Either way the step's result
+   * is summarized from the component records, not carried in the state.
    */
   private terraform(step: TerraformStep): sfn.IChainable {
     const selection = componentSelection(step, this.r.catalog);
     const title = titleOf(step);
-    const parallel = new sfn.Parallel(this.scope, stateName(`${title} components`), {
-      resultPath: resultPath(step.name),
-    });
-
-    if (selection.kind === 'static') {
-      let graph = this.r.catalog.graphOf(selection.components);
-      if (REVERSED_COMMANDS.has(step.command)) graph = reversed(graph);
-      const stepTimeout = Duration.minutes(
-        [...graph.keys()].reduce((sum, c) => sum + this.buildMinutes(c) + QUEUED_MINUTES + 10, 0),
-      );
-      // Branches in dependency order: an engine that runs a bounded number of branches at once (the local one
-      // runs 40) then never fills its slots with branches that wait for one not yet started.
-      for (const component of topologicalOrder(graph)) {
-        const dependsOn = graph.get(component) ?? [];
-        const wait = lambdaTask(this.scope, stateName(`Await ${lower(title)} ${component}`), {
-          lambdaFunction: this.r.componentGraph,
-          integrationPattern: sfn.IntegrationPattern.WAIT_FOR_TASK_TOKEN,
-          payload: sfn.TaskInput.fromObject({
-            action: 'await',
-            taskToken: sfn.JsonPath.taskToken,
-            'runId.$': '$$.Execution.Name',
-            step: step.name,
-            component,
-            dependsOn,
-            'stackComponents.$': '$.context.components',
-          }),
-          resultPath: '$.gate',
-          taskTimeout: sfn.Timeout.duration(stepTimeout),
-          comment: dependsOn.length ? `Waits for ${dependsOn.join(', ')}` : 'Released at once when in the stack',
-        });
-        const run = this.build(step, title, component, component);
-        const skipped = new sfn.Pass(this.scope, stateName(`${title} ${component} skipped`), {
-          parameters: { component, status: 'SKIPPED', 'message.$': '$.gate.reason' },
-        });
-        const decide = new sfn.Choice(this.scope, stateName(`Run ${lower(title)} ${component}?`))
-          .when(sfn.Condition.booleanEquals('$.gate.run', true), run)
-          .otherwise(skipped);
-        parallel.branch(wait.next(decide));
-      }
-    } else {
-      const component = selection.kind === 'input' ? sfn.JsonPath.stringAt('$.input.component') : '';
-      const label = selection.kind === 'input' ? 'component' : 'repository';
-      parallel.branch(this.build(step, title, label, component));
-    }
-
     const summarize = this.lambda(
       `Summarize ${lower(title)}`,
       this.r.componentGraph,
@@ -434,25 +445,98 @@ export class WorkflowCompiler {
         'runId.$': '$$.Execution.Name',
         step: step.name,
         command: step.command,
-        'results.$': resultPath(step.name),
         'approvalPolicy.$': '$.context.approvalPolicy',
         'dryRun.$': '$.context.dryRun',
       },
       resultPath(step.name),
     );
-    return parallel.next(summarize);
+    if (selection.kind === 'input' || selection.kind === 'none') {
+      const single = new sfn.Parallel(this.scope, stateName(`${title} build`), { resultPath: sfn.JsonPath.DISCARD });
+      const component = selection.kind === 'input' ? sfn.JsonPath.stringAt('$.input.component') : '';
+      single.branch(this.singleBuild(step, title, selection.kind === 'input' ? 'component' : 'repository', component));
+      return single.next(summarize);
+    }
+    const prepare = this.lambda(
+      `Prepare ${lower(title)}`,
+      this.r.componentGraph,
+      {
+        action: 'prepare',
+        'runId.$': '$$.Execution.Name',
+        step: step.name,
+        command: step.command,
+        select: selection.kind === 'static' ? [...selection.components] : null,
+        reverse: REVERSED_COMMANDS.has(step.command),
+        'asked.$': '$.context.asked',
+      },
+      '$.pool',
+    );
+    const pool = new sfn.Map(this.scope, stateName(`${title} components`), {
+      itemsPath: '$.pool.workers',
+      maxConcurrency: AWS_LIMITS.inlineMapConcurrency,
+      itemSelector: {
+        'worker.$': '$$.Map.Item.Value',
+        'context.$': '$.context',
+        'input.$': '$.input',
+        'stack.$': '$.stack',
+        next: { done: false, component: '', planSha256: '' },
+        last: {},
+      },
+      resultPath: sfn.JsonPath.DISCARD,
+      comment: `At most ${AWS_LIMITS.inlineMapConcurrency} workers; each builds the next ready component until none is left`,
+    });
+    const next = lambdaTask(this.scope, stateName(`Next ${lower(title)} component`), {
+      lambdaFunction: this.r.componentGraph,
+      integrationPattern: sfn.IntegrationPattern.WAIT_FOR_TASK_TOKEN,
+      payload: sfn.TaskInput.fromObject({
+        action: 'next',
+        taskToken: sfn.JsonPath.taskToken,
+        'runId.$': '$$.Execution.Name',
+        step: step.name,
+        command: step.command,
+        ...(step.plan ? { planStep: step.plan } : {}),
+        'worker.$': '$.worker',
+        'finished.$': '$.next.component',
+        'last.$': '$.last',
+      }),
+      resultPath: '$.next',
+      taskTimeout: sfn.Timeout.duration(WorkflowCompiler.maxDuration(this.r)),
+      comment: 'Records how the last build ended; answered with the next ready component, or done',
+    });
+    const build = this.build(step, title, 'component', sfn.JsonPath.stringAt('$.next.component'), '$.next.planSha256');
+    build.addCatch(next, { resultPath: '$.last' });
+    build.next(next);
+    const done = new sfn.Pass(this.scope, stateName(`${title}: worker done`), {
+      parameters: { 'worker.$': '$.worker' },
+    });
+    pool.itemProcessor(
+      next.next(
+        new sfn.Choice(this.scope, stateName(`${title}: more?`))
+          .when(sfn.Condition.booleanEquals('$.next.done', true), done)
+          .otherwise(build),
+      ),
+    );
+    return prepare.next(pool).next(summarize);
   }
 
-  private buildMinutes(component: string): number {
-    return this.r.catalog.components.get(component)?.timeoutMinutes ?? this.r.config.terraform.timeoutMinutes;
+  /** The longest a build of this installation may take: the configured limit, or a longer catalog default. */
+  private buildMinutes(): number {
+    return Math.max(
+      this.r.config.terraform.timeoutMinutes,
+      ...[...this.r.catalog.components.values()].map((c) => c.timeoutMinutes ?? 0),
+    );
   }
 
-  /** The CodeBuild run of one component, its recorded end, and its caught failure. */
-  private build(step: TerraformStep, title: string, label: string, component: string): sfn.IChainable {
+  /** The CodeBuild run of one component (or the repository); its result at `$.last`. */
+  private build(
+    step: TerraformStep,
+    title: string,
+    label: string,
+    component: string,
+    planShaPath?: string,
+  ): tasks.CodeBuildStartBuild {
     const project = this.r.runner(step.command);
     const text = (value: string) => ({ type: codebuild.BuildEnvironmentVariableType.PLAINTEXT, value });
-    // The run's context and parameters travel as two JSON values (the script reads them), keeping each build
-    // state small: a terraform step has one per component.
+    // The run's context and parameters travel as two JSON values (the script reads them).
     const env: Record<string, codebuild.BuildEnvironmentVariable> = {
       TROPOS_COMPONENT: text(component),
       TROPOS_RUN_ID: text(sfn.JsonPath.stringAt('$$.Execution.Name')),
@@ -460,15 +544,15 @@ export class WorkflowCompiler {
       TROPOS_CONTEXT: text(sfn.JsonPath.jsonToString(sfn.JsonPath.objectAt('$.context'))),
       TROPOS_PARAMS: text(sfn.JsonPath.jsonToString(sfn.JsonPath.objectAt('$.input'))),
     };
-    if (step.plan) {
+    // The commit the run resolved its stack at: every build works on the same one.
+    if (this.needsResolvedStack()) env.TROPOS_COMMIT = text(sfn.JsonPath.stringAt('$.stack.commit'));
+    if (step.plan && planShaPath) {
       env.TROPOS_PLAN_STEP = text(step.plan);
-      // The SHA-256 of the reviewed plan, from the plan step's summary: the apply refuses any other file.
-      env.TROPOS_PLAN_SHA256_EXPECTED = text(
-        sfn.JsonPath.stringAt(`${resultPath(step.plan)}.shas.${resultKey(label)}`),
-      );
+      // The SHA-256 of the reviewed plan, from the plan step's record: the apply refuses any other file.
+      env.TROPOS_PLAN_SHA256_EXPECTED = text(sfn.JsonPath.stringAt(planShaPath));
     }
     // The build's own limit, the time it may spend queued, and a margin for starting and reporting.
-    const timeout = Duration.minutes(this.buildMinutes(label) + QUEUED_MINUTES + 10);
+    const timeout = Duration.minutes(this.buildMinutes() + QUEUED_MINUTES + 10);
     const run = new tasks.CodeBuildStartBuild(this.scope, stateName(`${title} ${label}`), {
       project,
       integrationPattern: sfn.IntegrationPattern.RUN_JOB,
@@ -480,10 +564,16 @@ export class WorkflowCompiler {
         'startTime.$': '$.Build.StartTime',
         'endTime.$': '$.Build.EndTime',
       },
-      resultPath: '$.build',
+      resultPath: '$.last',
       taskTimeout: sfn.Timeout.duration(timeout),
     });
     run.addRetry(START_RETRY.build);
+    return run;
+  }
+
+  /** One build (a component the input names, or the repository), its recorded end, and its caught failure. */
+  private singleBuild(step: TerraformStep, title: string, label: string, component: string): sfn.IChainable {
+    const run = this.build(step, title, label, component);
     const record = (status: 'SUCCEEDED' | 'FAILED', name: string) =>
       lambdaTask(this.scope, stateName(name), {
         lambdaFunction: this.r.componentGraph,
@@ -494,15 +584,13 @@ export class WorkflowCompiler {
           command: step.command,
           component,
           status,
-          ...(status === 'SUCCEEDED' ? { 'build.$': '$.build' } : { 'error.$': '$.error' }),
+          ...(status === 'SUCCEEDED' ? { 'build.$': '$.last' } : { 'error.$': '$.last' }),
         }),
         payloadResponseOnly: true,
         taskTimeout: sfn.Timeout.duration(LAMBDA_TIMEOUT),
       });
-    const done = record('SUCCEEDED', `${title} ${label} done`);
-    const failed = record('FAILED', `${title} ${label} failed`);
-    run.addCatch(failed, { resultPath: '$.error' });
-    return run.next(done);
+    run.addCatch(record('FAILED', `${title} ${label} failed`), { resultPath: '$.last' });
+    return run.next(record('SUCCEEDED', `${title} ${label} done`));
   }
 }
 

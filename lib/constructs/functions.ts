@@ -65,6 +65,8 @@ export class TroposFunctions extends Construct {
 
     this.componentGraph = this.fn('ComponentGraph', 'component-graph', tables);
     records.runs.grantReadWriteData(this.componentGraph);
+    // Every stack the repository defines enters the registry (with its network block) when a run resolves one.
+    records.environments.grantReadWriteData(this.componentGraph);
     // It releases each component's Await task (SendTaskSuccess). By name, not by reference: the state machines
     // reference this function, so a reference back would be a circular dependency CloudFormation refuses. Each
     // workflow's state machine by its exact name (a wildcard would reach another installation's).
@@ -86,7 +88,7 @@ export class TroposFunctions extends Construct {
       ...tables,
       TROPOS_NOTIFICATIONS_TOPIC: props.notifications.topicArn,
     });
-    records.runs.grantWriteData(this.requestApproval);
+    records.runs.grantReadWriteData(this.requestApproval); // reads the plan step's component records
     props.notifications.grantPublish(this.requestApproval);
 
     this.environmentRegistry = this.fn('EnvironmentRegistry', 'environment-registry', tables);

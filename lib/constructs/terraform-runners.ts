@@ -26,6 +26,12 @@ export const APPLY_KIND: ReadonlySet<TerraformCommand> = new Set([
  * concurrency is low) before CodeBuild gives up on it. The state machine's build tasks allow for it.
  */
 export const QUEUED_MINUTES = 60;
+/** The "Resolve stack" build's limit: a checkout and `atmos describe stacks` (or a folder listing). */
+export const RESOLVE_MINUTES = 20;
+
+/** What the runners run: every terraform command, and `resolve` (the stack from the repository, plan-kind). */
+export const RUNNER_COMMANDS = [...TERRAFORM_COMMANDS, 'resolve'] as const;
+export type RunnerCommand = (typeof RUNNER_COMMANDS)[number];
 
 export interface TerraformRunnersProps {
   readonly config: TroposConfig;
@@ -44,7 +50,7 @@ export interface TerraformRunnersProps {
  * refreshes its credentials itself (buildspecs/scripts/tropos-terraform.sh). All run `buildspecs/terraform.yml`.
  */
 export class TerraformRunners extends Construct {
-  public readonly projects: ReadonlyMap<TerraformCommand, codebuild.Project>;
+  public readonly projects: ReadonlyMap<RunnerCommand, codebuild.Project>;
   public readonly encryptionKey: kms.Key;
   /** The role of plan-kind builds: the target accounts' read-only role trusts it. */
   public readonly planRole: iam.Role;
@@ -113,9 +119,9 @@ export class TerraformRunners extends Construct {
       }),
     );
 
-    const projects = new Map<TerraformCommand, codebuild.Project>();
-    for (const command of TERRAFORM_COMMANDS) {
-      const applyKind = APPLY_KIND.has(command);
+    const projects = new Map<RunnerCommand, codebuild.Project>();
+    for (const command of RUNNER_COMMANDS) {
+      const applyKind = APPLY_KIND.has(command as TerraformCommand);
       const roleName = applyKind ? config.roles.apply : config.roles.plan;
       const logGroup = new logs.LogGroup(this, `${pascalCase(command)}Logs`, {
         retention: logs.RetentionDays.SIX_MONTHS,
@@ -145,7 +151,10 @@ export class TerraformRunners extends Construct {
 
       const project = new codebuild.Project(this, pascalCase(command), {
         projectName: physicalName(config.name, `terraform-${command}`),
-        description: `Tropos: terraform ${command} (${applyKind ? 'deploy' : 'read-only'} role ${roleName} in the target account)`,
+        description:
+          command === 'resolve'
+            ? 'Tropos: resolves a run\'s stack from the infrastructure repository (components, dependencies, commit)'
+            : `Tropos: terraform ${command} (${applyKind ? 'deploy' : 'read-only'} role ${roleName} in the target account)`,
         source: codebuild.Source.s3({ bucket: source.bucket, path: source.s3ObjectKey }),
         buildSpec: codebuild.BuildSpec.fromSourceFilename('terraform.yml'),
         role: applyKind ? this.applyRole : this.planRole,
@@ -156,7 +165,7 @@ export class TerraformRunners extends Construct {
           environmentVariables: env,
         },
         cache: codebuild.Cache.local(codebuild.LocalCacheMode.CUSTOM, codebuild.LocalCacheMode.SOURCE),
-        timeout: Duration.minutes(longest),
+        timeout: Duration.minutes(command === 'resolve' ? RESOLVE_MINUTES : longest),
         queuedTimeout: Duration.minutes(QUEUED_MINUTES),
         encryptionKey: this.encryptionKey,
         logging: { cloudWatch: { logGroup } },
@@ -166,9 +175,9 @@ export class TerraformRunners extends Construct {
     this.projects = projects;
   }
 
-  public project(command: TerraformCommand): codebuild.Project {
+  public project(command: RunnerCommand): codebuild.Project {
     const p = this.projects.get(command);
-    if (!p) throw new Error(`no terraform runner for command "${command}"; allowed: ${TERRAFORM_COMMANDS.join(', ')}`);
+    if (!p) throw new Error(`no terraform runner for command "${command}"; allowed: ${RUNNER_COMMANDS.join(', ')}`);
     return p;
   }
 }

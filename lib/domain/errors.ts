@@ -21,6 +21,11 @@ export const ErrorCode = {
   RequirementNotMet: 'RequirementNotMet',
   /** The plan file about to be applied is not the one that was approved. */
   PlanMismatch: 'PlanMismatch',
+  /**
+   * The stack could not be resolved from the infrastructure repository: the repository does not define it, a
+   * dependency crosses stacks or forms a cycle, or the tools failed; the cause says which.
+   */
+  StackNotResolved: 'StackNotResolved',
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
@@ -50,6 +55,11 @@ export class ComponentFailedError extends Error {
 /** Thrown when none of a terraform step's components is one of the stack's (a result would claim what never ran). */
 export class NoComponentsError extends Error {
   public override readonly name = ErrorCode.NoComponents;
+}
+
+/** Thrown when the stack cannot be resolved from the repository, or does not match the run. */
+export class StackNotResolvedError extends Error {
+  public override readonly name = ErrorCode.StackNotResolved;
 }
 
 /** Thrown when a parallel step ends with failed branches (after all of them finished). */

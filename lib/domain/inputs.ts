@@ -15,7 +15,9 @@ export interface ParameterRule {
 }
 
 const NAME = /^[a-z][a-z0-9-]*[a-z0-9]$/;
-const COMPONENT = /^[a-z][a-z0-9-]*$/;
+/** A component of the repository (Atmos component instances may have slashes: `eks/cluster`). */
+const COMPONENT = /^[A-Za-z0-9][A-Za-z0-9_./-]{0,127}$/;
+const COMPONENTS = /^[A-Za-z0-9][A-Za-z0-9_./-]{0,127}(,[A-Za-z0-9][A-Za-z0-9_./-]{0,127})*$/;
 
 export const PARAMETERS = {
   tenant: {
@@ -53,15 +55,15 @@ export const PARAMETERS = {
     example: 'dev',
   },
   component: {
-    description: 'One component of the stack (from the component catalog)',
+    description: 'One component of the stack (as the infrastructure repository defines it)',
     pattern: COMPONENT,
-    allowed: 'a component of the catalog',
+    allowed: 'a component of the stack in the repository (letters, digits, _ . / -)',
     example: 'vpc',
   },
   components: {
-    description: 'Comma-separated subset of the stack components to run (default: all of them)',
-    pattern: /^[a-z][a-z0-9-]*(,[a-z][a-z0-9-]*)*$/,
-    allowed: 'comma-separated component names from the catalog',
+    description: 'Comma-separated subset of the stack components to run, exactly those (default: all of them)',
+    pattern: COMPONENTS,
+    allowed: "comma-separated components of the stack in the repository, or a set of the catalog's",
     example: 'vpc,eks',
   },
   resource_type: {

@@ -17,6 +17,8 @@ export const AWS_LIMITS = {
   statePayloadBytes: 262_144,
   /** Step Functions (standard): events in an execution's history. */
   historyEvents: 25_000,
+  /** Step Functions: iterations an inline Map runs at once (more are queued; the start order is not documented). */
+  inlineMapConcurrency: 40,
   /** Step Functions: an execution name, 1-80 characters. */
   executionNameLength: 80,
 } as const;

@@ -1,4 +1,6 @@
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { createServer, IncomingMessage, Server, ServerResponse } from 'node:http';
+import { join, normalize, sep } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { randomUUID } from 'node:crypto';
 import { LocalEngine, TaskError } from './engine';
@@ -16,8 +18,9 @@ export interface OutboxMessage {
  * The AWS APIs the handlers call, served on loopback: Step Functions (JSON 1.0: StartExecution,
  * DescribeExecution, StopExecution, SendTaskSuccess / Failure / Heartbeat) backed by the local engine, and SNS
  * Publish (query protocol) into the outbox, CloudWatch PutMetricData into `metrics`, and Secrets Manager
- * GetSecretValue with the local callback signing key. The handlers use the real AWS SDK, pointed here by
- * AWS_ENDPOINT_URL_SFN and AWS_ENDPOINT_URL_SNS.
+ * GetSecretValue with the local callback signing key, and S3 GetObject (path-style) of the buckets kept in local
+ * folders (the artifacts bucket: what the local builds store). The handlers use the real AWS SDK, pointed here by
+ * AWS_ENDPOINT_URL_SFN, AWS_ENDPOINT_URL_SNS, AWS_ENDPOINT_URL_S3, ...
  */
 export class LocalAwsEndpoint {
   private server?: Server;
@@ -31,6 +34,8 @@ export class LocalAwsEndpoint {
     private readonly publish: (m: OutboxMessage) => void,
     /** The one secret GetSecretValue answers with (the callback signing key). */
     private readonly secret = 'local-callback-secret',
+    /** Buckets served from folders: name → folder (GetObject only). */
+    private readonly buckets: Readonly<Record<string, string>> = {},
   ) {}
 
   public async start(): Promise<string> {
@@ -50,6 +55,10 @@ export class LocalAwsEndpoint {
     for await (const c of req) chunks.push(c as Buffer);
     const body = Buffer.concat(chunks).toString('utf8');
     const target = req.headers['x-amz-target'];
+    if (req.method === 'GET' || req.method === 'HEAD') {
+      this.s3Get(req, res);
+      return;
+    }
     try {
       if (typeof target === 'string' && target.startsWith('AWSStepFunctions.')) {
         const out = this.stepFunctions(
@@ -102,6 +111,29 @@ export class LocalAwsEndpoint {
         .writeHead(400, { 'content-type': 'application/x-amz-json-1.0' })
         .end(JSON.stringify({ __type: `com.amazonaws.sfn#${type}`, message: err.message }));
     }
+  }
+
+  /** S3 GetObject, path-style (`/<bucket>/<key>`), from the bucket's folder; S3's XML errors otherwise. */
+  private s3Get(req: IncomingMessage, res: ServerResponse): void {
+    const url = new URL(req.url ?? '/', 'http://local');
+    const [, bucket = '', ...rest] = url.pathname.split('/');
+    const key = rest.map((p) => decodeURIComponent(p)).join('/');
+    const error = (status: number, code: string, message: string): void =>
+      void res
+        .writeHead(status, { 'content-type': 'application/xml' })
+        .end(
+          req.method === 'HEAD'
+            ? undefined
+            : `<?xml version="1.0" encoding="UTF-8"?><Error><Code>${code}</Code><Message>${message}</Message><BucketName>${bucket}</BucketName><Key>${key}</Key></Error>`,
+        );
+    const folder = this.buckets[bucket];
+    if (!folder) return error(404, 'NoSuchBucket', 'The specified bucket does not exist');
+    const file = normalize(join(folder, key));
+    if (!file.startsWith(normalize(folder) + sep) || !existsSync(file) || !statSync(file).isFile())
+      return error(404, 'NoSuchKey', 'The specified key does not exist.');
+    const body = readFileSync(file);
+    res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': body.length });
+    res.end(req.method === 'HEAD' ? undefined : body);
   }
 
   private stepFunctions(operation: string, p: Record<string, unknown>): unknown {

@@ -23,6 +23,7 @@ import { SFNClient } from '@aws-sdk/client-sfn';
 import { SNSClient } from '@aws-sdk/client-sns';
 import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { S3Client } from '@aws-sdk/client-s3';
 import { LOCAL_ACCOUNT } from './definitions';
 import { localSdk } from './sdk';
 
@@ -155,7 +156,7 @@ export class ControlPlane {
       authorizer,
       env: () => ({ ...authorizer.env, stateMachineOfTaskToken: (token: string) => engine.stateMachineOfToken(token) }),
     };
-    enforceIam([DynamoDBClient, SFNClient, SNSClient, CloudWatchClient, SecretsManagerClient]);
+    enforceIam([DynamoDBClient, SFNClient, SNSClient, CloudWatchClient, SecretsManagerClient, S3Client]);
     const functions = new LocalFunctions(template, region, assemblyDir, iam);
     // The functions' logs would interleave with the CLI's output; TROPOS_LAMBDA_LOG_LEVEL=INFO shows them.
     process.env.POWERTOOLS_LOG_LEVEL = process.env.TROPOS_LAMBDA_LOG_LEVEL ?? 'SILENT';
@@ -200,6 +201,8 @@ export class ControlPlane {
         appendFileSync(join(dataDir, 'outbox.jsonl'), `${JSON.stringify(m)}\n`);
       },
       callbackSecret,
+      // The artifacts bucket is the builds' artifacts folder (the functions' environment names the bucket).
+      process.env.TROPOS_ARTIFACTS_BUCKET ? { [process.env.TROPOS_ARTIFACTS_BUCKET]: join(dataDir, 'artifacts') } : {},
     );
     const awsUrl = await endpoint.start();
     // Set before any handler is loaded: their clients read these when created.
@@ -208,6 +211,7 @@ export class ControlPlane {
       AWS_ENDPOINT_URL_SNS: awsUrl,
       AWS_ENDPOINT_URL_CLOUDWATCH: awsUrl,
       AWS_ENDPOINT_URL_SECRETS_MANAGER: awsUrl,
+      AWS_ENDPOINT_URL_S3: awsUrl,
     });
 
     const restApiId =

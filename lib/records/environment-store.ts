@@ -8,6 +8,7 @@ import {
   type DynamoDBDocumentClient,
 } from '@aws-sdk/lib-dynamodb';
 import { overlaps, parseCidr } from '../domain/cidr';
+import type { SeenStack } from '../domain/resolved';
 import {
   Environment,
   EnvironmentReader,
@@ -178,6 +179,47 @@ export class EnvironmentWriter extends EnvironmentStore {
       if (holds) await this.release(env.tenant, env.stack, env.runId);
       throw new EnvironmentExistsError(`stack ${env.stack} is already registered`);
     }
+  }
+
+  /**
+   * The stacks the repository defines (every run's resolve reads them all). A stack Tropos has no record of is
+   * registered `active` (source `repository`) with the network block its vars give, allocated — so that no
+   * onboarding is ever given a block an existing stack uses. A registered stack (whatever its status) is left as
+   * it is. Returns what could not be recorded, and why (a block that overlaps one held already, say).
+   */
+  public async recordSeen(stacks: readonly SeenStack[], runId: string): Promise<string[]> {
+    const problems: string[] = [];
+    for (const s of stacks) {
+      if (!s.tenant || !s.account || !s.environment || (await this.get(s.stack))) continue;
+      const cidr = s.vpcCidr && parseCidr(s.vpcCidr).ok ? s.vpcCidr : undefined;
+      if (s.vpcCidr && !cidr) problems.push(`${s.stack}: vpc_cidr "${s.vpcCidr}" is not a CIDR block; not allocated`);
+      const at = new Date().toISOString();
+      const env: Environment = {
+        stack: s.stack,
+        tenant: s.tenant,
+        account: s.account,
+        environment: s.environment,
+        region: s.region ?? '',
+        tier: '', // the account's, from the configuration
+        vpcCidr: cidr,
+        status: 'active',
+        source: 'repository',
+        runId,
+        createdAt: at,
+        updatedAt: at,
+      };
+      try {
+        await this.register(env);
+      } catch (e) {
+        if (e instanceof EnvironmentExistsError) continue; // registered meanwhile
+        if (!(e instanceof CidrOverlapError)) throw e;
+        problems.push(`${s.stack}: ${e.message}; recorded without its block`);
+        await this.register({ ...env, vpcCidr: undefined }).catch((again: unknown) => {
+          if (!(again instanceof EnvironmentExistsError)) throw again;
+        });
+      }
+    }
+    return problems;
   }
 
   /** Sets fields of a registered environment; fails when it is not registered. */

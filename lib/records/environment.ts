@@ -21,6 +21,8 @@ export interface Environment {
   readonly tier: string;
   readonly vpcCidr?: string | undefined;
   readonly status: EnvironmentStatus;
+  /** How Tropos came to know it: onboarded through Tropos, or found defined in the repository. */
+  readonly source?: 'onboarding' | 'repository' | undefined;
   /** The catalog components this stack uses; absent → the catalog's `environment` set. */
   readonly components?: readonly string[] | undefined;
   readonly tags?: Readonly<Record<string, string>> | undefined;

@@ -1,11 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import {
+  BatchWriteCommand,
   GetCommand,
   QueryCommand,
   ScanCommand,
   UpdateCommand,
   type DynamoDBDocumentClient,
 } from '@aws-sdk/lib-dynamodb';
+import type { ResolvedComponent, ResolvedStack } from '../domain/resolved';
 import { TABLES } from './environment';
 import { CallbackRecord, ComponentRecord, Run, RunDetail, RunStatus, SK, StepRecord } from './run';
 
@@ -39,6 +41,19 @@ async function setFields(
       ...(condition ? { ConditionExpression: condition } : {}),
     }),
   );
+}
+
+/** Puts items 25 at a time, retrying what DynamoDB leaves unprocessed. */
+export async function batchPut(db: DynamoDBDocumentClient, table: string, items: readonly Record<string, unknown>[]) {
+  for (let i = 0; i < items.length; i += 25) {
+    let requests: Record<string, unknown>[] | undefined = items.slice(i, i + 25).map((Item) => ({ PutRequest: { Item } }));
+    for (let attempt = 0; requests && requests.length > 0; attempt++) {
+      if (attempt > 8) throw new Error(`cannot write ${items.length} items to ${table}: DynamoDB kept them unprocessed`);
+      if (attempt > 0) await new Promise((r) => setTimeout(r, 50 * 2 ** attempt));
+      const out = await db.send(new BatchWriteCommand({ RequestItems: { [table]: requests as never } }));
+      requests = out.UnprocessedItems?.[table] as Record<string, unknown>[] | undefined;
+    }
+  }
 }
 
 /** The fields of a Run its first state writes (see recordStart). */
@@ -188,6 +203,78 @@ export class RunStore {
       if ((e as Error).name === 'ConditionalCheckFailedException') return false;
       throw e;
     }
+  }
+
+  /**
+   * The stack the run's resolve build read from the repository: on the run (commit, engine, how many components,
+   * what was left out) and one item per component (`RESOLVED#<component>`: its dependencies and folder).
+   */
+  public async recordResolved(runId: string, stack: ResolvedStack): Promise<void> {
+    await setFields(this.db, this.table, { runId, sk: SK.run }, {
+      commit: stack.commit,
+      resolved: {
+        engine: stack.engine,
+        components: stack.components.length,
+        ...(stack.ignored.length > 0 ? { ignored: stack.ignored.slice(0, 50) } : {}),
+      },
+    });
+    const items = stack.components.map((c) => ({
+      runId,
+      sk: SK.resolved(c.name),
+      component: c.name,
+      dependsOn: [...c.dependsOn],
+      folder: c.folder,
+      ...(c.workspace ? { workspace: c.workspace } : {}),
+      ...(c.stateKey ? { stateKey: c.stateKey } : {}),
+    }));
+    await batchPut(this.db, this.table, items);
+  }
+
+  /** The run's resolved components (empty when its stack was not resolved). */
+  public async resolvedComponents(runId: string): Promise<ResolvedComponent[]> {
+    const items = await this.queryPrefix(runId, SK.resolved(''));
+    return items.map((i) => ({
+      name: String(i.component),
+      dependsOn: (i.dependsOn ?? []) as string[],
+      folder: String(i.folder ?? i.component),
+      workspace: i.workspace as string | undefined,
+      stateKey: i.stateKey as string | undefined,
+    }));
+  }
+
+  /** The component records of one step of a run. */
+  public async components(runId: string, step: string): Promise<ComponentRecord[]> {
+    return (await this.queryPrefix(runId, SK.component(step, ''))).map((i) => clean<ComponentRecord>(i));
+  }
+
+  public async component(runId: string, step: string, component: string): Promise<ComponentRecord | undefined> {
+    const out = await this.db.send(
+      new GetCommand({
+        TableName: this.table,
+        Key: { runId, sk: SK.component(step, component) },
+        ConsistentRead: true,
+      }),
+    );
+    return out.Item ? clean<ComponentRecord>(out.Item) : undefined;
+  }
+
+  private async queryPrefix(runId: string, prefix: string): Promise<Record<string, unknown>[]> {
+    const items: Record<string, unknown>[] = [];
+    let start: Record<string, unknown> | undefined;
+    do {
+      const out = await this.db.send(
+        new QueryCommand({
+          TableName: this.table,
+          KeyConditionExpression: 'runId = :r AND begins_with(sk, :p)',
+          ExpressionAttributeValues: { ':r': runId, ':p': prefix },
+          ConsistentRead: true,
+          ExclusiveStartKey: start,
+        }),
+      );
+      items.push(...(out.Items ?? []));
+      start = out.LastEvaluatedKey;
+    } while (start);
+    return items;
   }
 
   public async recordStep(s: StepRecord): Promise<void> {

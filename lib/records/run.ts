@@ -40,6 +40,10 @@ export interface Run {
   readonly summary?: SweepSummary | undefined;
   /** The signed callback of a run given a `callbackUrl`, once the run ended. */
   readonly callback?: CallbackRecord | undefined;
+  /** The infrastructure repository's commit every build of the run worked on (from its "Resolve stack" step). */
+  readonly commit?: string | undefined;
+  /** What the run resolved from the repository: the engine, how many components, dependencies left out. */
+  readonly resolved?: { engine: string; components: number; ignored?: string[] } | undefined;
 }
 
 /** One delivery of a run's outcome to its callback URL: every attempt, and how it ended. */
@@ -100,5 +104,7 @@ export const SK = {
   component: (step: string, component: string) => `COMPONENT#${step}#${component}`,
   approval: (step: string) => `APPROVAL#${step}`,
   graph: (step: string) => `GRAPH#${step}`,
+  /** A component of the stack the run resolved from the repository. */
+  resolved: (component: string) => `RESOLVED#${component}`,
   handover: 'HANDOVER',
 } as const;

@@ -116,6 +116,17 @@ export class TroposStack extends Stack {
       artifacts: this.artifacts.bucket,
       artifactsKey: this.artifacts.key,
     });
+    // The scheduler reads each run's resolved stack, which the resolve build stores under runs/<runId>/resolve/.
+    this.functions.componentGraph.addEnvironment('TROPOS_ARTIFACTS_BUCKET', this.artifacts.bucket.bucketName);
+    this.artifacts.bucket.grantRead(this.functions.componentGraph, 'runs/*/resolve/*');
+    this.artifacts.key.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: 'SchedulerReadsResolvedStacks',
+        principals: [this.functions.componentGraph.role!],
+        actions: ['kms:Decrypt'],
+        resources: ['*'],
+      }),
+    );
     // What the target accounts' roles must trust (TargetAccountRolesStack deploys them).
     new CfnOutput(this, 'PlanRunnerRoleArn', {
       value: this.runners.planRole.roleArn,

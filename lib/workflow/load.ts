@@ -15,9 +15,15 @@ export interface Workflow extends WorkflowFile {
 const STACK_WIDE: ReadonlySet<string> = new Set(['lint', 'generate-config']);
 const PLAN_COMMANDS: ReadonlySet<string> = new Set(['plan', 'plan-destroy']);
 const REF = /^\$\{(\w+)\}$/;
+/** What a component may be called (Atmos component instances may have slashes: `eks/cluster`). */
+export const COMPONENT_NAME = /^[A-Za-z0-9][A-Za-z0-9_./-]{0,127}$/;
+
+/** `components: stack`: every component the run resolved from the repository (or the subset asked for). */
+export const WHOLE_STACK = 'stack';
 
 /** How the components of a terraform step are chosen. */
 export type ComponentSelection =
+  | { readonly kind: 'stack' }
   | { readonly kind: 'static'; readonly components: readonly string[] }
   | { readonly kind: 'input' }
   | { readonly kind: 'none' };
@@ -26,6 +32,7 @@ export function componentSelection(step: TerraformStep, catalog: Catalog): Compo
   const c = step.components;
   if (c === undefined) return { kind: 'none' };
   if (typeof c === 'string') {
+    if (c === WHOLE_STACK) return { kind: 'stack' };
     if (c === '${component}') return { kind: 'input' };
     const set = catalog.sets.get(c);
     if (set) return { kind: 'static', components: set };
@@ -167,22 +174,24 @@ function checkWorkflow(wf: Workflow, all: ReadonlyMap<string, Workflow>, catalog
         case 'terraform': {
           const sel = componentSelection(step, catalog);
           if (sel.kind === 'static') {
-            const unknown = sel.components.filter((c) => !catalog.has(c));
-            for (const c of unknown) {
+            // The repository decides which components exist (each run resolves its stack); here only the names.
+            for (const c of sel.components.filter((n) => !COMPONENT_NAME.test(n)))
               problems.push(
                 at(
                   step,
-                  `unknown component "${c}"; use a catalog component (${catalog.names.join(', ')}), a set (${[...catalog.sets.keys()].join(', ')}) or \${component}, or add it to catalog/components.yaml`,
+                  `"${c}" is not a component name (letters, digits, _ . / -), \`stack\`, a set of the catalog (${[...catalog.sets.keys()].join(', ')}) or \${component}`,
                 ),
               );
-            }
           } else if (sel.kind === 'input' && !inputs.has('component')) {
             problems.push(
               at(step, 'components is ${component} but "component" is not an input; add it to inputs.required'),
             );
           } else if (sel.kind === 'none' && !STACK_WIDE.has(step.command)) {
             problems.push(
-              at(step, `command "${step.command}" needs components: a catalog set, a list, or \${component}`),
+              at(
+                step,
+                `command "${step.command}" needs components: stack (every component of the run's stack), a list, a set of the catalog, or \${component}`,
+              ),
             );
           }
           if (step.plan !== undefined && !planSteps.has(step.plan)) {
@@ -193,11 +202,11 @@ function checkWorkflow(wf: Workflow, all: ReadonlyMap<string, Workflow>, catalog
               ),
             );
           }
-          if (step.plan !== undefined && sel.kind !== 'static') {
+          if (step.plan !== undefined && (sel.kind === 'input' || sel.kind === 'none')) {
             problems.push(
               at(
                 step,
-                "a step that applies a saved plan needs its components listed (a set or a list), to find each component's reviewed plan",
+                "a step that applies a saved plan needs components (stack, a set or a list): each component's reviewed plan is found by its name",
               ),
             );
           }

@@ -22,7 +22,11 @@ export const TERRAFORM_COMMANDS = [
 export type TerraformCommand = (typeof TERRAFORM_COMMANDS)[number];
 
 /** Checks a `validate` step can run, besides the input rules it always applies. */
-export const CHECKS = ['stack-registered', 'stack-not-registered', 'cidr-free', 'tags-policy'] as const;
+/**
+ * `stack-not-registered`: an onboarding's stack is not registered yet. (Whether a stack exists is the repository's
+ * to say: every run that works on components resolves its stack from it, and fails when it is not defined there.)
+ */
+export const CHECKS = ['stack-not-registered', 'cidr-free', 'tags-policy'] as const;
 export type Check = (typeof CHECKS)[number];
 
 export const REGISTRY_ACTIONS = ['register', 'activate', 'record-drift', 'mark-destroyed'] as const;

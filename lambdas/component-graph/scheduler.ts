@@ -1,0 +1,193 @@
+/**
+ * The worker pool of a terraform step. The state machine runs an inline Map over at most 40 workers (AWS runs at
+ * most 40 inline iterations at once, in an order it does not document); each worker loops: "next" (a task token)
+ * → build the component it was given → "next" again with how the build ended → … until it is told the step is
+ * done. A worker never holds a component that is not ready: it is handed one only once all of the component's own
+ * dependencies succeeded, so every component starts the moment its dependencies end and the state machine's size
+ * does not depend on how many components there are.
+ *
+ * Why it cannot deadlock:
+ *  - Invariant: while the step is not done, some component is READY or RUNNING. The graph is acyclic, so among
+ *    the components not yet ended there is one whose dependencies have all ended: succeeded (then it was made
+ *    READY when the last of them succeeded) or one failed/skipped (then it was SKIPPED — ended — in that same call).
+ *  - A RUNNING component belongs to a worker that is not parked: it is building, and will call "next" again.
+ *  - A worker parks (stores its token) and only then looks for READY components; whoever makes a component READY,
+ *    or ends the step, looks for parked workers only after writing that. Whichever of the two comes second sees
+ *    the other (consistent reads), so a READY component and a parked worker never miss each other.
+ *  - Hence while the step is not done, either a worker is building (and will come back) or a parked worker and a
+ *    READY component meet; when the step is done, every parked worker is told so. A Map that starts fewer than all
+ *    workers at once changes nothing: no slot ever waits on a component that is not ready.
+ *
+ * Every change is a single-item conditional write (DynamoDB, no transactions: dynalite has none), and each is
+ * idempotent — a retried "next" finishes what a failed one left half-done. One item per component, one per parked
+ * worker, one for the step: no item grows with the number of task tokens.
+ */
+
+/** Where a component of a step stands. */
+export type NodeState = 'WAITING' | 'READY' | 'RUNNING' | 'SUCCEEDED' | 'FAILED' | 'SKIPPED';
+
+export interface PoolNode {
+  readonly component: string;
+  /** Its dependencies within this step (dependencies on components outside the step are satisfied). */
+  readonly deps: readonly string[];
+  readonly dependents: readonly string[];
+  readonly state: NodeState;
+}
+
+export interface ParkedWorker {
+  readonly worker: number;
+  readonly token: string;
+}
+
+export interface PoolStore {
+  /** Writes the step's components (READY without dependencies, else WAITING) and its progress item. */
+  prepare(runId: string, step: string, nodes: readonly PoolNode[]): Promise<void>;
+  node(runId: string, step: string, component: string): Promise<PoolNode | undefined>;
+  /** READY components, read consistently. */
+  ready(runId: string, step: string): Promise<string[]>;
+  /** READY → RUNNING for one worker; false when another took it. */
+  claim(runId: string, step: string, component: string, worker: number): Promise<boolean>;
+  /** RUNNING → READY (its worker could not be told). */
+  unclaim(runId: string, step: string, component: string): Promise<void>;
+  /** RUNNING → how it ended (again: idempotent); the node after. */
+  finish(runId: string, step: string, component: string, how: 'SUCCEEDED' | 'FAILED'): Promise<PoolNode>;
+  /** Notes that `dep` succeeded; true when this made `component` READY. */
+  arrive(runId: string, step: string, component: string, dep: string): Promise<boolean>;
+  /** WAITING → SKIPPED (SKIPPED again: idempotent); the node when it is SKIPPED now, else undefined. */
+  skip(runId: string, step: string, component: string): Promise<PoolNode | undefined>;
+  /** Adds components to the step's ended set; the progress after. */
+  ended(runId: string, step: string, components: readonly string[]): Promise<{ ended: number; total: number }>;
+  progress(runId: string, step: string): Promise<{ ended: number; total: number }>;
+  park(runId: string, step: string, worker: number, token: string): Promise<void>;
+  parked(runId: string, step: string): Promise<ParkedWorker[]>;
+  /** Takes a parked worker's token (only this token: a worker that parked again since is not taken). */
+  unpark(runId: string, step: string, worker: number, token: string): Promise<boolean>;
+}
+
+/** What a worker is told: build this component, or stop. */
+export interface WorkerOrder {
+  readonly done: boolean;
+  readonly component: string;
+  /** For an apply: the SHA-256 of the component's reviewed plan, from the plan step's record ('' when none). */
+  readonly planSha256: string;
+}
+
+export interface OrderSender {
+  /** Answers a worker's token; false when the token no longer works (its execution ended). */
+  send(token: string, order: WorkerOrder): Promise<boolean>;
+}
+
+/** Which dependency failure skipped a component, for its record. */
+export type SkipRecorder = (component: string, reason: string) => Promise<void>;
+
+export class WorkerPool {
+  constructor(
+    private readonly store: PoolStore,
+    private readonly sender: OrderSender,
+  ) {}
+
+  /** The components of a step and their dependencies within it; returns how many workers to start. */
+  public async prepare(
+    runId: string,
+    step: string,
+    graph: ReadonlyMap<string, readonly string[]>,
+    maxWorkers: number,
+  ): Promise<number> {
+    const dependents = new Map<string, string[]>([...graph.keys()].map((c) => [c, []]));
+    for (const [c, deps] of graph) for (const d of deps) dependents.get(d)?.push(c);
+    const nodes: PoolNode[] = [...graph].map(([component, deps]) => ({
+      component,
+      deps: [...deps],
+      dependents: dependents.get(component)!.sort(),
+      state: deps.length === 0 ? 'READY' : 'WAITING',
+    }));
+    await this.store.prepare(runId, step, nodes);
+    return Math.min(maxWorkers, nodes.length);
+  }
+
+  /**
+   * A component ended: its dependents learn it (a success may make them READY; a failure skips every component
+   * that depends on it, transitively, each with its reason).
+   */
+  public async finished(
+    runId: string,
+    step: string,
+    component: string,
+    how: 'SUCCEEDED' | 'FAILED',
+    recordSkip: SkipRecorder,
+  ): Promise<void> {
+    const node = await this.store.finish(runId, step, component, how);
+    const ended = [component];
+    if (how === 'SUCCEEDED') {
+      for (const d of node.dependents) await this.store.arrive(runId, step, d, component);
+    } else {
+      const seen = new Set<string>();
+      const skipAll = async (parent: string, dependents: readonly string[]): Promise<void> => {
+        const why =
+          parent === component ? `skipped: ${component} failed` : `skipped: ${parent} skipped (${component} failed)`;
+        for (const d of dependents) {
+          if (seen.has(d)) continue;
+          seen.add(d);
+          const skipped = await this.store.skip(runId, step, d);
+          if (!skipped) continue;
+          await recordSkip(d, why);
+          ended.push(d);
+          await skipAll(d, skipped.dependents);
+        }
+      };
+      await skipAll(component, node.dependents);
+    }
+    await this.store.ended(runId, step, ended);
+  }
+
+  /** Parks a worker, then pairs every parked worker with a READY component (or tells them all the step is done). */
+  public async park(runId: string, step: string, worker: number, token: string, planSha: PlanShaOf): Promise<void> {
+    await this.store.park(runId, step, worker, token);
+    await this.dispatch(runId, step, planSha);
+  }
+
+  private async dispatch(runId: string, step: string, planSha: PlanShaOf): Promise<void> {
+    for (;;) {
+      const parked = await this.store.parked(runId, step);
+      if (parked.length === 0) return;
+      const ready = await this.store.ready(runId, step);
+      if (ready.length === 0) {
+        const p = await this.store.progress(runId, step);
+        if (p.ended < p.total) return; // something is running: its worker comes back
+        for (const w of parked)
+          if (await this.store.unpark(runId, step, w.worker, w.token))
+            await this.sender.send(w.token, { done: true, component: '', planSha256: '' });
+        return;
+      }
+      for (const w of parked) {
+        if (ready.length === 0) break;
+        if (!(await this.store.unpark(runId, step, w.worker, w.token))) continue;
+        let component: string | undefined;
+        while (!component && ready.length > 0) {
+          const candidate = ready.shift()!;
+          if (await this.store.claim(runId, step, candidate, w.worker)) component = candidate;
+        }
+        if (!component) {
+          // Others took them all: the worker waits again (the loop reads afresh).
+          await this.store.park(runId, step, w.worker, w.token);
+          break;
+        }
+        let order: WorkerOrder;
+        try {
+          order = { done: false, component, planSha256: await planSha(component) };
+        } catch (e) {
+          // Put both back as they were: a retried call hands them out again.
+          await this.store.unclaim(runId, step, component);
+          await this.store.park(runId, step, w.worker, w.token);
+          throw e;
+        }
+        // A token that no longer works: its execution ended, nobody builds the component (nor is it parked again).
+        if (!(await this.sender.send(w.token, order))) await this.store.unclaim(runId, step, component);
+      }
+      // Read afresh: more may be parked or READY by now; the loop ends when either list is empty.
+    }
+  }
+}
+
+/** The reviewed plan's SHA-256 of a component, for an apply ('' when the step applies no plan). */
+export type PlanShaOf = (component: string) => Promise<string>;

@@ -1,0 +1,65 @@
+/**
+ * A stack as the run's "Resolve stack" build read it from the infrastructure repository
+ * (buildspecs/scripts/resolve-stack.js): its components, each one's dependencies, and what the runner needs per
+ * component. The build stores it in the artifacts bucket (`runs/<runId>/resolve/stack.json`); the scheduler
+ * records it on the run and orders every terraform step of the run by it.
+ */
+export interface ResolvedComponent {
+  readonly name: string;
+  /** The component's folder: Atmos's `metadata.component` (under components/terraform), or the root's path. */
+  readonly folder: string;
+  readonly dependsOn: readonly string[];
+  readonly workspace?: string | undefined;
+  readonly backendType?: string | undefined;
+  readonly stateKey?: string | undefined;
+}
+
+/** Another stack the repository defines, as far as the registry cares (its network block, above all). */
+export interface SeenStack {
+  readonly stack: string;
+  readonly tenant?: string | undefined;
+  readonly account?: string | undefined;
+  readonly environment?: string | undefined;
+  readonly region?: string | undefined;
+  readonly vpcCidr?: string | undefined;
+}
+
+export interface ResolvedStack {
+  readonly stack: string;
+  readonly engine: 'atmos' | 'terraform';
+  /** The commit every build of the run works on (`git rev-parse HEAD` of the checkout; `working-tree` locally
+   * when the folder is not a git repository). */
+  readonly commit: string;
+  /** The account the stack's own vars name (`vars.account`, else `vars.stage`); absent when they name none. */
+  readonly account?: string | undefined;
+  readonly region?: string | undefined;
+  readonly components: readonly ResolvedComponent[];
+  /** Dependencies left out, and why (a component the stack does not have). */
+  readonly ignored: readonly string[];
+  /** Every stack the repository defines (for the registry's address plan). */
+  readonly stacks?: readonly SeenStack[] | undefined;
+}
+
+/** Where the resolve build stores the resolved stack, under the artifacts bucket. */
+export function resolvedKey(runId: string): string {
+  return `runs/${runId}/resolve/stack.json`;
+}
+
+/** Problems with what the build stored (a build of another version, a hand-edited file): named, never guessed. */
+export function resolvedStackProblems(value: unknown): string[] {
+  const problems: string[] = [];
+  const v = value as Partial<ResolvedStack> | null;
+  if (typeof v !== 'object' || v === null) return ['the resolved stack is not a JSON object'];
+  if (typeof v.stack !== 'string' || !v.stack) problems.push('stack: missing');
+  if (v.engine !== 'atmos' && v.engine !== 'terraform') problems.push('engine: must be atmos or terraform');
+  if (typeof v.commit !== 'string' || !v.commit) problems.push('commit: missing');
+  if (!Array.isArray(v.components)) problems.push('components: must be a list');
+  else
+    v.components.forEach((c, i) => {
+      if (typeof c?.name !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9_./-]{0,127}$/.test(c.name))
+        problems.push(`components[${i}].name: a component name (letters, digits, _ . / -)`);
+      if (!Array.isArray(c?.dependsOn) || c.dependsOn.some((d: unknown) => typeof d !== 'string'))
+        problems.push(`components[${i}].dependsOn: must be a list of component names`);
+    });
+  return problems;
+}
