@@ -1,87 +1,151 @@
 import { randomUUID } from 'node:crypto';
 import {
   ComponentGraph,
-  GateDecision,
   summarize,
   approvalRequired,
   describeFailure,
   NOT_IN_STACK,
+  NOT_ASKED,
 } from '../lambdas/component-graph/core';
-import { DynamoGraphStore } from '../lambdas/component-graph/dynamo-store';
+import { DynamoPoolStore } from '../lambdas/component-graph/dynamo-store';
+import type { OrderSender, WorkerOrder } from '../lambdas/component-graph/scheduler';
 import { ComponentResult } from '../lib/domain/plan';
+import type { ResolvedStack } from '../lib/domain/resolved';
 import { createTables, LOCAL_TABLE_NAMES, LocalDynamo, startLocalDynamo } from '../lib/local/dynamo';
-import { topologicalOrder } from '../lib/workflow/graph';
 import { RunStore } from '../lib/records/run-store';
 import { catalog } from './helpers/fixtures';
 
-/** Task tokens answered in-process: each token is a promise a branch awaits. */
-class Tokens {
-  private readonly waiting = new Map<string, (d: GateDecision) => void>();
+/** Task tokens answered in-process: each token is a promise the worker awaits, answered at most once. */
+class Tokens implements OrderSender {
+  private readonly waiting = new Map<string, (o: WorkerOrder) => void>();
   public readonly sent: string[] = [];
-  public issue(): { token: string; decision: Promise<GateDecision> } {
+  public issue(): { token: string; order: Promise<WorkerOrder> } {
     const token = randomUUID();
-    const decision = new Promise<GateDecision>((resolve) => this.waiting.set(token, resolve));
-    return { token, decision };
+    const order = new Promise<WorkerOrder>((resolve) => this.waiting.set(token, resolve));
+    return { token, order };
   }
-  public async succeed(token: string, output: GateDecision): Promise<void> {
+  public async send(token: string, order: WorkerOrder): Promise<boolean> {
+    const answer = this.waiting.get(token);
+    if (!answer) return false; // answered already: Step Functions would say TaskTimedOut
+    this.waiting.delete(token);
     this.sent.push(token);
-    this.waiting.get(token)?.(output);
+    answer(order);
+    return true;
   }
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** Runs the branches of one terraform step the way the Parallel state does, all at once. */
-async function runStep(
-  dynamo: LocalDynamo,
-  components: string[],
-  stackComponents: string[],
-  work: (c: string) => Promise<'SUCCEEDED' | 'FAILED'>,
-): Promise<{ results: ComponentResult[]; events: string[]; tokens: Tokens }> {
-  const tokens = new Tokens();
-  const graph = new ComponentGraph(
-    new DynamoGraphStore(dynamo.documents, LOCAL_TABLE_NAMES.runs),
-    tokens,
-    new RunStore(dynamo.documents, LOCAL_TABLE_NAMES.runs),
-  );
-  const deps = catalog.graphOf(components);
-  const runId = randomUUID();
-  const events: string[] = [];
-  const results = await Promise.all(
-    topologicalOrder(deps).map(async (component) => {
-      const { token, decision } = tokens.issue();
-      await graph.handle({
-        action: 'await',
-        taskToken: token,
-        runId,
-        step: 'apply',
-        component,
-        dependsOn: deps.get(component)!,
-        stackComponents,
-      });
-      const gate = await decision;
-      if (!gate.run) {
-        events.push(`skip ${component}`);
-        return { component, status: 'SKIPPED', message: gate.reason } as ComponentResult;
-      }
-      events.push(`start ${component}`);
-      const status = await work(component);
-      events.push(`end ${component}`);
-      return graph.handle({
-        action: 'complete',
-        runId,
-        step: 'apply',
-        command: 'apply',
-        component,
-        status,
-        error: { Error: 'States.TaskFailed', Cause: 'boom' },
-      }) as Promise<ComponentResult>;
-    }),
-  );
-  return { results, events, tokens };
+/** A stack as the resolve build stores it, from a dependency map. */
+function stackOf(graph: ReadonlyMap<string, readonly string[]>): ResolvedStack {
+  return {
+    stack: 'acme-dev-testenv-01',
+    engine: 'atmos',
+    commit: 'abc123',
+    components: [...graph].map(([name, deps]) => ({ name, folder: name, dependsOn: [...deps] })),
+    ignored: [],
+  };
 }
 
-describe('component graph scheduling (over the local DynamoDB server)', () => {
+interface StepRun {
+  results: ComponentResult[];
+  events: string[];
+  built: string[];
+  tokens: Tokens;
+  workers: number;
+}
+
+/**
+ * Runs one terraform step the way its state machine does: "Record stack", "Prepare", then a Map of workers that
+ * each call "next" (a task token), build what they are told, and call "next" again with how it ended — and the
+ * summary from the records.
+ */
+async function runStep(
+  dynamo: LocalDynamo,
+  graph: ReadonlyMap<string, readonly string[]>,
+  work: (c: string) => Promise<'SUCCEEDED' | 'FAILED'>,
+  options: { select?: string[]; asked?: string; reverse?: boolean; maxWorkers?: number } = {},
+): Promise<StepRun> {
+  const tokens = new Tokens();
+  const runs = new RunStore(dynamo.documents, LOCAL_TABLE_NAMES.runs);
+  const stack = stackOf(graph);
+  const cg = new ComponentGraph(new DynamoPoolStore(dynamo.documents, LOCAL_TABLE_NAMES.runs), tokens, runs, {
+    read: async () => stack,
+  });
+  const runId = randomUUID();
+  await cg.handle({
+    action: 'resolved',
+    runId,
+    stack: stack.stack,
+    account: 'dev',
+    asked: options.asked ?? null,
+    component: null,
+  });
+  const prepared = (await cg.handle({
+    action: 'prepare',
+    runId,
+    step: 'apply',
+    command: 'apply',
+    select: options.select ?? null,
+    reverse: options.reverse ?? false,
+    asked: options.asked ?? null,
+  })) as { workers: number[] };
+  const workers = prepared.workers.slice(0, options.maxWorkers ?? prepared.workers.length);
+  const events: string[] = [];
+  const built: string[] = [];
+  await Promise.all(
+    workers.map(async (worker) => {
+      let finished = '';
+      let last: Record<string, unknown> = {};
+      for (;;) {
+        const { token, order } = tokens.issue();
+        await cg.handle({
+          action: 'next',
+          taskToken: token,
+          runId,
+          step: 'apply',
+          command: 'apply',
+          worker,
+          finished,
+          last,
+        });
+        const o = await order;
+        if (o.done) return;
+        events.push(`start ${o.component}`);
+        built.push(o.component);
+        const status = await work(o.component);
+        events.push(`end ${o.component}`);
+        finished = o.component;
+        last = status === 'SUCCEEDED' ? { buildId: `b-${o.component}` } : { Error: 'States.TaskFailed', Cause: 'boom' };
+      }
+    }),
+  );
+  const results = (await runs.components(runId, 'apply')) as ComponentResult[];
+  return { results, events, built, tokens, workers: prepared.workers.length };
+}
+
+/** A random acyclic graph: each component depends on up to `fanIn` earlier ones. */
+function randomGraph(n: number, fanIn: number, seed: number): Map<string, string[]> {
+  let x = seed;
+  const rand = () => (x = (x * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+  const names = Array.from({ length: n }, (_, i) => `c${String(i).padStart(3, '0')}`);
+  return new Map(
+    names.map((name, i) => [
+      name,
+      [...new Set(Array.from({ length: Math.floor(rand() * (fanIn + 1)) }, () => names[Math.floor(rand() * i)]!))]
+        .filter((d) => d && i > 0)
+        .sort(),
+    ]),
+  );
+}
+
+function expectOrdered(events: string[], graph: ReadonlyMap<string, readonly string[]>, built: string[]): void {
+  for (const c of built)
+    for (const d of graph.get(c) ?? [])
+      if (built.includes(d)) expect([c, events.indexOf(`end ${d}`) < events.indexOf(`start ${c}`)]).toEqual([c, true]);
+}
+
+describe('the worker pool of a terraform step (over the local DynamoDB server)', () => {
   let dynamo: LocalDynamo;
   beforeAll(async () => {
     dynamo = await startLocalDynamo();
@@ -89,39 +153,59 @@ describe('component graph scheduling (over the local DynamoDB server)', () => {
   });
   afterAll(async () => dynamo.close());
 
-  const environment = [...catalog.sets.get('environment')!];
+  const environment = catalog.graphOf([...catalog.sets.get('environment')!]);
+  const names = [...environment.keys()];
 
-  test('every component starts only after its own dependencies ended, and each is released once', async () => {
-    const { events, results, tokens } = await runStep(dynamo, environment, environment, async () => {
+  test('every component is built once, only after its own dependencies ended', async () => {
+    const { events, results, built, workers } = await runStep(dynamo, environment, async () => {
       await sleep(5 + Math.random() * 20);
       return 'SUCCEEDED';
     });
-    const deps = catalog.graphOf(environment);
-    for (const c of environment) {
-      for (const d of deps.get(c)!) expect(events.indexOf(`end ${d}`)).toBeLessThan(events.indexOf(`start ${c}`));
-    }
+    expect(workers).toBe(names.length); // fewer than 40: one worker per component
+    expect([...built].sort()).toEqual([...names].sort());
+    expectOrdered(events, environment, built);
     expect(results.every((r) => r.status === 'SUCCEEDED')).toBe(true);
-    expect(new Set(tokens.sent).size).toBe(tokens.sent.length);
-    expect(tokens.sent).toHaveLength(environment.length);
   });
 
   test('a component starts when its own dependencies end, not when its level ends', async () => {
     // acm waits for dns only: it must start before slow vpc ends.
     const durations: Record<string, number> = { vpc: 300, dns: 10 };
-    const { events } = await runStep(
-      dynamo,
-      ['backend', 'vpc', 'dns', 'acm'],
-      ['backend', 'vpc', 'dns', 'acm'],
-      async (c) => {
-        await sleep(durations[c] ?? 5);
-        return 'SUCCEEDED';
-      },
-    );
+    const graph = catalog.graphOf(['backend', 'vpc', 'dns', 'acm']);
+    const { events } = await runStep(dynamo, graph, async (c) => {
+      await sleep(durations[c] ?? 5);
+      return 'SUCCEEDED';
+    });
     expect(events.indexOf('start acm')).toBeLessThan(events.indexOf('end vpc'));
   });
 
+  test.each([1, 2, 3])(
+    'with %i worker(s) only (the Map starts fewer at once): no deadlock, every component once, in order',
+    async (maxWorkers) => {
+      const { events, built } = await runStep(dynamo, environment, async () => 'SUCCEEDED', { maxWorkers });
+      expect([...built].sort()).toEqual([...names].sort());
+      expectOrdered(events, environment, built);
+    },
+  );
+
+  test('200 components with 40 workers: each built once, after its dependencies; at most 40 at a time', async () => {
+    const graph = randomGraph(200, 4, 7);
+    let running = 0;
+    let most = 0;
+    const { events, built, workers } = await runStep(dynamo, graph, async () => {
+      most = Math.max(most, ++running);
+      await sleep(Math.random() * 5);
+      running--;
+      return 'SUCCEEDED';
+    });
+    expect(workers).toBe(40);
+    expect(built).toHaveLength(200);
+    expect(new Set(built).size).toBe(200);
+    expect(most).toBeLessThanOrEqual(40);
+    expectOrdered(events, graph, built);
+  }, 60_000);
+
   test('a failing component: in-flight siblings finish, its dependents are skipped with the reason', async () => {
-    const { results, events } = await runStep(dynamo, environment, environment, async (c) => {
+    const { results, events } = await runStep(dynamo, environment, async (c) => {
       await sleep(c === 'iam' ? 80 : 5);
       return c === 'vpc' ? 'FAILED' : 'SUCCEEDED';
     });
@@ -145,7 +229,7 @@ describe('component graph scheduling (over the local DynamoDB server)', () => {
       expect(events).not.toContain(`start ${skipped}`);
     }
     expect(by['security-groups']!.message).toBe('skipped: vpc failed');
-    expect(by.apigateway!.message).toMatch(/^skipped: .*(lambda|vpc) (skipped|failed)/);
+    expect(by.apigateway!.message).toMatch(/^skipped: (vpc failed|\S+ skipped \(vpc failed\))$/);
     expect(() =>
       summarize({ action: 'summarize', runId: 'r', step: 'apply', command: 'apply', results, approvalPolicy: 'never' }),
     ).toThrow(
@@ -153,17 +237,71 @@ describe('component graph scheduling (over the local DynamoDB server)', () => {
     );
   });
 
-  test('components the stack does not have are skipped at once and do not block their dependents', async () => {
-    const { results, events } = await runStep(
-      dynamo,
-      ['backend', 'vpc', 'dns', 'acm'],
-      ['backend', 'vpc', 'acm'],
-      async () => 'SUCCEEDED',
-    );
-    const by = Object.fromEntries(results.map((r) => [r.component, r]));
-    expect(by.dns).toMatchObject({ status: 'SKIPPED', message: 'not a component of this stack' });
-    expect(by.acm!.status).toBe('SUCCEEDED');
-    expect(events).toContain('start acm');
+  test('components= runs exactly those, dependencies among them kept; a listed step skips the rest', async () => {
+    const asked = await runStep(dynamo, environment, async () => 'SUCCEEDED', { asked: 'acm,dns' });
+    expect(asked.built.sort()).toEqual(['acm', 'dns']);
+    expect(asked.events.indexOf('end dns')).toBeLessThan(asked.events.indexOf('start acm'));
+    const listed = await runStep(dynamo, environment, async () => 'SUCCEEDED', {
+      select: ['vpc', 'sqs', 'acm'],
+      asked: 'acm,dns',
+    });
+    expect(listed.built).toEqual(['acm']);
+    const by = Object.fromEntries(listed.results.map((r) => [r.component, r]));
+    expect(by.vpc).toMatchObject({ status: 'SKIPPED', message: NOT_ASKED });
+    expect(by.sqs).toMatchObject({ status: 'SKIPPED', message: NOT_IN_STACK });
+  });
+
+  test('a destroy runs dependents first', async () => {
+    const graph = catalog.graphOf(['backend', 'vpc', 'security-groups']);
+    const { events } = await runStep(dynamo, graph, async () => 'SUCCEEDED', { reverse: true });
+    expect(events).toEqual([
+      'start security-groups',
+      'end security-groups',
+      'start vpc',
+      'end vpc',
+      'start backend',
+      'end backend',
+    ]);
+  });
+
+  test("the components asked for must be the stack's; the stack must be the run's and of its account", async () => {
+    const runs = new RunStore(dynamo.documents, LOCAL_TABLE_NAMES.runs);
+    const stack = { ...stackOf(environment), account: 'dev' };
+    const cg = new ComponentGraph(new DynamoPoolStore(dynamo.documents, LOCAL_TABLE_NAMES.runs), new Tokens(), runs, {
+      read: async () => stack,
+    });
+    const base = {
+      action: 'resolved' as const,
+      runId: randomUUID(),
+      stack: stack.stack,
+      account: 'dev',
+      asked: null,
+      component: null,
+    };
+    await expect(cg.handle({ ...base, asked: 'vpc,sqs' })).rejects.toMatchObject({
+      name: 'InvalidInput',
+      problems: [
+        {
+          field: 'components',
+          problem: expect.stringMatching(
+            /^sqs is not a component of acme-dev-testenv-01 \(commit abc123\); allowed: backend, /,
+          ),
+        },
+      ],
+    });
+    await expect(cg.handle({ ...base, component: 'sqs' })).rejects.toMatchObject({ name: 'InvalidInput' });
+    await expect(cg.handle({ ...base, account: 'prod' })).rejects.toMatchObject({
+      name: 'InvalidInput',
+      problems: [{ field: 'account', problem: expect.stringContaining('its vars name "dev"') }],
+    });
+    await expect(cg.handle({ ...base, stack: 'acme-dev-other' })).rejects.toMatchObject({ name: 'StackNotResolved' });
+    await expect(
+      cg.handle({ ...base, error: { Error: 'States.TaskFailed', Cause: 'the repository does not define stack x' } }),
+    ).rejects.toMatchObject({
+      name: 'StackNotResolved',
+      message: expect.stringContaining('does not define stack x'),
+    });
+    await expect(cg.handle(base)).resolves.toMatchObject({ commit: 'abc123', components: names.length });
   });
 });
 
@@ -208,7 +346,7 @@ describe('step summaries', () => {
     expect(request([])()).toMatchObject({ status: 'SUCCEEDED' });
   });
 
-  test('totals, flags and SHA-256 per component', () => {
+  test('totals and flags, counted from the records', () => {
     const s = summarize({
       action: 'summarize',
       runId: 'r',
@@ -229,7 +367,8 @@ describe('step summaries', () => {
       hasDestroys: true,
       approvalRequired: true,
     });
-    expect(s.shas).toEqual({ vpc: 'vpc-sha', security_groups: 'security-groups-sha', dns: '' });
+    expect(s.counts).toEqual({ succeeded: 2, failed: 0, skipped: 1 });
+    expect(s).not.toHaveProperty('components'); // the state carries totals; each component is in its record
   });
 
   test('a build failure names the failing phase and keeps the log link', () => {

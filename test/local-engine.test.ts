@@ -444,7 +444,7 @@ describe('failures, resumption, dry runs and bad input', () => {
     expect(t.calls()).toEqual([]);
     const apply = byComponent(d, 'apply').vpc!;
     expect(readFileSync(apply.logs!, 'utf8')).toMatch(
-      /^\[dry-run\] atmos terraform apply vpc -s acme-dev-testenv-01 -- -input=false/m,
+      /^\[dry-run\] atmos terraform apply vpc -s acme-dev-testenv-01 --planfile \S+\/tfplan -- -input=false/m,
     );
   });
 
