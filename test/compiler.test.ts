@@ -61,69 +61,91 @@ describe('the workflow compiler', () => {
     expect(states.get('Validate input')).not.toHaveProperty('ResultPath');
   });
 
-  test('one Parallel branch per component, in dependency order, with readable state names', () => {
-    const plan = states.get('Plan components')!;
-    expect(plan.Type).toBe('Parallel');
-    const branches = plan.Branches as { StartAt: string }[];
-    expect(branches.map((b) => b.StartAt)).toEqual([
-      'Await plan backend',
-      'Await plan iam',
-      'Await plan vpc',
-      'Await plan eks',
+  test('the stack is resolved from the repository once, after validation, before any terraform step', () => {
+    expect(states.get('Validate input')!.Next).toBe('Resolve stack');
+    const resolve = states.get('Resolve stack')!;
+    expect(resolve).toMatchObject({ Type: 'Task', ResultPath: null, Next: 'Record stack' });
+    expect(resolve.Resource).toMatch(/codebuild:startBuild.sync$/);
+    expect(resolve.Catch).toEqual([
+      { ErrorEquals: ['States.ALL'], ResultPath: '$.resolveError', Next: 'Resolve stack failed' },
     ]);
-    for (const name of [
-      'Plan vpc',
-      'Plan vpc done',
-      'Plan vpc failed',
-      'Plan vpc skipped',
-      'Run plan vpc?',
-      'Summarize plan',
-      'Apply eks',
-    ]) {
-      expect(states.has(name)).toBe(true);
-    }
+    expect(states.get('Record stack')).toMatchObject({
+      ResultPath: '$.stack',
+      Parameters: expect.objectContaining({
+        action: 'resolved',
+        'asked.$': '$.context.asked',
+        'stack.$': '$.context.stack',
+      }),
+    });
+    expect(states.get('Resolve stack failed')!.Parameters).toMatchObject({
+      action: 'resolved',
+      'error.$': '$.resolveError',
+    });
   });
 
-  test('each branch awaits exactly its own dependencies (no levels)', () => {
-    const payload = (name: string) => (states.get(name)!.Parameters as { Payload: Record<string, unknown> }).Payload;
-    expect(payload('Await plan backend')).toMatchObject({ action: 'await', component: 'backend', dependsOn: [] });
-    expect(payload('Await plan vpc')).toMatchObject({ dependsOn: ['backend'] });
-    expect(payload('Await plan eks')).toMatchObject({ dependsOn: ['iam', 'vpc'] });
-    expect(states.get('Await plan eks')!.Resource).toMatch(/lambda:invoke.waitForTaskToken$/);
+  test('a terraform step is a pool of workers, whatever the number of components: prepare, Map, summarize', () => {
+    expect(states.get('Prepare plan')).toMatchObject({
+      ResultPath: '$.pool',
+      Next: 'Plan components',
+      Parameters: expect.objectContaining({
+        action: 'prepare',
+        select: ['backend', 'vpc', 'iam', 'eks'],
+        reverse: false,
+      }),
+    });
+    const pool = states.get('Plan components')!;
+    expect(pool).toMatchObject({
+      Type: 'Map',
+      ItemsPath: '$.pool.workers',
+      MaxConcurrency: 40,
+      ResultPath: null,
+      Next: 'Summarize plan',
+    });
+    // The same states for 4 components as for 400: no state names a component.
+    const inside = [...allStates((pool.ItemProcessor as never) ?? {}).keys()].sort();
+    expect(inside).toEqual(['Next plan component', 'Plan component', 'Plan: more?', 'Plan: worker done']);
+    const next = states.get('Next plan component')!;
+    expect(next.Resource).toMatch(/lambda:invoke.waitForTaskToken$/);
+    expect(next).toMatchObject({ ResultPath: '$.next', Next: 'Plan: more?' });
+    expect(states.get('Plan: more?')).toMatchObject({
+      Choices: [{ Variable: '$.next.done', BooleanEquals: true, Next: 'Plan: worker done' }],
+      Default: 'Plan component',
+    });
   });
 
   test('destroy reverses the dependency order: dependents first', () => {
     const destroy = allStates(machines.get('tropos-destroy-things')!.definition);
-    const payload = (name: string) => (destroy.get(name)!.Parameters as { Payload: Record<string, unknown> }).Payload;
-    expect(payload('Await destroy eks')).toMatchObject({ dependsOn: [] });
-    expect(payload('Await destroy vpc')).toMatchObject({ dependsOn: ['eks'] });
-    expect(payload('Await destroy backend')).toMatchObject({ dependsOn: ['vpc'] });
+    expect(destroy.get('Prepare destroy')!.Parameters).toMatchObject({ reverse: true });
   });
 
-  test('a failing build is caught inside its branch and recorded, so siblings keep running', () => {
-    const build = states.get('Plan vpc')!;
+  test('a failing build is caught and handed to the next ask, so the worker (and its siblings) keep going', () => {
+    const build = states.get('Plan component')!;
     expect(build.Resource).toMatch(/codebuild:startBuild.sync$/);
-    expect(build.Catch).toEqual([{ ErrorEquals: ['States.ALL'], ResultPath: '$.error', Next: 'Plan vpc failed' }]);
-    expect(states.get('Plan vpc failed')!.Parameters).toMatchObject({
-      action: 'complete',
-      status: 'FAILED',
-      component: 'vpc',
+    expect(build.Catch).toEqual([{ ErrorEquals: ['States.ALL'], ResultPath: '$.last', Next: 'Next plan component' }]);
+    expect(build).toMatchObject({ ResultPath: '$.last', Next: 'Next plan component' });
+    expect((states.get('Next plan component')!.Parameters as { Payload: unknown }).Payload).toMatchObject({
+      action: 'next',
+      'finished.$': '$.next.component',
+      'last.$': '$.last',
     });
-    // The step fails afterwards, in the summary, once every branch has ended.
-    expect(states.get('Plan components')!.Next).toBe('Summarize plan');
   });
 
-  test('apply reads the reviewed plan SHA-256 of its own component', () => {
+  test("apply takes the reviewed plan SHA-256 the scheduler hands out with each component, and the run's commit", () => {
     const env = (
-      states.get('Apply eks')!.Parameters as {
+      states.get('Apply component')!.Parameters as {
         EnvironmentVariablesOverride: { Name: string; 'Value.$'?: string; Value?: string }[];
       }
     ).EnvironmentVariablesOverride;
     expect(env).toEqual(
       expect.arrayContaining([
-        { Name: 'TROPOS_PLAN_SHA256_EXPECTED', Type: 'PLAINTEXT', 'Value.$': '$.results.plan.shas.eks' },
+        { Name: 'TROPOS_COMPONENT', Type: 'PLAINTEXT', 'Value.$': '$.next.component' },
+        { Name: 'TROPOS_PLAN_SHA256_EXPECTED', Type: 'PLAINTEXT', 'Value.$': '$.next.planSha256' },
+        { Name: 'TROPOS_COMMIT', Type: 'PLAINTEXT', 'Value.$': '$.stack.commit' },
       ]),
     );
+    expect((states.get('Next apply component')!.Parameters as { Payload: unknown }).Payload).toMatchObject({
+      planStep: 'plan',
+    });
   });
 
   test('guards: fromStep, when (changes, tier, the approval policy), then requirements — in that order', () => {
@@ -153,7 +175,7 @@ describe('the workflow compiler', () => {
           Next: 'Apply: requirements not met',
         },
       ],
-      Default: 'Apply components',
+      Default: 'Prepare apply',
     });
     expect(states.get('Apply: requirements not met')).toMatchObject({ Type: 'Fail', Error: 'RequirementNotMet' });
     expect(states.get('Not run apply')).toMatchObject({

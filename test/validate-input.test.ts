@@ -18,7 +18,7 @@ const onboard = spec({
 });
 const onboardChecks: Check[] = ['stack-not-registered', 'cidr-free', 'tags-policy'];
 
-function request(input: unknown, checks: Check[] = ['stack-registered'], workflow = spec()): ValidateRequest {
+function request(input: unknown, checks: Check[] = [], workflow = spec()): ValidateRequest {
   return { workflow, checks, input, runId: 'run-1' };
 }
 
@@ -76,31 +76,43 @@ describe('validate-input core', () => {
       expect(out.results).toEqual({});
     });
 
-    test('resolves the stack components from the registry, and a requested subset', async () => {
+    test('components= is passed on as asked (sets expanded); whether the stack has them is the repository\'s to say', async () => {
       const all = await validateInput(
         request({ tenant: 'acme', account: 'dev', environment: 'testenv-01' }),
         settings,
         registry,
       );
-      expect(all.context.components).toEqual(['backend', 'vpc', 'iam']);
+      expect(all.context).toMatchObject({ asked: null, component: null, wholeStack: true });
       const some = await validateInput(
         request(
-          { tenant: 'acme', account: 'dev', environment: 'testenv-01', components: 'iam,vpc' },
-          ['stack-registered'],
+          { tenant: 'acme', account: 'dev', environment: 'testenv-01', components: 'iam,vpc,sqs' },
+          [],
           spec({ optional: ['components'] }),
         ),
         settings,
         registry,
       );
-      expect(some.context.components).toEqual(['vpc', 'iam']);
-    });
-
-    test('a stack without components in the registry gets the catalog environment set', async () => {
-      const out = await validateInput(
-        request({ tenant: 'acme', account: 'prod', environment: 'main' }),
+      expect(some.context).toMatchObject({ asked: 'iam,vpc,sqs', wholeStack: false });
+      const set = await validateInput(
+        request(
+          { tenant: 'acme', account: 'dev', environment: 'testenv-01', components: 'coarse,vpc' },
+          [],
+          spec({ optional: ['components'] }),
+        ),
         settings,
         registry,
       );
+      expect(set.context.asked).toBe([...settings.sets.coarse!, 'vpc'].join(','));
+    });
+
+    test('a stack the registry does not know is not refused: the run resolves it from the repository', async () => {
+      const out = await validateInput(
+        request({ tenant: 'acme', account: 'prod', environment: 'never-seen' }),
+        settings,
+        registry,
+      );
+      expect(out.context).toMatchObject({ stack: 'acme-prod-never-seen', tier: 'prod' });
+      // A new stack's generated configuration gets the catalog's default set.
       expect(out.context.components).toEqual(settings.defaultComponents);
     });
 
@@ -227,11 +239,6 @@ describe('validate-input core', () => {
         [/^environment: must be a string; got an object/],
       ],
       [
-        'an unregistered stack',
-        { tenant: 'acme', account: 'dev', environment: 'nope' },
-        [/^environment: stack acme-dev-nope is not registered; onboard it first/],
-      ],
-      [
         'a bad fromStep',
         { tenant: 'acme', account: 'dev', environment: 'testenv-01', fromStep: 'aply' },
         [/^fromStep: "aply" is not a step of apply-environment; allowed: validate, plan, apply/],
@@ -322,7 +329,7 @@ describe('validate-input core', () => {
         onboardChecks,
         onboard,
       ],
-    ])('rejects %s', async (_, input, expected, checks = ['stack-registered'], workflow = spec()) => {
+    ])('rejects %s', async (_, input, expected, checks = [], workflow = spec()) => {
       // Act
       const found = await problems(request(input, checks, workflow));
       // Assess
@@ -353,8 +360,8 @@ describe('validate-input core', () => {
           /^operation: "drop" is not allowed; allowed: list, lock-status, unlock, versions, restore/,
         ),
       ]);
-      expect(await problems(request({ ...base, component: 'vppc', operation: 'list' }, [], stateOps))).toEqual([
-        expect.stringMatching(/^component: "vppc" is not a catalog component/),
+      expect(await problems(request({ ...base, component: 'v p', operation: 'list' }, [], stateOps))).toEqual([
+        expect.stringMatching(/^component: "v p" is not allowed: a component of the stack in the repository/),
       ]);
       expect(await problems(request({ ...base, operation: 'list' }, [], stateOps))).toEqual([]);
     });

@@ -127,9 +127,9 @@ describe('workflow definition files', () => {
       /workflows\/wf.yaml is invalid:\n.*steps\[1\].kind: unknown step kind; allowed: validate, terraform/,
     ],
     [
-      'an unknown component',
-      { wf: HEAD + '  - name: plan\n    kind: terraform\n    command: plan\n    components: [vpc, vppc]\n' },
-      /workflows\/wf.yaml: step "plan" \(terraform\): unknown component "vppc"; use a catalog component .* or add it to catalog\/components.yaml/,
+      "a component that is no name (which components exist is the repository's to say)",
+      { wf: HEAD + '  - name: plan\n    kind: terraform\n    command: plan\n    components: [vpc, "v p"]\n' },
+      /workflows\/wf.yaml: step "plan" \(terraform\): "v p" is not a component name \(letters, digits, _ . \/ -\), `stack`, a set of the catalog/,
     ],
     [
       'a duplicate step name',
@@ -219,7 +219,7 @@ describe('workflow definition files', () => {
     expect(() =>
       load({
         one: HEAD + '  - name: xx\n    kind: nope\n',
-        two: HEAD + '  - name: yy\n    kind: terraform\n    command: plan\n    components: [nope]\n',
+        two: HEAD + '  - name: yy\n    kind: terraform\n    command: plan\n    components: ["no pe"]\n',
       }),
     ).toThrow(/workflows\/one.yaml[\s\S]*workflows\/two.yaml/);
   });
