@@ -196,6 +196,10 @@ describe('every workflow, end to end through the local engine (atmos layout, ter
     const d = await t.run('apply-backend', DEV);
     expect(d.run.status).toBe('SUCCEEDED');
     expect(d.components.map((c) => `${c.step} ${c.component}`).sort()).toEqual(['apply backend', 'plan backend']);
+    expect(d.run.resolveBuild).toMatchObject({
+      status: 'SUCCEEDED',
+      message: expect.stringMatching(/^resolved acme-dev-testenv-01 at /),
+    });
   });
 
   test('bootstrap-backend: bucket (versioned, encrypted, public access blocked, TLS only) and lock table; idempotent', async () => {
@@ -505,21 +509,16 @@ describe('without terraform or atmos on PATH', () => {
   });
   afterAll(async () => bare.close());
 
-  test('the first terraform step fails naming the missing binary, the version wanted, and --dry-run', async () => {
-    const d = await bare.run('plan-environment', DEV);
-    expect(d.run.status).toBe('FAILED');
-    const first = d.components.find((c) => c.component === 'backend')!;
-    expect(first.status).toBe('FAILED');
-    // The machine may have terraform (then atmos, the configured engine, is the one missing).
-    expect(first.message).toMatch(
-      /^(terraform not found on PATH \(Tropos wants terraform 1\.9\.8\)|atmos not found on PATH \(Tropos wants atmos 1\.163\.0\)); install it, or run with --dry-run to see the commands each step would run$/,
-    );
-    expect(d.components.filter((c) => c.status === 'SKIPPED').length).toBeGreaterThan(0);
-  });
-
-  test('--dry-run works without them', async () => {
-    const d = await bare.run('plan-environment', { ...DEV, dryRun: true });
-    expect(d.run.status).toBe('SUCCEEDED');
+  test('without atmos the stack cannot be resolved: the run fails at once naming atmos and the version — a dry run too', async () => {
+    for (const input of [DEV, { ...DEV, dryRun: true }]) {
+      const d = await bare.run('plan-environment', input);
+      expect(d.run).toMatchObject({ status: 'FAILED', error: 'StackNotResolved' });
+      expect(d.run.cause).toContain(
+        'atmos not found on PATH (Tropos wants atmos 1.163.0): the stack is resolved with Atmos itself, also in a dry run',
+      );
+      expect(d.run.resolveBuild).toMatchObject({ status: 'FAILED', logs: expect.stringMatching(/build\.log$/) });
+      expect(d.components).toEqual([]); // nothing ran
+    }
   });
 });
 

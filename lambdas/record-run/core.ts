@@ -125,12 +125,23 @@ export async function recordStateChange(
     const exported = planFromExported(
       (info['exported-environment-variables'] ?? []).map((v) => ({ Name: v.name, Value: v.value })),
     );
+    const outcome = status === 'IN_PROGRESS' ? 'RUNNING' : status === 'SUCCEEDED' ? 'SUCCEEDED' : 'FAILED';
+    // The "Resolve stack" build is the run's, not a component's: its log on the run record.
+    if (vars.TROPOS_COMMAND === 'resolve') {
+      await runs.recordResolveBuild(runId, {
+        status: outcome,
+        buildId: String(event.detail['build-id']),
+        logs: info.logs?.['deep-link'],
+        ...(status === 'IN_PROGRESS' ? {} : { message: exported.message }),
+      });
+      return 'run';
+    }
     await runs.recordComponent({
       runId,
       step: vars.TROPOS_STEP,
       component: vars.TROPOS_COMPONENT || 'repository',
       command: vars.TROPOS_COMMAND,
-      status: status === 'IN_PROGRESS' ? 'RUNNING' : status === 'SUCCEEDED' ? 'SUCCEEDED' : 'FAILED',
+      status: outcome,
       ...(status === 'IN_PROGRESS'
         ? { startedAt: at }
         : { endedAt: at, plan: exported.plan, message: exported.message }),

@@ -28,6 +28,7 @@ async function setFields(
   key: Record<string, string>,
   fields: Record<string, unknown>,
   condition?: string,
+  extra?: { names: Record<string, string>; values: Record<string, unknown> },
 ) {
   const entries = Object.entries(fields).filter(([, v]) => v !== undefined);
   if (entries.length === 0) return;
@@ -36,8 +37,14 @@ async function setFields(
       TableName: table,
       Key: key,
       UpdateExpression: `SET ${entries.map((_, i) => `#f${i} = :v${i}`).join(', ')}`,
-      ExpressionAttributeNames: Object.fromEntries(entries.map(([k], i) => [`#f${i}`, k])),
-      ExpressionAttributeValues: Object.fromEntries(entries.map(([, v], i) => [`:v${i}`, v])),
+      ExpressionAttributeNames: {
+        ...Object.fromEntries(entries.map(([k], i) => [`#f${i}`, k])),
+        ...extra?.names,
+      },
+      ExpressionAttributeValues: {
+        ...Object.fromEntries(entries.map(([, v], i) => [`:v${i}`, v])),
+        ...extra?.values,
+      },
       ...(condition ? { ConditionExpression: condition } : {}),
     }),
   );
@@ -228,6 +235,22 @@ export class RunStore {
       ...(c.stateKey ? { stateKey: c.stateKey } : {}),
     }));
     await batchPut(this.db, this.table, items);
+  }
+
+  /** The run's "Resolve stack" build: its status, log and message (an end is not overwritten by a late start). */
+  public async recordResolveBuild(runId: string, build: NonNullable<Run['resolveBuild']>): Promise<void> {
+    try {
+      await setFields(
+        this.db,
+        this.table,
+        { runId, sk: SK.run },
+        { resolveBuild: build },
+        build.status === 'RUNNING' ? 'attribute_not_exists(resolveBuild) OR resolveBuild.#s = :running' : undefined,
+        build.status === 'RUNNING' ? { names: { '#s': 'status' }, values: { ':running': 'RUNNING' } } : undefined,
+      );
+    } catch (e) {
+      if ((e as Error).name !== 'ConditionalCheckFailedException') throw e;
+    }
   }
 
   /** The run's resolved components (empty when its stack was not resolved). */

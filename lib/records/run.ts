@@ -44,6 +44,10 @@ export interface Run {
   readonly commit?: string | undefined;
   /** What the run resolved from the repository: the engine, how many components, dependencies left out. */
   readonly resolved?: { engine: string; components: number; ignored?: string[] } | undefined;
+  /** The "Resolve stack" build: how it went, its log, and what it said (why it failed, or what it resolved). */
+  readonly resolveBuild?:
+    | { status: 'RUNNING' | 'SUCCEEDED' | 'FAILED'; buildId: string; logs?: string | undefined; message?: string | undefined }
+    | undefined;
 }
 
 /** One delivery of a run's outcome to its callback URL: every attempt, and how it ended. */
