@@ -28,7 +28,7 @@ export interface BuildOptions {
   readonly configPath?: string;
   /** @default workflows/ at the repository root */
   readonly workflowsDir?: string;
-  /** @default catalog/components.yaml at the repository root */
+  /** @default $TROPOS_CATALOG, else catalog/components.yaml at the repository root */
   readonly catalogPath?: string;
   /** @default a new App with FEATURE_FLAGS */
   readonly app?: App;
@@ -50,7 +50,9 @@ export function buildApp(options: BuildOptions = {}): {
   targetRoles: TargetAccountRolesStack;
 } {
   const config = loadConfig(options.configPath ?? process.env.TROPOS_CONFIG ?? join(ROOT, 'tropos.config.yaml'));
-  const catalog = Catalog.fromFile(options.catalogPath ?? join(ROOT, 'catalog', 'components.yaml'));
+  const catalog = Catalog.fromFile(
+    options.catalogPath ?? process.env.TROPOS_CATALOG ?? join(ROOT, 'catalog', 'components.yaml'),
+  );
   const workflows = loadWorkflows(options.workflowsDir ?? join(ROOT, 'workflows'), catalog);
   const app = options.app ?? new App({ context: FEATURE_FLAGS });
   const stackName = pascalCase(config.name);

@@ -1,11 +1,13 @@
 // npm run bench:dag — apply-environment over the seed 001 section 7 dependency graph, through the local engine,
 // with the terraform stand-in's apply sleeping each component's duration (seconds, scaled by 1/100; plans are
-// instant). Prints, from one run: the wall-clock of the apply step (first component start to last component
-// end, from the run record), the critical path (the physical limit), the sum of durations (the seeds'
-// sequential script), what a level-by-level schedule would take, and ratio = wall-clock / critical path.
+// instant). The graph is the one the run resolved from the example repository (its tropos.json / Atmos's
+// settings.depends_on), read back from the run's records. Prints, from one run: the wall-clock of the apply step
+// (first component start to last component end, from the run record), the critical path (the physical limit), the
+// sum of durations (the seeds' sequential script), what a level-by-level schedule would take, and
+// ratio = wall-clock / critical path.
 import { join } from 'node:path';
 import { criticalPathLength, levelByLevelLength } from '../lib/workflow/graph';
-import { Catalog } from '../lib/workflow/catalog';
+import { RunStore } from '../lib/records/run-store';
 import { SEED_001_APPLY_SECONDS } from '../test/fixtures/seed-001-durations';
 import { startTestPlane } from '../test/helpers/local';
 
@@ -13,12 +15,7 @@ const SECONDS = SEED_001_APPLY_SECONDS;
 const SCALE = 1 / 100;
 
 async function main(): Promise<void> {
-  const catalog = Catalog.fromFile(join(__dirname, '..', 'catalog', 'components.yaml'));
-  const graph = catalog.graphOf(Object.keys(SECONDS));
-  const duration = (c: string) => SECONDS[c]! * SCALE;
-  const critical = criticalPathLength(graph, duration);
-  const sum = Object.keys(SECONDS).reduce((n, c) => n + duration(c), 0);
-  const levelByLevel = levelByLevelLength(graph, duration);
+  const duration = (c: string) => (SECONDS[c] ?? 0) * SCALE;
 
   const t = await startTestPlane({
     layout: (process.env.BENCH_LAYOUT as 'atmos' | 'terraform' | undefined) ?? 'terraform',
@@ -38,6 +35,12 @@ async function main(): Promise<void> {
     );
     if (d.run.status !== 'SUCCEEDED')
       throw new Error(`the run ${d.run.runId} ended ${d.run.status}: ${d.run.error} ${d.run.cause}`);
+    // The graph the run resolved from the repository.
+    const resolved = await new RunStore(t.plane.dynamo.documents, t.plane.tables.runs).resolvedComponents(d.run.runId);
+    const graph = new Map(resolved.map((c) => [c.name, [...c.dependsOn]]));
+    const critical = criticalPathLength(graph, duration);
+    const sum = [...graph.keys()].reduce((n, c) => n + duration(c), 0);
+    const levelByLevel = levelByLevelLength(graph, duration);
     const applies = d.components.filter((c) => c.step === 'apply');
     const start = Math.min(...applies.map((c) => Date.parse(c.startedAt!)));
     const end = Math.max(...applies.map((c) => Date.parse(c.endedAt!)));
@@ -45,7 +48,9 @@ async function main(): Promise<void> {
     const overhead = applies.map(
       (c) => (Date.parse(c.endedAt!) - Date.parse(c.startedAt!)) / 1000 - duration(c.component),
     );
-    console.log(`apply-environment over ${applies.length} components (run ${d.run.runId})`);
+    console.log(
+      `apply-environment over ${applies.length} components (run ${d.run.runId}; graph resolved from the repository at ${d.run.commit}: ${[...graph.values()].reduce((n, x) => n + x.length, 0)} dependencies)`,
+    );
     console.log(`wall-clock        ${wall.toFixed(2)} s   (apply step: first component start to last component end)`);
     console.log(`critical path     ${critical.toFixed(2)} s   (the physical limit)`);
     console.log(`sum of durations  ${sum.toFixed(2)} s   (the seeds' sequential script)`);

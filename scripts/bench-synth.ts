@@ -3,7 +3,7 @@
 // tokens at their longest), and the size of every Lambda bundle (minified, the AWS SDK v3 left to the runtime).
 // Target: every bundle under 150 KB.
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { templateFigures } from '../lib/limits/template-limits';
@@ -44,6 +44,37 @@ for (const f of [
   console.log(
     `  ${f.limit.padEnd(32)} ${String(f.value).padStart(9)} of ${String(f.max).padStart(9)}  headroom ${(100 - (100 * f.value) / f.max).toFixed(1).padStart(5)} %  (${f.subject})`,
   );
+// The same synth with 100 more components in the catalog: the template and the definitions do not grow (the
+// components are read from the repository at run time; the catalog only holds defaults and named sets).
+{
+  const catalogFile = join(out, 'catalog-plus-100.yaml');
+  const base = readFileSync(join(root, 'catalog', 'components.yaml'), 'utf8');
+  const extra = Array.from(
+    { length: 100 },
+    (_, i) =>
+      `  extra-${i}:\n    description: generated\n    depends_on: [${i === 0 ? 'backend' : `extra-${i - 1}`}]\n`,
+  ).join('');
+  writeFileSync(catalogFile, base.replace(/^components:\n/m, `components:\n${extra}`));
+  const bigOut = mkdtempSync(join(tmpdir(), 'tropos-synth-big-'));
+  const r = spawnSync('npx', ['cdk', 'synth', '--quiet', '--output', bigOut], {
+    cwd: root,
+    encoding: 'utf8',
+    env: { ...process.env, TROPOS_CATALOG: catalogFile },
+  });
+  if (r.status !== 0) {
+    console.error(r.stdout, r.stderr);
+    process.exit(1);
+  }
+  const file = join(bigOut, 'Tropos.template.json');
+  const big = templateFigures(JSON.parse(readFileSync(file, 'utf8')) as never, statSync(file).size);
+  const pick = (fs: typeof figures, limit: string) =>
+    fs.filter((f) => f.limit === limit).reduce((a, b) => (b.value > a.value ? b : a)).value;
+  console.log('With 100 more components in the catalog (TROPOS_CATALOG):');
+  for (const limit of ['template bytes', 'state machine definition bytes'])
+    console.log(
+      `  ${limit.padEnd(32)} ${String(pick(big, limit)).padStart(9)}  (catalog as shipped: ${pick(figures, limit)})`,
+    );
+}
 let worst = 0;
 console.log('Lambda bundles (minified; @aws-sdk/* external):');
 for (const [id, r] of Object.entries(template.Resources)) {

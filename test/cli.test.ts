@@ -153,12 +153,16 @@ describe('tropos runs, describe, graph', () => {
     );
   });
 
-  test('graph: a Mermaid flowchart with the component order and the guards', async () => {
+  test('graph: a Mermaid flowchart with the steps, their components and the guards; every subgraph closed', async () => {
     const r = await tropos('graph', 'apply-environment');
     expect(r.code).toBe(0);
     expect(r.out).toMatch(/^flowchart TD$/m);
     expect(r.out).toContain('subgraph apply["apply: terraform apply"]');
-    expect(r.out).toContain('apply__vpc --> apply__security_groups');
+    expect(r.out).toContain(
+      'apply__stack["every component of the stack, in dependency order (from the repository)"]',
+    );
+    const opened = r.out.split('\n').filter((l) => l.trim().startsWith('subgraph ')).length;
+    expect(r.out.split('\n').filter((l) => l.trim() === 'end')).toHaveLength(opened);
     expect(r.out).toContain('drift -->|"when tier is staging or prod"| compliance');
     expect(r.out).toContain('plan -->|"when the tier\'s policy asks for plan"| approve');
   });

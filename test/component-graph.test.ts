@@ -13,7 +13,7 @@ import { ComponentResult } from '../lib/domain/plan';
 import type { ResolvedStack } from '../lib/domain/resolved';
 import { createTables, LOCAL_TABLE_NAMES, LocalDynamo, startLocalDynamo } from '../lib/local/dynamo';
 import { RunStore } from '../lib/records/run-store';
-import { catalog } from './helpers/fixtures';
+import { graphOf, SEED_001 } from './fixtures/seed-graph';
 
 /** Task tokens answered in-process: each token is a promise the worker awaits, answered at most once. */
 class Tokens implements OrderSender {
@@ -153,7 +153,7 @@ describe('the worker pool of a terraform step (over the local DynamoDB server)',
   });
   afterAll(async () => dynamo.close());
 
-  const environment = catalog.graphOf([...catalog.sets.get('environment')!]);
+  const environment = graphOf(Object.keys(SEED_001));
   const names = [...environment.keys()];
 
   test('every component is built once, only after its own dependencies ended', async () => {
@@ -170,7 +170,7 @@ describe('the worker pool of a terraform step (over the local DynamoDB server)',
   test('a component starts when its own dependencies end, not when its level ends', async () => {
     // acm waits for dns only: it must start before slow vpc ends.
     const durations: Record<string, number> = { vpc: 300, dns: 10 };
-    const graph = catalog.graphOf(['backend', 'vpc', 'dns', 'acm']);
+    const graph = graphOf(['backend', 'vpc', 'dns', 'acm']);
     const { events } = await runStep(dynamo, graph, async (c) => {
       await sleep(durations[c] ?? 5);
       return 'SUCCEEDED';
@@ -252,7 +252,7 @@ describe('the worker pool of a terraform step (over the local DynamoDB server)',
   });
 
   test('a destroy runs dependents first', async () => {
-    const graph = catalog.graphOf(['backend', 'vpc', 'security-groups']);
+    const graph = graphOf(['backend', 'vpc', 'security-groups']);
     const { events } = await runStep(dynamo, graph, async () => 'SUCCEEDED', { reverse: true });
     expect(events).toEqual([
       'start security-groups',

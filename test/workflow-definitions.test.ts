@@ -9,6 +9,7 @@ import {
 } from '../lib/workflow/graph';
 import { loadWorkflows, validateWorkflows } from '../lib/workflow/load';
 import { catalog, ROOT } from './helpers/fixtures';
+import { graphOf, SEED_000, SEED_001 } from './fixtures/seed-graph';
 import { SEED_001_APPLY_SECONDS } from './fixtures/seed-001-durations';
 import { join } from 'node:path';
 
@@ -22,9 +23,9 @@ function load(texts: Record<string, string>) {
   );
 }
 
-describe('the component catalog', () => {
+describe('the seeds\' dependency graphs (test data the example repository is checked against)', () => {
   test('seed 001 section 7: dependency order and levels', () => {
-    const graph = catalog.graphOf(catalog.sets.get('environment')!);
+    const graph = graphOf(Object.keys(SEED_001));
     const order = topologicalOrder(graph);
     for (const [c, deps] of graph) for (const d of deps) expect(order.indexOf(d)).toBeLessThan(order.indexOf(c));
     expect(levels(graph)).toEqual([
@@ -38,7 +39,7 @@ describe('the component catalog', () => {
   });
 
   test('seed 000: backend -> iam -> network -> infrastructure -> services', () => {
-    expect(topologicalOrder(catalog.graphOf(catalog.sets.get('coarse')!))).toEqual([
+    expect(topologicalOrder(graphOf(Object.keys(SEED_000), SEED_000))).toEqual([
       'backend',
       'iam',
       'network',
@@ -47,44 +48,39 @@ describe('the component catalog', () => {
     ]);
   });
 
-  test('dependencies outside a run are dropped; * means every other component of the run', () => {
-    expect(Object.fromEntries(catalog.graphOf(['vpc', 'eks', 'monitoring']))).toEqual({
-      vpc: [],
-      eks: ['vpc'],
-      monitoring: ['eks', 'vpc'],
-    });
-  });
-
   test('reversed for destroy: dependents first', () => {
-    const graph = reversed(catalog.graphOf(['backend', 'vpc', 'eks']));
+    const graph = reversed(graphOf(['backend', 'vpc', 'eks']));
     expect(topologicalOrder(graph)).toEqual(['eks', 'vpc', 'backend']);
   });
 
   test('critical path and level-by-level length (the bench:dag figures of seed 001)', () => {
     const seconds = SEED_001_APPLY_SECONDS;
-    const graph = catalog.graphOf(catalog.sets.get('environment')!);
+    const graph = graphOf(Object.keys(SEED_001));
     expect(criticalPathLength(graph, (c) => seconds[c]!)).toBe(1245);
     expect(levelByLevelLength(graph, (c) => seconds[c]!)).toBe(1800);
   });
+});
 
-  test('fails when the catalog has a cycle, naming it', () => {
-    expect(() =>
-      Catalog.fromObject({
-        components: {
-          a: { description: 'a', depends_on: ['c'] },
-          b: { description: 'b', depends_on: ['a'] },
-          c: { description: 'c', depends_on: ['b'] },
-        },
-      }),
-    ).toThrow(/dependency cycle a -> c -> b -> a; remove one of these depends_on entries/);
+describe('the component catalog: optional defaults and named sets, never a list of what exists', () => {
+  test('the catalog as shipped: timeouts of the slow components, the seeds\' sets', () => {
+    expect(catalog.longestTimeoutMinutes).toBe(120);
+    expect([...catalog.sets.keys()].sort()).toEqual(['coarse', 'environment', 'platform']);
+    expect(catalog.newStackComponents).toEqual(Object.keys(SEED_001));
   });
 
-  test('fails when a dependency is unknown', () => {
-    expect(() => Catalog.fromObject({ components: { a: { description: 'a', depends_on: ['zz'] } } })).toThrow(
-      /components.a.depends_on: unknown component "zz"/,
+  test('an empty catalog is a valid one', () => {
+    const empty = Catalog.fromObject({});
+    expect([empty.longestTimeoutMinutes, [...empty.sets]]).toEqual([0, []]);
+  });
+
+  test('what it no longer holds is refused, naming the field', () => {
+    expect(() => Catalog.fromObject({ components: { a: { description: 'a', depends_on: [] } } })).toThrow(
+      /catalog is invalid:[\s\S]*components/,
+    );
+    expect(() => Catalog.fromObject({ defaults: { rds: { timeout_minutes: 2 } } })).toThrow(
+      /defaults\.rds\.timeout_minutes/,
     );
   });
-
   test('findCycle finds none in a DAG', () => {
     expect(
       findCycle(

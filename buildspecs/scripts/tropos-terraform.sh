@@ -91,25 +91,46 @@ repo_commit() {
 
 # resolve: the run's stack as the repository defines it (buildspecs/scripts/resolve-stack.js), with the commit it
 # was read at, stored under runs/<runId>/resolve/stack.json. Read-only, and done for real in a dry run too: the
-# run's steps need the stack's components to know what they would do.
+# run's steps need the stack's components to know what they would do. A dry run on a stack the repository does not
+# define yet (a dry-run onboarding writes nothing) resolves it as onboarding would write it, in a scratch copy.
 resolve() {
   prefix="runs/${TROPOS_RUN_ID:-local}/resolve"
-  local out="$work/stack.json" err="$work/resolve.err" commit
+  local out="$work/stack.json" err="$work/resolve.err" commit from=$repo
   commit=$(repo_commit)
   if [ "$engine" = "atmos" ]; then
     type -P atmos >/dev/null 2>&1 || finish 1 "atmos not found on PATH (Tropos wants atmos ${ATMOS_VERSION:-}): the stack is resolved with Atmos itself, also in a dry run"
     say "atmos describe stacks (every stack of the repository, at $commit)"
-    atmos describe stacks --format json >"$work/described.json" 2>"$err" \
-      || finish 1 "atmos describe stacks failed: $(tail -c 1500 "$err")"
+    describe_stacks "$from"
+    if [ "$dry" = "true" ] && ! node -e 'process.exit(JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"))[process.argv[2]] ? 0 : 1)' "$work/described.json" "$stack"; then
+      from=$(preview_stack) || finish 1 "dry run: cannot preview the configuration of $stack"
+      describe_stacks "$from"
+    fi
     node "$here/resolve-stack.js" atmos "$stack" "$work/described.json" >"$out" 2>"$err" || finish 1 "$(cat "$err")"
   else
-    node "$here/resolve-stack.js" terraform "$stack" "$repo" "${TROPOS_ACCOUNT:-}" "${TROPOS_ENVIRONMENT:-}" "${TROPOS_TENANT:-}" >"$out" 2>"$err" || finish 1 "$(cat "$err")"
+    if [ "$dry" = "true" ] && [ ! -d "$repo/environments/${TROPOS_ACCOUNT:-}/${TROPOS_ENVIRONMENT:-}" ]; then
+      from=$(preview_stack) || finish 1 "dry run: cannot preview the configuration of $stack"
+    fi
+    node "$here/resolve-stack.js" terraform "$stack" "$from" "${TROPOS_ACCOUNT:-}" "${TROPOS_ENVIRONMENT:-}" "${TROPOS_TENANT:-}" >"$out" 2>"$err" || finish 1 "$(cat "$err")"
   fi
   node -e 'const fs = require("fs"); const [file, commit] = process.argv.slice(1); const r = JSON.parse(fs.readFileSync(file, "utf8")); fs.writeFileSync(file, JSON.stringify({ ...r, commit }));' "$out" "$commit" \
     || finish 1 "cannot add the commit to the resolved stack"
   if [ -n "${TROPOS_ARTIFACTS_DIR:-}" ]; then mkdir -p "$TROPOS_ARTIFACTS_DIR/$prefix" && cp "$out" "$TROPOS_ARTIFACTS_DIR/$prefix/stack.json"
   else command aws s3 cp --only-show-errors "$out" "s3://${TROPOS_ARTIFACTS_BUCKET}/$prefix/stack.json" || finish 1 "cannot store the resolved stack in s3://${TROPOS_ARTIFACTS_BUCKET}/$prefix"; fi
   finish 0 "$(node -e 'const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")); const d = r.components.reduce((n, c) => n + c.dependsOn.length, 0); console.log(`resolved ${r.stack} at ${r.commit}: ${r.components.length} components, ${d} dependencies${r.ignored.length ? `; left out: ${r.ignored.join("; ")}` : ""}`)' "$out")"
+}
+
+describe_stacks() { # repository folder
+  ATMOS_CLI_CONFIG_PATH="$1" ATMOS_BASE_PATH="$1" atmos describe stacks --format json >"$work/described.json" 2>"$work/resolve.err" \
+    || finish 1 "atmos describe stacks failed: $(tail -c 1500 "$work/resolve.err")"
+}
+
+# A scratch copy of the repository with the stack's configuration as onboarding would write it (dry runs only).
+preview_stack() {
+  local preview="$work/preview"
+  say "dry run: the repository does not define $stack yet; resolving it as onboarding would write it (in a scratch copy)" >&2
+  rm -rf "$preview" && cp -R "$repo" "$preview" && node "$here/generate-stack-config.js" "$preview" >/dev/null \
+    || finish 1 "dry run: cannot preview the configuration of $stack"
+  echo "$preview"
 }
 
 # Atmos finds atmos.yaml in ATMOS_CLI_CONFIG_PATH and resolves its base_path from ATMOS_BASE_PATH: the checkout,

@@ -38,6 +38,8 @@ export interface ResolvedRequest {
   readonly asked: string | null;
   /** `component=` of the input, or null. */
   readonly component: string | null;
+  /** A dry run records nothing in the registry (its stack may be one a dry-run onboarding only pretended). */
+  readonly dryRun?: boolean;
   readonly error?: { Error?: string; Cause?: string } | undefined;
 }
 
@@ -211,7 +213,8 @@ export class ComponentGraph {
       });
     if (fields.length > 0) throw new InvalidInputError(fields);
     await this.records.recordResolved(req.runId, stack);
-    const unrecorded = stack.stacks && this.seen ? await this.seen.recordSeen(stack.stacks, req.runId) : [];
+    const unrecorded =
+      stack.stacks && this.seen && req.dryRun !== true ? await this.seen.recordSeen(stack.stacks, req.runId) : [];
     return {
       commit: stack.commit,
       engine: stack.engine,

@@ -1,7 +1,6 @@
 import { isParameterName, PARAMETERS, ParameterRule } from '../domain/inputs';
 import type { Catalog } from '../workflow/catalog';
 import { exampleInput } from '../workflow/describe';
-import { reversed } from '../workflow/graph';
 import { componentSelection, Workflow } from '../workflow/load';
 import type { Step, When } from '../workflow/schema';
 
@@ -20,13 +19,15 @@ function stepSummary(step: Step, catalog: Catalog): string {
     case 'terraform': {
       const sel = componentSelection(step, catalog);
       const what =
-        sel.kind === 'static'
-          ? typeof step.components === 'string'
-            ? `${step.components} (${sel.components.length} components)`
-            : sel.components.join(', ')
-          : sel.kind === 'input'
-            ? 'the component named in the input'
-            : 'the repository';
+        sel.kind === 'stack'
+          ? 'every component of the stack (resolved from the repository when the run starts)'
+          : sel.kind === 'static'
+            ? typeof step.components === 'string'
+              ? `${step.components} (${sel.components.length} components, those the stack has)`
+              : `${sel.components.join(', ')} (those the stack has)`
+            : sel.kind === 'input'
+              ? 'the component named in the input'
+              : 'the repository';
       return `terraform ${step.command} over ${what}${step.plan ? `, applying the plans of ${step.plan}` : ''}`;
     }
     case 'validate':
@@ -105,13 +106,13 @@ export function mermaidGraph(wf: Workflow, catalog: Catalog): string {
     if (s.kind === 'terraform') {
       const sel = componentSelection(s, catalog);
       const body = [`  subgraph ${n}["${s.name}: terraform ${s.command}"]`];
+      const order =
+        s.command === 'destroy' || s.command === 'plan-destroy' ? 'dependents first' : 'in dependency order';
       if (sel.kind === 'static') {
-        let graph = catalog.graphOf(sel.components);
-        if (s.command === 'destroy' || s.command === 'plan-destroy') graph = reversed(graph);
-        for (const [c, deps] of graph) {
-          body.push(`    ${n}__${id(c)}["${c}"]`);
-          for (const d of deps) body.push(`    ${n}__${id(d)} --> ${n}__${id(c)}`);
-        }
+        // Their order is the repository's: resolved with the stack when the run starts.
+        for (const c of sel.components) body.push(`    ${n}__${id(c)}["${c}"]`);
+      } else if (sel.kind === 'stack') {
+        body.push(`    ${n}__stack["every component of the stack, ${order} (from the repository)"]`);
       } else {
         body.push(`    ${n}__one["${sel.kind === 'input' ? '${component}' : 'repository'}"]`);
       }
@@ -148,5 +149,5 @@ export function mermaidGraph(wf: Workflow, catalog: Catalog): string {
     previous = last;
   }
   lines.push(`  ${previous} --> finish(["end"])`);
-  return [...new Set(lines)].join('\n');
+  return lines.join('\n');
 }

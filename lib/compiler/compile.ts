@@ -418,6 +418,7 @@ export class WorkflowCompiler {
           'account.$': '$.context.account',
           'asked.$': '$.context.asked',
           'component.$': '$.context.component',
+          'dryRun.$': '$.context.dryRun',
           ...extra,
         },
         '$.stack',
@@ -522,7 +523,7 @@ export class WorkflowCompiler {
   private buildMinutes(): number {
     return Math.max(
       this.r.config.terraform.timeoutMinutes,
-      ...[...this.r.catalog.components.values()].map((c) => c.timeoutMinutes ?? 0),
+      this.r.catalog.longestTimeoutMinutes,
     );
   }
 

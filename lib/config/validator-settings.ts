@@ -17,7 +17,7 @@ export function validatorSettings(config: TroposConfig, catalog: Catalog): Valid
     tiers: config.tiers,
     stateBackend: config.stateBackend,
     tagsPolicy: config.tagsPolicy,
-    sets: Object.fromEntries([...catalog.sets].filter(([name]) => name !== 'all')),
-    defaultComponents: catalog.sets.get('environment') ?? catalog.names,
+    sets: Object.fromEntries(catalog.sets),
+    defaultComponents: catalog.newStackComponents,
   };
 }

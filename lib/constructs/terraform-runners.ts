@@ -71,7 +71,7 @@ export class TerraformRunners extends Construct {
       : undefined;
     const longest = Math.max(
       config.terraform.timeoutMinutes,
-      ...[...props.catalog.components.values()].map((c) => c.timeoutMinutes ?? 0),
+      props.catalog.longestTimeoutMinutes,
     );
 
     // Fixed names: a target account's trust policy names them before Tropos is deployed (TargetAccountRolesStack).

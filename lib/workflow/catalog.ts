@@ -1,7 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
 import { z } from 'zod';
-import { DependencyGraph, findCycle } from './graph';
 import { formatIssues } from './issues';
 
 /** Thrown for a bad workflow or catalog file; the message names the file, the step and the fix. */
@@ -9,34 +8,31 @@ export class DefinitionError extends Error {
   public override readonly name = 'DefinitionError';
 }
 
-const COMPONENT = z.string().regex(/^[a-z][a-z0-9-]*$/, 'lowercase letters, digits and hyphens');
+/** A component as the repository names it (Atmos component instances may have slashes: `eks/cluster`). */
+const COMPONENT = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_./-]{0,127}$/, 'letters, digits and _ . / -');
 
 const CatalogSchema = z.strictObject({
-  components: z.record(
-    COMPONENT,
-    z.strictObject({
-      description: z.string().min(1),
-      /** Components this one needs first; `'*'` means every other component of the same run. */
-      depends_on: z.array(z.union([COMPONENT, z.literal('*')])).default([]),
-      timeout_minutes: z.number().int().min(5).max(480).optional(),
-    }),
-  ),
+  /** Per-component defaults; a component not listed here needs none (the repository says which exist). */
+  defaults: z
+    .record(
+      COMPONENT,
+      z.strictObject({
+        /** How long its builds may take, at least (the longest default, or the configuration's, limits every build). */
+        timeout_minutes: z.number().int().min(5).max(480).optional(),
+      }),
+    )
+    .default({}),
+  /** Named sets of components: `components=<set>` runs the set's components the stack has. */
   sets: z.record(z.string().regex(/^[a-z][a-z0-9-]*$/), z.array(COMPONENT).min(1)).default({}),
 });
 
-export interface Component {
-  readonly name: string;
-  readonly description: string;
-  readonly dependsOn: readonly string[];
-  /** True when it depends on every other component of the run (`'*'`), like monitoring. */
-  readonly dependsOnAll: boolean;
-  readonly timeoutMinutes?: number | undefined;
-}
+/** The set onboarding writes into a new stack's configuration (unless `components=` names others). */
+export const NEW_STACK_SET = 'environment';
 
-/** The built-in set of every catalog component: for steps that must cover whatever components a stack has. */
-export const ALL = 'all';
-
-/** The component catalog: every component, its dependencies, and named sets (`all` built in). */
+/**
+ * The component catalog: optional defaults per component and named sets — never a list of what exists. Which
+ * components a stack has, and what each depends on, is read from the infrastructure repository at run time.
+ */
 export class Catalog {
   public static fromFile(path: string): Catalog {
     let raw: unknown;
@@ -49,84 +45,26 @@ export class Catalog {
   }
 
   public static fromObject(raw: unknown, source = 'catalog'): Catalog {
-    const parsed = CatalogSchema.safeParse(raw);
+    const parsed = CatalogSchema.safeParse(raw ?? {});
     if (!parsed.success) throw new DefinitionError(`${source} is invalid:\n${formatIssues(parsed.error.issues)}`);
-    const components = new Map<string, Component>();
-    for (const [name, c] of Object.entries(parsed.data.components)) {
-      components.set(name, {
-        name,
-        description: c.description,
-        dependsOn: c.depends_on.filter((d) => d !== '*'),
-        dependsOnAll: c.depends_on.includes('*'),
-        timeoutMinutes: c.timeout_minutes,
-      });
-    }
-    if (ALL in parsed.data.sets)
-      throw new DefinitionError(
-        `${source} is invalid:\n  - sets.${ALL}: is built in (every component); use another name`,
-      );
-    const sets = new Map<string, readonly string[]>(Object.entries(parsed.data.sets));
-    sets.set(ALL, [...components.keys()]);
-    const catalog = new Catalog(components, sets);
-    catalog.check(source);
-    return catalog;
+    return new Catalog(
+      new Map(Object.entries(parsed.data.defaults).map(([c, d]) => [c, { timeoutMinutes: d.timeout_minutes }])),
+      new Map(Object.entries(parsed.data.sets)),
+    );
   }
 
   private constructor(
-    public readonly components: ReadonlyMap<string, Component>,
+    public readonly defaults: ReadonlyMap<string, { readonly timeoutMinutes?: number | undefined }>,
     public readonly sets: ReadonlyMap<string, readonly string[]>,
   ) {}
 
-  public has(name: string): boolean {
-    return this.components.has(name);
+  /** The longest build limit any component asks for (0 when none does). */
+  public get longestTimeoutMinutes(): number {
+    return Math.max(0, ...[...this.defaults.values()].map((d) => d.timeoutMinutes ?? 0));
   }
 
-  public get names(): string[] {
-    return [...this.components.keys()];
-  }
-
-  /**
-   * The dependency graph restricted to `names`: dependencies outside the list are dropped (a stack that has no
-   * `dns` does not wait for it), `'*'` becomes every other listed component that does not itself depend on all.
-   */
-  public graphOf(names: readonly string[]): Map<string, string[]> {
-    const included = new Set(names);
-    const graph = new Map<string, string[]>();
-    for (const name of names) {
-      const c = this.components.get(name);
-      if (!c) throw new DefinitionError(`unknown component "${name}"; the catalog has: ${this.names.join(', ')}`);
-      const deps = c.dependsOnAll
-        ? names.filter((n) => n !== name && !this.components.get(n)?.dependsOnAll)
-        : c.dependsOn.filter((d) => included.has(d));
-      graph.set(name, [...new Set(deps)].sort());
-    }
-    return graph;
-  }
-
-  private check(source: string): void {
-    const problems: string[] = [];
-    for (const c of this.components.values()) {
-      for (const dep of c.dependsOn) {
-        if (!this.components.has(dep)) {
-          problems.push(
-            `components.${c.name}.depends_on: unknown component "${dep}"; add it to the catalog or remove the dependency`,
-          );
-        }
-      }
-    }
-    for (const [set, names] of this.sets) {
-      for (const n of names) {
-        if (!this.components.has(n)) problems.push(`sets.${set}: unknown component "${n}"`);
-      }
-    }
-    if (problems.length > 0)
-      throw new DefinitionError(`${source} is invalid:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
-    const full: DependencyGraph = new Map([...this.components.values()].map((c) => [c.name, c.dependsOn]));
-    const cycle = findCycle(full);
-    if (cycle) {
-      throw new DefinitionError(
-        `${source}: dependency cycle ${cycle.join(' -> ')}; remove one of these depends_on entries to break it`,
-      );
-    }
+  /** What a new stack's configuration gets: the `environment` set, when the catalog has one. */
+  public get newStackComponents(): readonly string[] {
+    return this.sets.get(NEW_STACK_SET) ?? [];
   }
 }

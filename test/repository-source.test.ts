@@ -1,0 +1,118 @@
+// The infrastructure repository is the source of truth (issue 12): a component added to the user's repository is
+// run — after its dependency — with nothing changed in Tropos's configuration, catalog or deployment, and
+// `components=` runs exactly the components named, every time.
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { RunDetail } from '../lib/records/run';
+import { DEV, PROD, startTestPlane, TestPlane } from './helpers/local';
+
+let t: TestPlane;
+beforeAll(async () => {
+  t = await startTestPlane();
+});
+afterAll(async () => t.close());
+
+const byName = (d: RunDetail, step: string) =>
+  Object.fromEntries(d.components.filter((c) => c.step === step).map((c) => [c.component, c]));
+
+/** Adds an `sqs` component to the copy of the example repository: its folder, its catalog file, one stack's import. */
+function addSqs(repo: string): void {
+  mkdirSync(join(repo, 'components', 'terraform', 'sqs'));
+  writeFileSync(
+    join(repo, 'components', 'terraform', 'sqs', 'main.tf'),
+    'terraform {\n  backend "s3" {}\n}\n\nresource "terraform_data" "queue" {}\n',
+  );
+  writeFileSync(
+    join(repo, 'stacks', 'catalog', 'sqs.yaml'),
+    'components:\n  terraform:\n    sqs:\n      settings:\n        depends_on:\n          1:\n            component: lambda\n      vars: {}\n',
+  );
+  const stack = join(repo, 'stacks', 'orgs', 'acme', 'dev', 'testenv-01.yaml');
+  writeFileSync(
+    stack,
+    readFileSync(stack, 'utf8').replace('  - catalog/monitoring\n', '  - catalog/monitoring\n  - catalog/sqs\n'),
+  );
+}
+
+test('a component added to the repository is planned and applied after its dependency; nothing in Tropos changes', async () => {
+  t.scenario({});
+  const before = await t.run('plan-environment', DEV);
+  expect(before.run.status).toBe('SUCCEEDED');
+  expect(Object.keys(byName(before, 'plan'))).not.toContain('sqs');
+  const config = readFileSync(join(__dirname, '..', 'tropos.config.yaml'), 'utf8');
+  const catalog = readFileSync(join(__dirname, '..', 'catalog', 'components.yaml'), 'utf8');
+
+  addSqs(t.infraDir);
+
+  const plan = await t.run('plan-environment', DEV);
+  expect(plan.run.status).toBe('SUCCEEDED');
+  expect(plan.run.resolved).toMatchObject({ engine: 'atmos', components: 15 });
+  const planned = byName(plan, 'plan');
+  expect(planned.sqs).toMatchObject({ status: 'SUCCEEDED', message: 'sqs: +1 ~0 -0' });
+  expect(Date.parse(planned.sqs!.startedAt!)).toBeGreaterThanOrEqual(Date.parse(planned.lambda!.endedAt!));
+  // monitoring depends on every other component of the stack (settings.depends_on in its catalog file), not on sqs:
+  // it was written before sqs existed.
+
+  const apply = await t.run('apply-environment', DEV);
+  expect(apply.run.status).toBe('SUCCEEDED');
+  const applied = byName(apply, 'apply');
+  expect(applied.sqs).toMatchObject({ status: 'SUCCEEDED' });
+  expect(Date.parse(applied.sqs!.startedAt!)).toBeGreaterThanOrEqual(Date.parse(applied.lambda!.endedAt!));
+  const sqsApply = t.calls().find((c) => c.sub === 'apply' && c.component === 'sqs');
+  expect(sqsApply?.stack).toBe('acme-dev-testenv-01');
+
+  // prod's stack does not import it: prod's plan has no sqs.
+  const prod = await t.run('plan-environment', PROD);
+  expect(prod.run.status).toBe('SUCCEEDED');
+  expect(Object.keys(byName(prod, 'plan'))).not.toContain('sqs');
+  expect(Object.keys(byName(prod, 'plan'))).toHaveLength(14);
+
+  // Tropos's own files were not touched (and the control plane was not redeployed: the same one ran all of it).
+  expect(readFileSync(join(__dirname, '..', 'tropos.config.yaml'), 'utf8')).toBe(config);
+  expect(readFileSync(join(__dirname, '..', 'catalog', 'components.yaml'), 'utf8')).toBe(catalog);
+}, 180_000);
+
+test('components= runs exactly the components named, and nothing else — 12 times over', async () => {
+  for (let i = 0; i < 12; i++) {
+    t.scenario({});
+    const asked = i % 2 === 0 ? ['sqs'] : ['acm', 'dns'];
+    const d = await t.run('plan-environment', { ...DEV, components: asked.join(',') });
+    expect(d.run.status).toBe('SUCCEEDED');
+    expect(d.components.map((c) => c.component).sort()).toEqual([...asked].sort());
+    // terraform itself was called for those components only.
+    expect([...new Set(t.calls().map((c) => c.component))].sort()).toEqual([...asked].sort());
+  }
+}, 300_000);
+
+test("a component the stack does not have is refused by name, with the stack's components", async () => {
+  const d = await t.run('plan-environment', { ...PROD, components: 'sqs' });
+  expect(d.run).toMatchObject({ status: 'FAILED', error: 'InvalidInput' });
+  expect(d.run.cause).toMatch(/components: sqs is not a component of acme-prod-main \(commit \S+\); allowed: acm, /);
+  expect(d.components).toEqual([]);
+});
+
+test('a stack the repository does not define fails with StackNotResolved, naming the stacks it does define', async () => {
+  const d = await t.run('plan-environment', { ...DEV, environment: 'nowhere' });
+  expect(d.run).toMatchObject({ status: 'FAILED', error: 'StackNotResolved' });
+  expect(d.run.cause).toContain('the repository does not define stack acme-dev-nowhere');
+  expect(d.run.cause).toMatch(/Atmos's stacks: .*acme-dev-testenv-01/);
+});
+
+test('a dependency cycle in the repository is refused, naming it', async () => {
+  const stackFile = join(t.infraDir, 'stacks', 'catalog', 'backend.yaml');
+  const original = readFileSync(stackFile, 'utf8');
+  try {
+    // backend -> monitoring, while monitoring depends on everything.
+    writeFileSync(
+      stackFile,
+      original.replace(
+        '    backend:\n',
+        '    backend:\n      settings:\n        depends_on:\n          1:\n            component: monitoring\n',
+      ),
+    );
+    const d = await t.run('plan-environment', DEV);
+    expect(d.run).toMatchObject({ status: 'FAILED', error: 'StackNotResolved' });
+    expect(d.run.cause).toMatch(/in a cycle: .*backend.*monitoring|in a cycle: .*monitoring.*backend/);
+  } finally {
+    writeFileSync(stackFile, original);
+  }
+});
