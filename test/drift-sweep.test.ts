@@ -61,8 +61,21 @@ test('peakConcurrency counts overlaps, not touching spans', () => {
   ).toBe(3);
 });
 
+/** A stack of the repository (the copy the test plane runs in) with the given components. */
+function writeStack(environment: string, cidr: string): void {
+  writeFileSync(
+    join(t.infraDir, 'stacks', 'orgs', 'acme', 'dev', `${environment}.yaml`),
+    stringify({
+      import: COMPONENTS.map((c) => `catalog/${c}`),
+      vars: { tenant: 'acme', account: 'dev', stage: 'dev', environment, region: 'us-east-1', vpc_cidr: cidr },
+      terraform: { backend_type: 's3', backend: { s3: { bucket: 'acme-terraform-state', region: 'us-east-1' } } },
+    }),
+  );
+}
+
 test(`a drift sweep over ${NEW_ENVIRONMENTS} + the example environments: each checked, recorded, one summary, at most ${MAX_CONCURRENCY} at once`, async () => {
-  // Twenty more active environments, registered as onboarding leaves them (CIDR allocated race-free).
+  // Twenty more active environments, in the repository and registered as onboarding leaves them.
+  for (let i = 1; i <= NEW_ENVIRONMENTS; i++) writeStack(`sweep-${i}`, `10.${100 + i}.0.0/16`);
   const registry = new EnvironmentWriter(t.plane.dynamo.documents, t.plane.tables.environments);
   const now = new Date().toISOString();
   for (let i = 1; i <= NEW_ENVIRONMENTS; i++) {

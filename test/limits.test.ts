@@ -75,7 +75,7 @@ describe('deploy-time limits, checked when the app is synthesized', () => {
     const { app, stack } = realApp();
     new CfnResource(stack, 'Big', {
       type: 'AWS::SSM::Parameter',
-      properties: { Type: 'String', Value: 'x'.repeat(200_000) },
+      properties: { Type: 'String', Value: 'x'.repeat(1_000_000) },
     });
     expect(() => synthWithinLimits(app, stack)).toThrow(/template: template bytes \d+ > 1000000/);
   });

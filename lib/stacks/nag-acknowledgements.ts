@@ -51,6 +51,12 @@ export const ACCEPTED_FINDINGS: readonly { rule: RegExp; path: RegExp; reason: s
       "CDK grant helpers for the build source asset, the plan artifacts and the runners' KMS key; scoped to those resources.",
   },
   {
+    rule: /^AwsSolutions-IAM5\[Resource::<Artifacts\w+\.Arn>\/runs\/\*\/resolve\/stack\.json\]$/,
+    path: /\/Functions\/ComponentGraph\//,
+    reason:
+      "The scheduler reads each run's resolved stack (runs/<runId>/resolve/stack.json); the run id is known at run time only.",
+  },
+  {
     rule: /^AwsSolutions-IAM5\[Resource::<Artifacts\w+\.Arn>\/runs\/\*\]$/,
     path: /\/Runners\/(\w+\/Role|PlanRole|ApplyRole)\//,
     reason: 'Plan runs write and apply runs read the plan files of any run, all under runs/ of the artifacts bucket.',

@@ -118,7 +118,15 @@ export class TroposStack extends Stack {
     });
     // The scheduler reads each run's resolved stack, which the resolve build stores under runs/<runId>/resolve/.
     this.functions.componentGraph.addEnvironment('TROPOS_ARTIFACTS_BUCKET', this.artifacts.bucket.bucketName);
-    this.artifacts.bucket.grantRead(this.functions.componentGraph, 'runs/*/resolve/*');
+    this.functions.componentGraph.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: ['s3:GetObject'],
+        resources: [this.artifacts.bucket.arnForObjects('runs/*/resolve/stack.json')],
+      }),
+    );
+    this.functions.componentGraph.addToRolePolicy(
+      new iam.PolicyStatement({ actions: ['kms:Decrypt'], resources: [this.artifacts.key.keyArn] }),
+    );
     this.artifacts.key.addToResourcePolicy(
       new iam.PolicyStatement({
         sid: 'SchedulerReadsResolvedStacks',
