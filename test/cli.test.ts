@@ -158,9 +158,7 @@ describe('tropos runs, describe, graph', () => {
     expect(r.code).toBe(0);
     expect(r.out).toMatch(/^flowchart TD$/m);
     expect(r.out).toContain('subgraph apply["apply: terraform apply"]');
-    expect(r.out).toContain(
-      'apply__stack["every component of the stack, in dependency order (from the repository)"]',
-    );
+    expect(r.out).toContain('apply__stack["every component of the stack, in dependency order (from the repository)"]');
     const opened = r.out.split('\n').filter((l) => l.trim().startsWith('subgraph ')).length;
     expect(r.out.split('\n').filter((l) => l.trim() === 'end')).toHaveLength(opened);
     expect(r.out).toContain('drift -->|"when tier is staging or prod"| compliance');

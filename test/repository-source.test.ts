@@ -58,7 +58,7 @@ test('a component added to the repository is planned and applied after its depen
   expect(applied.sqs).toMatchObject({ status: 'SUCCEEDED' });
   expect(Date.parse(applied.sqs!.startedAt!)).toBeGreaterThanOrEqual(Date.parse(applied.lambda!.endedAt!));
   const sqsApply = t.calls().find((c) => c.sub === 'apply' && c.component === 'sqs');
-  expect(sqsApply?.stack).toBe('acme-dev-testenv-01');
+  expect(sqsApply?.chdir).toBe(join(t.infraDir, 'components', 'terraform', 'sqs'));
 
   // prod's stack does not import it: prod's plan has no sqs.
   const prod = await t.run('plan-environment', PROD);
@@ -86,7 +86,9 @@ test('components= runs exactly the components named, and nothing else — 12 tim
 test("a component the stack does not have is refused by name, with the stack's components", async () => {
   const d = await t.run('plan-environment', { ...PROD, components: 'sqs' });
   expect(d.run).toMatchObject({ status: 'FAILED', error: 'InvalidInput' });
-  expect(d.run.cause).toMatch(/components: sqs is not a component of acme-prod-main \(commit \S+\); allowed: acm, /);
+  expect(d.run.cause).toMatch(
+    /components: sqs is not a component of acme-prod-main \(commit \S+\); allowed: backend, vpc, /,
+  );
   expect(d.components).toEqual([]);
 });
 

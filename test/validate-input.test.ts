@@ -76,7 +76,7 @@ describe('validate-input core', () => {
       expect(out.results).toEqual({});
     });
 
-    test('components= is passed on as asked (sets expanded); whether the stack has them is the repository\'s to say', async () => {
+    test("components= is passed on as asked (sets expanded); whether the stack has them is the repository's to say", async () => {
       const all = await validateInput(
         request({ tenant: 'acme', account: 'dev', environment: 'testenv-01' }),
         settings,

@@ -23,7 +23,7 @@ function load(texts: Record<string, string>) {
   );
 }
 
-describe('the seeds\' dependency graphs (test data the example repository is checked against)', () => {
+describe("the seeds' dependency graphs (test data the example repository is checked against)", () => {
   test('seed 001 section 7: dependency order and levels', () => {
     const graph = graphOf(Object.keys(SEED_001));
     const order = topologicalOrder(graph);
@@ -62,7 +62,7 @@ describe('the seeds\' dependency graphs (test data the example repository is che
 });
 
 describe('the component catalog: optional defaults and named sets, never a list of what exists', () => {
-  test('the catalog as shipped: timeouts of the slow components, the seeds\' sets', () => {
+  test("the catalog as shipped: timeouts of the slow components, the seeds' sets", () => {
     expect(catalog.longestTimeoutMinutes).toBe(120);
     expect([...catalog.sets.keys()].sort()).toEqual(['coarse', 'environment', 'platform']);
     expect(catalog.newStackComponents).toEqual(Object.keys(SEED_001));

@@ -104,12 +104,7 @@ export interface CheckBranchesRequest {
 }
 
 export type GraphRequest =
-  | ResolvedRequest
-  | PrepareRequest
-  | NextRequest
-  | CompleteRequest
-  | SummarizeRequest
-  | CheckBranchesRequest;
+  ResolvedRequest | PrepareRequest | NextRequest | CompleteRequest | SummarizeRequest | CheckBranchesRequest;
 
 /** What a terraform step's result carries in the execution's state: totals, never a list per component. */
 export interface StepSummary {

@@ -67,12 +67,7 @@ export class DynamoPoolStore implements PoolStore {
     await this.transition(runId, step, component, ['RUNNING'], 'READY');
   }
 
-  public async finish(
-    runId: string,
-    step: string,
-    component: string,
-    how: 'SUCCEEDED' | 'FAILED',
-  ): Promise<PoolNode> {
+  public async finish(runId: string, step: string, component: string, how: 'SUCCEEDED' | 'FAILED'): Promise<PoolNode> {
     const node = await this.update(runId, step, component, ['RUNNING', how], how);
     if (!node) {
       const now = await this.node(runId, step, component);

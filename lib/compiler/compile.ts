@@ -521,10 +521,7 @@ export class WorkflowCompiler {
 
   /** The longest a build of this installation may take: the configured limit, or a longer catalog default. */
   private buildMinutes(): number {
-    return Math.max(
-      this.r.config.terraform.timeoutMinutes,
-      this.r.catalog.longestTimeoutMinutes,
-    );
+    return Math.max(this.r.config.terraform.timeoutMinutes, this.r.catalog.longestTimeoutMinutes);
   }
 
   /** The CodeBuild run of one component (or the repository); its result at `$.last`. */

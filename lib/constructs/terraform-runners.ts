@@ -69,10 +69,7 @@ export class TerraformRunners extends Construct {
     const token = config.infrastructure.tokenSecretName
       ? secrets.Secret.fromSecretNameV2(this, 'InfraToken', config.infrastructure.tokenSecretName)
       : undefined;
-    const longest = Math.max(
-      config.terraform.timeoutMinutes,
-      props.catalog.longestTimeoutMinutes,
-    );
+    const longest = Math.max(config.terraform.timeoutMinutes, props.catalog.longestTimeoutMinutes);
 
     // Fixed names: a target account's trust policy names them before Tropos is deployed (TargetAccountRolesStack).
     const role = (kind: 'plan' | 'apply') =>
@@ -153,7 +150,7 @@ export class TerraformRunners extends Construct {
         projectName: physicalName(config.name, `terraform-${command}`),
         description:
           command === 'resolve'
-            ? 'Tropos: resolves a run\'s stack from the infrastructure repository (components, dependencies, commit)'
+            ? "Tropos: resolves a run's stack from the infrastructure repository (components, dependencies, commit)"
             : `Tropos: terraform ${command} (${applyKind ? 'deploy' : 'read-only'} role ${roleName} in the target account)`,
         source: codebuild.Source.s3({ bucket: source.bucket, path: source.s3ObjectKey }),
         buildSpec: codebuild.BuildSpec.fromSourceFilename('terraform.yml'),

@@ -53,9 +53,12 @@ async function setFields(
 /** Puts items 25 at a time, retrying what DynamoDB leaves unprocessed. */
 export async function batchPut(db: DynamoDBDocumentClient, table: string, items: readonly Record<string, unknown>[]) {
   for (let i = 0; i < items.length; i += 25) {
-    let requests: Record<string, unknown>[] | undefined = items.slice(i, i + 25).map((Item) => ({ PutRequest: { Item } }));
+    let requests: Record<string, unknown>[] | undefined = items
+      .slice(i, i + 25)
+      .map((Item) => ({ PutRequest: { Item } }));
     for (let attempt = 0; requests && requests.length > 0; attempt++) {
-      if (attempt > 8) throw new Error(`cannot write ${items.length} items to ${table}: DynamoDB kept them unprocessed`);
+      if (attempt > 8)
+        throw new Error(`cannot write ${items.length} items to ${table}: DynamoDB kept them unprocessed`);
       if (attempt > 0) await new Promise((r) => setTimeout(r, 50 * 2 ** attempt));
       const out = await db.send(new BatchWriteCommand({ RequestItems: { [table]: requests as never } }));
       requests = out.UnprocessedItems?.[table] as Record<string, unknown>[] | undefined;
@@ -217,14 +220,19 @@ export class RunStore {
    * what was left out) and one item per component (`RESOLVED#<component>`: its dependencies and folder).
    */
   public async recordResolved(runId: string, stack: ResolvedStack): Promise<void> {
-    await setFields(this.db, this.table, { runId, sk: SK.run }, {
-      commit: stack.commit,
-      resolved: {
-        engine: stack.engine,
-        components: stack.components.length,
-        ...(stack.ignored.length > 0 ? { ignored: stack.ignored.slice(0, 50) } : {}),
+    await setFields(
+      this.db,
+      this.table,
+      { runId, sk: SK.run },
+      {
+        commit: stack.commit,
+        resolved: {
+          engine: stack.engine,
+          components: stack.components.length,
+          ...(stack.ignored.length > 0 ? { ignored: stack.ignored.slice(0, 50) } : {}),
+        },
       },
-    });
+    );
     const items = stack.components.map((c) => ({
       runId,
       sk: SK.resolved(c.name),

@@ -46,7 +46,12 @@ export interface Run {
   readonly resolved?: { engine: string; components: number; ignored?: string[] } | undefined;
   /** The "Resolve stack" build: how it went, its log, and what it said (why it failed, or what it resolved). */
   readonly resolveBuild?:
-    | { status: 'RUNNING' | 'SUCCEEDED' | 'FAILED'; buildId: string; logs?: string | undefined; message?: string | undefined }
+    | {
+        status: 'RUNNING' | 'SUCCEEDED' | 'FAILED';
+        buildId: string;
+        logs?: string | undefined;
+        message?: string | undefined;
+      }
     | undefined;
 }
 
