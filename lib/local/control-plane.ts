@@ -66,6 +66,12 @@ export interface ControlPlaneOptions {
   readonly infraDir?: string;
   /** Extra variables for every build (PATH for a terraform stand-in, say). */
   readonly buildEnvironment?: Record<string, string>;
+  /**
+   * Environments to register when the control plane starts (a YAML file like examples/environments.yaml).
+   * @default examples/environments.yaml when the builds run in the example repository itself; none for any other
+   * repository (its stacks enter the registry as runs resolve them)
+   */
+  readonly seedEnvironments?: string | false;
   /** Keep records in memory only. @default false: persisted under dataDir/dynamodb */
   readonly inMemory?: boolean;
   /**
@@ -229,15 +235,16 @@ export class ControlPlane {
       authorizer,
       restApiId,
     );
-    await plane.seedEnvironments();
+    const exampleRepository = [join(ROOT, 'examples', 'atmos'), join(ROOT, 'examples', 'terraform')].includes(infraDir);
+    const seed = options.seedEnvironments ?? (exampleRepository ? join(ROOT, 'examples', 'environments.yaml') : false);
+    if (seed) await plane.seedEnvironments(seed);
     await plane.listen(options.port ?? 0);
     return plane;
   }
 
-  /** Registers the example environments (examples/environments.yaml) that are not registered yet. */
-  private async seedEnvironments(): Promise<void> {
-    const file = join(ROOT, 'examples', 'environments.yaml');
-    if (!existsSync(file)) return;
+  /** Registers the environments of a seed file (examples/environments.yaml) that are not registered yet. */
+  private async seedEnvironments(file: string): Promise<void> {
+    if (!existsSync(file)) throw new InfraDirError(`the environments to register, ${file}, do not exist`);
     const { environments } = parse(readFileSync(file, 'utf8')) as {
       environments: Omit<Environment, 'stack' | 'status' | 'tier' | 'createdAt' | 'updatedAt'>[];
     };

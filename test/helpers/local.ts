@@ -79,6 +79,8 @@ export async function startTestPlane(
     dataDir: join(dir, 'data'),
     inMemory: true,
     infraDir,
+    // The example repository's stacks, registered as the control plane does for the example repository itself.
+    seedEnvironments: join(ROOT, 'examples', 'environments.yaml'),
     ...(options.configPath ? { configPath: options.configPath } : {}),
     ...(options.alterTemplate ? { alterTemplate: options.alterTemplate } : {}),
     buildEnvironment: {
