@@ -118,3 +118,47 @@ test('a dependency cycle in the repository is refused, naming it', async () => {
     writeFileSync(stackFile, original);
   }
 });
+
+test("an onboarding's block may overlap no stack the repository defines, registered or not; those stacks enter the registry", async () => {
+  t.scenario({});
+  // A stack only the repository knows: never onboarded, never run.
+  writeFileSync(
+    join(t.infraDir, 'stacks', 'orgs', 'acme', 'dev', 'legacy.yaml'),
+    [
+      'import:',
+      '  - catalog/backend',
+      'vars:',
+      '  tenant: acme',
+      '  account: dev',
+      '  stage: dev',
+      '  environment: legacy',
+      '  region: us-east-1',
+      '  vpc_cidr: "10.77.0.0/16"',
+      '',
+    ].join('\n'),
+  );
+  const onboard = (environment: string, cidr: string) =>
+    t.run('onboard-environment', {
+      tenant: 'acme',
+      account: 'dev',
+      environment,
+      vpc_cidr: cidr,
+      tags: 'Owner=platform,CostCenter=1234',
+    });
+  const refused = await onboard('new-one', '10.77.4.0/24');
+  expect(refused.run).toMatchObject({ status: 'FAILED', error: 'InvalidInput' });
+  expect(refused.run.cause).toMatch(
+    /vpc_cidr: 10\.77\.4\.0\/24 overlaps 10\.77\.0\.0\/16 of acme-dev-legacy, which the repository defines/,
+  );
+  expect(refused.components).toEqual([]); // nothing generated, nothing deployed
+  const ok = await onboard('new-two', '10.78.0.0/16');
+  expect(ok.run.status).toBe('SUCCEEDED');
+  const legacy = (await t.get('/environments/acme-dev-legacy')).body;
+  expect(legacy).toMatchObject({
+    stack: 'acme-dev-legacy',
+    status: 'active',
+    source: 'repository',
+    tier: 'dev', // its account's
+    vpcCidr: '10.77.0.0/16',
+  });
+}, 180_000);

@@ -58,13 +58,32 @@ function dependenciesOf(settings) {
 
 const OTHER_STACK_KEYS = ['stack', 'namespace', 'tenant', 'environment', 'stage'];
 
-function fromAtmos(stack, describeFile) {
-  let described;
+function readDescribed(describeFile) {
   try {
-    described = JSON.parse(fs.readFileSync(describeFile, 'utf8'));
+    return JSON.parse(fs.readFileSync(describeFile, 'utf8'));
   } catch (e) {
-    fail(`cannot read what atmos describe stacks answered: ${e.message}`);
+    return fail(`cannot read what atmos describe stacks answered: ${e.message}`);
   }
+}
+
+/** Every stack Atmos describes: its name, and the vars the registry cares about. */
+function atmosStacks(described) {
+  return Object.entries(described).map(([name, s]) => {
+    const first = Object.values((s.components && s.components.terraform) || {})[0] || {};
+    const v = first.vars || {};
+    return {
+      stack: name,
+      tenant: v.tenant,
+      account: v.account || v.stage,
+      environment: v.environment,
+      region: v.region,
+      vpcCidr: v.vpc_cidr || v.ipv4_primary_cidr_block || v.cidr_block,
+    };
+  });
+}
+
+function fromAtmos(stack, describeFile) {
+  const described = readDescribed(describeFile);
   const own = described[stack];
   if (!own) {
     const names = Object.keys(described).sort();
@@ -109,18 +128,7 @@ function fromAtmos(stack, describeFile) {
   });
   if (problems.length > 0) fail(`stack ${stack} cannot be ordered:\n  - ${problems.join('\n  - ')}`);
   const vars = (runnable[0] && runnable[0][1].vars) || {};
-  const stacks = Object.entries(described).map(([name, s]) => {
-    const first = Object.values((s.components && s.components.terraform) || {})[0] || {};
-    const v = first.vars || {};
-    return {
-      stack: name,
-      tenant: v.tenant,
-      account: v.account || v.stage,
-      environment: v.environment,
-      region: v.region,
-      vpcCidr: v.vpc_cidr || v.ipv4_primary_cidr_block || v.cidr_block,
-    };
-  });
+  const stacks = atmosStacks(described);
   return {
     stack,
     engine: 'atmos',
@@ -199,11 +207,22 @@ function fromTerraform(stack, repo, account, environment, tenant) {
   };
 }
 
-const [engine, stack, ...rest] = process.argv.slice(2);
+const [first, ...others] = process.argv.slice(2);
+// --discover: only the stacks the repository defines (an onboarding's address plan), whether it defines <stack>.
+const discover = first === '--discover';
+const [engine, stack, ...rest] = discover ? others : [first, ...others];
 if (!engine || !stack)
   fail(
-    'usage: resolve-stack.js atmos <stack> <describe-stacks.json> | terraform <stack> <repo> <account> <environment> [tenant]',
+    'usage: resolve-stack.js [--discover] atmos <stack> <describe-stacks.json> | [--discover] terraform <stack> <repo> <account> <environment> [tenant]',
   );
+if (discover) {
+  const stacks =
+    engine === 'atmos' ? atmosStacks(readDescribed(rest[0])) : terraformStacks(rest[0], rest[3] || stack.split('-')[0]);
+  process.stdout.write(
+    `${JSON.stringify({ stack, engine, discovered: true, defined: stacks.some((s) => s.stack === stack), components: [], ignored: [], stacks }, null, 2)}\n`,
+  );
+  process.exit(0);
+}
 const resolved =
   engine === 'atmos' ? fromAtmos(stack, rest[0]) : fromTerraform(stack, rest[0], rest[1], rest[2], rest[3]);
 if (resolved.components.length === 0) fail(`stack ${stack} has no components to run`);

@@ -97,7 +97,15 @@ resolve() {
   prefix="runs/${TROPOS_RUN_ID:-local}/resolve"
   local out="$work/stack.json" err="$work/resolve.err" commit from=$repo
   commit=$(repo_commit)
-  if [ "$engine" = "atmos" ]; then
+  # An onboarding only discovers the stacks the repository defines (its own is not there yet).
+  local discover=${TROPOS_DISCOVER:-false}
+  if [ "$discover" = "true" ] && [ "$engine" = "atmos" ]; then
+    type -P atmos >/dev/null 2>&1 || finish 1 "atmos not found on PATH (Tropos wants atmos ${ATMOS_VERSION:-}): the repository's stacks are read with Atmos itself, also in a dry run"
+    describe_stacks "$from"
+    node "$here/resolve-stack.js" --discover atmos "$stack" "$work/described.json" >"$out" 2>"$err" || finish 1 "$(cat "$err")"
+  elif [ "$discover" = "true" ]; then
+    node "$here/resolve-stack.js" --discover terraform "$stack" "$repo" "${TROPOS_ACCOUNT:-}" "${TROPOS_ENVIRONMENT:-}" "${TROPOS_TENANT:-}" >"$out" 2>"$err" || finish 1 "$(cat "$err")"
+  elif [ "$engine" = "atmos" ]; then
     type -P atmos >/dev/null 2>&1 || finish 1 "atmos not found on PATH (Tropos wants atmos ${ATMOS_VERSION:-}): the stack is resolved with Atmos itself, also in a dry run"
     say "atmos describe stacks (every stack of the repository, at $commit)"
     describe_stacks "$from"
@@ -116,7 +124,7 @@ resolve() {
     || finish 1 "cannot add the commit to the resolved stack"
   if [ -n "${TROPOS_ARTIFACTS_DIR:-}" ]; then mkdir -p "$TROPOS_ARTIFACTS_DIR/$prefix" && cp "$out" "$TROPOS_ARTIFACTS_DIR/$prefix/stack.json"
   else command aws s3 cp --only-show-errors "$out" "s3://${TROPOS_ARTIFACTS_BUCKET}/$prefix/stack.json" || finish 1 "cannot store the resolved stack in s3://${TROPOS_ARTIFACTS_BUCKET}/$prefix"; fi
-  finish 0 "$(node -e 'const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")); const d = r.components.reduce((n, c) => n + c.dependsOn.length, 0); console.log(`resolved ${r.stack} at ${r.commit}: ${r.components.length} components, ${d} dependencies${r.ignored.length ? `; left out: ${r.ignored.join("; ")}` : ""}`)' "$out")"
+  finish 0 "$(node -e 'const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")); const d = r.components.reduce((n, c) => n + c.dependsOn.length, 0); console.log(r.discovered ? `the repository defines ${r.stacks.length} stacks at ${r.commit}` : `resolved ${r.stack} at ${r.commit}: ${r.components.length} components, ${d} dependencies${r.ignored.length ? `; left out: ${r.ignored.join("; ")}` : ""}`)' "$out")"
 }
 
 describe_stacks() { # repository folder

@@ -1,3 +1,4 @@
+import { effectiveTier } from '../../lib/domain/tiers';
 import { InvalidInputError, type FieldProblem } from '../../lib/domain/errors';
 import { REQUESTED_BY, TICKET_ID } from '../../lib/domain/inputs';
 import { DRIFT_SWEEP } from '../../lib/domain/drift';
@@ -293,24 +294,25 @@ export async function listEnvironments(req: ApiRequest, deps: ApiDeps): Promise<
       `status: "${status}" is not allowed; allowed: ${ENVIRONMENT_STATUSES.join(', ')}`,
     );
   const environments = await deps.registry.list({ tenant: req.query.tenant, status: status as EnvironmentStatus });
-  return { statusCode: 200, body: { environments: environments.map(view) } };
+  return { statusCode: 200, body: { environments: environments.map((e) => view(e, deps)) } };
 }
 
 /** GET /environments/{stack} */
 export async function getEnvironment(stack: string, deps: ApiDeps): Promise<ApiResponse> {
   const env = await deps.registry.get(stack);
   if (!env) throw new HttpError(404, 'NotFound', `no environment ${stack}`);
-  return { statusCode: 200, body: view(env) };
+  return { statusCode: 200, body: view(env, deps) };
 }
 
-function view(e: Environment) {
+function view(e: Environment, deps: Pick<ApiDeps, 'settings'>) {
   return {
     stack: e.stack,
     tenant: e.tenant,
     account: e.account,
     environment: e.environment,
     region: e.region,
-    tier: e.tier,
+    // A stack found in the repository has no tier of its own: its account's.
+    tier: effectiveTier(deps.settings, e.account, e.tier || undefined),
     vpcCidr: e.vpcCidr ?? null,
     status: e.status,
     components: e.components ?? null,
@@ -318,6 +320,7 @@ function view(e: Environment) {
     ticketId: e.ticketId ?? null,
     runId: e.runId ?? null,
     registeredBy: e.registeredBy ?? null,
+    source: e.source ?? null,
     createdAt: e.createdAt,
     updatedAt: e.updatedAt,
     lastDrift: e.lastDrift ?? null,

@@ -6,6 +6,7 @@ import {
   StackNotResolvedError,
   type FieldProblem,
 } from '../../lib/domain/errors';
+import { overlaps, parseCidr } from '../../lib/domain/cidr';
 import { ComponentResult, planFromExported } from '../../lib/domain/plan';
 import { AWS_LIMITS } from '../../lib/limits/aws-limits';
 import { resolvedStackProblems, type ResolvedStack } from '../../lib/domain/resolved';
@@ -39,6 +40,17 @@ export interface ResolvedRequest {
   /** `component=` of the input, or null. */
   readonly component: string | null;
   /** A dry run records nothing in the registry (its stack may be one a dry-run onboarding only pretended). */
+  readonly dryRun?: boolean;
+  readonly error?: { Error?: string; Cause?: string } | undefined;
+}
+
+/** An onboarding's discovery: the stacks the repository defines, before its block is registered. */
+export interface DiscoveredRequest {
+  readonly action: 'discovered';
+  readonly runId: string;
+  /** The stack being onboarded, and the block it asks for. */
+  readonly stack: string;
+  readonly vpcCidr: string | null;
   readonly dryRun?: boolean;
   readonly error?: { Error?: string; Cause?: string } | undefined;
 }
@@ -104,7 +116,13 @@ export interface CheckBranchesRequest {
 }
 
 export type GraphRequest =
-  ResolvedRequest | PrepareRequest | NextRequest | CompleteRequest | SummarizeRequest | CheckBranchesRequest;
+  | ResolvedRequest
+  | DiscoveredRequest
+  | PrepareRequest
+  | NextRequest
+  | CompleteRequest
+  | SummarizeRequest
+  | CheckBranchesRequest;
 
 /** What a terraform step's result carries in the execution's state: totals, never a list per component. */
 export interface StepSummary {
@@ -155,6 +173,8 @@ export class ComponentGraph {
     switch (req.action) {
       case 'resolved':
         return this.resolved(req);
+      case 'discovered':
+        return this.discovered(req);
       case 'prepare':
         return this.prepare(req);
       case 'next':
@@ -167,7 +187,7 @@ export class ComponentGraph {
         return checkBranches(req);
       default:
         throw new Error(
-          `unknown action ${JSON.stringify((req as { action?: unknown }).action)}; allowed: resolved, prepare, next, complete, summarize, check-branches`,
+          `unknown action ${JSON.stringify((req as { action?: unknown }).action)}; allowed: resolved, discovered, prepare, next, complete, summarize, check-branches`,
         );
     }
   }
@@ -216,6 +236,31 @@ export class ComponentGraph {
       components: names.length,
       ...(unrecorded.length > 0 ? { unrecorded: unrecorded.slice(0, 20) } : {}),
     };
+  }
+
+  /**
+   * An onboarding's address plan: its block may overlap no stack the repository defines (registered or not); those
+   * stacks enter the registry with their blocks (not in a dry run) before the onboarding registers its own.
+   */
+  public async discovered(req: DiscoveredRequest): Promise<{ commit: string; stacks: number }> {
+    if (req.error) throw new StackNotResolvedError(describeFailure(req.error).reason);
+    const raw = (await this.source.read(req.runId)) as Partial<ResolvedStack> | null;
+    if (!raw || !Array.isArray(raw.stacks) || typeof raw.commit !== 'string')
+      throw new StackNotResolvedError(`the stacks the repository defines could not be read for run ${req.runId}`);
+    const mine = req.vpcCidr ? parseCidr(req.vpcCidr) : undefined;
+    const problems: FieldProblem[] = [];
+    for (const other of raw.stacks) {
+      if (!mine?.ok || other.stack === req.stack || !other.vpcCidr) continue;
+      const theirs = parseCidr(other.vpcCidr);
+      if (theirs.ok && overlaps(mine.cidr, theirs.cidr))
+        problems.push({
+          field: 'vpc_cidr',
+          problem: `${req.vpcCidr} overlaps ${other.vpcCidr} of ${other.stack}, which the repository defines (commit ${raw.commit.slice(0, 12)}); choose a block that overlaps no stack`,
+        });
+    }
+    if (problems.length > 0) throw new InvalidInputError(problems);
+    if (this.seen && req.dryRun !== true) await this.seen.recordSeen(raw.stacks, req.runId);
+    return { commit: raw.commit, stacks: raw.stacks.length };
   }
 
   /** Writes a step's components into its pool; the workers to start (at most 40). */

@@ -45,6 +45,9 @@ export class WorkflowCompiler {
     const early: sfn.IChainable[] = [];
     if (this.workflow.mutating) early.push(this.lockStack());
     if (this.needsResolvedStack()) early.push(this.resolveStack());
+    // An onboarding first learns every stack the repository defines: its block may overlap none of them.
+    const validate = this.workflow.steps[0];
+    if (validate?.kind === 'validate' && validate.checks.includes('cidr-free')) early.push(this.discoverStacks());
     fragments.splice(1, 0, ...early);
     const [first, ...rest] = fragments;
     if (!first) throw new Error(`${this.workflow.source}: no steps`);
@@ -426,6 +429,48 @@ export class WorkflowCompiler {
     const failed = record('Resolve stack failed', { 'error.$': '$.resolveError' });
     build.addCatch(failed, { resultPath: '$.resolveError' });
     return build.next(record('Record stack', {}));
+  }
+
+  /**
+   * "Discover stacks" (an onboarding): the resolve build lists every stack the repository defines, with its network
+   * block; "Record stacks" refuses a block that overlaps one of them (InvalidInput on vpc_cidr, naming the stack) and
+   * registers the ones Tropos has no record of — before the onboarding's own registration.
+   */
+  private discoverStacks(): sfn.IChainable {
+    const text = (value: string) => ({ type: codebuild.BuildEnvironmentVariableType.PLAINTEXT, value });
+    const build = new tasks.CodeBuildStartBuild(this.scope, 'Discover stacks', {
+      project: this.r.runner('resolve'),
+      integrationPattern: sfn.IntegrationPattern.RUN_JOB,
+      environmentVariablesOverride: {
+        TROPOS_RUN_ID: text(sfn.JsonPath.stringAt('$$.Execution.Name')),
+        TROPOS_STEP: text('resolve'),
+        TROPOS_DISCOVER: text('true'),
+        TROPOS_CONTEXT: text(sfn.JsonPath.jsonToString(sfn.JsonPath.objectAt('$.context'))),
+        TROPOS_PARAMS: text(sfn.JsonPath.jsonToString(sfn.JsonPath.objectAt('$.input'))),
+      },
+      resultPath: sfn.JsonPath.DISCARD,
+      taskTimeout: sfn.Timeout.duration(Duration.minutes(RESOLVE_MINUTES + QUEUED_MINUTES + 10)),
+      comment: 'Lists the stacks the repository defines, with their network blocks',
+    });
+    build.addRetry(START_RETRY.build);
+    const record = (name: string, extra: Record<string, unknown>) =>
+      this.lambda(
+        name,
+        this.r.componentGraph,
+        {
+          action: 'discovered',
+          'runId.$': '$$.Execution.Name',
+          'stack.$': '$.context.stack',
+          'vpcCidr.$': '$.input.vpc_cidr',
+          'dryRun.$': '$.context.dryRun',
+          ...extra,
+        },
+        '$.discovered',
+      );
+    build.addCatch(record('Discover stacks failed', { 'error.$': '$.discoverError' }), {
+      resultPath: '$.discoverError',
+    });
+    return build.next(record('Record stacks', {}));
   }
 
   /**
