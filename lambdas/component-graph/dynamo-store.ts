@@ -2,12 +2,11 @@ import {
   DeleteCommand,
   GetCommand,
   PutCommand,
-  QueryCommand,
   UpdateCommand,
   type DynamoDBDocumentClient,
 } from '@aws-sdk/lib-dynamodb';
 import { SK } from '../../lib/records/run';
-import { batchPut } from '../../lib/records/run-store';
+import { batchPut, queryAll } from '../../lib/records/run-store';
 import type { NodeState, ParkedWorker, PoolNode, PoolStore } from './scheduler';
 
 /**
@@ -149,28 +148,18 @@ export class DynamoPoolStore implements PoolStore {
   }
 
   private async query(runId: string, prefix: string, state?: NodeState): Promise<Record<string, unknown>[]> {
-    const items: Record<string, unknown>[] = [];
-    let start: Record<string, unknown> | undefined;
-    do {
-      const out = await this.db.send(
-        new QueryCommand({
-          TableName: this.table,
-          KeyConditionExpression: 'runId = :r AND begins_with(sk, :p)',
-          ...(state
-            ? {
-                FilterExpression: '#s = :s',
-                ExpressionAttributeNames: { '#s': 'state' },
-                ExpressionAttributeValues: { ':r': runId, ':p': prefix, ':s': state },
-              }
-            : { ExpressionAttributeValues: { ':r': runId, ':p': prefix } }),
-          ConsistentRead: true,
-          ExclusiveStartKey: start,
-        }),
-      );
-      items.push(...(out.Items ?? []));
-      start = out.LastEvaluatedKey;
-    } while (start);
-    return items;
+    return queryAll(this.db, {
+      TableName: this.table,
+      KeyConditionExpression: 'runId = :r AND begins_with(sk, :p)',
+      ...(state
+        ? {
+            FilterExpression: '#s = :s',
+            ExpressionAttributeNames: { '#s': 'state' },
+            ExpressionAttributeValues: { ':r': runId, ':p': prefix, ':s': state },
+          }
+        : { ExpressionAttributeValues: { ':r': runId, ':p': prefix } }),
+      ConsistentRead: true,
+    });
   }
 
   /** Moves a component from one of `from` to `to`; false when it was in none of them. */

@@ -141,6 +141,11 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
     .enablePositionalOptions()
     .showHelpAfterError('(tropos --help lists the commands)');
   const global = () => program.opts<{ dataDir: string; server?: string; as?: string; infraDir?: string }>();
+  /** The API the command talks to, from the global options (a control plane of its own when none runs). */
+  const connectAs = (quiet: boolean) => {
+    const g = global();
+    return connect({ dataDir: g.dataDir, server: g.server, as: g.as, infraDir: g.infraDir, quiet });
+  };
 
   program
     .command('workflow')
@@ -155,13 +160,7 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
       const input: Record<string, unknown> = parseParams(params);
       if (opts.fromStep) input.fromStep = opts.fromStep;
       if (opts.dryRun) input.dryRun = true;
-      const conn = await connect({
-        dataDir: global().dataDir,
-        server: global().server,
-        as: global().as,
-        infraDir: global().infraDir,
-        quiet: !!opts.json,
-      });
+      const conn = await connectAs(!!opts.json);
       try {
         let started: { runId: string };
         try {
@@ -202,13 +201,7 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
     .option('--status <status>', 'only this status (RUNNING, SUCCEEDED, FAILED, TIMED_OUT, ABORTED)')
     .option('--json', 'as JSON')
     .action(async (opts: { stack?: string; workflow?: string; status?: string; json?: boolean }) => {
-      const conn = await connect({
-        dataDir: global().dataDir,
-        server: global().server,
-        as: global().as,
-        infraDir: global().infraDir,
-        quiet: true,
-      });
+      const conn = await connectAs(true);
       try {
         const q = new URLSearchParams(
           Object.entries({ stack: opts.stack, workflow: opts.workflow, status: opts.status }).filter(([, v]) => v) as [
@@ -234,13 +227,7 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
     .argument('<runId>')
     .option('--json', 'as JSON')
     .action(async (runId: string, opts: { json?: boolean }) => {
-      const conn = await connect({
-        dataDir: global().dataDir,
-        server: global().server,
-        as: global().as,
-        infraDir: global().infraDir,
-        quiet: true,
-      });
+      const conn = await connectAs(true);
       try {
         const detail = await conn.client
           .request<RunDetail>('GET', `/runs/${encodeURIComponent(runId)}`)
@@ -261,13 +248,7 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
     .option('--status <status>', 'PENDING, APPROVED, REJECTED, EXPIRED, or all', 'PENDING')
     .option('--json', 'as JSON')
     .action(async (opts: { status: string; json?: boolean }) => {
-      const conn = await connect({
-        dataDir: global().dataDir,
-        server: global().server,
-        as: global().as,
-        infraDir: global().infraDir,
-        quiet: true,
-      });
+      const conn = await connectAs(true);
       try {
         const q = opts.status.toLowerCase() === 'all' ? '' : `?status=${encodeURIComponent(opts.status.toUpperCase())}`;
         const { approvals } = await conn.client.request<{ approvals: ApprovalView[] }>('GET', `/approvals${q}`);
@@ -286,13 +267,7 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
       .argument('<approvalId>', 'the approval: <runId>.<step>')
       .option('--comment <text>', 'why (recorded with the decision)')
       .action(async (id: string, opts: { comment?: string }) => {
-        const conn = await connect({
-          dataDir: global().dataDir,
-          server: global().server,
-          as: global().as,
-          infraDir: global().infraDir,
-          quiet: true,
-        });
+        const conn = await connectAs(true);
         try {
           const a = await conn.client
             .request<ApprovalView>('POST', `/approvals/${encodeURIComponent(id)}`, {
@@ -322,13 +297,7 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
     .option('--drifted', 'only the environments whose last check found drift')
     .option('--json', 'as JSON')
     .action(async (opts: { tenant?: string; status?: string; drifted?: boolean; json?: boolean }) => {
-      const conn = await connect({
-        dataDir: global().dataDir,
-        server: global().server,
-        as: global().as,
-        infraDir: global().infraDir,
-        quiet: true,
-      });
+      const conn = await connectAs(true);
       try {
         const q = new URLSearchParams(
           Object.entries({ tenant: opts.tenant, status: opts.status }).filter(([, v]) => v) as [string, string][],
@@ -352,13 +321,7 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
     )
     .option('--json', 'print the outcome as JSON at the end, and no progress')
     .action(async (opts: { json?: boolean }) => {
-      const conn = await connect({
-        dataDir: global().dataDir,
-        server: global().server,
-        as: global().as,
-        infraDir: global().infraDir,
-        quiet: !!opts.json,
-      });
+      const conn = await connectAs(!!opts.json);
       try {
         const outcome = await driftSweep(conn, io.out, { quiet: !!opts.json });
         io.out(opts.json ? JSON.stringify(outcome, null, 2) : sweepSummary(outcome));
@@ -423,13 +386,7 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
     .command('outbox')
     .description('notifications published by the local control plane (SNS locally)')
     .action(async () => {
-      const conn = await connect({
-        dataDir: global().dataDir,
-        server: global().server,
-        as: global().as,
-        infraDir: global().infraDir,
-        quiet: true,
-      });
+      const conn = await connectAs(true);
       try {
         const { messages } = await conn.client.request<{
           messages: { publishedAt: string; subject?: string; message: string }[];

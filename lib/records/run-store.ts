@@ -3,6 +3,7 @@ import {
   BatchWriteCommand,
   GetCommand,
   QueryCommand,
+  type QueryCommandInput,
   ScanCommand,
   UpdateCommand,
   type DynamoDBDocumentClient,
@@ -48,6 +49,21 @@ async function setFields(
       ...(condition ? { ConditionExpression: condition } : {}),
     }),
   );
+}
+
+/** Every item a query matches, page after page. */
+export async function queryAll(
+  db: DynamoDBDocumentClient,
+  input: Omit<QueryCommandInput, 'ExclusiveStartKey'>,
+): Promise<Record<string, unknown>[]> {
+  const items: Record<string, unknown>[] = [];
+  let start: Record<string, unknown> | undefined;
+  do {
+    const out = await db.send(new QueryCommand({ ...input, ExclusiveStartKey: start }));
+    items.push(...(out.Items ?? []));
+    start = out.LastEvaluatedKey;
+  } while (start);
+  return items;
 }
 
 /** Puts items 25 at a time, retrying what DynamoDB leaves unprocessed. */
@@ -290,22 +306,12 @@ export class RunStore {
   }
 
   private async queryPrefix(runId: string, prefix: string): Promise<Record<string, unknown>[]> {
-    const items: Record<string, unknown>[] = [];
-    let start: Record<string, unknown> | undefined;
-    do {
-      const out = await this.db.send(
-        new QueryCommand({
-          TableName: this.table,
-          KeyConditionExpression: 'runId = :r AND begins_with(sk, :p)',
-          ExpressionAttributeValues: { ':r': runId, ':p': prefix },
-          ConsistentRead: true,
-          ExclusiveStartKey: start,
-        }),
-      );
-      items.push(...(out.Items ?? []));
-      start = out.LastEvaluatedKey;
-    } while (start);
-    return items;
+    return queryAll(this.db, {
+      TableName: this.table,
+      KeyConditionExpression: 'runId = :r AND begins_with(sk, :p)',
+      ExpressionAttributeValues: { ':r': runId, ':p': prefix },
+      ConsistentRead: true,
+    });
   }
 
   public async recordStep(s: StepRecord): Promise<void> {
@@ -322,21 +328,12 @@ export class RunStore {
 
   /** A run with its steps, components and approvals; undefined when there is no such run. */
   public async getRunDetail(runId: string): Promise<RunDetail | undefined> {
-    const items: Record<string, unknown>[] = [];
-    let start: Record<string, unknown> | undefined;
-    do {
-      const out = await this.db.send(
-        new QueryCommand({
-          TableName: this.table,
-          KeyConditionExpression: 'runId = :r',
-          ExpressionAttributeValues: { ':r': runId },
-          ConsistentRead: true,
-          ExclusiveStartKey: start,
-        }),
-      );
-      items.push(...(out.Items ?? []));
-      start = out.LastEvaluatedKey;
-    } while (start);
+    const items = await queryAll(this.db, {
+      TableName: this.table,
+      KeyConditionExpression: 'runId = :r',
+      ExpressionAttributeValues: { ':r': runId },
+      ConsistentRead: true,
+    });
     const run = items.find((i) => i.sk === SK.run);
     if (!run) return undefined;
     const of = (prefix: string) => items.filter((i) => String(i.sk).startsWith(prefix));
