@@ -65,6 +65,13 @@ describe('the configuration', () => {
       'sometimes',
       /tiers.prod.approval: Invalid option/,
     ],
+    [
+      "an account whose stage is another account's",
+      'accounts.dev.stage',
+      'prod',
+      /accounts.prod.stage: "prod" is already the stage of account dev; each account's stacks need a stage of their own/,
+    ],
+    ['a stage that is not a name', 'accounts.dev.stage', 'Dev Stage', /accounts.dev.stage: a stage name/],
     ['a drift concurrency out of range', 'drift.maxConcurrency', 100, /drift.maxConcurrency: Too big/],
     [
       'callback retries longer than the run ledger can wait',

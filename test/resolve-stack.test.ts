@@ -5,7 +5,7 @@ import { spawnSync } from 'node:child_process';
 import { appendFileSync, cpSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { catalog, ROOT } from './helpers/fixtures';
+import { catalog, renameStacksCloudPosseStyle, ROOT } from './helpers/fixtures';
 
 const ATMOS = join(ROOT, 'test', 'stand-ins', 'atmos');
 const RESOLVE = join(ROOT, 'buildspecs', 'scripts', 'resolve-stack.js');
@@ -108,6 +108,86 @@ describe('an Atmos stack, resolved from Atmos', () => {
     const r = resolveAtmos(join(copyOfExamples(), 'atmos'), 'acme-dev-nope');
     expect(r.status).toBe(1);
     expect(r.stderr).toMatch(/Stack acme-dev-nope not found/);
+  });
+});
+
+/** Resolves as the runner does: every stack Atmos describes, then the run's own by Tropos's name or its vars. */
+function resolveNamed(
+  repo: string,
+  stack: string,
+  env: Record<string, string>,
+): {
+  status: number | null;
+  resolved?: Resolved & { name: string; stacks: { stack: string; name?: string }[] };
+  stderr: string;
+} {
+  const described = spawnSync(process.execPath, [ATMOS, 'describe', 'stacks', '--format', 'json'], {
+    encoding: 'utf8',
+    env: { PATH: process.env.PATH, ATMOS_CLI_CONFIG_PATH: repo, ATMOS_BASE_PATH: repo },
+  });
+  expect(described.stderr).toBe('');
+  const file = join(mkdtempSync(join(tmpdir(), 'described-')), 'stacks.json');
+  writeFileSync(file, described.stdout);
+  const r = spawnSync('node', [RESOLVE, 'atmos', stack, file], {
+    encoding: 'utf8',
+    env: { PATH: process.env.PATH, ...env },
+  });
+  return { status: r.status, stderr: r.stderr, ...(r.status === 0 ? { resolved: JSON.parse(r.stdout) } : {}) };
+}
+
+/** A copy of the example repository, its stacks named as Cloud Posse's are. */
+function namespacedRepository(): string {
+  const repo = join(copyOfExamples(), 'atmos');
+  renameStacksCloudPosseStyle(repo);
+  return repo;
+}
+
+describe("stack names from the repository's own naming", () => {
+  const run = { TROPOS_TENANT: 'acme', TROPOS_ACCOUNT: 'dev', TROPOS_ENVIRONMENT: 'testenv-01' };
+  const stages = JSON.stringify({ dev: 'development', staging: 'staging', prod: 'prod' });
+
+  test("a stack named {namespace}-{tenant}-{environment}-{stage} is found by its vars, the stage mapped to Tropos's account", () => {
+    const r = resolveNamed(namespacedRepository(), 'acme-dev-testenv-01', { ...run, TROPOS_STAGES: stages });
+    expect(r.stderr).toBe('');
+    expect(r.resolved).toMatchObject({
+      stack: 'acme-dev-testenv-01',
+      name: 'eg-acme-testenv-01-development',
+      account: 'dev',
+    });
+    // Atmos's workspace is its own stack name.
+    expect(byName(r.resolved!).vpc!.workspace).toBe('eg-acme-testenv-01-development');
+    // Every stack enters the registry under Tropos's name, with the repository's beside it.
+    expect(r.resolved!.stacks).toContainEqual(
+      expect.objectContaining({ stack: 'acme-dev-platform', name: 'eg-acme-platform-development', account: 'dev' }),
+    );
+    expect(r.resolved!.stacks).toContainEqual(
+      expect.objectContaining({ stack: 'acme-prod-main', name: 'eg-acme-main-prod', account: 'prod' }),
+    );
+  });
+
+  test('without the stage mapping the stack is not defined (exit 3), and the message says what was looked for', () => {
+    const r = resolveNamed(namespacedRepository(), 'acme-dev-testenv-01', run);
+    expect(r.status).toBe(3);
+    expect(r.stderr).toContain('does not define stack acme-dev-testenv-01');
+    expect(r.stderr).toContain('stage: dev');
+    expect(r.stderr).toContain('accounts.<name>.stage');
+    expect(r.stderr).toContain('eg-acme-testenv-01-development');
+  });
+
+  test('two namespaces with the same stack: refused naming both, until the configuration names the namespace', () => {
+    const repo = namespacedRepository();
+    const own = join(repo, 'stacks', 'orgs', 'acme', 'dev', 'testenv-01.yaml');
+    writeFileSync(
+      join(repo, 'stacks', 'orgs', 'acme', 'dev', 'testenv-01-xy.yaml'),
+      readFileSync(own, 'utf8').replace('namespace: eg', 'namespace: xy'),
+    );
+    const both = resolveNamed(repo, 'acme-dev-testenv-01', { ...run, TROPOS_STAGES: stages });
+    expect(both.status).toBe(1);
+    expect(both.stderr).toContain('eg-acme-testenv-01-development, xy-acme-testenv-01-development');
+    expect(both.stderr).toContain('infrastructure.namespace');
+    const one = resolveNamed(repo, 'acme-dev-testenv-01', { ...run, TROPOS_STAGES: stages, TROPOS_NAMESPACE: 'xy' });
+    expect(one.resolved?.name).toBe('xy-acme-testenv-01-development');
+    expect(one.resolved!.stacks.map((s) => s.name ?? s.stack)).not.toContain('eg-acme-testenv-01-development');
   });
 });
 

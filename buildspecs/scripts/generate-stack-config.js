@@ -25,6 +25,8 @@ const tags = Object.fromEntries(
     .map((kv) => kv.split('=')),
 );
 const stack = `${tenant}-${account}-${environment}`;
+const stage = JSON.parse(process.env.TROPOS_STAGES || '{}')[account] || account;
+const namespace = process.env.TROPOS_NAMESPACE || '';
 const fail = (message) => {
   console.error(message);
   process.exit(1);
@@ -51,10 +53,12 @@ if (engine === 'atmos') {
       'import:',
       ...components.map((c) => `  - catalog/${c}`),
       'vars:',
+      ...(namespace ? [`  namespace: ${yaml(namespace)}`] : []),
       `  tenant: ${yaml(tenant)}`,
-      // Atmos names the stack {tenant}-{stage}-{environment}: the account is the stage.
+      // Atmos's name_pattern knows no {account}: the account's stage (accounts.<name>.stage, default its name) is
+      // vars.stage, and vars.account names Tropos's account outright.
       `  account: ${yaml(account)}`,
-      `  stage: ${yaml(account)}`,
+      `  stage: ${yaml(stage)}`,
       `  environment: ${yaml(environment)}`,
       `  region: ${yaml(region)}`,
       `  vpc_cidr: ${yaml(cidr)}`,

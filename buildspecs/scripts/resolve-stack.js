@@ -12,15 +12,43 @@
 //              the roots environments/<account>/<environment>/<component>/ (a folder with *.tf files), and their
 //              dependencies from environments/<account>/<environment>/tropos.json: {"depends_on": {"vpc": ["backend"]}}
 //              (and, optionally, the environment's network block: {"vpc_cidr": "10.0.0.0/16"}).
+// Stack names are the repository's own (Atmos's name_pattern / name_template / a manifest's `name`, whatever its
+// tokens): the stack a run is for is the one Atmos names <tenant>-<account>-<environment>, else the one whose vars
+// say so — vars.tenant (when the stack has one), vars.environment, and vars.account or vars.stage, a stage mapped to
+// Tropos's account by TROPOS_STAGES ({"<account>": "<stage>"}, from accounts.<name>.stage of the configuration) —
+// and, with TROPOS_NAMESPACE, vars.namespace. Its Atmos name is `name` in the output (what the runner passes to -s).
+// A stack the repository does not define exits 3.
 // A dependency cycle is refused, naming it. Also lists every stack the repository defines (`stacks`: name, tenant,
 // account, environment, region, network block) — the registry's address plan learns of them before any onboarding.
 'use strict';
 const fs = require('fs');
 const path = require('path');
 
-function fail(message) {
+function fail(message, code = 1) {
   process.stderr.write(`${message}\n`);
-  process.exit(1);
+  process.exit(code);
+}
+
+/** Exit code of a stack the repository does not define (a dry-run onboarding previews it then). */
+const NOT_DEFINED = 3;
+
+/** accounts.<name>.stage of the configuration: the stage each account's stacks carry (default: its name). */
+function stagesOf() {
+  try {
+    return JSON.parse(process.env.TROPOS_STAGES || '{}');
+  } catch (e) {
+    return fail(`TROPOS_STAGES is not JSON: ${e.message}`);
+  }
+}
+const STAGES = stagesOf();
+const NAMESPACE = process.env.TROPOS_NAMESPACE || '';
+
+/** Tropos's account of a stack's vars: vars.account, else the account whose stage is vars.stage, else the stage. */
+function accountOf(vars) {
+  if (vars.account) return String(vars.account);
+  if (vars.stage === undefined) return undefined;
+  const mapped = Object.entries(STAGES).find(([, stage]) => stage === String(vars.stage));
+  return mapped ? mapped[0] : String(vars.stage);
 }
 
 /** `a -> b -> a` when the graph has a cycle, else undefined. */
@@ -66,31 +94,76 @@ function readDescribed(describeFile) {
   }
 }
 
-/** Every stack Atmos describes: its name, and the vars the registry cares about. */
+/** A stack's vars, as Atmos merged them (its first component's: stack-level vars reach every component). */
+function varsOf(described, name) {
+  const s = described[name] || {};
+  const first = Object.values((s.components && s.components.terraform) || {})[0] || {};
+  return first.vars || {};
+}
+
+/**
+ * Every stack Atmos describes, named as Tropos names it (<tenant>-<account>-<environment>, the account mapped from
+ * the stage) with its Atmos name beside it, and the vars the registry cares about. With TROPOS_NAMESPACE, only that
+ * namespace's stacks.
+ */
 function atmosStacks(described) {
-  return Object.entries(described).map(([name, s]) => {
-    const first = Object.values((s.components && s.components.terraform) || {})[0] || {};
-    const v = first.vars || {};
-    return {
-      stack: name,
-      tenant: v.tenant,
-      account: v.account || v.stage,
-      environment: v.environment,
-      region: v.region,
-      vpcCidr: v.vpc_cidr || v.ipv4_primary_cidr_block || v.cidr_block,
-    };
-  });
+  return Object.keys(described)
+    .filter(
+      (name) =>
+        !NAMESPACE ||
+        varsOf(described, name).namespace === undefined ||
+        varsOf(described, name).namespace === NAMESPACE,
+    )
+    .map((name) => {
+      const v = varsOf(described, name);
+      const account = accountOf(v);
+      const id = v.tenant && account && v.environment ? `${v.tenant}-${account}-${v.environment}` : name;
+      return {
+        stack: id,
+        ...(id !== name ? { name } : {}),
+        tenant: v.tenant,
+        account,
+        environment: v.environment,
+        region: v.region,
+        vpcCidr: v.vpc_cidr || v.ipv4_primary_cidr_block || v.cidr_block,
+      };
+    });
+}
+
+/** The Atmos name of the run's stack: Atmos's own name when it is Tropos's, else the stack whose vars say so. */
+function atmosNameOf(stack, described) {
+  const want = {
+    tenant: process.env.TROPOS_TENANT || '',
+    account: process.env.TROPOS_ACCOUNT || '',
+    environment: process.env.TROPOS_ENVIRONMENT || '',
+  };
+  const matches = (name) => {
+    const v = varsOf(described, name);
+    if (NAMESPACE && v.namespace !== undefined && v.namespace !== NAMESPACE) return false;
+    return (
+      (v.tenant === undefined || v.tenant === want.tenant) &&
+      v.environment === want.environment &&
+      accountOf(v) === want.account
+    );
+  };
+  if (described[stack] && (!NAMESPACE || matches(stack))) return stack;
+  const found = want.environment ? Object.keys(described).filter(matches).sort() : [];
+  if (found.length === 1) return found[0];
+  if (found.length > 1)
+    fail(
+      `stacks ${found.join(', ')} are all tenant ${want.tenant}, account ${want.account} (stage ${STAGES[want.account] || want.account}), environment ${want.environment}; set infrastructure.namespace in Tropos's configuration to the namespace Tropos runs`,
+    );
+  const names = Object.keys(described).sort();
+  return fail(
+    `the repository does not define stack ${stack}: no stack is named so, and none has vars tenant: ${want.tenant}, environment: ${want.environment}, stage: ${STAGES[want.account] || want.account} (or account: ${want.account})${NAMESPACE ? `, namespace: ${NAMESPACE}` : ''} (Atmos's stacks: ${names.slice(0, 30).join(', ') || 'none'}${names.length > 30 ? `, and ${names.length - 30} more` : ''}); check the input against the repository, accounts.<name>.stage of Tropos's configuration, or onboard the stack`,
+    NOT_DEFINED,
+  );
 }
 
 function fromAtmos(stack, describeFile) {
   const described = readDescribed(describeFile);
-  const own = described[stack];
-  if (!own) {
-    const names = Object.keys(described).sort();
-    fail(
-      `the repository does not define stack ${stack} (Atmos's stacks: ${names.slice(0, 30).join(', ') || 'none'}${names.length > 30 ? `, and ${names.length - 30} more` : ''}); check tenant, account and environment against the repository's name_pattern, or onboard the stack`,
-    );
-  }
+  const name = atmosNameOf(stack, described);
+  const own = described[name];
   const all = (own.components && own.components.terraform) || {};
   const runnable = Object.entries(all).filter(
     ([, c]) => (c.metadata || {}).type !== 'abstract' && (c.metadata || {}).enabled !== false,
@@ -102,7 +175,7 @@ function fromAtmos(stack, describeFile) {
     const dependsOn = [];
     for (const d of dependenciesOf(c.settings)) {
       const other = OTHER_STACK_KEYS.find(
-        (k) => d[k] !== undefined && d[k] !== (k === 'stack' ? stack : (c.vars || {})[k]),
+        (k) => d[k] !== undefined && d[k] !== (k === 'stack' ? name : (c.vars || {})[k]),
       );
       if (other)
         problems.push(
@@ -112,7 +185,7 @@ function fromAtmos(stack, describeFile) {
       else dependsOn.push(d.component);
     }
     const backend = c.backend || {};
-    const workspace = c.workspace || stack;
+    const workspace = c.workspace || name;
     // Atmos's S3 layout: <workspace_key_prefix>/<workspace>/<key> (terraform's for a non-default workspace).
     const prefix = backend.workspace_key_prefix || String(c.component || name).replace(/\//g, '-');
     const key = backend.key || 'terraform.tfstate';
@@ -131,8 +204,9 @@ function fromAtmos(stack, describeFile) {
   const stacks = atmosStacks(described);
   return {
     stack,
+    name,
     engine: 'atmos',
-    account: vars.account || vars.stage,
+    account: accountOf(vars),
     region: vars.region,
     components,
     ignored,
@@ -153,7 +227,12 @@ function readConvention(file) {
 function terraformStacks(repo, tenant) {
   const root = path.join(repo, 'environments');
   const dirs = (d) =>
-    fs.existsSync(d) ? fs.readdirSync(d, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name) : [];
+    fs.existsSync(d)
+      ? fs
+          .readdirSync(d, { withFileTypes: true })
+          .filter((e) => e.isDirectory())
+          .map((e) => e.name)
+      : [];
   return dirs(root).flatMap((account) =>
     dirs(path.join(root, account)).map((environment) => ({
       stack: `${tenant}-${account}-${environment}`,
@@ -170,6 +249,7 @@ function fromTerraform(stack, repo, account, environment, tenant) {
   if (!fs.existsSync(dir))
     fail(
       `the repository does not define stack ${stack}: environments/${account}/${environment} does not exist; check account and environment, or onboard the stack`,
+      NOT_DEFINED,
     );
   const roots = fs
     .readdirSync(dir, { withFileTypes: true })
@@ -199,6 +279,7 @@ function fromTerraform(stack, repo, account, environment, tenant) {
   });
   return {
     stack,
+    name: stack,
     engine: 'terraform',
     account,
     components,

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs one Tropos terraform command for one component of one stack, for either engine of the seeds:
-#   atmos:     atmos terraform <cmd> <component> -s <tenant>-<account>-<environment>
+#   atmos:     atmos terraform <cmd> <component> -s <the stack's name in the repository, as the run resolved it>
 #   terraform: terraform <cmd> in environments/<account>/<environment>/<component>
 # and reports back through $TROPOS_EXPORTS (sourced by the buildspec; exported to the state machine):
 #   TROPOS_EXIT_CODE, TROPOS_MESSAGE, TROPOS_PLAN_ADD/CHANGE/DESTROY, TROPOS_PLAN_SHA256, TROPOS_ARTIFACTS_PREFIX.
@@ -23,6 +23,9 @@ export TROPOS_STACK TROPOS_TENANT TROPOS_ACCOUNT TROPOS_ENVIRONMENT TROPOS_REGIO
 command=${TROPOS_COMMAND:?TROPOS_COMMAND is not set}
 component=${TROPOS_COMPONENT:-}
 stack=${TROPOS_STACK:-}
+# The stack's name in the repository (Atmos's, from its name_pattern / name_template / manifest name), as the run
+# resolved it: what `atmos ... -s` is given. Tropos's own name (<tenant>-<account>-<environment>) otherwise.
+atmos_stack=${TROPOS_STACK_NAME:-$stack}
 engine=${TROPOS_ENGINE:-terraform}
 dry=${TROPOS_DRY_RUN:-false}
 exports=${TROPOS_EXPORTS:-/tmp/tropos-exports.sh}
@@ -109,11 +112,15 @@ resolve() {
     type -P atmos >/dev/null 2>&1 || finish 1 "atmos not found on PATH (Tropos wants atmos ${ATMOS_VERSION:-}): the stack is resolved with Atmos itself, also in a dry run"
     say "atmos describe stacks (every stack of the repository, at $commit)"
     describe_stacks "$from"
-    if [ "$dry" = "true" ] && ! node -e 'process.exit(JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"))[process.argv[2]] ? 0 : 1)' "$work/described.json" "$stack"; then
+    local rc=0
+    node "$here/resolve-stack.js" atmos "$stack" "$work/described.json" >"$out" 2>"$err" || rc=$?
+    # 3: the repository does not define the stack (resolve-stack.js).
+    if [ "$rc" = 3 ] && [ "$dry" = "true" ]; then
       from=$(preview_stack) || finish 1 "dry run: cannot preview the configuration of $stack"
       describe_stacks "$from"
+      rc=0 && node "$here/resolve-stack.js" atmos "$stack" "$work/described.json" >"$out" 2>"$err" || rc=$?
     fi
-    node "$here/resolve-stack.js" atmos "$stack" "$work/described.json" >"$out" 2>"$err" || finish 1 "$(cat "$err")"
+    [ "$rc" = 0 ] || finish 1 "$(cat "$err")"
   else
     if [ "$dry" = "true" ] && [ ! -d "$repo/environments/${TROPOS_ACCOUNT:-}/${TROPOS_ENVIRONMENT:-}" ]; then
       from=$(preview_stack) || finish 1 "dry run: cannot preview the configuration of $stack"
@@ -195,7 +202,7 @@ backend_args() {
 tf() {
   local sub=$1; shift
   if [ "$engine" = "atmos" ]; then
-    run atmos terraform "$sub" "$component" -s "$stack" -- "$@"
+    run atmos terraform "$sub" "$component" -s "$atmos_stack" -- "$@"
   else
     run terraform -chdir="$(component_dir)" "$sub" "$@"
   fi
@@ -230,7 +237,7 @@ plan() {
   init
   local rc=0
   if [ "$engine" = "atmos" ]; then
-    run atmos terraform plan "$component" -s "$stack" -- -input=false -no-color -lock-timeout=5m -detailed-exitcode -out="$out" "$@" || rc=$?
+    run atmos terraform plan "$component" -s "$atmos_stack" -- -input=false -no-color -lock-timeout=5m -detailed-exitcode -out="$out" "$@" || rc=$?
   else
     run terraform -chdir="$(component_dir)" plan -input=false -no-color -lock-timeout=5m -detailed-exitcode -out="$out" "$@" || rc=$?
   fi
@@ -268,7 +275,7 @@ apply_plan() {
   local log="$work/apply.log" rc=0
   if [ "$engine" = "atmos" ]; then
     # A saved plan through --planfile: atmos then passes no -var-file (terraform refuses variables with a plan).
-    run atmos terraform apply "$component" -s "$stack" --planfile "$out" -- -input=false -no-color -lock-timeout=5m 2>&1 | tee "$log"; rc=${PIPESTATUS[0]}
+    run atmos terraform apply "$component" -s "$atmos_stack" --planfile "$out" -- -input=false -no-color -lock-timeout=5m 2>&1 | tee "$log"; rc=${PIPESTATUS[0]}
   else
     run terraform -chdir="$(component_dir)" apply -input=false -no-color -lock-timeout=5m "$out" 2>&1 | tee "$log"; rc=${PIPESTATUS[0]}
   fi
@@ -331,7 +338,7 @@ main() {
     plan-destroy) plan -destroy ;;
     apply | destroy) apply_plan ;;
     validate)
-      if [ "$engine" = "atmos" ]; then run atmos terraform validate "$component" -s "$stack" || finish 1 "terraform validate failed for $component"
+      if [ "$engine" = "atmos" ]; then run atmos terraform validate "$component" -s "$atmos_stack" || finish 1 "terraform validate failed for $component"
       # No backend here: the backend's profile (TF_CLI_ARGS_init) does not apply to an init without one.
       else run env -u TF_CLI_ARGS_init terraform -chdir="$(component_dir)" init -backend=false -input=false -no-color && run terraform -chdir="$(component_dir)" validate -no-color || finish 1 "terraform validate failed for $component"; fi
       finish 0 "$component is valid"

@@ -198,7 +198,7 @@ export class ComponentGraph {
    */
   public async resolved(
     req: ResolvedRequest,
-  ): Promise<{ commit: string; engine: string; components: number; unrecorded?: string[] }> {
+  ): Promise<{ commit: string; engine: string; name: string; components: number; unrecorded?: string[] }> {
     if (req.error) throw new StackNotResolvedError(describeFailure(req.error).reason);
     const raw = await this.source.read(req.runId);
     const problems = resolvedStackProblems(raw);
@@ -233,6 +233,7 @@ export class ComponentGraph {
     return {
       commit: stack.commit,
       engine: stack.engine,
+      name: stack.name ?? stack.stack,
       components: names.length,
       ...(unrecorded.length > 0 ? { unrecorded: unrecorded.slice(0, 20) } : {}),
     };

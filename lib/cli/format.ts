@@ -72,7 +72,7 @@ export function runTable(d: RunDetail): string {
     lines.push('Origin    started directly (console, schedule or SDK): the caller is not known');
   if (r.commit || r.resolved)
     lines.push(
-      `Stack     ${r.resolved ? `${r.resolved.components} components (${r.resolved.engine})` : 'not resolved'} from the repository at ${r.commit ?? 'an unknown commit'}${r.resolved?.ignored?.length ? `; left out: ${r.resolved.ignored.join('; ')}` : ''}`,
+      `Stack     ${r.resolved ? `${r.resolved.name ? `${r.resolved.name} in the repository: ` : ''}${r.resolved.components} components (${r.resolved.engine})` : 'not resolved'} from the repository at ${r.commit ?? 'an unknown commit'}${r.resolved?.ignored?.length ? `; left out: ${r.resolved.ignored.join('; ')}` : ''}`,
     );
   else if (r.resolveBuild?.status === 'FAILED') lines.push(`Stack     not resolved: ${r.resolveBuild.logs ?? ''}`);
   if (r.status !== 'SUCCEEDED' && r.status !== 'RUNNING') lines.push(`Error     ${failureReason(r)}`);

@@ -588,7 +588,11 @@ export class WorkflowCompiler {
       TROPOS_PARAMS: text(sfn.JsonPath.jsonToString(sfn.JsonPath.objectAt('$.input'))),
     };
     // The commit the run resolved its stack at: every build works on the same one.
-    if (this.needsResolvedStack()) env.TROPOS_COMMIT = text(sfn.JsonPath.stringAt('$.stack.commit'));
+    if (this.needsResolvedStack()) {
+      env.TROPOS_COMMIT = text(sfn.JsonPath.stringAt('$.stack.commit'));
+      // The stack's name in the repository (its own naming): what `atmos … -s` is given.
+      env.TROPOS_STACK_NAME = text(sfn.JsonPath.stringAt('$.stack.name'));
+    }
     if (step.plan && planShaPath) {
       env.TROPOS_PLAN_STEP = text(step.plan);
       // The SHA-256 of the reviewed plan, from the plan step's record: the apply refuses any other file.

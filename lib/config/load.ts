@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
-import { ConfigSchema, TroposConfig } from './schema';
+import { ConfigSchema, stagesOf, TroposConfig } from './schema';
 import { formatIssues } from '../workflow/issues';
 
 /** Thrown when the configuration file is missing or invalid; the message says what to fix. */
@@ -59,6 +59,15 @@ function crossCheck(c: TroposConfig): string[] {
     }
   }
   if (Object.keys(c.accounts).length === 0) problems.push('accounts: add at least one account (name: {id, tier})');
+  const byStage = new Map<string, string>();
+  for (const [name, stage] of Object.entries(stagesOf(c.accounts))) {
+    const other = byStage.get(stage);
+    if (other)
+      problems.push(
+        `accounts.${name}.stage: "${stage}" is already the stage of account ${other}; each account's stacks need a stage of their own`,
+      );
+    byStage.set(stage, name);
+  }
   if (c.engine === 'atmos' && !c.tools.atmos) {
     problems.push('tools.atmos: engine is "atmos", so pin an atmos version here ({version, sha256})');
   }

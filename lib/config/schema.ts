@@ -24,7 +24,21 @@ const account = z.strictObject({
     .string()
     .regex(/^[a-z]{2}(-gov)?-[a-z]+-\d$/, 'an AWS region like us-east-1')
     .optional(),
+  /**
+   * The stage the repository's stacks carry for this account (Atmos's `vars.stage`, the `{stage}` of its stack
+   * names), when it is not the account's name: `prd` for `prod`, say. A stack names its account by `vars.account`,
+   * else by this stage.
+   */
+  stage: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9_-]{0,39}$/, 'a stage name: lowercase letters, digits, _ and -')
+    .optional(),
 });
+
+/** Each account's stage in the repository: `accounts.<name>.stage`, else the account's name. */
+export function stagesOf(accounts: Record<string, { stage?: string | undefined }>): Record<string, string> {
+  return Object.fromEntries(Object.entries(accounts).map(([name, a]) => [name, a.stage ?? name]));
+}
 
 /** The longest one callback delivery may take: the run ledger's Lambda (at most 900 s) less a minute for the rest. */
 export const MAX_CALLBACK_SECONDS = 840;
@@ -63,6 +77,14 @@ export const ConfigSchema = z.strictObject({
      * folder): what `tropos serve` and the CLI's embedded control plane run in. `--infra-dir` and $TROPOS_INFRA_DIR win.
      */
     localPath: z.string().min(1).optional(),
+    /**
+     * The namespace (Atmos's `vars.namespace`) of the stacks Tropos runs, when the repository's stacks carry
+     * several: only that namespace's stacks are resolved, and onboarding writes it into a new stack.
+     */
+    namespace: z
+      .string()
+      .regex(/^[a-z0-9][a-z0-9_-]{0,39}$/, 'a namespace: lowercase letters, digits, _ and -')
+      .optional(),
   }),
   stateBackend: z
     .strictObject({

@@ -8,7 +8,7 @@ import * as s3assets from 'aws-cdk-lib/aws-s3-assets';
 import * as secrets from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import { join } from 'node:path';
-import type { TroposConfig } from '../config/schema';
+import { stagesOf, type TroposConfig } from '../config/schema';
 import { fillPattern, pascalCase, physicalName } from '../domain/naming';
 import type { Catalog } from '../workflow/catalog';
 import { TERRAFORM_COMMANDS, TerraformCommand } from '../workflow/schema';
@@ -134,6 +134,9 @@ export class TerraformRunners extends Construct {
         TROPOS_ARTIFACTS_BUCKET: text(props.artifacts.bucketName),
         TROPOS_INFRA_URL: text(config.infrastructure.repositoryUrl),
         TROPOS_INFRA_REF: text(config.infrastructure.ref),
+        // How the repository names the accounts' stacks (vars.stage), and the namespace Tropos runs.
+        TROPOS_STAGES: text(JSON.stringify(stagesOf(config.accounts))),
+        TROPOS_NAMESPACE: text(config.infrastructure.namespace ?? ''),
         TROPOS_REQUIRED_TAGS: text(config.tagsPolicy.required.join(',')),
         TERRAFORM_VERSION: text(config.tools.terraform.version),
         TERRAFORM_SHA256: text(config.tools.terraform.sha256 ?? ''),

@@ -17,6 +17,8 @@ export interface ResolvedComponent {
 /** Another stack the repository defines, as far as the registry cares (its network block, above all). */
 export interface SeenStack {
   readonly stack: string;
+  /** Its name in the repository, when not Tropos's. */
+  readonly name?: string | undefined;
   readonly tenant?: string | undefined;
   readonly account?: string | undefined;
   readonly environment?: string | undefined;
@@ -25,7 +27,10 @@ export interface SeenStack {
 }
 
 export interface ResolvedStack {
+  /** Tropos's name of the stack (`<tenant>-<account>-<environment>`: locks, the registry, records). */
   readonly stack: string;
+  /** The stack's name in the repository (Atmos's, from its own naming): what `atmos … -s` is given. */
+  readonly name?: string | undefined;
   readonly engine: 'atmos' | 'terraform';
   /** The commit every build of the run works on (`git rev-parse HEAD` of the checkout; `working-tree` locally
    * when the folder is not a git repository). */
@@ -40,6 +45,9 @@ export interface ResolvedStack {
   readonly stacks?: readonly SeenStack[] | undefined;
 }
 
+/** A stack's name as a repository may give it (and a build may pass on to `-s`). */
+const STACK_NAME = /^[A-Za-z0-9][A-Za-z0-9_./-]{0,127}$/;
+
 /** Where the resolve build stores the resolved stack, under the artifacts bucket. */
 export function resolvedKey(runId: string): string {
   return `runs/${runId}/resolve/stack.json`;
@@ -51,6 +59,8 @@ export function resolvedStackProblems(value: unknown): string[] {
   const v = value as Partial<ResolvedStack> | null;
   if (typeof v !== 'object' || v === null) return ['the resolved stack is not a JSON object'];
   if (typeof v.stack !== 'string' || !v.stack) problems.push('stack: missing');
+  if (v.name !== undefined && (typeof v.name !== 'string' || !STACK_NAME.test(v.name)))
+    problems.push('name: a stack name (letters, digits, _ . / -)');
   if (v.engine !== 'atmos' && v.engine !== 'terraform') problems.push('engine: must be atmos or terraform');
   if (typeof v.commit !== 'string' || !v.commit) problems.push('commit: missing');
   if (!Array.isArray(v.components)) problems.push('components: must be a list');

@@ -244,6 +244,7 @@ export class RunStore {
         commit: stack.commit,
         resolved: {
           engine: stack.engine,
+          ...(stack.name && stack.name !== stack.stack ? { name: stack.name } : {}),
           components: stack.components.length,
           ...(stack.ignored.length > 0 ? { ignored: stack.ignored.slice(0, 50) } : {}),
         },

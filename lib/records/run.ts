@@ -43,7 +43,15 @@ export interface Run {
   /** The infrastructure repository's commit every build of the run worked on (from its "Resolve stack" step). */
   readonly commit?: string | undefined;
   /** What the run resolved from the repository: the engine, how many components, dependencies left out. */
-  readonly resolved?: { engine: string; components: number; ignored?: string[] } | undefined;
+  readonly resolved?:
+    | {
+        engine: string;
+        /** The stack's name in the repository, when not Tropos's. */
+        name?: string;
+        components: number;
+        ignored?: string[];
+      }
+    | undefined;
   /** The "Resolve stack" build: how it went, its log, and what it said (why it failed, or what it resolved). */
   readonly resolveBuild?:
     | {

@@ -1,3 +1,4 @@
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { WorkflowSpec } from '../../lambdas/validate-input/core';
 import { loadConfig } from '../../lib/config/load';
@@ -55,4 +56,27 @@ export function spec(fields: Partial<WorkflowSpec> & { required?: string[]; opti
       { name: 'apply', kind: 'terraform', requires: ['plan'] },
     ],
   };
+}
+
+/**
+ * Renames the stacks of a copy of the example Atmos repository (its folder) as Cloud Posse's repositories name
+ * theirs: `{namespace}-{tenant}-{environment}-{stage}`, namespace `eg`, and the dev account's stacks with stage
+ * `development` and no `vars.account` (Tropos maps the stage with `accounts.dev.stage`).
+ */
+export function renameStacksCloudPosseStyle(repo: string): void {
+  const atmosYaml = join(repo, 'atmos.yaml');
+  const text = readFileSync(atmosYaml, 'utf8');
+  const renamed = text.replace(
+    'name_pattern: "{tenant}-{stage}-{environment}"',
+    'name_pattern: "{namespace}-{tenant}-{environment}-{stage}"',
+  );
+  if (renamed === text) throw new Error(`${atmosYaml}: the example's name_pattern is not where the test expects it`);
+  writeFileSync(atmosYaml, renamed);
+  for (const file of ['dev/testenv-01.yaml', 'dev/platform.yaml', 'staging/main.yaml', 'prod/main.yaml']) {
+    const path = join(repo, 'stacks', 'orgs', 'acme', file);
+    let stack = readFileSync(path, 'utf8').replace('vars:\n', 'vars:\n  namespace: eg\n');
+    if (file.startsWith('dev/'))
+      stack = stack.replace('  account: dev\n', '').replace('stage: dev', 'stage: development');
+    writeFileSync(path, stack);
+  }
 }
