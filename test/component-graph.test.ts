@@ -1,15 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import {
-  ComponentGraph,
-  summarize,
-  approvalRequired,
-  describeFailure,
-  NOT_IN_STACK,
-  NOT_ASKED,
-} from '../lambdas/component-graph/core';
+import { ComponentGraph, summarize, approvalRequired, NOT_IN_STACK, NOT_ASKED } from '../lambdas/component-graph/core';
 import { DynamoPoolStore } from '../lambdas/component-graph/dynamo-store';
 import type { OrderSender, WorkerOrder } from '../lambdas/component-graph/scheduler';
-import { ComponentResult } from '../lib/domain/plan';
+import { ComponentResult, describeFailure } from '../lib/domain/plan';
 import type { ResolvedStack } from '../lib/domain/resolved';
 import { createTables, LOCAL_TABLE_NAMES, LocalDynamo, startLocalDynamo } from '../lib/local/dynamo';
 import { RunStore } from '../lib/records/run-store';
@@ -168,11 +161,15 @@ describe('the worker pool of a terraform step (over the local DynamoDB server)',
   });
 
   test('a component starts when its own dependencies end, not when its level ends', async () => {
-    // acm waits for dns only: it must start before slow vpc ends.
-    const durations: Record<string, number> = { vpc: 300, dns: 10 };
+    // acm waits for dns only: it must start while vpc is still running. vpc's build lasts until acm has started
+    // (or 20 s, when the scheduler waits for vpc's level: then acm starts after vpc ends, and the test fails) —
+    // no race with the machine's load.
+    let acmStarted!: () => void;
+    const gate = new Promise<void>((resolve) => (acmStarted = resolve));
     const graph = graphOf(['backend', 'vpc', 'dns', 'acm']);
     const { events } = await runStep(dynamo, graph, async (c) => {
-      await sleep(durations[c] ?? 5);
+      if (c === 'acm') acmStarted();
+      if (c === 'vpc') await Promise.race([gate, sleep(20_000)]);
       return 'SUCCEEDED';
     });
     expect(events.indexOf('start acm')).toBeLessThan(events.indexOf('end vpc'));

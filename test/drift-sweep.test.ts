@@ -198,3 +198,47 @@ test(`a drift sweep over ${NEW_ENVIRONMENTS} + the example environments: each ch
   expect(points.map((p) => p.Dimensions[0]!.Value).sort()).toEqual(active);
   for (const p of points) expect(p.Value).toBe((drift[p.Dimensions[0]!.Value] ?? []).length);
 });
+
+test("a sweep first reads the repository's stacks: one no run has seen is registered and checked; if they cannot be read, the registry's are checked and the summary says why", async () => {
+  t.scenario({ default: { plan: { add: 0, change: 0, destroy: 0 } } });
+  // A stack only the repository knows: never onboarded, never run, not registered.
+  writeStack('unseen', '10.200.0.0/16');
+  expect((await t.get('/environments/acme-dev-unseen')).status).toBe(404);
+  const sweep = async () => {
+    const started = await t.post('/drift-sweeps', {});
+    expect(started.status).toBe(202);
+    return t.waitFor(String(started.body.runId), undefined, 540_000, 250);
+  };
+  const first = await sweep();
+  expect(first.run.status).toBe('SUCCEEDED');
+  const unseen = (await t.get('/environments/acme-dev-unseen')).body;
+  expect(unseen).toMatchObject({ source: 'repository', status: 'active', vpcCidr: '10.200.0.0/16' });
+  expect(unseen.lastDrift).toMatchObject({ runId: expect.stringContaining(first.run.runId), change: 0 });
+
+  // A stack file Atmos cannot read: the repository's stacks cannot be listed. The sweep goes on with the registry.
+  const broken = join(t.infraDir, 'stacks', 'orgs', 'acme', 'dev', 'broken.yaml');
+  writeFileSync(broken, 'vars: [not closed\n');
+  try {
+    const outboxBefore = t.plane.outbox.length;
+    const second = await sweep();
+    expect(second.run.status).toBe('SUCCEEDED');
+    expect(second.run.summary).toMatchObject({
+      notified: true,
+      repositoryUnread: expect.stringMatching(
+        /^atmos describe stacks failed: [^]*invalid stack manifest '.*broken.yaml'/,
+      ),
+    });
+    expect(first.run.summary!.repositoryUnread).toBeUndefined();
+    // Every registered environment was still checked — and each check failed for the same reason (it resolves its
+    // stack from the same repository), which the summary names per stack.
+    expect(second.run.summary!.checked).toBe(first.run.summary!.checked);
+    expect(second.run.summary!.failed).toHaveLength(second.run.summary!.checked);
+    for (const f of second.run.summary!.failed) expect(f.error).toContain('invalid stack manifest');
+    const message = t.plane.outbox.slice(outboxBefore).find((m) => m.subject?.startsWith('Tropos drift'));
+    expect(message?.message).toMatch(
+      /The repository's stacks could not be read \(atmos describe stacks failed: .+\): only the environments already registered were checked\./,
+    );
+  } finally {
+    rmSync(broken);
+  }
+});

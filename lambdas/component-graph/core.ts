@@ -7,7 +7,7 @@ import {
   type FieldProblem,
 } from '../../lib/domain/errors';
 import { overlaps, parseCidr } from '../../lib/domain/cidr';
-import { ComponentResult, planFromExported } from '../../lib/domain/plan';
+import { ComponentResult, describeFailure, planFromExported } from '../../lib/domain/plan';
 import { AWS_LIMITS } from '../../lib/limits/aws-limits';
 import { resolvedStackProblems, type ResolvedStack } from '../../lib/domain/resolved';
 import type { RunStore } from '../../lib/records/run-store';
@@ -416,42 +416,6 @@ export function componentResult(req: CompleteRequest): ComponentResult {
     logs: failure.logs,
     message: failure.reason,
   };
-}
-
-/** Pulls the build id, the log link and the failing phase's message out of a caught build error. */
-export function describeFailure(error: CompleteRequest['error']): { reason: string; buildId?: string; logs?: string } {
-  const name = error?.Error ?? 'States.TaskFailed';
-  const cause = error?.Cause ?? '';
-  try {
-    const parsed = JSON.parse(cause) as {
-      Build?: {
-        Id?: string;
-        Logs?: { DeepLink?: string };
-        Phases?: { PhaseType?: string; PhaseStatus?: string; Contexts?: { Message?: string }[] }[];
-        ExportedEnvironmentVariables?: { Name?: string; Value?: string }[];
-      };
-      errorMessage?: string;
-    };
-    const build = parsed.Build;
-    // The runner's own account of the failure, when the build exported one.
-    const said = planFromExported(build?.ExportedEnvironmentVariables).message;
-    if (build && said) return { reason: said, buildId: build.Id, logs: build.Logs?.DeepLink };
-    if (build) {
-      const phase = build.Phases?.find((p) => p.PhaseStatus === 'FAILED' || p.PhaseStatus === 'TIMED_OUT');
-      const message = phase?.Contexts?.map((c) => c.Message)
-        .filter(Boolean)
-        .join('; ');
-      return {
-        reason: `${name}: ${phase ? `${phase.PhaseType} phase ${phase.PhaseStatus?.toLowerCase()}` : 'build failed'}${message ? `: ${message}` : ''}`,
-        buildId: build.Id,
-        logs: build.Logs?.DeepLink,
-      };
-    }
-    if (parsed.errorMessage) return { reason: `${name}: ${parsed.errorMessage}` };
-  } catch {
-    // Not JSON: the cause is plain text.
-  }
-  return { reason: cause ? `${name}: ${cause.slice(0, 500)}` : name };
 }
 
 /** Up to 20 names, then how many more: a failure message stays readable (and small) at 200 components. */

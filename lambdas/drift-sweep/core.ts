@@ -5,6 +5,7 @@ import type { RunStore } from '../../lib/records/run-store';
 
 import { createHash } from 'node:crypto';
 import { DRIFT_SWEEP, type SweepSummary } from '../../lib/domain/drift';
+import { describeFailure } from '../../lib/domain/plan';
 
 export { DRIFT_METRIC } from '../../lib/domain/drift';
 export type { SweepSummary };
@@ -38,7 +39,16 @@ export type SweepRequest =
       readonly input: unknown;
       readonly startedAt?: string;
     }
-  | { readonly action: 'summarize'; readonly runId: string; readonly results: readonly ChildResult[] };
+  | {
+      readonly action: 'summarize';
+      readonly runId: string;
+      readonly results: readonly ChildResult[];
+      /** What "Discover stacks" found (the stacks the repository defines), or why it failed. */
+      readonly discovery?: Discovery | undefined;
+    };
+
+/** The sweep's discovery of the repository's stacks: what it found, or the error it failed with. */
+export type Discovery = { readonly commit: string; readonly stacks: number } | ChildResult['error'];
 
 export interface SweepDeps {
   readonly registry: Pick<EnvironmentStore, 'list' | 'get'>;
@@ -121,11 +131,20 @@ export async function sweep(
     else clean.push(r.stack);
   }
   if (points.length > 0) await deps.putMetrics(points);
-  const notify = drifted.length > 0 || failed.length > 0;
+  const unread =
+    req.discovery && ('Error' in req.discovery || 'Cause' in req.discovery)
+      ? describeFailure(req.discovery).reason.replace(/\s+/g, ' ').slice(0, 1000)
+      : undefined;
+  const notify = drifted.length > 0 || failed.length > 0 || unread !== undefined;
   if (notify) {
     const subject = `Tropos drift: ${drifted.length} of ${req.results.length} environments drifted${failed.length ? `, ${failed.length} not checked` : ''}`;
     const lines = [
       `Drift sweep ${req.runId} checked ${req.results.length} active environments at ${at.toISOString()}.`,
+      ...(unread
+        ? [
+            `The repository's stacks could not be read (${unread}): only the environments already registered were checked.`,
+          ]
+        : []),
       '',
       ...(drifted.length
         ? ['Drifted:', ...drifted.map((d) => `  ${d.stack}: ${d.components.join(', ')}`), '']
@@ -139,7 +158,15 @@ export async function sweep(
     ];
     await deps.publish(subject, lines.join('\n'));
   }
-  return { runId: req.runId, checked: req.results.length, drifted, clean, failed, notified: notify };
+  return {
+    runId: req.runId,
+    checked: req.results.length,
+    drifted,
+    clean,
+    failed,
+    notified: notify,
+    ...(unread ? { repositoryUnread: unread } : {}),
+  };
 }
 
 /** The child's error, from the Map's caught result (a failed child's cause is its DescribeExecution answer). */

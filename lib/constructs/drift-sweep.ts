@@ -1,4 +1,5 @@
 import { Duration } from 'aws-cdk-lib';
+import * as codebuild from 'aws-cdk-lib/aws-codebuild';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import * as schedulerTargets from 'aws-cdk-lib/aws-scheduler-targets';
@@ -8,6 +9,7 @@ import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
 import type { TroposConfig } from '../config/schema';
 import { lambdaTask, START_RETRY } from '../compiler/tasks';
+import { QUEUED_MINUTES, RESOLVE_MINUTES } from './terraform-runners';
 import { DRIFT_SWEEP } from '../domain/drift';
 import { DeadLetters } from './dead-letters';
 import { stateMachineName } from '../domain/naming';
@@ -22,6 +24,12 @@ export interface DriftSweepProps {
   /** The longest one drift-detection run may take. */
   readonly childTimeout: Duration;
   readonly alarmTopic: sns.ITopic;
+  /**
+   * The resolve project and the component-graph function: the sweep first lists every stack the repository
+   * defines, so that a stack no run has seen yet enters the registry and is checked too. Absent: only the
+   * registry's environments are checked.
+   */
+  readonly discover?: { readonly project: codebuild.IProject; readonly componentGraph: lambda.IFunction };
 }
 
 const LAMBDA_TIMEOUT = Duration.minutes(2);
@@ -41,6 +49,7 @@ export class DriftSweep extends Construct {
   constructor(scope: Construct, id: string, props: DriftSweepProps) {
     super(scope, id);
     const { config, fn } = props;
+    const discovery = props.discover ? this.discovery(props.discover) : undefined;
     const list = lambdaTask(this, 'List active environments', {
       lambdaFunction: fn,
       payload: sfn.TaskInput.fromObject({
@@ -85,6 +94,7 @@ export class DriftSweep extends Construct {
         action: 'summarize',
         'runId.$': '$$.Execution.Name',
         'results.$': '$.results',
+        ...(discovery ? { 'discovery.$': '$.discovery' } : {}),
       }),
       payloadResponseOnly: true,
       taskTimeout: sfn.Timeout.duration(LAMBDA_TIMEOUT),
@@ -94,7 +104,9 @@ export class DriftSweep extends Construct {
       name: stateMachineName(config.name, DRIFT_SWEEP),
       description:
         'Drift sweep: runs drift-detection for every active environment, puts the DriftedComponents metric per stack, and sends one summary of what drifted.',
-      definition: list.next(each).next(summarize),
+      definition: discovery
+        ? discovery.start.next(discovery.then(list)).next(each).next(summarize)
+        : list.next(each).next(summarize),
       timeout: props.childTimeout.plus(Duration.hours(24)),
       alarmTopic: props.alarmTopic,
     });
@@ -113,5 +125,51 @@ export class DriftSweep extends Construct {
         deadLetterQueue: this.deadLetters.queue,
       }),
     });
+  }
+
+  /**
+   * "Discover stacks": the resolve build lists every stack the repository defines (at `infrastructure.ref`), and
+   * "Record stacks" registers those the registry does not know (source repository, their network blocks). A
+   * failure of either is caught: the sweep then checks the registry's environments, and its summary says why the
+   * repository's were not read.
+   */
+  private discovery(d: NonNullable<DriftSweepProps['discover']>) {
+    const text = (value: string) => ({ type: codebuild.BuildEnvironmentVariableType.PLAINTEXT, value });
+    const build = new tasks.CodeBuildStartBuild(this, 'Discover stacks', {
+      project: d.project,
+      integrationPattern: sfn.IntegrationPattern.RUN_JOB,
+      environmentVariablesOverride: {
+        TROPOS_RUN_ID: text(sfn.JsonPath.stringAt('$$.Execution.Name')),
+        TROPOS_STEP: text('resolve'),
+        TROPOS_DISCOVER: text('true'),
+        // No stack of its own: every stack the repository defines.
+        TROPOS_CONTEXT: text(JSON.stringify({ stack: 'all', dryRun: false })),
+      },
+      resultPath: sfn.JsonPath.DISCARD,
+      taskTimeout: sfn.Timeout.duration(Duration.minutes(RESOLVE_MINUTES + QUEUED_MINUTES + 10)),
+      comment: 'Lists the stacks the repository defines, with their network blocks',
+    });
+    build.addRetry(START_RETRY.build);
+    const record = lambdaTask(this, 'Record stacks', {
+      lambdaFunction: d.componentGraph,
+      payload: sfn.TaskInput.fromObject({
+        action: 'discovered',
+        'runId.$': '$$.Execution.Name',
+        stack: '',
+        vpcCidr: null,
+        dryRun: false,
+      }),
+      payloadResponseOnly: true,
+      resultPath: '$.discovery',
+      taskTimeout: sfn.Timeout.duration(LAMBDA_TIMEOUT),
+      comment: "Registers the repository's stacks the registry does not know yet",
+    });
+    return {
+      start: build,
+      then: (next: sfn.IChainable) => {
+        for (const task of [build, record]) task.addCatch(next, { resultPath: '$.discovery' });
+        return record.next(next);
+      },
+    };
   }
 }

@@ -12,4 +12,6 @@ export interface SweepSummary {
   readonly clean: string[];
   readonly failed: { readonly stack: string; readonly error: string }[];
   readonly notified: boolean;
+  /** Why the repository's stacks could not be read first (only registered environments were checked then). */
+  readonly repositoryUnread?: string;
 }

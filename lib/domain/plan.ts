@@ -65,3 +65,43 @@ export function planFromExported(vars: readonly { Name?: string; Value?: string 
   if (message) result.message = message;
   return result;
 }
+
+/** Pulls the build id, the log link and the failing phase's message out of a caught build error. */
+export function describeFailure(error: { readonly Error?: string; readonly Cause?: string } | undefined): {
+  reason: string;
+  buildId?: string;
+  logs?: string;
+} {
+  const name = error?.Error ?? 'States.TaskFailed';
+  const cause = error?.Cause ?? '';
+  try {
+    const parsed = JSON.parse(cause) as {
+      Build?: {
+        Id?: string;
+        Logs?: { DeepLink?: string };
+        Phases?: { PhaseType?: string; PhaseStatus?: string; Contexts?: { Message?: string }[] }[];
+        ExportedEnvironmentVariables?: { Name?: string; Value?: string }[];
+      };
+      errorMessage?: string;
+    };
+    const build = parsed.Build;
+    // The runner's own account of the failure, when the build exported one.
+    const said = planFromExported(build?.ExportedEnvironmentVariables).message;
+    if (build && said) return { reason: said, buildId: build.Id, logs: build.Logs?.DeepLink };
+    if (build) {
+      const phase = build.Phases?.find((p) => p.PhaseStatus === 'FAILED' || p.PhaseStatus === 'TIMED_OUT');
+      const message = phase?.Contexts?.map((c) => c.Message)
+        .filter(Boolean)
+        .join('; ');
+      return {
+        reason: `${name}: ${phase ? `${phase.PhaseType} phase ${phase.PhaseStatus?.toLowerCase()}` : 'build failed'}${message ? `: ${message}` : ''}`,
+        buildId: build.Id,
+        logs: build.Logs?.DeepLink,
+      };
+    }
+    if (parsed.errorMessage) return { reason: `${name}: ${parsed.errorMessage}` };
+  } catch {
+    // Not JSON: the cause is plain text.
+  }
+  return { reason: cause ? `${name}: ${cause.slice(0, 500)}` : name };
+}

@@ -187,6 +187,10 @@ export class TroposStack extends Stack {
         driftDetection: resources.stateMachine('drift-detection'),
         childTimeout: WorkflowCompiler.maxDuration(resources),
         alarmTopic: this.notifications,
+        // Atmos lists every stack of the repository; the plain-terraform layout's stacks need a run's tenant.
+        ...(config.engine === 'atmos'
+          ? { discover: { project: this.runners.project('resolve'), componentGraph: this.functions.componentGraph } }
+          : {}),
       });
 
     // The API starts any workflow through the state machine named after it (the ARN from this prefix).
