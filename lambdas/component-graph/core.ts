@@ -304,6 +304,10 @@ export class ComponentGraph {
    * component to build, or "done". Always returns at once.
    */
   public async next(req: NextRequest): Promise<{ parked: true }> {
+    const planSha = async (component: string) => {
+      if (!req.planStep) return '';
+      return (await this.records.component(req.runId, req.planStep, component))?.plan?.sha256 ?? '';
+    };
     if (req.finished) {
       const last = req.last ?? {};
       const failed = 'Error' in last || 'Cause' in last;
@@ -318,23 +322,26 @@ export class ComponentGraph {
           ? { error: last as CompleteRequest['error'] }
           : { build: last as NonNullable<CompleteRequest['build']> }),
       };
-      await this.record(complete);
-      await this.pool.finished(req.runId, req.step, req.finished, complete.status, (component, reason) =>
-        this.records.recordComponent({
-          runId: req.runId,
-          step: req.step,
-          command: req.command,
-          component,
-          status: 'SKIPPED',
-          endedAt: this.now(),
-          message: reason,
-        }),
-      );
+      // The component's record and the pool's state are separate items: written together.
+      const [, madeReady] = await Promise.all([
+        this.record(complete),
+        this.pool.finished(req.runId, req.step, req.finished, complete.status, (component, reason) =>
+          this.records.recordComponent({
+            runId: req.runId,
+            step: req.step,
+            command: req.command,
+            component,
+            status: 'SKIPPED',
+            endedAt: this.now(),
+            message: reason,
+          }),
+        ),
+      ]);
+      // What this build made READY, this worker builds next (the critical path's shortest way).
+      if (await this.pool.take(req.runId, req.step, req.worker, req.taskToken, madeReady, planSha))
+        return { parked: true };
     }
-    await this.pool.park(req.runId, req.step, req.worker, req.taskToken, async (component) => {
-      if (!req.planStep) return '';
-      return (await this.records.component(req.runId, req.planStep, component))?.plan?.sha256 ?? '';
-    });
+    await this.pool.park(req.runId, req.step, req.worker, req.taskToken, planSha);
     return { parked: true };
   }
 

@@ -115,29 +115,72 @@ export class WorkerPool {
     component: string,
     how: 'SUCCEEDED' | 'FAILED',
     recordSkip: SkipRecorder,
-  ): Promise<void> {
+  ): Promise<string[]> {
     const node = await this.store.finish(runId, step, component, how);
     const ended = [component];
     if (how === 'SUCCEEDED') {
-      for (const d of node.dependents) await this.store.arrive(runId, step, d, component);
-    } else {
-      const seen = new Set<string>();
-      const skipAll = async (parent: string, dependents: readonly string[]): Promise<void> => {
-        const why =
-          parent === component ? `skipped: ${component} failed` : `skipped: ${parent} skipped (${component} failed)`;
-        for (const d of dependents) {
-          if (seen.has(d)) continue;
-          seen.add(d);
-          const skipped = await this.store.skip(runId, step, d);
-          if (!skipped) continue;
-          await recordSkip(d, why);
-          ended.push(d);
-          await skipAll(d, skipped.dependents);
-        }
-      };
-      await skipAll(component, node.dependents);
+      // Each dependent is its own item: they learn it at once (one round trip, not one per dependent), and the
+      // step's count of ended components with them — it cannot reach the total while a dependent has not ended.
+      const [arrived] = await Promise.all([
+        Promise.all(node.dependents.map((d) => this.store.arrive(runId, step, d, component))),
+        this.store.ended(runId, step, ended),
+      ]);
+      return node.dependents.filter((_, i) => arrived[i]);
     }
+    const seen = new Set<string>();
+    const skipAll = async (parent: string, dependents: readonly string[]): Promise<void> => {
+      const why =
+        parent === component ? `skipped: ${component} failed` : `skipped: ${parent} skipped (${component} failed)`;
+      for (const d of dependents) {
+        if (seen.has(d)) continue;
+        seen.add(d);
+        const skipped = await this.store.skip(runId, step, d);
+        if (!skipped) continue;
+        await recordSkip(d, why);
+        ended.push(d);
+        await skipAll(d, skipped.dependents);
+      }
+    };
+    await skipAll(component, node.dependents);
+    // The failed component and everything it skipped, counted as ended only now that all of them are written.
     await this.store.ended(runId, step, ended);
+    return [];
+  }
+
+  /**
+   * The short way back to work: a worker whose build just made components READY claims one of them itself and is
+   * sent its order at once (no parking, no search); any others it made READY go to parked workers as usual. False
+   * when it claimed none (others took them first, or there were none): the worker parks then, as always. This is
+   * the same as parking and being paired at once, so the argument against deadlock is unchanged; it only saves the
+   * round trips of the critical path.
+   */
+  public async take(
+    runId: string,
+    step: string,
+    worker: number,
+    token: string,
+    madeReady: readonly string[],
+    planSha: PlanShaOf,
+  ): Promise<boolean> {
+    for (const component of madeReady) {
+      // The claim, and the reviewed plan's hash (a read), together.
+      const [claimed, sha] = await Promise.allSettled([
+        this.store.claim(runId, step, component, worker),
+        planSha(component),
+      ]);
+      if (claimed.status === 'rejected') throw claimed.reason;
+      if (!claimed.value) continue;
+      if (sha.status === 'rejected') {
+        await this.store.unclaim(runId, step, component);
+        throw sha.reason;
+      }
+      const order: WorkerOrder = { done: false, component, planSha256: sha.value };
+      // A token that no longer works: the execution ended; the component is put back, nobody waits for it.
+      if (!(await this.sender.send(token, order))) await this.store.unclaim(runId, step, component);
+      if (madeReady.length > 1) await this.dispatch(runId, step, planSha);
+      return true;
+    }
+    return false;
   }
 
   /** Parks a worker, then pairs every parked worker with a READY component (or tells them all the step is done). */
@@ -148,9 +191,9 @@ export class WorkerPool {
 
   private async dispatch(runId: string, step: string, planSha: PlanShaOf): Promise<void> {
     for (;;) {
-      const parked = await this.store.parked(runId, step);
+      // Both read after this call's own writes (which is all the argument against deadlock needs), so together.
+      const [parked, ready] = await Promise.all([this.store.parked(runId, step), this.store.ready(runId, step)]);
       if (parked.length === 0) return;
-      const ready = await this.store.ready(runId, step);
       if (ready.length === 0) {
         const p = await this.store.progress(runId, step);
         if (p.ended < p.total) return; // something is running: its worker comes back
