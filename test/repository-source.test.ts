@@ -1,8 +1,9 @@
 // The infrastructure repository is the source of truth (issue 12): a component added to the user's repository is
 // run — after its dependency — with nothing changed in Tropos's configuration, catalog or deployment, and
 // `components=` runs exactly the components named, every time.
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { RunDetail } from '../lib/records/run';
 import { DEV, PROD, startTestPlane, TestPlane } from './helpers/local';
 
@@ -162,3 +163,63 @@ test("an onboarding's block may overlap no stack the repository defines, registe
     vpcCidr: '10.77.0.0/16',
   });
 }, 180_000);
+
+describe('ref: a run at a branch, a tag or a commit of the repository', () => {
+  const git = (cwd: string, ...args: string[]) =>
+    execFileSync('git', ['-c', 'user.name=test', '-c', 'user.email=test@localhost', ...args], {
+      cwd,
+      encoding: 'utf8',
+    }).trim();
+
+  test('works on that commit (exported once), whatever the folder holds; an unknown ref is refused naming it', async () => {
+    t.scenario({});
+    // A repository that is a git repository: main as the folder holds it now, and a branch that adds a component.
+    const top = dirname(t.infraDir);
+    git(top, 'init', '-q', '-b', 'main');
+    git(top, 'add', '-A');
+    git(top, 'commit', '-qm', 'main');
+    const before = (await t.run('plan-environment', DEV)).components.map((c) => c.component).sort();
+    git(top, 'checkout', '-q', '-b', 'feature/more');
+    mkdirSync(join(t.infraDir, 'components', 'terraform', 'extra'));
+    writeFileSync(
+      join(t.infraDir, 'components', 'terraform', 'extra', 'main.tf'),
+      'resource "terraform_data" "x" {}\n',
+    );
+    writeFileSync(
+      join(t.infraDir, 'stacks', 'catalog', 'extra.yaml'),
+      'components:\n  terraform:\n    extra:\n      settings:\n        depends_on:\n          1:\n            component: vpc\n',
+    );
+    const stack = join(t.infraDir, 'stacks', 'orgs', 'acme', 'dev', 'testenv-01.yaml');
+    writeFileSync(stack, readFileSync(stack, 'utf8').replace('import:\n', 'import:\n  - catalog/extra\n'));
+    git(top, 'add', '-A');
+    git(top, 'commit', '-qm', 'extra');
+    const feature = git(top, 'rev-parse', 'HEAD');
+    git(top, 'checkout', '-q', 'main'); // the folder no longer has it
+
+    const d = await t.run('plan-environment', { ...DEV, ref: 'feature/more' });
+    expect(d.run.status).toBe('SUCCEEDED');
+    expect(d.run.commit).toBe(feature);
+    const planned = d.components.map((c) => c.component).sort();
+    expect(planned).toEqual([...before, 'extra'].sort());
+    // Every build of the run worked in the exported commit, not in the folder.
+    const extra = t.calls().find((c) => c.component === 'extra' && c.sub === 'plan');
+    expect(extra?.chdir).toBe(join(t.plane.dataDir, 'checkouts', feature, 'atmos', 'components', 'terraform', 'extra'));
+
+    // The same commit by its SHA; and without a ref, the folder as it is (main: no extra).
+    const bySha = await t.run('plan-environment', { ...DEV, ref: feature });
+    expect(bySha.run).toMatchObject({ status: 'SUCCEEDED', commit: feature });
+    const plain = await t.run('plan-environment', DEV);
+    expect(plain.components.map((c) => c.component)).not.toContain('extra');
+
+    const unknown = await t.run('plan-environment', { ...DEV, ref: 'no-such-branch' });
+    expect(unknown.run).toMatchObject({ status: 'FAILED', error: 'StackNotResolved' });
+    expect(unknown.run.cause).toContain(
+      'ref no-such-branch is not a branch, a tag or a commit of the local repository',
+    );
+
+    // An option in disguise never reaches git: refused by the input's rule.
+    const refused = await t.post('/runs', { workflow: 'plan-environment', input: { ...DEV, ref: '--upload-pack=x' } });
+    expect(refused.status).toBe(400);
+    expect(JSON.stringify(refused.body)).toContain('ref');
+  }, 240_000);
+});

@@ -17,6 +17,9 @@ for pair in STACK:stack TENANT:tenant ACCOUNT:account ENVIRONMENT:environment RE
   if [ -z "${!var:-}" ] && [[ "${TROPOS_CONTEXT:-}" =~ \"${pair#*:}\":\"([A-Za-z0-9._-]*)\" ]]; then printf -v "$var" '%s' "${BASH_REMATCH[1]}"; fi
 done
 [[ "${TROPOS_CONTEXT:-}" =~ \"dryRun\":true ]] && TROPOS_DRY_RUN=${TROPOS_DRY_RUN:-true}
+# The run's `ref` input (validated: letters, digits, . _ / @ -): the repository's ref the run works at.
+run_ref=""
+[[ "${TROPOS_PARAMS:-}" =~ \"ref\":\"([A-Za-z0-9._/@-]+)\" ]] && run_ref=${BASH_REMATCH[1]}
 [[ "${TROPOS_CONTEXT:-}" =~ \"components\":(\[[^]]*\]) ]] && TROPOS_STACK_COMPONENTS=${TROPOS_STACK_COMPONENTS:-${BASH_REMATCH[1]}}
 export TROPOS_STACK TROPOS_TENANT TROPOS_ACCOUNT TROPOS_ENVIRONMENT TROPOS_REGION TROPOS_TIER TROPOS_ACCOUNT_ID \
   TROPOS_STATE_BUCKET TROPOS_LOCK_TABLE TROPOS_STACK_COMPONENTS
@@ -67,6 +70,7 @@ require_tool() { # name version-wanted
 checkout() {
   if [ -n "${TROPOS_INFRA_DIR:-}" ]; then
     repo=$TROPOS_INFRA_DIR
+    if [ -n "$run_ref" ]; then local_checkout; atmos_paths; return; fi
     # Locally the builds use the folder as it is; say so when it moved on since the run resolved its stack.
     if [ -n "${TROPOS_COMMIT:-}" ] && [ "$TROPOS_COMMIT" != "$(repo_commit)" ]; then
       say "note: the run resolved its stack at $TROPOS_COMMIT; the local repository is now at $(repo_commit)"
@@ -81,14 +85,42 @@ checkout() {
     # The commit the run resolved its stack at: every build of the run works on the same one.
     git init --quiet "$repo" && git -C "$repo" fetch --quiet --depth 1 "$url" "$TROPOS_COMMIT" && git -C "$repo" checkout --quiet FETCH_HEAD \
       || finish 1 "cannot fetch commit $TROPOS_COMMIT of the infrastructure repository ${TROPOS_INFRA_URL}"
+  elif [ -n "$run_ref" ]; then
+    # The run's own ref (a branch, a tag or a commit SHA): fetched by name, as git servers allow.
+    git init --quiet "$repo" && git -C "$repo" fetch --quiet --depth 1 "$url" "$run_ref" && git -C "$repo" checkout --quiet FETCH_HEAD \
+      || finish 1 "cannot fetch ref $run_ref of the infrastructure repository ${TROPOS_INFRA_URL}: is it a branch, a tag or a commit of it?"
   else
     git clone --quiet --depth 1 --branch "${TROPOS_INFRA_REF:-main}" "$url" "$repo" || finish 1 "cannot clone the infrastructure repository ${TROPOS_INFRA_URL} at ${TROPOS_INFRA_REF:-main}"
   fi
   atmos_paths
 }
 
+# Locally, a run at a ref works on that commit of the folder's git repository, not on the folder as it is: the
+# commit is exported once (git archive) under $TROPOS_CHECKOUTS_DIR/<sha>, and every build of the run uses it.
+local_checkout() {
+  local sha=${TROPOS_COMMIT:-} top prefix dir
+  if [ -z "$sha" ]; then
+    git -C "$TROPOS_INFRA_DIR" rev-parse --git-dir >/dev/null 2>&1 \
+      || finish 1 "ref $run_ref: the local repository $TROPOS_INFRA_DIR is not a git repository; run without ref to use the folder as it is"
+    sha=$(git -C "$TROPOS_INFRA_DIR" rev-parse --verify --quiet "${run_ref}^{commit}") \
+      || finish 1 "ref $run_ref is not a branch, a tag or a commit of the local repository $TROPOS_INFRA_DIR"
+  fi
+  top=$(git -C "$TROPOS_INFRA_DIR" rev-parse --show-toplevel) && prefix=$(git -C "$TROPOS_INFRA_DIR" rev-parse --show-prefix) \
+    || finish 1 "cannot read the git repository of $TROPOS_INFRA_DIR"
+  dir="${TROPOS_CHECKOUTS_DIR:?TROPOS_CHECKOUTS_DIR is not set}/$sha"
+  if [ ! -d "$dir" ]; then
+    local tmp="$dir.tmp.$$"
+    mkdir -p "$tmp" && git -C "$top" archive "$sha" | tar -x -C "$tmp" && mv "$tmp" "$dir" \
+      || { rm -rf "$tmp"; [ -d "$dir" ] || finish 1 "cannot export commit $sha of $top"; }
+  fi
+  repo="$dir/$prefix"; repo=${repo%/}
+  checkout_commit=$sha
+  say "ref $run_ref: commit $sha of $top (exported to $dir)"
+}
+
 # The commit of the checkout; a local folder that is not a git repository is its working tree.
 repo_commit() {
+  if [ -n "${checkout_commit:-}" ]; then echo "$checkout_commit"; return; fi
   git -C "$repo" rev-parse --verify --quiet HEAD 2>/dev/null || echo working-tree
 }
 

@@ -110,6 +110,15 @@ export const PARAMETERS = {
     allowed: 'comma-separated key=value pairs like Owner=platform,CostCenter=1234',
     example: 'Owner=platform,CostCenter=1234',
   },
+  ref: {
+    description:
+      'Git ref of the infrastructure repository to run at: a branch, a tag or a commit SHA (default: infrastructure.ref); resolved to one commit when the run starts, which every build of the run works on',
+    // Git's own rules, narrowed: no leading '-' (an option to git), no '..', '//', '@{' or trailing '.lock' / '/'.
+    pattern: /^(?!-)(?!.*\.\.)(?!.*\/\/)(?!.*@\{)(?!.*\.lock$)(?!.*\/$)[A-Za-z0-9._/@-]{1,200}$/,
+    allowed:
+      "a branch, tag or commit SHA of the repository (letters, digits, . _ / @ -; not starting with '-', no '..')",
+    example: 'feature/sqs',
+  },
   source_environment: {
     description: 'Environment in the dev account to promote from (default: environment)',
     pattern: /^[a-z][a-z0-9-]{0,30}[a-z0-9]$/,

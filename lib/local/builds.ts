@@ -59,6 +59,8 @@ export class LocalBuilds {
       TROPOS_WORK_DIR: join(work, 'work'),
       TROPOS_EXPORTS: join(work, 'exports.sh'),
       TROPOS_ARTIFACTS_DIR: join(this.options.dataDir, 'artifacts'),
+      // A run at another ref than the folder's own works on that commit, exported here once (git archive).
+      TROPOS_CHECKOUTS_DIR: join(this.options.dataDir, 'checkouts'),
     });
     const buildspec = project.props.Source.BuildSpec ?? 'buildspec.yml';
     // EventBridge delivers build events asynchronously; the build does not wait for their targets.

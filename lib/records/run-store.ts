@@ -324,7 +324,7 @@ export class RunStore {
     const out = await this.db.send(
       new GetCommand({ TableName: this.table, Key: { runId, sk: SK.run }, ConsistentRead: true }),
     );
-    return out.Item ? clean<Run>(out.Item) : undefined;
+    return out.Item ? runOf(out.Item) : undefined;
   }
 
   /** A run with its steps, components and approvals; undefined when there is no such run. */
@@ -339,7 +339,7 @@ export class RunStore {
     if (!run) return undefined;
     const of = (prefix: string) => items.filter((i) => String(i.sk).startsWith(prefix));
     return {
-      run: clean<Run>(run),
+      run: runOf(run),
       steps: of('STEP#').map((i) => clean<StepRecord>(i)),
       components: of('COMPONENT#')
         .map((i) => clean<ComponentRecord>(i))
@@ -373,7 +373,7 @@ export class RunStore {
               ExclusiveStartKey: start,
             }),
           );
-      runs.push(...(out.Items ?? []).filter((i) => i.sk === SK.run).map((i) => clean<Run>(i)));
+      runs.push(...(out.Items ?? []).filter((i) => i.sk === SK.run).map((i) => runOf(i)));
       start = out.LastEvaluatedKey;
     } while (start);
     return runs
@@ -390,4 +390,13 @@ export class RunStore {
 
 export function isTerminal(status: RunStatus): boolean {
   return status !== 'RUNNING';
+}
+
+/**
+ * A run item as readers see it. One of the run's own tasks may write its item before the run ledger records its
+ * start (a build's event, a function's record: events arrive in any order): such a run has started, and is
+ * RUNNING until the ledger says otherwise.
+ */
+function runOf(item: Record<string, unknown>): Run {
+  return clean<Run>({ status: 'RUNNING', ...item });
 }
