@@ -46,6 +46,8 @@ interface StepRun {
   built: string[];
   tokens: Tokens;
   workers: number;
+  /** Each component's build limit, as its order gave it. */
+  limits: Record<string, number>;
 }
 
 /**
@@ -62,9 +64,15 @@ async function runStep(
   const tokens = new Tokens();
   const runs = new RunStore(dynamo.documents, LOCAL_TABLE_NAMES.runs);
   const stack = stackOf(graph);
-  const cg = new ComponentGraph(new DynamoPoolStore(dynamo.documents, LOCAL_TABLE_NAMES.runs), tokens, runs, {
-    read: async () => stack,
-  });
+  const cg = new ComponentGraph(
+    new DynamoPoolStore(dynamo.documents, LOCAL_TABLE_NAMES.runs),
+    tokens,
+    runs,
+    { read: async () => stack },
+    undefined,
+    undefined,
+    { defaultMinutes: 60, components: { rds: 120, eks: 120 } },
+  );
   const runId = randomUUID();
   await cg.handle({
     action: 'resolved',
@@ -86,6 +94,7 @@ async function runStep(
   const workers = prepared.workers.slice(0, options.maxWorkers ?? prepared.workers.length);
   const events: string[] = [];
   const built: string[] = [];
+  const limits: Record<string, number> = {};
   await Promise.all(
     workers.map(async (worker) => {
       let finished = '';
@@ -106,6 +115,7 @@ async function runStep(
         if (o.done) return;
         events.push(`start ${o.component}`);
         built.push(o.component);
+        limits[o.component] = o.timeoutMinutes;
         const status = await work(o.component);
         events.push(`end ${o.component}`);
         finished = o.component;
@@ -114,7 +124,7 @@ async function runStep(
     }),
   );
   const results = (await runs.components(runId, 'apply')) as ComponentResult[];
-  return { results, events, built, tokens, workers: prepared.workers.length };
+  return { results, events, built, tokens, workers: prepared.workers.length, limits };
 }
 
 /** A random acyclic graph: each component depends on up to `fanIn` earlier ones. */
@@ -149,11 +159,13 @@ describe('the worker pool of a terraform step (over the local DynamoDB server)',
   const environment = graphOf(Object.keys(SEED_001));
   const names = [...environment.keys()];
 
-  test('every component is built once, only after its own dependencies ended', async () => {
-    const { events, results, built, workers } = await runStep(dynamo, environment, async () => {
+  test('every component is built once, only after its own dependencies ended, within its own limit', async () => {
+    const { events, results, built, workers, limits } = await runStep(dynamo, environment, async () => {
       await sleep(5 + Math.random() * 20);
       return 'SUCCEEDED';
     });
+    // The catalog's defaults for rds and eks; the configuration's for the rest.
+    expect(limits).toEqual(Object.fromEntries(names.map((c) => [c, c === 'rds' || c === 'eks' ? 120 : 60])));
     expect(workers).toBe(names.length); // fewer than 40: one worker per component
     expect([...built].sort()).toEqual([...names].sort());
     expectOrdered(events, environment, built);

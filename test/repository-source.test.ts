@@ -57,6 +57,10 @@ test('a component added to the repository is planned and applied after its depen
   expect(apply.run.status).toBe('SUCCEEDED');
   const applied = byName(apply, 'apply');
   expect(applied.sqs).toMatchObject({ status: 'SUCCEEDED' });
+  // Each build within its own limit: the catalog's default for rds (120 minutes), the configuration's for the rest.
+  expect(applied.rds).toMatchObject({ timeoutMinutes: 120 });
+  expect(applied.sqs).toMatchObject({ timeoutMinutes: 60 });
+  expect(applied.vpc).toMatchObject({ timeoutMinutes: 60 });
   expect(Date.parse(applied.sqs!.startedAt!)).toBeGreaterThanOrEqual(Date.parse(applied.lambda!.endedAt!));
   const sqsApply = t.calls().find((c) => c.sub === 'apply' && c.component === 'sqs');
   expect(sqsApply?.chdir).toBe(join(t.infraDir, 'components', 'terraform', 'sqs'));

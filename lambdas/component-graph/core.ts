@@ -9,7 +9,12 @@ import {
 import { overlaps, parseCidr } from '../../lib/domain/cidr';
 import { ComponentResult, describeFailure, planFromExported } from '../../lib/domain/plan';
 import { AWS_LIMITS } from '../../lib/limits/aws-limits';
-import { resolvedStackProblems, type ResolvedStack } from '../../lib/domain/resolved';
+import {
+  buildMinutesOf,
+  resolvedStackProblems,
+  type BuildTimeouts,
+  type ResolvedStack,
+} from '../../lib/domain/resolved';
 import type { RunStore } from '../../lib/records/run-store';
 import { WorkerPool, type OrderSender, type PoolStore } from './scheduler';
 
@@ -24,6 +29,9 @@ import { WorkerPool, type OrderSender, type PoolStore } from './scheduler';
 export const NOT_IN_STACK = 'not a component of this stack';
 /** Why a component of a step was skipped when the run asked for others (`components=`). */
 export const NOT_ASKED = 'not among the components asked for';
+
+/** A build's limit when the function is given none (the configuration's default, `terraform.timeoutMinutes`). */
+const DEFAULT_BUILD_MINUTES = 60;
 
 /** The most workers a step starts: AWS runs at most 40 inline Map iterations at once. */
 export const MAX_WORKERS = AWS_LIMITS.inlineMapConcurrency;
@@ -95,6 +103,8 @@ export interface CompleteRequest {
     /** CodeBuild's start and end of the build (epoch seconds, or ISO text locally). */
     startTime?: number | string;
     endTime?: number | string;
+    /** The build's limit, in minutes (the component's own, from the catalog's defaults, or the configuration's). */
+    timeoutMinutes?: number;
   };
   readonly error?: { Error?: string; Cause?: string };
 }
@@ -165,8 +175,9 @@ export class ComponentGraph {
     private readonly source: ResolvedSource,
     private readonly seen?: SeenStacks,
     private readonly now = () => new Date().toISOString(),
+    timeouts: BuildTimeouts = { defaultMinutes: DEFAULT_BUILD_MINUTES, components: {} },
   ) {
-    this.pool = new WorkerPool(store, sender);
+    this.pool = new WorkerPool(store, sender, (component) => buildMinutesOf(timeouts, component));
   }
 
   public async handle(req: GraphRequest): Promise<unknown> {
@@ -413,6 +424,7 @@ export function componentResult(req: CompleteRequest): ComponentResult {
       plan: exported.plan,
       drifted: req.command === 'drift' ? exported.exitCode === 2 : undefined,
       message: exported.message,
+      timeoutMinutes: req.build?.timeoutMinutes,
     };
   }
   const failure = describeFailure(req.error);

@@ -4,8 +4,8 @@ import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { TABLES } from '../../lib/records/environment';
 import { EnvironmentWriter } from '../../lib/records/environment-store';
 import { RunStore } from '../../lib/records/run-store';
-import { resolvedKey } from '../../lib/domain/resolved';
-import { createLogger, dynamo, requiredEnv } from '../shared/runtime';
+import { resolvedKey, type BuildTimeouts } from '../../lib/domain/resolved';
+import { bundled, createLogger, dynamo, requiredEnv } from '../shared/runtime';
 import { StepFunctionsTokens } from '../shared/task-tokens';
 import { ComponentGraph, GraphRequest, ResolvedSource } from './core';
 import { DynamoPoolStore } from './dynamo-store';
@@ -57,6 +57,8 @@ const graph = new ComponentGraph(
   new RunStore(db, table),
   source,
   new EnvironmentWriter(db, requiredEnv(TABLES.environments.env)),
+  undefined,
+  bundled<BuildTimeouts>('timeouts'),
 );
 
 /** The stack a run resolved, and the worker pools of its terraform steps. */

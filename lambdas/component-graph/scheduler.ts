@@ -70,6 +70,8 @@ export interface WorkerOrder {
   readonly component: string;
   /** For an apply: the SHA-256 of the component's reviewed plan, from the plan step's record ('' when none). */
   readonly planSha256: string;
+  /** The component's build limit (CodeBuild's timeoutInMinutesOverride); 0 with `done`. */
+  readonly timeoutMinutes: number;
 }
 
 export interface OrderSender {
@@ -84,6 +86,8 @@ export class WorkerPool {
   constructor(
     private readonly store: PoolStore,
     private readonly sender: OrderSender,
+    /** A component's build limit in minutes. */
+    private readonly minutesOf: (component: string) => number,
   ) {}
 
   /** The components of a step and their dependencies within it; returns how many workers to start. */
@@ -174,7 +178,12 @@ export class WorkerPool {
         await this.store.unclaim(runId, step, component);
         throw sha.reason;
       }
-      const order: WorkerOrder = { done: false, component, planSha256: sha.value };
+      const order: WorkerOrder = {
+        done: false,
+        component,
+        planSha256: sha.value,
+        timeoutMinutes: this.minutesOf(component),
+      };
       // A token that no longer works: the execution ended; the component is put back, nobody waits for it.
       if (!(await this.sender.send(token, order))) await this.store.unclaim(runId, step, component);
       if (madeReady.length > 1) await this.dispatch(runId, step, planSha);
@@ -199,7 +208,7 @@ export class WorkerPool {
         if (p.ended < p.total) return; // something is running: its worker comes back
         for (const w of parked)
           if (await this.store.unpark(runId, step, w.worker, w.token))
-            await this.sender.send(w.token, { done: true, component: '', planSha256: '' });
+            await this.sender.send(w.token, { done: true, component: '', planSha256: '', timeoutMinutes: 0 });
         return;
       }
       for (const w of parked) {
@@ -217,7 +226,12 @@ export class WorkerPool {
         }
         let order: WorkerOrder;
         try {
-          order = { done: false, component, planSha256: await planSha(component) };
+          order = {
+            done: false,
+            component,
+            planSha256: await planSha(component),
+            timeoutMinutes: this.minutesOf(component),
+          };
         } catch (e) {
           // Put both back as they were: a retried call hands them out again.
           await this.store.unclaim(runId, step, component);

@@ -548,7 +548,14 @@ export class WorkflowCompiler {
       taskTimeout: sfn.Timeout.duration(WorkflowCompiler.maxDuration(this.r)),
       comment: 'Records how the last build ended; answered with the next ready component, or done',
     });
-    const build = this.build(step, title, 'component', sfn.JsonPath.stringAt('$.next.component'), '$.next.planSha256');
+    const build = this.build(
+      step,
+      title,
+      'component',
+      sfn.JsonPath.stringAt('$.next.component'),
+      '$.next.planSha256',
+      '$.next.timeoutMinutes',
+    );
     build.addCatch(next, { resultPath: '$.last' });
     build.next(next);
     const done = new sfn.Pass(this.scope, stateName(`${title}: worker done`), {
@@ -576,6 +583,7 @@ export class WorkflowCompiler {
     label: string,
     component: string,
     planShaPath?: string,
+    timeoutMinutesPath?: string,
   ): tasks.CodeBuildStartBuild {
     const project = this.r.runner(step.command);
     const text = (value: string) => ({ type: codebuild.BuildEnvironmentVariableType.PLAINTEXT, value });
@@ -600,7 +608,8 @@ export class WorkflowCompiler {
     }
     // The build's own limit, the time it may spend queued, and a margin for starting and reporting.
     const timeout = Duration.minutes(this.buildMinutes() + QUEUED_MINUTES + 10);
-    const run = new tasks.CodeBuildStartBuild(this.scope, stateName(`${title} ${label}`), {
+    const run = new CodeBuildStartBuildWithLimit(this.scope, stateName(`${title} ${label}`), {
+      timeoutMinutesPath,
       project,
       integrationPattern: sfn.IntegrationPattern.RUN_JOB,
       environmentVariablesOverride: env,
@@ -610,6 +619,7 @@ export class WorkflowCompiler {
         'exported.$': '$.Build.ExportedEnvironmentVariables',
         'startTime.$': '$.Build.StartTime',
         'endTime.$': '$.Build.EndTime',
+        'timeoutMinutes.$': '$.Build.TimeoutInMinutes',
       },
       resultPath: '$.last',
       taskTimeout: sfn.Timeout.duration(timeout),
@@ -648,4 +658,30 @@ export function deadlineSeconds(hours: number): number {
 
 function lower(title: string): string {
   return title.charAt(0).toLowerCase() + title.slice(1);
+}
+
+/**
+ * CodeBuild's StartBuild with the build's own limit (`timeoutInMinutesOverride`) read from the state: each
+ * component of a worker pool gets its own (the catalog's default for it, else the configuration's), within the
+ * project's, which is the longest. CDK's task has no property for it.
+ */
+class CodeBuildStartBuildWithLimit extends tasks.CodeBuildStartBuild {
+  private readonly timeoutMinutesPath?: string | undefined;
+
+  constructor(
+    scope: Construct,
+    id: string,
+    props: tasks.CodeBuildStartBuildProps & { readonly timeoutMinutesPath?: string | undefined },
+  ) {
+    super(scope, id, props);
+    this.timeoutMinutesPath = props.timeoutMinutesPath;
+  }
+
+  /** @internal */
+  public override _renderTask(topLevelQueryLanguage?: sfn.QueryLanguage): Record<string, unknown> {
+    const rendered = super._renderTask(topLevelQueryLanguage) as { Parameters?: Record<string, unknown> };
+    if (this.timeoutMinutesPath && rendered.Parameters)
+      rendered.Parameters['TimeoutInMinutesOverride.$'] = this.timeoutMinutesPath;
+    return rendered;
+  }
 }

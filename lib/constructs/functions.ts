@@ -13,6 +13,7 @@ import { stateMachineName } from '../domain/naming';
 import { validatorSettings } from '../config/validator-settings';
 import { TABLES } from '../records/environment';
 import type { Catalog } from '../workflow/catalog';
+import type { BuildTimeouts } from '../domain/resolved';
 import type { Records } from './records';
 
 const ROOT_DIR = join(__dirname, '..', '..');
@@ -63,7 +64,14 @@ export class TroposFunctions extends Construct {
     // Handovers are read and written, and each run's validated stack and starter recorded, in the runs table.
     records.runs.grantReadWriteData(this.validateInput);
 
-    this.componentGraph = this.fn('ComponentGraph', 'component-graph', tables);
+    // Each component's build limit (the catalog's defaults, else the configuration's) is built into its bundle.
+    const timeouts: BuildTimeouts = {
+      defaultMinutes: config.terraform.timeoutMinutes,
+      components: Object.fromEntries(
+        [...catalog.defaults].flatMap(([c, d]) => (d.timeoutMinutes ? [[c, d.timeoutMinutes]] : [])),
+      ),
+    };
+    this.componentGraph = this.fn('ComponentGraph', 'component-graph', tables, { bundled: { timeouts } });
     records.runs.grantReadWriteData(this.componentGraph);
     // Every stack the repository defines enters the registry (with its network block) when a run resolves one.
     records.environments.grantReadWriteData(this.componentGraph);

@@ -23,6 +23,8 @@ export interface ComponentResult {
   readonly drifted?: boolean | undefined;
   /** A short line of what the run said: the failure reason, the skip reason, or the operation's answer. */
   readonly message?: string | undefined;
+  /** The build's limit, in minutes. */
+  readonly timeoutMinutes?: number | undefined;
 }
 
 /** Names of the variables the buildspecs export (CodeBuild `exported-variables`). */

@@ -73,3 +73,17 @@ export function resolvedStackProblems(value: unknown): string[] {
     });
   return problems;
 }
+
+/**
+ * The build limit of each component's builds: the catalog's `defaults.<component>.timeout_minutes`, else the
+ * configuration's `terraform.timeoutMinutes` (built into the component-graph function).
+ */
+export interface BuildTimeouts {
+  readonly defaultMinutes: number;
+  readonly components: Readonly<Record<string, number>>;
+}
+
+/** A component's build limit, in minutes. */
+export function buildMinutesOf(timeouts: BuildTimeouts, component: string): number {
+  return Object.hasOwn(timeouts.components, component) ? timeouts.components[component]! : timeouts.defaultMinutes;
+}

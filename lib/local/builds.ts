@@ -43,6 +43,19 @@ export class LocalBuilds {
   }
 
   public readonly task: BuildTask = async (input, signal) => {
+    // Checked first, as CodeBuild validates a request before it looks for the project. timeoutInMinutesOverride:
+    // a whole number of minutes, 5 to 2160.
+    const override = input.TimeoutInMinutesOverride;
+    if (
+      override !== undefined &&
+      (!Number.isInteger(override) || (override as number) < 5 || (override as number) > 2160)
+    )
+      throw Object.assign(
+        new Error(
+          `1 validation error detected: Value '${String(override)}' at 'timeoutInMinutesOverride' failed to satisfy constraint: Member must have value between 5 and 2160`,
+        ),
+        { name: 'CodeBuild.InvalidInputException' },
+      );
     const project = this.projects.get(input.ProjectName);
     if (!project)
       throw Object.assign(new Error(`Project cannot be found: ${input.ProjectName}`), {
@@ -72,7 +85,7 @@ export class LocalBuilds {
       buildspecFile: buildspec,
       environment,
       logFile: join(work, 'build.log'),
-      timeoutMinutes: project.props.TimeoutInMinutes ?? 60,
+      timeoutMinutes: (override as number | undefined) ?? project.props.TimeoutInMinutes ?? 60,
       signal,
     });
     void this.emitState(

@@ -37,6 +37,8 @@ export interface Build {
   readonly BuildStatus: 'SUCCEEDED' | 'FAILED' | 'TIMED_OUT' | 'STOPPED';
   readonly StartTime: string;
   readonly EndTime: string;
+  /** The build's limit: the project's, or the start's timeoutInMinutesOverride. */
+  readonly TimeoutInMinutes: number;
   readonly Logs: { DeepLink: string; GroupName: string; StreamName: string };
   readonly Phases: BuildPhase[];
   readonly ExportedEnvironmentVariables: { Name: string; Value: string }[];
@@ -180,6 +182,7 @@ export async function runBuild(req: BuildRequest): Promise<Build> {
     BuildStatus: status,
     StartTime: start.toISOString(),
     EndTime: new Date().toISOString(),
+    TimeoutInMinutes: req.timeoutMinutes,
     Logs: { DeepLink: req.logFile, GroupName: `/aws/codebuild/${req.projectName}`, StreamName: req.id },
     Phases: phases,
     ExportedEnvironmentVariables: exported,

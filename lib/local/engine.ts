@@ -81,7 +81,11 @@ export interface EngineEvent {
 
 /** Runs a CodeBuild `startBuild.sync` task: returns CodeBuild's `Build`, which has `BuildStatus`. */
 export type BuildTask = (
-  input: { ProjectName: string; EnvironmentVariablesOverride?: { Name: string; Value: string; Type?: string }[] },
+  input: {
+    ProjectName: string;
+    EnvironmentVariablesOverride?: { Name: string; Value: string; Type?: string }[];
+    TimeoutInMinutesOverride?: unknown;
+  },
   signal: AbortSignal,
 ) => Promise<{ BuildStatus: string; [key: string]: unknown }>;
 

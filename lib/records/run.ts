@@ -91,6 +91,8 @@ export interface ComponentRecord {
   readonly plan?: { add: number; change: number; destroy: number; sha256?: string | undefined } | undefined;
   readonly drifted?: boolean | undefined;
   readonly message?: string | undefined;
+  /** The build's limit, in minutes (its own: the catalog's default for the component, else the configuration's). */
+  readonly timeoutMinutes?: number | undefined;
 }
 
 /** One step of a run (terraform steps: their totals). */
