@@ -36,7 +36,8 @@ const LAMBDA_TIMEOUT = Duration.minutes(2);
 
 /**
  * Scheduled drift detection: an EventBridge Scheduler schedule (config `drift.schedule`) starts
- * `tropos-drift-sweep`, which lists the active environments, runs drift-detection for each as a child execution
+ * `tropos-drift-sweep`, which (with the Atmos engine) first registers the repository's stacks no run has seen,
+ * then lists the active environments, runs drift-detection for each as a child execution
  * through a Map (at most `drift.maxConcurrency` at once; a failed check is caught and reported, never stopping
  * the others), then puts the DriftedComponents metric per stack and sends one summary notification.
  */
@@ -103,7 +104,7 @@ export class DriftSweep extends Construct {
     const { stateMachine } = monitoredStateMachine(this, {
       name: stateMachineName(config.name, DRIFT_SWEEP),
       description:
-        'Drift sweep: runs drift-detection for every active environment, puts the DriftedComponents metric per stack, and sends one summary of what drifted.',
+        "Drift sweep: reads the repository's stacks (Atmos), runs drift-detection for every active environment, puts the DriftedComponents metric per stack, and sends one summary of what drifted.",
       definition: discovery
         ? discovery.start.next(discovery.then(list)).next(each).next(summarize)
         : list.next(each).next(summarize),
