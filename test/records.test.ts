@@ -140,6 +140,22 @@ describe('the registry against the local DynamoDB server', () => {
     expect(await registry.listByTenant('t'.repeat(5000))).toEqual([]);
   });
 
+  test('a run whose build wrote its item before the ledger recorded its start reads as RUNNING, then as recorded', async () => {
+    const runs = new RunStore(dynamo.documents, LOCAL_TABLE_NAMES.runs);
+    const runId = `drift-sweep-early-${Date.now()}`;
+    await runs.recordResolveBuild(runId, { status: 'RUNNING', buildId: 'tropos-terraform-resolve:1' });
+    expect((await runs.getRun(runId))?.status).toBe('RUNNING');
+    expect((await runs.getRunDetail(runId))?.run.status).toBe('RUNNING');
+    await runs.recordRun({
+      runId,
+      workflow: 'drift-sweep',
+      stack: '',
+      status: 'SUCCEEDED',
+      startedAt: new Date().toISOString(),
+    } as never);
+    expect((await runs.getRun(runId))?.status).toBe('SUCCEEDED');
+  });
+
   test('a callback is claimed once; a claim older than a ledger invocation lives is taken over', async () => {
     const runs = new RunStore(dynamo.documents, LOCAL_TABLE_NAMES.runs);
     const now = new Date('2026-11-22T12:00:00Z');

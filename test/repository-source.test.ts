@@ -215,6 +215,11 @@ describe('ref: a run at a branch, a tag or a commit of the repository', () => {
     const plain = await t.run('plan-environment', DEV);
     expect(plain.components.map((c) => c.component)).not.toContain('extra');
 
+    // An abbreviated SHA: a git server would not fetch it, so it is refused here too.
+    const short = await t.run('plan-environment', { ...DEV, ref: feature.slice(0, 12) });
+    expect(short.run).toMatchObject({ status: 'FAILED', error: 'StackNotResolved' });
+    expect(short.run.cause).toContain('full 40-character SHA');
+
     const unknown = await t.run('plan-environment', { ...DEV, ref: 'no-such-branch' });
     expect(unknown.run).toMatchObject({ status: 'FAILED', error: 'StackNotResolved' });
     expect(unknown.run.cause).toContain(

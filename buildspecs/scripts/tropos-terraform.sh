@@ -102,6 +102,12 @@ local_checkout() {
   if [ -z "$sha" ]; then
     git -C "$TROPOS_INFRA_DIR" rev-parse --git-dir >/dev/null 2>&1 \
       || finish 1 "ref $run_ref: the local repository $TROPOS_INFRA_DIR is not a git repository; run without ref to use the folder as it is"
+    # As in the cloud, where the build fetches the ref from the git server: a commit by its full SHA only (a server
+    # fetches no abbreviation), else a branch or a tag.
+    if [[ "$run_ref" =~ ^[0-9a-f]{4,39}$ ]] && ! git -C "$TROPOS_INFRA_DIR" show-ref --quiet --verify "refs/heads/$run_ref" \
+      && ! git -C "$TROPOS_INFRA_DIR" show-ref --quiet --verify "refs/tags/$run_ref"; then
+      finish 1 "ref $run_ref: name a commit by its full 40-character SHA (git servers fetch no abbreviation), or use a branch or a tag"
+    fi
     sha=$(git -C "$TROPOS_INFRA_DIR" rev-parse --verify --quiet "${run_ref}^{commit}") \
       || finish 1 "ref $run_ref is not a branch, a tag or a commit of the local repository $TROPOS_INFRA_DIR"
   fi

@@ -20,8 +20,8 @@ import { workflowSpec } from '../workflow/spec';
 import { resultPath, stateName, titleOf } from './names';
 import { CompilerResources } from './resources';
 import { compileStateBackend } from './state-backend';
-import { lambdaTask, START_RETRY } from './tasks';
-import { QUEUED_MINUTES, RESOLVE_MINUTES } from '../constructs/terraform-runners';
+import { lambdaTask, resolveBuild, START_RETRY } from './tasks';
+import { QUEUED_MINUTES } from '../constructs/terraform-runners';
 import { AWS_LIMITS } from '../limits/aws-limits';
 
 /** How long a Lambda task may take (they do small, bounded work). */
@@ -387,6 +387,14 @@ export class WorkflowCompiler {
     );
   }
 
+  /** The run's context and parameters as the builds read them: two JSON texts. */
+  private runJson(): { context: string; params: string } {
+    return {
+      context: sfn.JsonPath.jsonToString(sfn.JsonPath.objectAt('$.context')),
+      params: sfn.JsonPath.jsonToString(sfn.JsonPath.objectAt('$.input')),
+    };
+  }
+
   /**
    * "Resolve stack": a build reads the stack from the infrastructure repository (its commit fixed for the run:
    * Atmos's `describe stacks`, or the plain-terraform layout) and stores it in the artifacts bucket; "Record stack"
@@ -395,21 +403,11 @@ export class WorkflowCompiler {
    * StackNotResolved and the build's own account of why.
    */
   private resolveStack(): sfn.IChainable {
-    const text = (value: string) => ({ type: codebuild.BuildEnvironmentVariableType.PLAINTEXT, value });
-    const build = new tasks.CodeBuildStartBuild(this.scope, 'Resolve stack', {
-      project: this.r.runner('resolve'),
-      integrationPattern: sfn.IntegrationPattern.RUN_JOB,
-      environmentVariablesOverride: {
-        TROPOS_RUN_ID: text(sfn.JsonPath.stringAt('$$.Execution.Name')),
-        TROPOS_STEP: text('resolve'),
-        TROPOS_CONTEXT: text(sfn.JsonPath.jsonToString(sfn.JsonPath.objectAt('$.context'))),
-        TROPOS_PARAMS: text(sfn.JsonPath.jsonToString(sfn.JsonPath.objectAt('$.input'))),
-      },
-      resultPath: sfn.JsonPath.DISCARD,
-      taskTimeout: sfn.Timeout.duration(Duration.minutes(RESOLVE_MINUTES + QUEUED_MINUTES + 10)),
+    const build = resolveBuild(this.scope, 'Resolve stack', this.r.runner('resolve'), {
+      discover: false,
+      ...this.runJson(),
       comment: 'Reads the stack from the repository at a fixed commit; stores it under runs/<runId>/resolve/',
     });
-    build.addRetry(START_RETRY.build);
     const record = (name: string, extra: Record<string, unknown>) =>
       this.lambda(
         name,
@@ -437,22 +435,11 @@ export class WorkflowCompiler {
    * registers the ones Tropos has no record of — before the onboarding's own registration.
    */
   private discoverStacks(): sfn.IChainable {
-    const text = (value: string) => ({ type: codebuild.BuildEnvironmentVariableType.PLAINTEXT, value });
-    const build = new tasks.CodeBuildStartBuild(this.scope, 'Discover stacks', {
-      project: this.r.runner('resolve'),
-      integrationPattern: sfn.IntegrationPattern.RUN_JOB,
-      environmentVariablesOverride: {
-        TROPOS_RUN_ID: text(sfn.JsonPath.stringAt('$$.Execution.Name')),
-        TROPOS_STEP: text('resolve'),
-        TROPOS_DISCOVER: text('true'),
-        TROPOS_CONTEXT: text(sfn.JsonPath.jsonToString(sfn.JsonPath.objectAt('$.context'))),
-        TROPOS_PARAMS: text(sfn.JsonPath.jsonToString(sfn.JsonPath.objectAt('$.input'))),
-      },
-      resultPath: sfn.JsonPath.DISCARD,
-      taskTimeout: sfn.Timeout.duration(Duration.minutes(RESOLVE_MINUTES + QUEUED_MINUTES + 10)),
+    const build = resolveBuild(this.scope, 'Discover stacks', this.r.runner('resolve'), {
+      discover: true,
+      ...this.runJson(),
       comment: 'Lists the stacks the repository defines, with their network blocks',
     });
-    build.addRetry(START_RETRY.build);
     const record = (name: string, extra: Record<string, unknown>) =>
       this.lambda(
         name,
@@ -592,8 +579,8 @@ export class WorkflowCompiler {
       TROPOS_COMPONENT: text(component),
       TROPOS_RUN_ID: text(sfn.JsonPath.stringAt('$$.Execution.Name')),
       TROPOS_STEP: text(step.name),
-      TROPOS_CONTEXT: text(sfn.JsonPath.jsonToString(sfn.JsonPath.objectAt('$.context'))),
-      TROPOS_PARAMS: text(sfn.JsonPath.jsonToString(sfn.JsonPath.objectAt('$.input'))),
+      TROPOS_CONTEXT: text(this.runJson().context),
+      TROPOS_PARAMS: text(this.runJson().params),
     };
     // The commit the run resolved its stack at: every build works on the same one.
     if (this.needsResolvedStack()) {

@@ -1,7 +1,9 @@
 import { Duration } from 'aws-cdk-lib';
+import * as codebuild from 'aws-cdk-lib/aws-codebuild';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import type { Construct } from 'constructs';
+import { QUEUED_MINUTES, RESOLVE_MINUTES } from '../constructs/terraform-runners';
 
 /**
  * A Lambda task as every Tropos state invokes one: Lambda's transient errors (the ones CDK's
@@ -51,3 +53,41 @@ export const START_RETRY = {
     jitterStrategy: sfn.JitterType.FULL,
   },
 } satisfies Record<string, sfn.RetryProps>;
+
+/**
+ * A build of the resolve project (runs/<runId>/resolve/stack.json in the artifacts bucket): "Resolve stack" reads
+ * the run's stack, "Discover stacks" (`discover`) lists every stack the repository defines. Its result is not kept
+ * in the state: the component-graph function reads it from the bucket. Its limit covers the project's own and the
+ * time it may spend queued.
+ */
+export function resolveBuild(
+  scope: Construct,
+  id: string,
+  project: codebuild.IProject,
+  options: {
+    readonly discover: boolean;
+    /** The run's context (TROPOS_CONTEXT): a JSONPath string, or a fixed JSON text. */
+    readonly context: string;
+    /** The run's parameters (TROPOS_PARAMS), when it has any. */
+    readonly params?: string;
+    readonly comment: string;
+  },
+): tasks.CodeBuildStartBuild {
+  const text = (value: string) => ({ type: codebuild.BuildEnvironmentVariableType.PLAINTEXT, value });
+  const build = new tasks.CodeBuildStartBuild(scope, id, {
+    project,
+    integrationPattern: sfn.IntegrationPattern.RUN_JOB,
+    environmentVariablesOverride: {
+      TROPOS_RUN_ID: text(sfn.JsonPath.stringAt('$$.Execution.Name')),
+      TROPOS_STEP: text('resolve'),
+      ...(options.discover ? { TROPOS_DISCOVER: text('true') } : {}),
+      TROPOS_CONTEXT: text(options.context),
+      ...(options.params ? { TROPOS_PARAMS: text(options.params) } : {}),
+    },
+    resultPath: sfn.JsonPath.DISCARD,
+    taskTimeout: sfn.Timeout.duration(Duration.minutes(RESOLVE_MINUTES + QUEUED_MINUTES + 10)),
+    comment: options.comment,
+  });
+  build.addRetry(START_RETRY.build);
+  return build;
+}

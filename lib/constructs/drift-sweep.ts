@@ -8,8 +8,7 @@ import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
 import type { TroposConfig } from '../config/schema';
-import { lambdaTask, START_RETRY } from '../compiler/tasks';
-import { QUEUED_MINUTES, RESOLVE_MINUTES } from './terraform-runners';
+import { lambdaTask, resolveBuild, START_RETRY } from '../compiler/tasks';
 import { DRIFT_SWEEP } from '../domain/drift';
 import { DeadLetters } from './dead-letters';
 import { stateMachineName } from '../domain/naming';
@@ -135,22 +134,12 @@ export class DriftSweep extends Construct {
    * repository's were not read.
    */
   private discovery(d: NonNullable<DriftSweepProps['discover']>) {
-    const text = (value: string) => ({ type: codebuild.BuildEnvironmentVariableType.PLAINTEXT, value });
-    const build = new tasks.CodeBuildStartBuild(this, 'Discover stacks', {
-      project: d.project,
-      integrationPattern: sfn.IntegrationPattern.RUN_JOB,
-      environmentVariablesOverride: {
-        TROPOS_RUN_ID: text(sfn.JsonPath.stringAt('$$.Execution.Name')),
-        TROPOS_STEP: text('resolve'),
-        TROPOS_DISCOVER: text('true'),
-        // No stack of its own: every stack the repository defines.
-        TROPOS_CONTEXT: text(JSON.stringify({ stack: 'all', dryRun: false })),
-      },
-      resultPath: sfn.JsonPath.DISCARD,
-      taskTimeout: sfn.Timeout.duration(Duration.minutes(RESOLVE_MINUTES + QUEUED_MINUTES + 10)),
+    const build = resolveBuild(this, 'Discover stacks', d.project, {
+      discover: true,
+      // No stack of its own: every stack the repository defines.
+      context: JSON.stringify({ stack: 'all', dryRun: false }),
       comment: 'Lists the stacks the repository defines, with their network blocks',
     });
-    build.addRetry(START_RETRY.build);
     const record = lambdaTask(this, 'Record stacks', {
       lambdaFunction: d.componentGraph,
       payload: sfn.TaskInput.fromObject({

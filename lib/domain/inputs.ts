@@ -112,11 +112,11 @@ export const PARAMETERS = {
   },
   ref: {
     description:
-      'Git ref of the infrastructure repository to run at: a branch, a tag or a commit SHA (default: infrastructure.ref); resolved to one commit when the run starts, which every build of the run works on',
+      'Git ref of the infrastructure repository to run at: a branch, a tag or a full 40-character commit SHA (default: infrastructure.ref); resolved to one commit when the run starts, which every build of the run works on',
     // Git's own rules, narrowed: no leading '-' (an option to git), no '..', '//', '@{' or trailing '.lock' / '/'.
     pattern: /^(?!-)(?!.*\.\.)(?!.*\/\/)(?!.*@\{)(?!.*\.lock$)(?!.*\/$)[A-Za-z0-9._/@-]{1,200}$/,
     allowed:
-      "a branch, tag or commit SHA of the repository (letters, digits, . _ / @ -; not starting with '-', no '..')",
+      "a branch, tag or full commit SHA of the repository (letters, digits, . _ / @ -; not starting with '-', no '..')",
     example: 'feature/sqs',
   },
   source_environment: {

@@ -110,8 +110,7 @@ export async function startTestPlane(
   };
   const waitFor = async (
     runId: string,
-    // A run's record may exist before its start is (a build's event may come first): no status yet is not an end.
-    until: (d: RunDetail) => boolean = (d) => d.run.status !== undefined && d.run.status !== 'RUNNING',
+    until: (d: RunDetail) => boolean = (d) => d.run.status !== 'RUNNING',
     timeoutMs = 60_000,
     pollMs = 50,
   ) => {
