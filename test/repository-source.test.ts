@@ -205,9 +205,19 @@ describe('ref: a run at a branch, a tag or a commit of the repository', () => {
     expect(d.run.commit).toBe(feature);
     const planned = d.components.map((c) => c.component).sort();
     expect(planned).toEqual([...before, 'extra'].sort());
-    // Every build of the run worked in the exported commit, not in the folder.
+    // Every build of the run worked in the exported commit, not in the folder, and each says so on its record.
     const extra = t.calls().find((c) => c.component === 'extra' && c.sub === 'plan');
     expect(extra?.chdir).toBe(join(t.plane.dataDir, 'checkouts', feature, 'atmos', 'components', 'terraform', 'extra'));
+    expect(new Set(d.components.map((c) => c.commit))).toEqual(new Set([feature]));
+
+    // A branch can be planned, never applied: a mutating workflow runs only at infrastructure.ref.
+    for (const workflow of ['apply-environment', 'destroy-environment']) {
+      const apply = await t.post('/runs', { workflow, input: { ...DEV, ref: 'feature/more' } });
+      expect(apply.status).toBe(400);
+      expect(JSON.stringify(apply.body)).toContain(
+        `${workflow} changes infrastructure, and only infrastructure.ref (\\"main\\") is ever applied`,
+      );
+    }
 
     // The same commit by its SHA; and without a ref, the folder as it is (main: no extra).
     const bySha = await t.run('plan-environment', { ...DEV, ref: feature });

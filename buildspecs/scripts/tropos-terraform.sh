@@ -3,7 +3,9 @@
 #   atmos:     atmos terraform <cmd> <component> -s <the stack's name in the repository, as the run resolved it>
 #   terraform: terraform <cmd> in environments/<account>/<environment>/<component>
 # and reports back through $TROPOS_EXPORTS (sourced by the buildspec; exported to the state machine):
-#   TROPOS_EXIT_CODE, TROPOS_MESSAGE, TROPOS_PLAN_ADD/CHANGE/DESTROY, TROPOS_PLAN_SHA256, TROPOS_ARTIFACTS_PREFIX.
+#   TROPOS_EXIT_CODE, TROPOS_MESSAGE, TROPOS_PLAN_ADD/CHANGE/DESTROY/MOVE/IMPORT/FORGET/OUTPUTS, TROPOS_PLAN_CHANGES
+#   (true when `plan -detailed-exitcode` exited 2), TROPOS_PLAN_SHA256, TROPOS_ARTIFACTS_PREFIX, TROPOS_COMMIT_SHA
+#   (the commit the build worked on), TROPOS_TERRAFORM_VERSION (the terraform it ran).
 # With TROPOS_DRY_RUN=true it prints every command it would run and runs none of them.
 set -uo pipefail
 
@@ -223,16 +225,40 @@ CONFIG
 }
 
 # --- terraform / atmos -------------------------------------------------------------------------------------
-state_key="${TROPOS_ACCOUNT:-}/${TROPOS_ENVIRONMENT:-}/${component}/terraform.tfstate"
+# The component's state as the run resolved it (runs/<runId>/resolve/stack.json: Atmos's own S3 layout and backend
+# section, or the plain-terraform layout's key): never assumed here. Sets state_key, state_bucket, lock_table and
+# component_folder (Atmos's metadata.component).
+state_key="" state_bucket=${TROPOS_STATE_BUCKET:-} lock_table=${TROPOS_LOCK_TABLE:-} component_folder=""
+component_state() {
+  local stack_json="$work/resolved-stack.json" from="runs/${TROPOS_RUN_ID:-local}/resolve/stack.json" fields
+  if [ -n "${TROPOS_ARTIFACTS_DIR:-}" ]; then cp "$TROPOS_ARTIFACTS_DIR/$from" "$stack_json" 2>/dev/null
+  else aws s3 cp --only-show-errors "s3://${TROPOS_ARTIFACTS_BUCKET:-}/$from" "$stack_json" >/dev/null 2>&1; fi \
+    || { [ "$dry" = "true" ] && return 0; finish 1 "the resolved stack of run ${TROPOS_RUN_ID:-local} is missing ($from): its Resolve stack step did not run"; }
+  fields=$(node -e '
+    const [file, name] = process.argv.slice(1);
+    const c = (JSON.parse(require("fs").readFileSync(file, "utf8")).components || []).find((x) => x.name === name);
+    if (!c) { console.error(`${name} is not a component of the resolved stack`); process.exit(3); }
+    const b = c.backend || {};
+    console.log([c.stateKey || "-", b.bucket || "-", b.dynamodb_table || "-", c.folder || "-"].join(" "));' "$stack_json" "$component") \
+    || finish 1 "$component is not a component of the stack the run resolved"
+  local key bucket table folder
+  read -r key bucket table folder <<<"$fields"
+  [ "$folder" != "-" ] && component_folder=$folder
+  [ "$key" != "-" ] || finish 1 "the resolved stack gives $component no S3 state key (backend type not s3?): Tropos runs state operations on the S3 backend only"
+  state_key=$key
+  [ "$bucket" != "-" ] && state_bucket=$bucket
+  [ "$table" != "-" ] && lock_table=$table
+  return 0
+}
 
 component_dir() {
-  if [ "$engine" = "atmos" ]; then echo "$repo/components/terraform/$component"; else echo "$repo/environments/${TROPOS_ACCOUNT}/${TROPOS_ENVIRONMENT}/$component"; fi
+  if [ "$engine" = "atmos" ]; then echo "$repo/components/terraform/${component_folder:-$component}"; else echo "$repo/environments/${TROPOS_ACCOUNT}/${TROPOS_ENVIRONMENT}/$component"; fi
 }
 
 backend_args() {
   # The state lives in Tropos's region (TROPOS_BACKEND_REGION), not the environment's.
-  local args=(-backend-config="bucket=${TROPOS_STATE_BUCKET:-}" -backend-config="key=${state_key}" -backend-config="region=${TROPOS_BACKEND_REGION:-${TROPOS_REGION:-}}" -backend-config="encrypt=true")
-  if [ "${TROPOS_LOCKING:-dynamodb}" = "s3-native" ]; then args+=(-backend-config="use_lockfile=true"); else args+=(-backend-config="dynamodb_table=${TROPOS_LOCK_TABLE:-}"); fi
+  local args=(-backend-config="bucket=${state_bucket}" -backend-config="key=${state_key}" -backend-config="region=${TROPOS_BACKEND_REGION:-${TROPOS_REGION:-}}" -backend-config="encrypt=true")
+  if [ "${TROPOS_LOCKING:-dynamodb}" = "s3-native" ]; then args+=(-backend-config="use_lockfile=true"); else args+=(-backend-config="dynamodb_table=${lock_table}"); fi
   printf '%s\n' "${args[@]}"
 }
 
@@ -250,7 +276,7 @@ init() {
   if [ "$engine" = "atmos" ]; then return 0; fi # atmos runs init itself, with the stack's backend settings
   if [ "$dry" != "true" ] && [ ! -d "$(component_dir)" ]; then finish 1 "component folder $(component_dir) does not exist in the infrastructure repository"; fi
   mapfile -t b < <(backend_args)
-  tf init -input=false -no-color "${b[@]}" || finish 1 "terraform init failed for $component (backend s3://${TROPOS_STATE_BUCKET:-}/${state_key})"
+  tf init -input=false -no-color "${b[@]}" || finish 1 "terraform init failed for $component (backend s3://${state_bucket}/${state_key})"
 }
 
 artifacts() { [ -n "${TROPOS_ARTIFACTS_BUCKET:-}" ] && echo "s3://${TROPOS_ARTIFACTS_BUCKET}/$prefix"; }
@@ -268,7 +294,13 @@ download() { # name local-file (from the plan step's prefix)
   run aws s3 cp --only-show-errors "s3://${TROPOS_ARTIFACTS_BUCKET}/$from" "$2"
 }
 
-# plan [extra args]: saves the plan, its JSON and text, exports counts and SHA-256. Exit 0/2 are not failures.
+# The component's folder's dependency lock file (terraform init writes it; a repository may commit it).
+lock_file() { echo "$(component_dir)/.terraform.lock.hcl"; }
+sha_of() { if [ -f "$1" ]; then sha256sum "$1" | cut -d' ' -f1; fi; }
+
+# plan [extra args]: saves the plan, its JSON and text, the dependency lock file and what the plan was made from
+# (plan-meta.json: commit, lock file SHA-256, terraform version); exports the counts, whether terraform found
+# changes (exit 2) and the plan's SHA-256. Exit 0/2 are not failures.
 plan() {
   local out="$work/tfplan"
   rm -f "$out"
@@ -280,33 +312,72 @@ plan() {
     run terraform -chdir="$(component_dir)" plan -input=false -no-color -lock-timeout=5m -detailed-exitcode -out="$out" "$@" || rc=$?
   fi
   if [ "$dry" = "true" ]; then finish 0 "dry run: no plan made"; fi
-  if [ "$rc" = 1 ]; then finish 1 "terraform plan failed for $component (exit 1); see the build log"; fi
-  local json="$work/plan.json" text="$work/plan.txt"
+  if [ "$rc" != 0 ] && [ "$rc" != 2 ]; then finish 1 "terraform plan failed for $component (exit $rc); see the build log"; fi
+  local json="$work/plan.json" text="$work/plan.txt" meta="$work/plan-meta.json"
   terraform -chdir="$(component_dir)" show -json "$out" >"$json" || finish 1 "terraform show -json failed for $component"
   terraform -chdir="$(component_dir)" show -no-color "$out" >"$text" || true
-  local counts sha
-  counts=$(node "$here/plan-summary.js" "$json") || finish 1 "cannot read the plan JSON of $component"
-  read -r add change destroy <<<"$counts"
-  sha=$(sha256sum "$out" | cut -d' ' -f1)
-  upload "$out" tfplan; upload "$json" plan.json; upload "$text" plan.txt
+  local summary sha lock_sha
+  summary=$(node "$here/plan-summary.js" "$json") || finish 1 "cannot read the plan JSON of $component"
+  # The counts as Terraform's own summary gives them, and what it reports besides: moves, imports, forgets, outputs.
+  read -r add change destroy move import forget outputs < <(node -e 'const s = JSON.parse(process.argv[1]); console.log([s.add, s.change, s.destroy, s.move, s.import, s.forget, s.outputs].join(" "))' "$summary") \
+    || finish 1 "cannot read the plan summary of $component"
+  sha=$(sha_of "$out")
+  lock_sha=$(sha_of "$(lock_file)")
+  node -e 'const [file, commit, lockSha256, planSha256, terraformVersion] = process.argv.slice(1); require("fs").writeFileSync(file, JSON.stringify({ commit, lockSha256, planSha256, terraformVersion }))' \
+    "$meta" "$(repo_commit)" "$lock_sha" "$sha" "$terraform_version" || finish 1 "cannot write the plan's metadata"
+  upload "$out" tfplan; upload "$json" plan.json; upload "$text" plan.txt; upload "$meta" plan-meta.json
+  [ -n "$lock_sha" ] && upload "$(lock_file)" terraform.lock.hcl
   export_var TROPOS_PLAN_ADD "$add"; export_var TROPOS_PLAN_CHANGE "$change"; export_var TROPOS_PLAN_DESTROY "$destroy"
+  export_var TROPOS_PLAN_MOVE "$move"; export_var TROPOS_PLAN_IMPORT "$import"; export_var TROPOS_PLAN_FORGET "$forget"
+  export_var TROPOS_PLAN_OUTPUTS "$outputs"
   export_var TROPOS_PLAN_SHA256 "$sha"; export_var TROPOS_ARTIFACTS_PREFIX "$prefix"
-  if [ "$rc" = 2 ]; then finish 2 "$component: +$add ~$change -$destroy"; fi
+  # Changes are what terraform says they are: exit 2 (moves, imports, forgets and output changes included).
+  if [ "$rc" = 2 ]; then
+    export_var TROPOS_PLAN_CHANGES true
+    local extra=""
+    [ "$move" != 0 ] && extra+=" >$move moved"; [ "$import" != 0 ] && extra+=" <$import imported"
+    [ "$forget" != 0 ] && extra+=" $forget forgotten"; [ "$outputs" != 0 ] && extra+=" $outputs output(s)"
+    finish 2 "$component: +$add ~$change -$destroy$extra"
+  fi
+  export_var TROPOS_PLAN_CHANGES false
   finish 0 "$component: no changes"
 }
 
-# apply the saved plan of the same run and component, only if its SHA-256 is the approved one.
+# apply the saved plan of the same run and component, only if its SHA-256 is the approved one, it was made at this
+# build's commit, and with this dependency lock file (the stored one is put in place and init may not change it).
 apply_plan() {
   local expected=${TROPOS_PLAN_SHA256_EXPECTED:-}
   if [ -z "$expected" ] && [ "$dry" != "true" ]; then finish 0 "$component: the plan had no changes; nothing to apply"; fi
-  local out="$work/tfplan"
-  rm -f "$out"
+  local out="$work/tfplan" meta="$work/plan-meta.json"
+  rm -f "$out" "$meta"
   download tfplan "$out" || { [ "$dry" = "true" ] || finish 1 "the saved plan of $component (step ${TROPOS_PLAN_STEP}) is missing from the artifacts"; }
   if [ "$dry" != "true" ]; then
-    local actual; actual=$(sha256sum "$out" | cut -d' ' -f1)
+    local actual; actual=$(sha_of "$out")
     if [ "$actual" != "$expected" ]; then
       export_var TROPOS_PLAN_SHA256 "$actual"
       finish 1 "PlanMismatch: the plan file of $component has SHA-256 $actual but the reviewed plan was $expected; refusing to apply"
+    fi
+    download plan-meta.json "$meta" || finish 1 "PlanMismatch: the saved plan of $component has no record of the commit and lock file it was made with; refusing to apply"
+    local planned_commit planned_lock here_commit here_lock
+    read -r planned_commit planned_lock < <(node -e 'const m = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")); console.log(`${m.commit || "-"} ${m.lockSha256 || "-"}`)' "$meta")
+    here_commit=$(repo_commit)
+    if [ "$planned_commit" != "$here_commit" ]; then
+      finish 1 "PlanMismatch: the plan of $component was made at commit $planned_commit, but this build is at $here_commit; refusing to apply (plan again)"
+    fi
+    here_lock=$(sha_of "$(lock_file)"); [ -n "$here_lock" ] || here_lock=-
+    if [ "$planned_lock" != "-" ]; then
+      local stored="$work/terraform.lock.hcl"
+      download terraform.lock.hcl "$stored" && [ "$(sha_of "$stored")" = "$planned_lock" ] \
+        || finish 1 "PlanMismatch: the dependency lock file stored with the plan of $component is missing or altered; refusing to apply"
+      if [ "$here_lock" != "-" ] && [ "$here_lock" != "$planned_lock" ]; then
+        finish 1 "PlanMismatch: the plan of $component was made with another .terraform.lock.hcl (SHA-256 ${planned_lock:0:12}, here ${here_lock:0:12}); refusing to apply"
+      fi
+      cp "$stored" "$(lock_file)" || finish 1 "cannot put the plan's dependency lock file in place for $component"
+      # terraform init may install only what the plan's lock file names (terraform reads the variable; so does the
+      # init atmos runs itself).
+      export TF_CLI_ARGS_init="-lockfile=readonly${TF_CLI_ARGS_init:+ $TF_CLI_ARGS_init}"
+    elif [ "$here_lock" != "-" ]; then
+      finish 1 "PlanMismatch: the plan of $component was made without a .terraform.lock.hcl, but the checkout has one; refusing to apply (plan again)"
     fi
   fi
   init
@@ -328,18 +399,18 @@ apply_plan() {
 }
 
 lock_status() {
-  local lock_id="${TROPOS_STATE_BUCKET:-}/${state_key}"
+  local lock_id="${state_bucket}/${state_key}"
   if [ "${TROPOS_LOCKING:-dynamodb}" = "s3-native" ]; then
-    run aws s3api head-object --bucket "${TROPOS_STATE_BUCKET:-}" --key "${state_key}.tflock" >/dev/null 2>&1 && finish 0 "state of $component is locked (s3 lock file ${state_key}.tflock)"
+    run aws s3api head-object --bucket "${state_bucket}" --key "${state_key}.tflock" >/dev/null 2>&1 && finish 0 "state of $component is locked (s3 lock file ${state_key}.tflock)"
     finish 0 "state of $component is not locked"
   fi
   if [ "$dry" = "true" ]; then
-    run aws dynamodb get-item --table-name "${TROPOS_LOCK_TABLE:-}" --key "{\"LockID\":{\"S\":\"$lock_id\"}}"
+    run aws dynamodb get-item --table-name "${lock_table}" --key "{\"LockID\":{\"S\":\"$lock_id\"}}"
     finish 0 "dry run: lock status not read"
   fi
   require_tool aws "v2"
   local info
-  info=$(aws dynamodb get-item --table-name "${TROPOS_LOCK_TABLE:-}" --key "{\"LockID\":{\"S\":\"$lock_id\"}}" --query 'Item.Info.S' --output text) || finish 1 "cannot read the lock table $TROPOS_LOCK_TABLE"
+  info=$(aws dynamodb get-item --table-name "${lock_table}" --key "{\"LockID\":{\"S\":\"$lock_id\"}}" --query 'Item.Info.S' --output text) || finish 1 "cannot read the lock table $lock_table"
   if [ -z "$info" ] || [ "$info" = "None" ]; then finish 0 "state of $component is not locked"; fi
   finish 0 "state of $component is locked: $(node -e 'const i = JSON.parse(process.argv[1]); console.log(`id ${i.ID}, held by ${i.Who}, operation ${i.Operation}, since ${i.Created}`)' "$info")"
 }
@@ -369,7 +440,15 @@ main() {
   require_tool terraform "$TERRAFORM_VERSION"
   [ "$engine" = "atmos" ] && require_tool atmos "$ATMOS_VERSION"
   credentials
-  say "$command $component of $stack (engine $engine)"
+  component_state
+  # What the build worked on, for the component's record: every build of a run reports the same commit.
+  export_var TROPOS_COMMIT_SHA "$(repo_commit)"
+  terraform_version=""
+  if [ "$dry" != "true" ]; then
+    terraform_version=$(terraform version -json 2>/dev/null | node -e 'let s = ""; process.stdin.on("data", (d) => (s += d)).on("end", () => { try { console.log(JSON.parse(s).terraform_version) } catch { console.log("") } })')
+    export_var TROPOS_TERRAFORM_VERSION "$terraform_version"
+  fi
+  say "$command $component of $stack (engine $engine, terraform ${terraform_version:-not run}, commit $(repo_commit))"
 
   case "$command" in
     plan | drift) plan ;;
@@ -401,9 +480,9 @@ main() {
         list) init; tf state list || finish 1 "terraform state list failed"; finish 0 "listed the resources of $component" ;;
         lock-status) lock_status ;;
         versions)
-          run aws s3api list-object-versions --bucket "${TROPOS_STATE_BUCKET:-}" --prefix "$state_key" \
-            --query 'Versions[].[VersionId,LastModified,Size,IsLatest]' --output table || finish 1 "cannot list state versions"
-          finish 0 "listed the versions of s3://$TROPOS_STATE_BUCKET/$state_key"
+          run aws s3api list-object-versions --bucket "${state_bucket}" --prefix "$state_key" \
+            --query "Versions[?Key=='$state_key'].[VersionId,LastModified,Size,IsLatest]" --output table || finish 1 "cannot list state versions"
+          finish 0 "listed the versions of s3://$state_bucket/$state_key"
           ;;
         *) finish 1 "state-inspect does not run operation $(param operation)" ;;
       esac
@@ -418,7 +497,7 @@ main() {
           ;;
         restore)
           version=$(param version_id)
-          run aws s3api get-object --bucket "${TROPOS_STATE_BUCKET:-}" --key "$state_key" --version-id "$version" "$work/restored.tfstate" || finish 1 "cannot fetch version $version"
+          run aws s3api get-object --bucket "${state_bucket}" --key "$state_key" --version-id "$version" "$work/restored.tfstate" || finish 1 "cannot fetch version $version"
           init
           tf state push -force "$work/restored.tfstate" || finish 1 "terraform state push of version $version failed"
           tf plan -refresh-only -input=false -no-color -detailed-exitcode; rc=$?

@@ -7,7 +7,7 @@ import {
   type FieldProblem,
 } from '../../lib/domain/errors';
 import { overlaps, parseCidr } from '../../lib/domain/cidr';
-import { ComponentResult, describeFailure, planFromExported } from '../../lib/domain/plan';
+import { ComponentResult, describeFailure, planFromExported, planHasChanges } from '../../lib/domain/plan';
 import { AWS_LIMITS } from '../../lib/limits/aws-limits';
 import {
   buildMinutesOf,
@@ -29,6 +29,8 @@ import { WorkerPool, type OrderSender, type PoolStore } from './scheduler';
 export const NOT_IN_STACK = 'not a component of this stack';
 /** Why a component of a step was skipped when the run asked for others (`components=`). */
 export const NOT_ASKED = 'not among the components asked for';
+/** Why an apply step did not build a component: terraform's plan of it had no changes (exit code 0). */
+export const NO_CHANGES = 'its plan has no changes: nothing to apply';
 
 /** A build's limit when the function is given none (the configuration's default, `terraform.timeoutMinutes`). */
 const DEFAULT_BUILD_MINUTES = 60;
@@ -73,6 +75,8 @@ export interface PrepareRequest {
   /** Dependents first (destroy). */
   readonly reverse: boolean;
   readonly asked: string | null;
+  /** For an apply: the plan step whose plans it applies (a component whose plan has no changes is not built). */
+  readonly planStep?: string | undefined;
 }
 
 export interface NextRequest {
@@ -296,8 +300,25 @@ export class ComponentGraph {
         message: known ? NOT_ASKED : NOT_IN_STACK,
       });
     }
-    const set = new Set(members);
-    const graph = new Map<string, string[]>(members.map((c) => [c, []]));
+    // An apply builds only what its plan changes: a component terraform planned no changes for is in its desired
+    // state already — recorded, not built, and its dependents do not wait for it.
+    const unchanged = new Set<string>();
+    if (req.planStep) {
+      const plans = (await this.records.components(req.runId, req.planStep)) as ComponentResult[];
+      for (const p of plans) if (p.plan && !planHasChanges(p.plan) && inRun.has(p.component)) unchanged.add(p.component);
+      for (const c of members.filter((m) => unchanged.has(m)))
+        await this.records.recordComponent({
+          runId: req.runId,
+          step: req.step,
+          command: req.command,
+          component: c,
+          status: 'SKIPPED',
+          endedAt: this.now(),
+          message: NO_CHANGES,
+        });
+    }
+    const set = new Set(members.filter((m) => !unchanged.has(m)));
+    const graph = new Map<string, string[]>([...set].map((c) => [c, []]));
     for (const c of resolved) {
       if (!set.has(c.name)) continue;
       for (const d of c.dependsOn) {
@@ -307,7 +328,7 @@ export class ComponentGraph {
       }
     }
     const workers = await this.pool.prepare(req.runId, req.step, graph, MAX_WORKERS);
-    return { workers: Array.from({ length: workers }, (_, i) => i), components: members.length };
+    return { workers: Array.from({ length: workers }, (_, i) => i), components: set.size };
   }
 
   /**
@@ -425,6 +446,8 @@ export function componentResult(req: CompleteRequest): ComponentResult {
       drifted: req.command === 'drift' ? exported.exitCode === 2 : undefined,
       message: exported.message,
       timeoutMinutes: req.build?.timeoutMinutes,
+      commit: exported.commit,
+      terraformVersion: exported.terraformVersion,
     };
   }
   const failure = describeFailure(req.error);
@@ -468,7 +491,8 @@ export function summarize(req: SummarizeRequest & { results: readonly ComponentR
   const add = sum('add');
   const change = sum('change');
   const destroy = sum('destroy');
-  const hasChanges = req.dryRun === true || add + change + destroy > 0;
+  // Terraform's own answer per component (exit code 2: moves, imports, forgets and outputs included).
+  const hasChanges = req.dryRun === true || results.some((r) => planHasChanges(r.plan));
   const hasDestroys = req.dryRun === true || destroy > 0;
   return {
     status: 'SUCCEEDED',

@@ -36,6 +36,8 @@ export interface ValidatorSettings {
   readonly sets: Readonly<Record<string, readonly string[]>>;
   /** The components a new stack's configuration gets (onboarding), unless `components` names others. */
   readonly defaultComponents: readonly string[];
+  /** The configuration's `infrastructure.ref`: the only ref a mutating workflow runs at. */
+  readonly infrastructureRef: string;
 }
 
 export interface ValidateRequest {
@@ -181,6 +183,12 @@ export async function validateInput(
   }
 
   // Values that depend on the configuration.
+  // Only the configured branch is ever applied: another ref (a pull request's branch) can be planned, never applied.
+  if (wf.mutating && values.ref && values.ref !== settings.infrastructureRef && !problems.some((p) => p.field === 'ref'))
+    bad(
+      'ref',
+      `"${values.ref}": ${wf.name} changes infrastructure, and only infrastructure.ref ("${settings.infrastructureRef}") is ever applied; allowed: ${settings.infrastructureRef} (or leave ref out). Plan another ref with plan-environment ref=${values.ref}`,
+    );
   const account = values.account ? settings.accounts[values.account] : undefined;
   if (values.account && !account && !problems.some((p) => p.field === 'account')) {
     bad(

@@ -500,6 +500,7 @@ export class WorkflowCompiler {
         select: selection.kind === 'static' ? [...selection.components] : null,
         reverse: REVERSED_COMMANDS.has(step.command),
         'asked.$': '$.context.asked',
+        ...(step.plan ? { planStep: step.plan } : {}),
       },
       '$.pool',
     );

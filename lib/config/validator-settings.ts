@@ -19,5 +19,6 @@ export function validatorSettings(config: TroposConfig, catalog: Catalog): Valid
     tagsPolicy: config.tagsPolicy,
     sets: Object.fromEntries(catalog.sets),
     defaultComponents: catalog.newStackComponents,
+    infrastructureRef: config.infrastructure.ref,
   };
 }

@@ -4,9 +4,20 @@ export const COMPONENT_STATUSES = ['SUCCEEDED', 'FAILED', 'SKIPPED'] as const;
 export type ComponentStatus = (typeof COMPONENT_STATUSES)[number];
 
 export interface PlanSummary {
+  /** Counted as Terraform's own "Plan: …" line counts them (managed resources; a replace is one add and one destroy). */
   readonly add: number;
   readonly change: number;
   readonly destroy: number;
+  /** Resources a `moved` block moves, an `import` block imports, a `removed` block forgets; root outputs changed. */
+  readonly move?: number | undefined;
+  readonly import?: number | undefined;
+  readonly forget?: number | undefined;
+  readonly outputs?: number | undefined;
+  /**
+   * Whether terraform found changes (`plan -detailed-exitcode` exited 2): moves, imports, forgets and output
+   * changes included. Absent on records written before it was reported: the counts decide then.
+   */
+  readonly changes?: boolean | undefined;
   /** SHA-256 of the saved plan file; an apply refuses any other file. */
   readonly sha256?: string | undefined;
   /** Where the plan file, its JSON and its text rendering are stored in the artifacts bucket. */
@@ -25,6 +36,17 @@ export interface ComponentResult {
   readonly message?: string | undefined;
   /** The build's limit, in minutes. */
   readonly timeoutMinutes?: number | undefined;
+  /** The commit of the infrastructure repository the build worked on. */
+  readonly commit?: string | undefined;
+  /** The terraform version the build ran. */
+  readonly terraformVersion?: string | undefined;
+}
+
+/** Whether a plan changes anything: terraform's own answer (exit code 2) when reported, else its counts. */
+export function planHasChanges(plan: PlanSummary | undefined): boolean {
+  if (!plan) return false;
+  if (plan.changes !== undefined) return plan.changes;
+  return plan.add + plan.change + plan.destroy + (plan.move ?? 0) + (plan.import ?? 0) + (plan.forget ?? 0) + (plan.outputs ?? 0) > 0;
 }
 
 /** Names of the variables the buildspecs export (CodeBuild `exported-variables`). */
@@ -32,10 +54,17 @@ export const EXPORTED = {
   add: 'TROPOS_PLAN_ADD',
   change: 'TROPOS_PLAN_CHANGE',
   destroy: 'TROPOS_PLAN_DESTROY',
+  move: 'TROPOS_PLAN_MOVE',
+  import: 'TROPOS_PLAN_IMPORT',
+  forget: 'TROPOS_PLAN_FORGET',
+  outputs: 'TROPOS_PLAN_OUTPUTS',
+  changes: 'TROPOS_PLAN_CHANGES',
   sha256: 'TROPOS_PLAN_SHA256',
   prefix: 'TROPOS_ARTIFACTS_PREFIX',
   exitCode: 'TROPOS_EXIT_CODE',
   message: 'TROPOS_MESSAGE',
+  commit: 'TROPOS_COMMIT_SHA',
+  terraformVersion: 'TROPOS_TERRAFORM_VERSION',
 } as const;
 
 /** Reads the exported variables of a build into a plan summary (absent when the run made no plan). */
@@ -43,6 +72,8 @@ export function planFromExported(vars: readonly { Name?: string; Value?: string 
   plan?: PlanSummary;
   exitCode?: number;
   message?: string;
+  commit?: string;
+  terraformVersion?: string;
 } {
   // An exported variable the build never set arrives as ''.
   const get = (name: string) => vars?.find((v) => v.Name === name)?.Value || undefined;
@@ -52,19 +83,32 @@ export function planFromExported(vars: readonly { Name?: string; Value?: string 
   };
   const exit = get(EXPORTED.exitCode);
   const message = get(EXPORTED.message);
-  const result: { plan?: PlanSummary; exitCode?: number; message?: string } = {};
+  const result: ReturnType<typeof planFromExported> = {};
   // A plan run exports its counts; an apply exports only the SHA-256 it applied (no plan of its own).
   if (get(EXPORTED.add) !== undefined) {
     result.plan = {
       add: num(EXPORTED.add),
       change: num(EXPORTED.change),
       destroy: num(EXPORTED.destroy),
+      ...(get(EXPORTED.changes) !== undefined
+        ? {
+            move: num(EXPORTED.move),
+            import: num(EXPORTED.import),
+            forget: num(EXPORTED.forget),
+            outputs: num(EXPORTED.outputs),
+            changes: get(EXPORTED.changes) === 'true',
+          }
+        : {}),
       sha256: get(EXPORTED.sha256) || undefined,
       artifactsPrefix: get(EXPORTED.prefix) || undefined,
     };
   }
   if (exit !== undefined) result.exitCode = Number(exit);
   if (message) result.message = message;
+  const commit = get(EXPORTED.commit);
+  if (commit) result.commit = commit;
+  const terraformVersion = get(EXPORTED.terraformVersion);
+  if (terraformVersion) result.terraformVersion = terraformVersion;
   return result;
 }
 

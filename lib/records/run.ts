@@ -1,3 +1,4 @@
+import type { PlanSummary } from '../domain/plan';
 import type { SweepSummary } from '../domain/drift';
 
 /** The run ledger's records, in the runs table: one Run per execution, one Step per step, one per component. */
@@ -88,11 +89,15 @@ export interface ComponentRecord {
   readonly endedAt?: string | undefined;
   readonly buildId?: string | undefined;
   readonly logs?: string | undefined;
-  readonly plan?: { add: number; change: number; destroy: number; sha256?: string | undefined } | undefined;
+  readonly plan?: PlanSummary | undefined;
   readonly drifted?: boolean | undefined;
   readonly message?: string | undefined;
   /** The build's limit, in minutes (its own: the catalog's default for the component, else the configuration's). */
   readonly timeoutMinutes?: number | undefined;
+  /** The repository commit the build worked on; every build of a run reports the run's one commit. */
+  readonly commit?: string | undefined;
+  /** The terraform version the build ran. */
+  readonly terraformVersion?: string | undefined;
 }
 
 /** One step of a run (terraform steps: their totals). */

@@ -64,6 +64,8 @@ export async function startTestPlane(
     configPath?: string;
     terraformOnPath?: boolean;
     alterTemplate?: ControlPlaneOptions['alterTemplate'];
+    /** More variables for every build (the real terraform's backend endpoint, say); they win. */
+    buildEnvironment?: Record<string, string>;
   } = {},
 ): Promise<TestPlane> {
   const dir = mkdtempSync(join(tmpdir(), 'tropos-test-'));
@@ -95,6 +97,7 @@ export async function startTestPlane(
       TROPOS_FAKE_TF: scenarioFile,
       TROPOS_FAKE_TF_SH: scenarioShell,
       TROPOS_FAKE_TF_LOG: logFile,
+      ...options.buildEnvironment,
     },
   });
   const request = async (method: string, path: string, body?: unknown, headers: Record<string, string> = {}) => {

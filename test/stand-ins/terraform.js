@@ -95,18 +95,21 @@ switch (sub) {
       for (let i = 0; i < counts.add; i++)
         changes.push({
           address: `terraform_data.${component}_${i}`,
+          mode: 'managed',
           type: 'terraform_data',
           change: { actions: ['create'], after: { tags_all: { Owner: 'platform', CostCenter: '1234' } } },
         });
       for (let i = 0; i < counts.change; i++)
         changes.push({
           address: `terraform_data.${component}_u${i}`,
+          mode: 'managed',
           type: 'terraform_data',
           change: { actions: ['update'], after: {} },
         });
       for (let i = 0; i < counts.destroy; i++)
         changes.push({
           address: `terraform_data.${component}_d${i}`,
+          mode: 'managed',
           type: 'terraform_data',
           change: { actions: ['delete'], after: null },
         });
