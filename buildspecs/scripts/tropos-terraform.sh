@@ -466,7 +466,7 @@ main() {
       tf plan -input=false -no-color -lock-timeout=5m -out="$work/tfplan" || finish 1 "terraform plan failed for $component"
       [ "$dry" = "true" ] && finish 0 "dry run: compliance not evaluated"
       terraform -chdir="$(component_dir)" show -json "$work/tfplan" >"$plan_json" || finish 1 "terraform show -json failed"
-      node "$here/compliance.js" "$plan_json" || finish 1 "$component breaks the compliance policy (violations listed above)"
+      node "$here/compliance.js" "$plan_json" || finish 1 "$component does not pass the compliance policy (findings listed above: VIOLATION, or UNKNOWN when compliance.unknown is fail)"
       finish 0 "$component complies"
       ;;
     import)

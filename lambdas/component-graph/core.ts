@@ -305,7 +305,8 @@ export class ComponentGraph {
     const unchanged = new Set<string>();
     if (req.planStep) {
       const plans = (await this.records.components(req.runId, req.planStep)) as ComponentResult[];
-      for (const p of plans) if (p.plan && !planHasChanges(p.plan) && inRun.has(p.component)) unchanged.add(p.component);
+      for (const p of plans)
+        if (p.plan && !planHasChanges(p.plan) && inRun.has(p.component)) unchanged.add(p.component);
       for (const c of members.filter((m) => unchanged.has(m)))
         await this.records.recordComponent({
           runId: req.runId,

@@ -184,7 +184,12 @@ export async function validateInput(
 
   // Values that depend on the configuration.
   // Only the configured branch is ever applied: another ref (a pull request's branch) can be planned, never applied.
-  if (wf.mutating && values.ref && values.ref !== settings.infrastructureRef && !problems.some((p) => p.field === 'ref'))
+  if (
+    wf.mutating &&
+    values.ref &&
+    values.ref !== settings.infrastructureRef &&
+    !problems.some((p) => p.field === 'ref')
+  )
     bad(
       'ref',
       `"${values.ref}": ${wf.name} changes infrastructure, and only infrastructure.ref ("${settings.infrastructureRef}") is ever applied; allowed: ${settings.infrastructureRef} (or leave ref out). Plan another ref with plan-environment ref=${values.ref}`,

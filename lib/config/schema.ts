@@ -48,6 +48,91 @@ export function callbackSeconds(c: { attempts: number; backoffSeconds: number })
   return c.attempts * CALLBACK_ATTEMPT_SECONDS + c.backoffSeconds * 1.25 * (2 ** Math.max(0, c.attempts - 1) - 1);
 }
 
+/**
+ * The ids of the compliance check's built-in rules (buildspecs/scripts/compliance.js, which exports the same list):
+ * a finding's `rule`, and ids a user rule may not take.
+ */
+export const BUILT_IN_COMPLIANCE_RULES = [
+  'ebs-encrypted',
+  'rds-instance-encrypted',
+  'rds-cluster-encrypted',
+  's3-public-access-block',
+  's3-public-acl',
+  'public-ingress',
+  'required-tags',
+] as const;
+
+/** The operators of a user compliance rule: a rule has exactly one. */
+export const COMPLIANCE_OPERATORS = [
+  'equals',
+  'in',
+  'notIn',
+  'present',
+  'matches',
+  'lessThanOrEqual',
+  'greaterThanOrEqual',
+] as const;
+
+const scalar = z.union([z.string(), z.number(), z.boolean()], 'a string, number or boolean');
+
+/**
+ * A rule of the installation's own, checked on each planned resource of its types as the built-in ones are
+ * (compliance.js): every value `attribute` reaches in the resource's planned `after` must satisfy the rule's one
+ * operator; a value unknown at plan time makes the finding "unknown".
+ */
+const complianceRule = z
+  .strictObject({
+    id: z
+      .string()
+      .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, 'a rule id (letters, digits, _ . -, at most 64), like no-gp2')
+      .superRefine((id, ctx) => {
+        if ((BUILT_IN_COMPLIANCE_RULES as readonly string[]).includes(id))
+          ctx.addIssue({ code: 'custom', message: `"${id}" is a built-in rule's id; give the rule an id of its own` });
+      }),
+    /** Resource types the rule applies to; `*` matches any characters (`aws_*`). */
+    resourceTypes: z
+      .array(z.string().regex(/^[a-z0-9_*]+$/, 'a resource type like aws_ebs_volume (* matches any characters)'))
+      .min(1, 'list at least one resource type, like [aws_ebs_volume]'),
+    /**
+     * A dotted path into the planned resource: `type`, `tags.Owner`, `ingress.*.cidr_blocks` (`*`: every element of
+     * a list or value of a map; a name applied to a block, a list in the plan, applies to each element).
+     */
+    attribute: z
+      .string()
+      .regex(/^[^.]+(\.[^.]+)*$/, 'a dotted path into the planned resource, like ingress.*.cidr_blocks'),
+    /** Said before the detail of each finding. */
+    message: z.string().min(1).optional(),
+    equals: scalar.optional(),
+    in: z.array(scalar).min(1, 'list at least one value').optional(),
+    notIn: z.array(scalar).min(1, 'list at least one value').optional(),
+    /** true: set (not null, "", [] or {}); false: not set. */
+    present: z.boolean().optional(),
+    /** A JavaScript regular expression, unanchored (use ^ and $). */
+    matches: z
+      .string()
+      .superRefine((source, ctx) => {
+        try {
+          new RegExp(source);
+        } catch (e) {
+          ctx.addIssue({
+            code: 'custom',
+            message: `"${source}" is not a valid regular expression (${(e as Error).message})`,
+          });
+        }
+      })
+      .optional(),
+    lessThanOrEqual: z.number().optional(),
+    greaterThanOrEqual: z.number().optional(),
+  })
+  .superRefine((rule, ctx) => {
+    const given = COMPLIANCE_OPERATORS.filter((o) => rule[o] !== undefined);
+    if (given.length !== 1)
+      ctx.addIssue({
+        code: 'custom',
+        message: `give exactly one operator of ${COMPLIANCE_OPERATORS.join(', ')} (${given.length ? `has ${given.join(', ')}` : 'has none'})`,
+      });
+  });
+
 export const ConfigSchema = z.strictObject({
   /**
    * The installation's name: the prefix of every physical name (state machines `<name>-<workflow>`, CodeBuild
@@ -194,6 +279,36 @@ export const ConfigSchema = z.strictObject({
     .strictObject({
       required: z.array(z.string().min(1)).default([]),
       allowedValues: z.record(z.string(), z.array(z.string())).default({}),
+    })
+    .prefault({}),
+  /**
+   * The compliance check (the `compliance` command: its plan is evaluated by buildspecs/scripts/compliance.js against
+   * the built-in rules, `tagsPolicy.required` and these rules).
+   */
+  compliance: z
+    .strictObject({
+      /**
+       * What a value unknown at plan time (computed during the apply) does to the check: `fail` (the default: a gate
+       * lets through only what it can see complies) or `warn` (reported, not failing).
+       */
+      unknown: z.enum(['fail', 'warn']).default('fail'),
+      /** The installation's own rules, as data. */
+      rules: z
+        .array(complianceRule)
+        .default([])
+        .superRefine((rules, ctx) => {
+          const seen = new Map<string, number>();
+          rules.forEach((rule, i) => {
+            const first = seen.get(rule.id);
+            if (first !== undefined)
+              ctx.addIssue({
+                code: 'custom',
+                path: [i, 'id'],
+                message: `"${rule.id}" is already the id of rules[${first}]; each rule needs an id of its own`,
+              });
+            else seen.set(rule.id, i);
+          });
+        }),
     })
     .prefault({}),
   terraform: z

@@ -138,6 +138,13 @@ export class TerraformRunners extends Construct {
         TROPOS_STAGES: text(JSON.stringify(stagesOf(config.accounts))),
         TROPOS_NAMESPACE: text(config.infrastructure.namespace ?? ''),
         TROPOS_REQUIRED_TAGS: text(config.tagsPolicy.required.join(',')),
+        TROPOS_COMPLIANCE: text(
+          JSON.stringify({
+            requiredTags: config.tagsPolicy.required,
+            unknown: config.compliance.unknown,
+            rules: config.compliance.rules,
+          }),
+        ),
         TERRAFORM_VERSION: text(config.tools.terraform.version),
         TERRAFORM_SHA256: text(config.tools.terraform.sha256 ?? ''),
         ATMOS_VERSION: text(config.tools.atmos?.version ?? ''),

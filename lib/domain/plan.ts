@@ -46,7 +46,16 @@ export interface ComponentResult {
 export function planHasChanges(plan: PlanSummary | undefined): boolean {
   if (!plan) return false;
   if (plan.changes !== undefined) return plan.changes;
-  return plan.add + plan.change + plan.destroy + (plan.move ?? 0) + (plan.import ?? 0) + (plan.forget ?? 0) + (plan.outputs ?? 0) > 0;
+  return (
+    plan.add +
+      plan.change +
+      plan.destroy +
+      (plan.move ?? 0) +
+      (plan.import ?? 0) +
+      (plan.forget ?? 0) +
+      (plan.outputs ?? 0) >
+    0
+  );
 }
 
 /** Names of the variables the buildspecs export (CodeBuild `exported-variables`). */
