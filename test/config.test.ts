@@ -41,6 +41,12 @@ describe('the configuration', () => {
       /tools.terraform.version: 1.5.7 is too old; Tropos needs Terraform >= 1.6.0/,
     ],
     [
+      'an atmos that turns plan exit code 2 into 1',
+      'tools.atmos.version',
+      '1.162.1',
+      /tools.atmos.version: 1.162.1 is too old; Tropos needs Atmos >= 1.163.0 \(seed 004; the first release since 1.162.0 that exits 2/,
+    ],
+    [
       'atmos engine without atmos',
       'tools.atmos',
       undefined,

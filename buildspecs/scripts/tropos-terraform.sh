@@ -19,6 +19,8 @@ for pair in STACK:stack TENANT:tenant ACCOUNT:account ENVIRONMENT:environment RE
   if [ -z "${!var:-}" ] && [[ "${TROPOS_CONTEXT:-}" =~ \"${pair#*:}\":\"([A-Za-z0-9._-]*)\" ]]; then printf -v "$var" '%s' "${BASH_REMATCH[1]}"; fi
 done
 [[ "${TROPOS_CONTEXT:-}" =~ \"dryRun\":true ]] && TROPOS_DRY_RUN=${TROPOS_DRY_RUN:-true}
+# A child run's commit (its parent's, handed over by Tropos): its Resolve stack checks out exactly that commit.
+[[ "${TROPOS_CONTEXT:-}" =~ \"commit\":\"([0-9a-f]{40})\" ]] && TROPOS_COMMIT=${TROPOS_COMMIT:-${BASH_REMATCH[1]}}
 # The run's `ref` input (validated: letters, digits, . _ / @ -): the repository's ref the run works at.
 run_ref=""
 [[ "${TROPOS_PARAMS:-}" =~ \"ref\":\"([A-Za-z0-9._/@-]+)\" ]] && run_ref=${BASH_REMATCH[1]}

@@ -90,6 +90,8 @@ export interface RunContext {
   readonly principal: string;
   /** The run that started this one ('' when none). */
   readonly parentRunId: string;
+  /** The commit a child works on (its parent's, handed over); '' for a run of its own (its ref's tip). */
+  readonly commit: string;
 }
 
 export interface ValidateResult {
@@ -354,6 +356,8 @@ export async function validateInput(
       origin: origin.kind,
       principal: origin.principal ?? '',
       parentRunId: origin.parentRunId ?? '',
+      // A child's: its parent's commit, which its Resolve stack checks out ('' for a run of its own: the ref's tip).
+      commit: origin.commit ?? '',
     },
     results: {},
   };
@@ -480,6 +484,8 @@ export interface HandoverRequest {
   readonly principal: string;
   /** The parent's lock owner, for a child on the parent's stack. */
   readonly lockOwner?: string;
+  /** The commit the parent resolved its stack at: every build of the child works on it too. */
+  readonly commit?: string;
   readonly input: Record<string, unknown>;
 }
 
@@ -497,6 +503,8 @@ export async function handOver(
     principal: req.principal || undefined,
     parentRunId: req.parentRunId,
     lockOwner: req.lockOwner || undefined,
+    // A full SHA only: a local run on a folder that is not a git repository has the commit `working-tree`.
+    commit: req.commit && /^[0-9a-f]{40}$/.test(req.commit) ? req.commit : undefined,
     createdAt: now.toISOString(),
   });
   return { input: req.input };

@@ -321,6 +321,8 @@ export class WorkflowCompiler {
         'parentRunId.$': '$$.Execution.Name',
         'principal.$': '$.context.principal',
         ...(this.workflow.mutating && sameStack ? { 'lockOwner.$': '$.context.lockOwner' } : {}),
+        // One commit per run, children included: the child resolves its stack at the commit this run resolved.
+        ...(this.needsResolvedStack() ? { 'commit.$': '$.stack.commit' } : {}),
         input,
       }),
       payloadResponseOnly: true,

@@ -77,7 +77,9 @@ function crossCheck(c: TroposConfig): string[] {
     );
   }
   if (c.tools.atmos && !atLeast(c.tools.atmos.version, '1.163.0')) {
-    problems.push(`tools.atmos.version: ${c.tools.atmos.version} is too old; Tropos needs Atmos >= 1.163.0 (seed 004)`);
+    problems.push(
+      `tools.atmos.version: ${c.tools.atmos.version} is too old; Tropos needs Atmos >= 1.163.0 (seed 004; the first release since 1.162.0 that exits 2 when terraform plan -detailed-exitcode does, cloudposse/atmos#1064)`,
+    );
   }
   if (c.stateBackend.locking === 's3-native' && !atLeast(c.tools.terraform.version, '1.10.0')) {
     problems.push(

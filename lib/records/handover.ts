@@ -23,6 +23,8 @@ export interface Handover {
   readonly parentRunId?: string | undefined;
   /** A child on its parent's stack works under the parent's lock: the run that holds it. */
   readonly lockOwner?: string | undefined;
+  /** The commit of the infrastructure repository the parent resolved its stack at: the child works on it too. */
+  readonly commit?: string | undefined;
   readonly createdAt: string;
   /** The execution that used it up (its first state). */
   readonly consumedBy?: string;
@@ -38,6 +40,8 @@ export interface RunOrigin {
   readonly principal?: string | undefined;
   readonly parentRunId?: string | undefined;
   readonly lockOwner?: string | undefined;
+  /** The parent's commit (a child of a run that resolved its stack). */
+  readonly commit?: string | undefined;
 }
 
 /** The same JSON value (key order aside): compared as JSON, whatever realm or store the objects came from. */
@@ -53,6 +57,7 @@ export function originOf(handover: Handover | undefined, workflow: string, input
     principal: handover.principal,
     parentRunId: handover.parentRunId,
     lockOwner: handover.lockOwner,
+    commit: handover.commit,
   };
 }
 
