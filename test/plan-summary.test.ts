@@ -7,7 +7,17 @@
 //   Terraform's own account of the SAME plan, parsed from `terraform show -no-color` ("Plan: 1 to import, 2 to add,
 //   ...", "has moved to", "will no longer be managed", "Changes to Outputs:"), and its `plan -detailed-exitcode`.
 import { execFile, spawnSync } from 'node:child_process';
-import { accessSync, constants, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  accessSync,
+  constants,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { promisify } from 'node:util';
@@ -23,6 +33,13 @@ const REFERENCE = join(ROOT, '..', 'shared', 'reference', 'terraform-plans');
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const { summarizePlan } = require('../buildspecs/scripts/plan-summary.js') as {
   summarizePlan: (plan: unknown) => Summary;
+};
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const { evaluate } = require('../buildspecs/scripts/compliance.js') as {
+  evaluate: (
+    plan: unknown,
+    policy: { requiredTags: string[]; unknown: string; rules: unknown[] },
+  ) => { findings: { address: string; rule: string; verdict: string; message: string }[]; checked: number };
 };
 
 /** What the caller treats as "the plan has changes" (terraform plan -detailed-exitcode 2). */
@@ -105,6 +122,19 @@ describe('plan-summary.js over the reference plans (hashicorp/terraform-json tes
     expect(summary).toEqual({ ...ZERO, ...expected });
     // hasChanges as -detailed-exitcode gives it: the caller's fields, and data sources read during apply.
     expect(callerHasChanges(summary) || summary.read > 0).toBe(gap ? !hasChanges : hasChanges);
+  });
+
+  // The compliance verdict per rule over the same plans (policy: required tag Owner; unknown values fail), each
+  // expected finding read off the plan by hand. Only nested_config_keys has an AWS resource: an aws_instance with
+  // `tags: null` (a 0.12 plan with a provider that has no tags_all): untagged, found. Everything else has no AWS
+  // resource, so no built-in rule applies to it.
+  const COMPLIANCE: Record<string, string[]> = {
+    'nested_config_keys__plan.json': ['required-tags violation aws_instance.foo'],
+  };
+  test.each(REFERENCE_PLANS)('$file: compliance verdict per rule', ({ file }) => {
+    const plan = JSON.parse(readFileSync(join(REFERENCE, file), 'utf8')) as unknown;
+    const { findings } = evaluate(plan, { requiredTags: ['Owner'], unknown: 'fail', rules: [] });
+    expect(findings.map((f) => `${f.rule} ${f.verdict} ${f.address}`)).toEqual(COMPLIANCE[file] ?? []);
   });
 
   test.each(INVALID_PLANS)('%s: the CLI fails with a message naming the file', (file) => {
@@ -567,6 +597,24 @@ describeWithTerraform('plan-summary.js over plans made with the real terraform',
     expect(noChanges).toBe(code === 0);
     // -detailed-exitcode's 2 is: any of the caller's fields, or a data source read during apply.
     expect(callerHasChanges(summary) || summary.read > 0).toBe(code === 2);
+  });
+
+  test('compliance verdict per rule: terraform_data is no AWS resource, so no built-in rule applies to any made plan', () => {
+    for (const c of MADE) {
+      const { findings } = evaluate(made.get(c.name)!.json, { requiredTags: ['Owner'], unknown: 'fail', rules: [] });
+      expect([c.name, findings]).toEqual([c.name, []]);
+    }
+    // A rule of the user's own does: every terraform_data must carry an input. In the mixed plan, read off its
+    // configuration (BLOCKS and the case's changes): rep, cbd and imp have none; keep, upd, cnt[0-2], each[a,b], mv2
+    // and module.m's inner have one; gone is deleted and fg forgotten (not evaluated).
+    const rule = { id: 'input-set', resourceTypes: ['terraform_data'], attribute: 'input', present: true };
+    const mixed = made.get(MADE.find((m) => m.name.startsWith('mixed'))!.name)!.json;
+    const found = evaluate(mixed, { requiredTags: [], unknown: 'fail', rules: [rule] }).findings;
+    expect(found.map((f) => `${f.rule} ${f.verdict} ${f.address}`).sort()).toEqual([
+      'input-set violation terraform_data.cbd',
+      'input-set violation terraform_data.imp',
+      'input-set violation terraform_data.rep',
+    ]);
   });
 
   test("the caller's rule (add/change/destroy/move/import/forget/outputs) misses only plans that only read data", () => {
