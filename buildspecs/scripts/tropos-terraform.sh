@@ -169,10 +169,17 @@ resolve() {
     fi
     node "$here/resolve-stack.js" terraform "$stack" "$from" "${TROPOS_ACCOUNT:-}" "${TROPOS_ENVIRONMENT:-}" "${TROPOS_TENANT:-}" >"$out" 2>"$err" || finish 1 "$(cat "$err")"
   fi
-  node -e 'const fs = require("fs"); const [file, commit] = process.argv.slice(1); const r = JSON.parse(fs.readFileSync(file, "utf8")); fs.writeFileSync(file, JSON.stringify({ ...r, commit }));' "$out" "$commit" \
-    || finish 1 "cannot add the commit to the resolved stack"
-  if [ -n "${TROPOS_ARTIFACTS_DIR:-}" ]; then mkdir -p "$TROPOS_ARTIFACTS_DIR/$prefix" && cp "$out" "$TROPOS_ARTIFACTS_DIR/$prefix/stack.json"
-  else command aws s3 cp --only-show-errors "$out" "s3://${TROPOS_ARTIFACTS_BUCKET}/$prefix/stack.json" || finish 1 "cannot store the resolved stack in s3://${TROPOS_ARTIFACTS_BUCKET}/$prefix"; fi
+  # With the commit; and each component's state settings as shell assignments (components/<name>.sh), which each
+  # of the run's builds sources (no JSON to parse per build): its state key, bucket, lock table and folder.
+  local settings="$work/components"
+  rm -rf "$settings" && mkdir -p "$settings"
+  node "$here/component-settings.js" "$out" "$commit" "$settings" || finish 1 "cannot add the commit to the resolved stack"
+  if [ -n "${TROPOS_ARTIFACTS_DIR:-}" ]; then mkdir -p "$TROPOS_ARTIFACTS_DIR/$prefix" && cp "$out" "$TROPOS_ARTIFACTS_DIR/$prefix/stack.json" && cp -R "$settings" "$TROPOS_ARTIFACTS_DIR/$prefix/"
+  else
+    command aws s3 cp --only-show-errors "$out" "s3://${TROPOS_ARTIFACTS_BUCKET}/$prefix/stack.json" \
+      && command aws s3 cp --only-show-errors --recursive "$settings" "s3://${TROPOS_ARTIFACTS_BUCKET}/$prefix/components" \
+      || finish 1 "cannot store the resolved stack in s3://${TROPOS_ARTIFACTS_BUCKET}/$prefix"
+  fi
   finish 0 "$(node -e 'const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")); const d = r.components.reduce((n, c) => n + c.dependsOn.length, 0); console.log(r.discovered ? `the repository defines ${r.stacks.length} stacks at ${r.commit}` : `resolved ${r.stack} at ${r.commit}: ${r.components.length} components, ${d} dependencies${r.ignored.length ? `; left out: ${r.ignored.join("; ")}` : ""}`)' "$out")"
 }
 
@@ -227,29 +234,23 @@ CONFIG
 }
 
 # --- terraform / atmos -------------------------------------------------------------------------------------
-# The component's state as the run resolved it (runs/<runId>/resolve/stack.json: Atmos's own S3 layout and backend
-# section, or the plain-terraform layout's key): never assumed here. Sets state_key, state_bucket, lock_table and
+# The component's state as the run resolved it (runs/<runId>/resolve/components/<component>.sh, written from the
+# resolved stack: Atmos's own S3 layout and backend section, or the plain-terraform layout's key): never assumed. Sets state_key, state_bucket, lock_table and
 # component_folder (Atmos's metadata.component).
 state_key="" state_bucket=${TROPOS_STATE_BUCKET:-} lock_table=${TROPOS_LOCK_TABLE:-} component_folder=""
 component_state() {
-  local stack_json="$work/resolved-stack.json" from="runs/${TROPOS_RUN_ID:-local}/resolve/stack.json" fields
-  if [ -n "${TROPOS_ARTIFACTS_DIR:-}" ]; then cp "$TROPOS_ARTIFACTS_DIR/$from" "$stack_json" 2>/dev/null
-  else aws s3 cp --only-show-errors "s3://${TROPOS_ARTIFACTS_BUCKET:-}/$from" "$stack_json" >/dev/null 2>&1; fi \
-    || { [ "$dry" = "true" ] && return 0; finish 1 "the resolved stack of run ${TROPOS_RUN_ID:-local} is missing ($from): its Resolve stack step did not run"; }
-  fields=$(node -e '
-    const [file, name] = process.argv.slice(1);
-    const c = (JSON.parse(require("fs").readFileSync(file, "utf8")).components || []).find((x) => x.name === name);
-    if (!c) { console.error(`${name} is not a component of the resolved stack`); process.exit(3); }
-    const b = c.backend || {};
-    console.log([c.stateKey || "-", b.bucket || "-", b.dynamodb_table || "-", c.folder || "-"].join(" "));' "$stack_json" "$component") \
-    || finish 1 "$component is not a component of the stack the run resolved"
-  local key bucket table folder
-  read -r key bucket table folder <<<"$fields"
-  [ "$folder" != "-" ] && component_folder=$folder
-  [ "$key" != "-" ] || finish 1 "the resolved stack gives $component no S3 state key (backend type not s3?): Tropos runs state operations on the S3 backend only"
-  state_key=$key
-  [ "$bucket" != "-" ] && state_bucket=$bucket
-  [ "$table" != "-" ] && lock_table=$table
+  local file="$work/component-state.sh" from="runs/${TROPOS_RUN_ID:-local}/resolve/components/${component}.sh"
+  if [ -n "${TROPOS_ARTIFACTS_DIR:-}" ]; then cp "$TROPOS_ARTIFACTS_DIR/$from" "$file" 2>/dev/null
+  else aws s3 cp --only-show-errors "s3://${TROPOS_ARTIFACTS_BUCKET:-}/$from" "$file" >/dev/null 2>&1; fi \
+    || { [ "$dry" = "true" ] && return 0; finish 1 "$component is not a component of the stack run ${TROPOS_RUN_ID:-local} resolved ($from is missing: did its Resolve stack step run?)"; }
+  local bucket="" table="" folder=""
+  state_key=""
+  # shellcheck disable=SC1090 # written by the run's resolve (component-settings.js; values single-quoted)
+  . "$file"
+  [ -n "$state_key" ] || finish 1 "the resolved stack gives $component no S3 state key (backend type not s3?): Tropos runs terraform on the S3 backend only"
+  [ -n "$bucket" ] && state_bucket=$bucket
+  [ -n "$table" ] && lock_table=$table
+  [ -n "$folder" ] && component_folder=$folder
   return 0
 }
 
@@ -321,12 +322,17 @@ plan() {
   local summary sha lock_sha
   summary=$(node "$here/plan-summary.js" "$json") || finish 1 "cannot read the plan JSON of $component"
   # The counts as Terraform's own summary gives them, and what it reports besides: moves, imports, forgets, outputs.
-  read -r add change destroy move import forget outputs < <(node -e 'const s = JSON.parse(process.argv[1]); console.log([s.add, s.change, s.destroy, s.move, s.import, s.forget, s.outputs].join(" "))' "$summary") \
-    || finish 1 "cannot read the plan summary of $component"
+  # (One line of JSON with integer fields, from plan-summary.js: read with bash.)
+  local add change destroy move import forget outputs field
+  for field in add change destroy move import forget outputs; do
+    [[ "$summary" =~ \"$field\":([0-9]+) ]] || finish 1 "cannot read the plan summary of $component: $summary"
+    printf -v "$field" '%s' "${BASH_REMATCH[1]}"
+  done
   sha=$(sha_of "$out")
   lock_sha=$(sha_of "$(lock_file)")
-  node -e 'const [file, commit, lockSha256, planSha256, terraformVersion] = process.argv.slice(1); require("fs").writeFileSync(file, JSON.stringify({ commit, lockSha256, planSha256, terraformVersion }))' \
-    "$meta" "$(repo_commit)" "$lock_sha" "$sha" "$terraform_version" || finish 1 "cannot write the plan's metadata"
+  # Every value is hex, a commit or `working-tree`, or a version: no JSON escaping needed.
+  printf '{"commit":"%s","lockSha256":"%s","planSha256":"%s","terraformVersion":"%s"}\n' \
+    "$(repo_commit)" "$lock_sha" "$sha" "$terraform_version" >"$meta" || finish 1 "cannot write the plan's metadata"
   upload "$out" tfplan; upload "$json" plan.json; upload "$text" plan.txt; upload "$meta" plan-meta.json
   [ -n "$lock_sha" ] && upload "$(lock_file)" terraform.lock.hcl
   export_var TROPOS_PLAN_ADD "$add"; export_var TROPOS_PLAN_CHANGE "$change"; export_var TROPOS_PLAN_DESTROY "$destroy"
@@ -361,7 +367,9 @@ apply_plan() {
     fi
     download plan-meta.json "$meta" || finish 1 "PlanMismatch: the saved plan of $component has no record of the commit and lock file it was made with; refusing to apply"
     local planned_commit planned_lock here_commit here_lock
-    read -r planned_commit planned_lock < <(node -e 'const m = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")); console.log(`${m.commit || "-"} ${m.lockSha256 || "-"}`)' "$meta")
+    local meta_text; meta_text=$(<"$meta")
+    [[ "$meta_text" =~ \"commit\":\"([^\"]*)\" ]] && planned_commit=${BASH_REMATCH[1]:--} || planned_commit=-
+    [[ "$meta_text" =~ \"lockSha256\":\"([^\"]*)\" ]] && planned_lock=${BASH_REMATCH[1]:--} || planned_lock=-
     here_commit=$(repo_commit)
     if [ "$planned_commit" != "$here_commit" ]; then
       finish 1 "PlanMismatch: the plan of $component was made at commit $planned_commit, but this build is at $here_commit; refusing to apply (plan again)"
@@ -447,7 +455,8 @@ main() {
   export_var TROPOS_COMMIT_SHA "$(repo_commit)"
   terraform_version=""
   if [ "$dry" != "true" ]; then
-    terraform_version=$(terraform version -json 2>/dev/null | node -e 'let s = ""; process.stdin.on("data", (d) => (s += d)).on("end", () => { try { console.log(JSON.parse(s).terraform_version) } catch { console.log("") } })')
+    local version_json; version_json=$(terraform version -json 2>/dev/null)
+    [[ "$version_json" =~ \"terraform_version\":\ *\"([^\"]+)\" ]] && terraform_version=${BASH_REMATCH[1]}
     export_var TROPOS_TERRAFORM_VERSION "$terraform_version"
   fi
   say "$command $component of $stack (engine $engine, terraform ${terraform_version:-not run}, commit $(repo_commit))"
