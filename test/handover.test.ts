@@ -108,3 +108,35 @@ describe('the run ledger and a lock taken under an ended parent', () => {
     expect(await locks.get('acme-dev-x')).toBeUndefined();
   });
 });
+
+describe('a stack lock whose holder has ended', () => {
+  test('two runs taking it over at once: exactly one gets it, the other is told StackLocked', async () => {
+    const locks = new StackLocks(dynamo.documents, LOCAL_TABLE_NAMES.runs);
+    await locks.acquire('acme-dev-race', 'old-run', 'apply-environment', { execution: 'arn:old' });
+    const ended = async (arn: string) => (arn === 'arn:old' ? 'FAILED' : undefined);
+    const results = await Promise.allSettled(
+      ['run-a', 'run-b', 'run-c'].map((r) =>
+        locks.acquire('acme-dev-race', r, 'apply-environment', { execution: `arn:${r}`, ended }),
+      ),
+    );
+    const won = results.filter((r) => r.status === 'fulfilled');
+    expect(won).toHaveLength(1);
+    const lock = (won[0] as PromiseFulfilledResult<Awaited<ReturnType<StackLocks['acquire']>>>).value;
+    expect(lock.takenOver).toMatchObject({ from: 'old-run', status: 'FAILED' });
+    expect(await locks.get('acme-dev-race')).toMatchObject({ holder: lock.holder, execution: `arn:${lock.holder}` });
+    for (const r of results.filter((x) => x.status === 'rejected'))
+      expect((r as PromiseRejectedResult).reason).toMatchObject({ name: 'StackLocked' });
+    // The winner still runs: nobody takes it from it.
+    await expect(
+      locks.acquire('acme-dev-race', 'run-d', 'apply-environment', { execution: 'arn:run-d', ended }),
+    ).rejects.toThrow(`stack acme-dev-race is locked by run ${lock.holder}`);
+  });
+
+  test('a lock without an execution (written before Tropos recorded one) is never taken over', async () => {
+    const locks = new StackLocks(dynamo.documents, LOCAL_TABLE_NAMES.runs);
+    await locks.acquire('acme-dev-old', 'old-run', 'apply-environment');
+    await expect(
+      locks.acquire('acme-dev-old', 'new-run', 'apply-environment', { ended: async () => 'SUCCEEDED' }),
+    ).rejects.toThrow(/is locked by run old-run/);
+  });
+});

@@ -1,4 +1,4 @@
-import { GetCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, PutCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { DescribeTableCommand } from '@aws-sdk/client-dynamodb';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -670,6 +670,69 @@ describe('stack locks', () => {
     );
     expect((await t.waitFor(runId)).run.status).toBe('ABORTED');
     expect(await lockOf(t, 'acme-dev-testenv-01')).toBeUndefined();
+  });
+});
+
+describe('stack locks whose holder has ended', () => {
+  const lockKey = (stack: string) => ({ runId: `LOCK#${stack}`, sk: 'LOCK' });
+  const lockOf = async (stack: string) =>
+    (await t.plane.dynamo.documents.send(new GetCommand({ TableName: t.plane.tables.runs, Key: lockKey(stack) }))).Item;
+
+  test('a lock whose holder has ended (its end event lost) is taken over, and the takeover recorded', async () => {
+    t.scenario({});
+    const ended = await t.run('apply-backend', DEV);
+    expect(ended.run.status).toBe('SUCCEEDED');
+    // The ledger's release lost: the lock item as the ended run took it.
+    const stale = {
+      ...lockKey('acme-dev-testenv-01'),
+      stack: 'acme-dev-testenv-01',
+      holder: ended.run.runId,
+      workflow: 'apply-backend',
+      since: ended.run.startedAt,
+      execution: ended.run.executionArn,
+    };
+    await t.plane.dynamo.documents.send(new PutCommand({ TableName: t.plane.tables.runs, Item: stale }));
+    const next = await t.run('apply-backend', DEV);
+    expect(next.run.status).toBe('SUCCEEDED');
+    expect(next.run.lockTakenOver).toEqual({
+      from: ended.run.runId,
+      workflow: 'apply-backend',
+      since: ended.run.startedAt,
+      status: 'SUCCEEDED',
+      at: expect.any(String),
+    });
+    expect(await lockOf('acme-dev-testenv-01')).toBeUndefined(); // given back as usual when it ended
+    // A holder whose execution is gone (a control plane restarted with its engine in memory): taken over too.
+    await t.plane.dynamo.documents.send(
+      new PutCommand({
+        TableName: t.plane.tables.runs,
+        Item: {
+          ...stale,
+          holder: 'apply-backend-gone',
+          execution: stale.execution.replace(ended.run.runId, 'apply-backend-gone'),
+        },
+      }),
+    );
+    const after = await t.run('apply-backend', DEV);
+    expect(after.run).toMatchObject({
+      status: 'SUCCEEDED',
+      lockTakenOver: { from: 'apply-backend-gone', status: 'GONE' },
+    });
+  });
+
+  test('a holder that still runs keeps its lock: StackLocked names it', async () => {
+    t.scenario({});
+    const first = String((await t.post('/runs', { workflow: 'apply-environment', input: PROD })).body.runId);
+    await t.waitFor(first, (d) => d.approvals.length > 0);
+    expect(await lockOf('acme-prod-main')).toMatchObject({
+      holder: first,
+      execution: expect.stringContaining(`:${first}`),
+    });
+    const second = await t.run('apply-backend', PROD);
+    expect(second.run).toMatchObject({ status: 'FAILED', error: 'StackLocked' });
+    expect(second.run.lockTakenOver).toBeUndefined();
+    await t.post(`/approvals/${first}.approve`, { decision: 'reject' });
+    expect((await t.waitFor(first)).run.status).toBe('FAILED');
   });
 });
 

@@ -168,6 +168,8 @@ export class WorkflowCompiler {
         'stack.$': '$.context.stack',
         'owner.$': '$.context.lockOwner',
         workflow: this.workflow.name,
+        // Who holds it, for a later run to ask whether it still runs (a lock whose holder ended is taken over).
+        'execution.$': '$$.Execution.Id',
       }),
       payloadResponseOnly: true,
       resultPath: '$.lock',

@@ -104,6 +104,21 @@ export class TroposFunctions extends Construct {
 
     this.stackLock = this.fn('StackLock', 'stack-lock', tables);
     records.runs.grantReadWriteData(this.stackLock);
+    // A lock whose holder has ended is free: it asks Step Functions how the holder's execution stands. Each
+    // workflow's executions by the state machine's exact name (by name: the state machines reference this function).
+    this.stackLock.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: ['states:DescribeExecution'],
+        resources: props.workflowNames.map((name) =>
+          Stack.of(this).formatArn({
+            service: 'states',
+            resource: 'execution',
+            resourceName: `${stateMachineName(config.name, name)}:*`,
+            arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+          }),
+        ),
+      }),
+    );
 
     // The workflows (each one's input spec and state machine name) are built into its bundle with the settings.
     this.api = this.fn('Api', 'api', tables, { bundled: { settings, workflows: props.workflowEntries } });

@@ -99,6 +99,7 @@ export type RunStart = Partial<
     | 'callbackUrl'
     | 'dryRun'
     | 'tier'
+    | 'lockTakenOver'
   >
 >;
 

@@ -1,3 +1,4 @@
+import type { LockTakeover } from './stack-lock';
 import type { PlanSummary } from '../domain/plan';
 import type { SweepSummary } from '../domain/drift';
 
@@ -37,6 +38,8 @@ export interface Run {
   readonly error?: string | undefined;
   readonly cause?: string | undefined;
   readonly executionArn: string;
+  /** The stack lock this run took over from a run that had ended without giving it back (see StackLocks). */
+  readonly lockTakenOver?: LockTakeover | undefined;
   /** A drift sweep's outcome (its execution's output): how many were checked, which drifted, which failed. */
   readonly summary?: SweepSummary | undefined;
   /** The signed callback of a run given a `callbackUrl`, once the run ended. */
