@@ -344,7 +344,26 @@ describe('every workflow, end to end through the local engine (atmos layout, ter
     expect(unlock.components[0]).toMatchObject({ step: 'repair', message: 'force-unlocked f1e2 on vpc' });
     expect(t.calls().find((c) => c.sub === 'force-unlock')?.args).toEqual(['-force', 'f1e2']);
     const build = readFileSync(unlock.components[0]!.logs!, 'utf8');
-    expect(build).toContain('before forcing: tropos: state of vpc is locked: id f1e2, held by jane@ci-runner');
+    expect(build).toContain('before forcing: state of vpc is locked: id f1e2, held by jane@ci-runner');
+    // A made-up (or stale) id is refused before terraform runs, naming the lock there is.
+    t.scenario({
+      lock: { ID: 'f1e2', Who: 'jane@ci-runner', Operation: 'OperationTypeApply', Created: '2026-11-20T10:00:00Z' },
+    });
+    const wrong = await t.run('state-operations', {
+      ...DEV,
+      component: 'vpc',
+      operation: 'unlock',
+      lock_id: 'made-up',
+    });
+    expect(wrong.run.status).toBe('FAILED');
+    expect(wrong.components[0]?.message).toBe(
+      'refusing to force-unlock vpc: its lock is id f1e2, held by jane@ci-runner, operation OperationTypeApply, since 2026-11-20T10:00:00Z, not made-up (run operation=lock-status and give its id)',
+    );
+    expect(t.calls().filter((c) => c.sub === 'force-unlock')).toEqual([]);
+    // No lock at all: nothing to force.
+    t.scenario({});
+    const none = await t.run('state-operations', { ...DEV, component: 'vpc', operation: 'unlock', lock_id: 'f1e2' });
+    expect(none.components[0]?.message).toBe('state of vpc is not locked: nothing to force-unlock (lock_id f1e2)');
   });
 
   test('import: imports the resource into the component, then plans it', async () => {

@@ -208,6 +208,9 @@ suite('the real terraform, its S3 backend on a local endpoint', () => {
     // The real terraform refuses to plan while it is held, and force-unlock (with the holder's id) frees it.
     const wrongId = await ops({ operation: 'unlock', lock_id: '00000000-0000-0000-0000-000000000000' });
     expect(wrongId.run.status).toBe('FAILED');
+    expect(messageOf(wrongId)).toBe(
+      `refusing to force-unlock lambda: its lock is id ${lockId}, held by ci@runner-7, operation OperationTypeApply, since 2026-12-01T08:00:00Z, not 00000000-0000-0000-0000-000000000000 (run operation=lock-status and give its id)`,
+    );
     expect(
       moto.aws(
         'dynamodb',

@@ -408,21 +408,50 @@ apply_plan() {
   finish 0 "$component: applied plan ${expected:0:12}"
 }
 
-lock_status() {
-  local lock_id="${state_bucket}/${state_key}"
+# The state lock's holder as terraform wrote it (its lock info JSON: ID, Who, Operation, Created), '' when the state
+# is not locked: the lock table's item (DynamoDB locking) or the .tflock object (S3-native locking).
+lock_info() {
   if [ "${TROPOS_LOCKING:-dynamodb}" = "s3-native" ]; then
-    run aws s3api head-object --bucket "${state_bucket}" --key "${state_key}.tflock" >/dev/null 2>&1 && finish 0 "state of $component is locked (s3 lock file ${state_key}.tflock)"
-    finish 0 "state of $component is not locked"
+    aws s3 cp --only-show-errors "s3://${state_bucket}/${state_key}.tflock" - 2>/dev/null || true
+    return
   fi
+  local info
+  info=$(aws dynamodb get-item --table-name "${lock_table}" --key "{\"LockID\":{\"S\":\"${state_bucket}/${state_key}\"}}" --query 'Item.Info.S' --output text) \
+    || finish 1 "cannot read the lock table $lock_table"
+  [ "$info" = "None" ] || printf '%s' "$info"
+}
+
+describe_lock() { # lock info JSON
+  node -e 'const i = JSON.parse(process.argv[1]); console.log(`id ${i.ID}, held by ${i.Who}, operation ${i.Operation}, since ${i.Created}`)' "$1"
+}
+
+lock_status() {
   if [ "$dry" = "true" ]; then
-    run aws dynamodb get-item --table-name "${lock_table}" --key "{\"LockID\":{\"S\":\"$lock_id\"}}"
+    echo "[dry-run] read the state lock of ${state_bucket}/${state_key}"
     finish 0 "dry run: lock status not read"
   fi
   require_tool aws "v2"
-  local info
-  info=$(aws dynamodb get-item --table-name "${lock_table}" --key "{\"LockID\":{\"S\":\"$lock_id\"}}" --query 'Item.Info.S' --output text) || finish 1 "cannot read the lock table $lock_table"
-  if [ -z "$info" ] || [ "$info" = "None" ]; then finish 0 "state of $component is not locked"; fi
-  finish 0 "state of $component is locked: $(node -e 'const i = JSON.parse(process.argv[1]); console.log(`id ${i.ID}, held by ${i.Who}, operation ${i.Operation}, since ${i.Created}`)' "$info")"
+  local info; info=$(lock_info)
+  if [ -z "$info" ]; then finish 0 "state of $component is not locked"; fi
+  finish 0 "state of $component is locked: $(describe_lock "$info")"
+}
+
+# force-unlock: only the lock that was read, by its id (a made-up or stale id is refused before terraform runs).
+force_unlock() {
+  local wanted; wanted=$(param lock_id)
+  if [ "$dry" != "true" ]; then
+    require_tool aws "v2"
+    local info held; info=$(lock_info)
+    [ -n "$info" ] || finish 1 "state of $component is not locked: nothing to force-unlock (lock_id $wanted)"
+    [[ "$info" =~ \"ID\":\"([^\"]*)\" ]] && held=${BASH_REMATCH[1]}
+    if [ "${held:-}" != "$wanted" ]; then
+      finish 1 "refusing to force-unlock $component: its lock is $(describe_lock "$info"), not $wanted (run operation=lock-status and give its id)"
+    fi
+    say "before forcing: state of $component is locked: $(describe_lock "$info")"
+  fi
+  init
+  tf force-unlock -force "$wanted" || finish 1 "terraform force-unlock $wanted failed"
+  finish 0 "force-unlocked $wanted on $component"
 }
 
 # --- commands ----------------------------------------------------------------------------------------------
@@ -500,12 +529,7 @@ main() {
       ;;
     state-repair)
       case "$(param operation)" in
-        unlock)
-          say "before forcing: $( (lock_status) 2>&1 | tail -1)"
-          init
-          tf force-unlock -force "$(param lock_id)" || finish 1 "terraform force-unlock $(param lock_id) failed"
-          finish 0 "force-unlocked $(param lock_id) on $component"
-          ;;
+        unlock) force_unlock ;;
         restore)
           version=$(param version_id)
           run aws s3api get-object --bucket "${state_bucket}" --key "$state_key" --version-id "$version" "$work/restored.tfstate" || finish 1 "cannot fetch version $version"
