@@ -116,11 +116,16 @@ describe('the findings of the template review, each fixed', () => {
       `#!/usr/bin/env bash\nprintf '%s|AWS_PROFILE=%s|TF_CLI_ARGS_init=%s\\n' "$*" "\${AWS_PROFILE:-}" "\${TF_CLI_ARGS_init:-}" >>"${dir}/calls"\n[ "$2" = plan ] && exit 0\nexit 0\n`,
     );
     chmodSync(join(bin, 'terraform'), 0o755);
+    // What the run's Resolve stack left for the component (its state settings).
+    const settings = join(dir, 'artifacts', 'runs', 'run-1', 'resolve', 'components');
+    mkdirSync(settings, { recursive: true });
+    writeFileSync(join(settings, 'vpc.sh'), "state_key='dev/testenv-01/vpc/terraform.tfstate'\nfolder='vpc'\n");
     const r = spawnSync('bash', [join(ROOT, 'buildspecs', 'scripts', 'tropos-terraform.sh')], {
       encoding: 'utf8',
       env: {
         PATH: `${bin}:${process.env.PATH}`,
         TERRAFORM_VERSION: '1.9.8',
+        TROPOS_ARTIFACTS_DIR: join(dir, 'artifacts'),
         TROPOS_COMMAND: 'validate',
         TROPOS_COMPONENT: 'vpc',
         TROPOS_ENGINE: 'terraform',

@@ -15,6 +15,8 @@ import type { WorkflowSpec } from '../../lib/workflow/spec';
 import { approverProblem } from './authority';
 import { executionInput, validateInput, ValidatorSettings } from '../validate-input/core';
 import { getEnvironment, listEnvironments, onboard, startDriftSweep } from './environments';
+import { stopRun, unlockStack } from './operations';
+import type { StackLocks } from '../../lib/records/stack-lock';
 import { ApiRequest, ApiResponse, HttpError, jsonBody, newRunId, refuseProblems } from './http';
 
 export type { ApiRequest, ApiResponse };
@@ -55,6 +57,12 @@ export interface ApiDeps {
     name: string,
     input: Record<string, unknown>,
   ) => Promise<{ executionArn: string }>;
+  /** Stops an execution (StopExecution): a run stopped with no build in flight. */
+  readonly stopExecution: (executionArn: string, error: string, cause: string) => Promise<void>;
+  /** How an execution stands (DescribeExecution): RUNNING, how it ended, or GONE. */
+  readonly executionStatus: (executionArn: string) => Promise<string>;
+  /** The stack locks (an operator's unlock). */
+  readonly locks: Pick<StackLocks, 'get' | 'release'>;
   readonly now?: () => Date;
 }
 
@@ -89,6 +97,18 @@ export const ROUTES: readonly {
   { method: 'POST', path: '/runs', handler: (req, deps) => startRun(req, deps), callers: ['operator'] },
   { method: 'GET', path: '/runs', handler: (req, deps) => listRuns(req, deps), callers: EVERYONE },
   { method: 'GET', path: '/runs/{id}', handler: (_, deps, p) => getRun(p.id!, deps), callers: EVERYONE },
+  {
+    method: 'POST',
+    path: '/runs/{id}/stop',
+    handler: (req, deps, p) => stopRun(p.id!, req, deps),
+    callers: ['operator'],
+  },
+  {
+    method: 'POST',
+    path: '/stacks/{stack}/unlock',
+    handler: (req, deps, p) => unlockStack(p.stack!, req, deps),
+    callers: ['operator'],
+  },
   { method: 'GET', path: '/approvals', handler: (req, deps) => listApprovals(req, deps), callers: EVERYONE },
   {
     method: 'POST',

@@ -1,12 +1,13 @@
 import middy from '@middy/core';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
-import { SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
+import { DescribeExecutionCommand, SFNClient, StartExecutionCommand, StopExecutionCommand } from '@aws-sdk/client-sfn';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import { TABLES } from '../../lib/records/environment';
 import { EnvironmentWriter, TicketStore } from '../../lib/records/environment-store';
 import { ApprovalStore } from '../../lib/records/approval-store';
 import { HandoverStore } from '../../lib/records/handover';
 import { RunStore } from '../../lib/records/run-store';
+import { StackLocks } from '../../lib/records/stack-lock';
 import { StepFunctionsTokens } from '../shared/task-tokens';
 import type { ValidatorSettings } from '../validate-input/core';
 import { bundled, createLogger, dynamo, ownAccountId, requiredEnv } from '../shared/runtime';
@@ -38,6 +39,18 @@ const deps = {
     const out = await sfn.send(new StartExecutionCommand({ stateMachineArn, name, input: JSON.stringify(input) }));
     return { executionArn: out.executionArn! };
   },
+  stopExecution: async (executionArn: string, error: string, cause: string) => {
+    await sfn.send(new StopExecutionCommand({ executionArn, error, cause }));
+  },
+  executionStatus: async (executionArn: string) => {
+    try {
+      return (await sfn.send(new DescribeExecutionCommand({ executionArn }))).status ?? 'UNKNOWN';
+    } catch (e) {
+      if ((e as Error).name === 'ExecutionDoesNotExist') return 'GONE';
+      throw e;
+    }
+  },
+  locks: new StackLocks(dynamo(), requiredEnv(TABLES.runs.env)),
 };
 
 /** API Gateway (REST, IAM-authorised) proxy handler; the local server calls it with the same event shape. */

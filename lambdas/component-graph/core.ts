@@ -87,6 +87,8 @@ export interface NextRequest {
   readonly command: string;
   /** For an apply: the plan step whose reviewed plan each component applies. */
   readonly planStep?: string | undefined;
+  /** The run's execution (its ARN): a stopped run is stopped by the last of its builds in flight to end. */
+  readonly execution?: string | undefined;
   readonly worker: number;
   /** The component the worker just built ('' on its first call), and how its build ended. */
   readonly finished: string;
@@ -155,8 +157,18 @@ export interface StepSummary {
 /** Where component and step outcomes, and the resolved stack, are recorded (the run ledger). */
 export type RunRecords = Pick<
   RunStore,
-  'recordComponent' | 'recordStep' | 'recordResolved' | 'resolvedComponents' | 'components' | 'component'
+  | 'recordComponent'
+  | 'recordStep'
+  | 'recordResolved'
+  | 'resolvedComponents'
+  | 'components'
+  | 'component'
+  | 'getRun'
+  | 'inFlight'
 >;
+
+/** Stops an execution (StopExecution): a stopped run, once its last build in flight has ended. */
+export type StopExecution = (executionArn: string, error: string, cause: string) => Promise<void>;
 
 /** Reads what the resolve build stored (the artifacts bucket). */
 export interface ResolvedSource {
@@ -180,6 +192,7 @@ export class ComponentGraph {
     private readonly seen?: SeenStacks,
     private readonly now = () => new Date().toISOString(),
     timeouts: BuildTimeouts = { defaultMinutes: DEFAULT_BUILD_MINUTES, components: {} },
+    private readonly stopExecution?: StopExecution,
   ) {
     this.pool = new WorkerPool(store, sender, (component) => buildMinutesOf(timeouts, component));
   }
@@ -370,12 +383,28 @@ export class ComponentGraph {
           }),
         ),
       ]);
+      if (await this.stopped(req)) return { parked: true };
       // What this build made READY, this worker builds next (the critical path's shortest way).
       if (await this.pool.take(req.runId, req.step, req.worker, req.taskToken, madeReady, planSha))
         return { parked: true };
     }
+    if (!req.finished && (await this.stopped(req))) return { parked: true };
     await this.pool.park(req.runId, req.step, req.worker, req.taskToken, planSha);
     return { parked: true };
+  }
+
+  /**
+   * A run an operator asked to stop hands out nothing more: this worker is told it is done, and once no build of
+   * the run is in flight (this one has ended), the execution is stopped — never a build in the middle of an apply.
+   */
+  private async stopped(req: NextRequest): Promise<boolean> {
+    const stop = (await this.records.getRun(req.runId))?.stopRequested;
+    if (!stop) return false;
+    await this.pool.tellDone(req.taskToken);
+    const inFlight = await this.records.inFlight(req.runId);
+    if (inFlight.length === 0 && req.execution && this.stopExecution)
+      await this.stopExecution(req.execution, 'RunStopped', `stopped by ${stop.by}: ${stop.reason}`);
+    return true;
   }
 
   /** A step's one build (a component named by the input, or the repository): its record. */

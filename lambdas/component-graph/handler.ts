@@ -7,13 +7,15 @@ import { RunStore } from '../../lib/records/run-store';
 import { resolvedKey, type BuildTimeouts } from '../../lib/domain/resolved';
 import { bundled, createLogger, dynamo, requiredEnv } from '../shared/runtime';
 import { StepFunctionsTokens } from '../shared/task-tokens';
+import { SFNClient, StopExecutionCommand } from '@aws-sdk/client-sfn';
 import { ComponentGraph, GraphRequest, ResolvedSource } from './core';
 import { DynamoPoolStore } from './dynamo-store';
 import type { OrderSender, WorkerOrder } from './scheduler';
 
 const logger = createLogger('component-graph');
 const table = requiredEnv(TABLES.runs.env);
-const tokens = new StepFunctionsTokens();
+const sfn = new SFNClient({});
+const tokens = new StepFunctionsTokens(sfn);
 
 /** Answers a worker; a token Step Functions no longer knows (its execution ended) is said, not thrown. */
 const sender: OrderSender = {
@@ -59,6 +61,14 @@ const graph = new ComponentGraph(
   new EnvironmentWriter(db, requiredEnv(TABLES.environments.env)),
   undefined,
   bundled<BuildTimeouts>('timeouts'),
+  async (executionArn, error, cause) => {
+    try {
+      await sfn.send(new StopExecutionCommand({ executionArn, error, cause }));
+    } catch (e) {
+      // Stopped already (another worker's last build ended at the same moment): nothing to do.
+      if ((e as Error).name !== 'ExecutionDoesNotExist') throw e;
+    }
+  },
 );
 
 /** The stack a run resolved, and the worker pools of its terraform steps. */

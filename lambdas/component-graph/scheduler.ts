@@ -192,6 +192,11 @@ export class WorkerPool {
     return false;
   }
 
+  /** Tells a worker it is done (its run stops): it takes nothing more. */
+  public async tellDone(token: string): Promise<void> {
+    await this.sender.send(token, { done: true, component: '', planSha256: '', timeoutMinutes: 0 });
+  }
+
   /** Parks a worker, then pairs every parked worker with a READY component (or tells them all the step is done). */
   public async park(runId: string, step: string, worker: number, token: string, planSha: PlanShaOf): Promise<void> {
     await this.store.park(runId, step, worker, token);

@@ -242,6 +242,63 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
       }
     });
 
+  runs
+    .command('stop')
+    .description(
+      'stop a run: nothing new starts; builds in flight (an apply) end first, then the run ends ABORTED (recorded)',
+    )
+    .argument('<runId>')
+    .requiredOption('--reason <text>', 'why (recorded on the run)')
+    .action(async (runId: string, opts: { reason: string }) => {
+      const conn = await connectAs(true);
+      try {
+        const answer = await conn.client
+          .request<{ status: string; message?: string }>('POST', `/runs/${encodeURIComponent(runId)}/stop`, {
+            reason: opts.reason,
+          })
+          .catch((e: unknown) => {
+            if (e instanceof ApiError && [400, 403, 404, 409].includes(e.status)) throw new UsageError(e.message);
+            throw e;
+          });
+        io.out(
+          answer.status === 'ABORTED'
+            ? `${runId}: stopped (no build was in flight)`
+            : `${runId}: stopping: ${answer.message ?? 'builds in flight end first'}`,
+        );
+      } finally {
+        await conn.close();
+      }
+    });
+
+  program
+    .command('unlock')
+    .description(
+      "give a stack's lock back (refused while the run holding it still runs, unless --force; recorded on that run)",
+    )
+    .argument('<stack>', 'the stack: <tenant>-<account>-<environment>')
+    .requiredOption('--reason <text>', 'why (recorded on the run that held the lock)')
+    .option('--force', 'even though the run holding it still runs (stop it first if you can: tropos runs stop)')
+    .action(async (stack: string, opts: { reason: string; force?: boolean }) => {
+      const conn = await connectAs(true);
+      try {
+        const answer = await conn.client
+          .request<{ holder: string; workflow: string; holderStatus: string; forced: boolean }>(
+            'POST',
+            `/stacks/${encodeURIComponent(stack)}/unlock`,
+            { reason: opts.reason, ...(opts.force ? { force: true } : {}) },
+          )
+          .catch((e: unknown) => {
+            if (e instanceof ApiError && [400, 403, 404, 409].includes(e.status)) throw new UsageError(e.message);
+            throw e;
+          });
+        io.out(
+          `${stack}: unlocked${answer.forced ? ' (forced)' : ''}; it was held by run ${answer.holder} (${answer.workflow}, ${answer.holderStatus})`,
+        );
+      } finally {
+        await conn.close();
+      }
+    });
+
   program
     .command('approvals')
     .description('approvals, newest first (default: the pending ones)')

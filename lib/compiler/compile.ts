@@ -532,6 +532,7 @@ export class WorkflowCompiler {
         step: step.name,
         command: step.command,
         ...(step.plan ? { planStep: step.plan } : {}),
+        'execution.$': '$$.Execution.Id',
         'worker.$': '$.worker',
         'finished.$': '$.next.component',
         'last.$': '$.last',

@@ -75,6 +75,10 @@ export class TroposFunctions extends Construct {
     records.runs.grantReadWriteData(this.componentGraph);
     // Every stack the repository defines enters the registry (with its network block) when a run resolves one.
     records.environments.grantReadWriteData(this.componentGraph);
+    // A stopped run is stopped by the last of its builds in flight to end (its own execution).
+    this.componentGraph.addToRolePolicy(
+      executionsPolicy(['states:StopExecution'], props.workflowNames, config.name, this),
+    );
     // It releases each component's Await task (SendTaskSuccess). By name, not by reference: the state machines
     // reference this function, so a reference back would be a circular dependency CloudFormation refuses. Each
     // workflow's state machine by its exact name (a wildcard would reach another installation's).
@@ -107,23 +111,17 @@ export class TroposFunctions extends Construct {
     // A lock whose holder has ended is free: it asks Step Functions how the holder's execution stands. Each
     // workflow's executions by the state machine's exact name (by name: the state machines reference this function).
     this.stackLock.addToRolePolicy(
-      new iam.PolicyStatement({
-        actions: ['states:DescribeExecution'],
-        resources: props.workflowNames.map((name) =>
-          Stack.of(this).formatArn({
-            service: 'states',
-            resource: 'execution',
-            resourceName: `${stateMachineName(config.name, name)}:*`,
-            arnFormat: ArnFormat.COLON_RESOURCE_NAME,
-          }),
-        ),
-      }),
+      executionsPolicy(['states:DescribeExecution'], props.workflowNames, config.name, this),
     );
 
     // The workflows (each one's input spec and state machine name) are built into its bundle with the settings.
     this.api = this.fn('Api', 'api', tables, { bundled: { settings, workflows: props.workflowEntries } });
     records.runs.grantReadWriteData(this.api); // approvals are answered through the API
     records.environments.grantReadWriteData(this.api); // onboarding registers (CIDR allocation, tickets)
+    // An operator's stop (StopExecution) and unlock (how the lock's holder stands: DescribeExecution).
+    this.api.addToRolePolicy(
+      executionsPolicy(['states:DescribeExecution', 'states:StopExecution'], props.workflowNames, config.name, this),
+    );
 
     // Callbacks are retried with backoff inside the ledger's invocation: room for every attempt.
     const { attempts, backoffSeconds } = config.callbacks;
@@ -195,4 +193,25 @@ export class TroposFunctions extends Construct {
       },
     });
   }
+}
+
+/** Actions on the executions of Tropos's workflows, each state machine by its exact name (by name: the state
+ * machines reference the functions, so a reference back would be a circular dependency). */
+function executionsPolicy(
+  actions: string[],
+  workflowNames: readonly string[],
+  installation: string,
+  scope: Construct,
+): iam.PolicyStatement {
+  return new iam.PolicyStatement({
+    actions,
+    resources: workflowNames.map((name) =>
+      Stack.of(scope).formatArn({
+        service: 'states',
+        resource: 'execution',
+        resourceName: `${stateMachineName(installation, name)}:*`,
+        arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+      }),
+    ),
+  });
 }

@@ -100,6 +100,8 @@ export type RunStart = Partial<
     | 'dryRun'
     | 'tier'
     | 'lockTakenOver'
+    | 'stopRequested'
+    | 'unlocked'
   >
 >;
 
@@ -326,6 +328,28 @@ export class RunStore {
       new GetCommand({ TableName: this.table, Key: { runId, sk: SK.run }, ConsistentRead: true }),
     );
     return out.Item ? runOf(out.Item) : undefined;
+  }
+
+  /**
+   * The builds of a run that are in flight: components a worker pool handed out and has not heard back from, and
+   * single builds the ledger saw start and not end. A stop lets these end; nothing new starts.
+   */
+  public async inFlight(runId: string): Promise<{ step: string; component: string }[]> {
+    const items = await queryAll(this.db, {
+      TableName: this.table,
+      KeyConditionExpression: 'runId = :r',
+      ExpressionAttributeValues: { ':r': runId },
+      ConsistentRead: true,
+    });
+    const found = new Map<string, { step: string; component: string }>();
+    for (const i of items) {
+      const sk = String(i.sk);
+      const pool = /^GRAPH#(.+)#C#(.+)$/.exec(sk);
+      if (pool && i.state === 'RUNNING') found.set(`${pool[1]}/${pool[2]}`, { step: pool[1]!, component: pool[2]! });
+      if (sk.startsWith('COMPONENT#') && i.status === 'RUNNING')
+        found.set(`${String(i.step)}/${String(i.component)}`, { step: String(i.step), component: String(i.component) });
+    }
+    return [...found.values()];
   }
 
   /** A run with its steps, components and approvals; undefined when there is no such run. */

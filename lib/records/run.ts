@@ -40,6 +40,20 @@ export interface Run {
   readonly executionArn: string;
   /** The stack lock this run took over from a run that had ended without giving it back (see StackLocks). */
   readonly lockTakenOver?: LockTakeover | undefined;
+  /** An operator asked the run to stop (POST /runs/{id}/stop): nothing new starts; builds in flight end first. */
+  readonly stopRequested?: { readonly by: string; readonly reason: string; readonly at: string } | undefined;
+  /** An operator gave back the stack lock this run held (POST /stacks/{stack}/unlock). */
+  readonly unlocked?:
+    | {
+        readonly stack: string;
+        readonly by: string;
+        readonly reason: string;
+        readonly at: string;
+        /** How the run's execution stood then (RUNNING when forced). */
+        readonly holderStatus: string;
+        readonly forced: boolean;
+      }
+    | undefined;
   /** A drift sweep's outcome (its execution's output): how many were checked, which drifted, which failed. */
   readonly summary?: SweepSummary | undefined;
   /** The signed callback of a run given a `callbackUrl`, once the run ended. */

@@ -39,6 +39,12 @@ export const ACCEPTED_FINDINGS: readonly { rule: RegExp; path: RegExp; reason: s
       'A workflow step describes and stops the executions of the one child state machine it starts (startExecution.sync:2).',
   },
   {
+    rule: /^AwsSolutions-IAM5\[Resource::arn:<AWS::Partition>:states:.*:execution:[\w-]+:\*\]$/,
+    path: /\/Functions\/(Api|StackLock|ComponentGraph)\/ServiceRole\/DefaultPolicy\//,
+    reason:
+      "The executions of Tropos's own workflows, each state machine by its exact name (the run id is known at run time only): the API describes and stops them (an operator's stop and unlock), the stack lock asks whether a lock's holder still runs, the scheduler stops a stopped run once its builds in flight have ended.",
+  },
+  {
     rule: /^AwsSolutions-IAM5\[Resource::arn:(aws|<AWS::Partition>):(s3:::\*-terraform-state-<AWS::AccountId>(\/\*|\/\*\.tflock)?|dynamodb:.*:table\/\*-terraform-locks)\]$/,
     path: /\/(BootstrapBackend|Runners\/(Plan|Apply)Role)\//,
     reason:
@@ -67,7 +73,7 @@ export const ACCEPTED_FINDINGS: readonly { rule: RegExp; path: RegExp; reason: s
     reason: "CodeBuild's default grants for the project's own log streams and report groups.",
   },
   {
-    rule: /^AwsSolutions-IAM5\[Resource::arn:<AWS::Partition>:execute-api:(<AWS::Region>|[a-z0-9-]+):<AWS::AccountId>:<Api\w+>\/v1\/(GET|POST)\/[\w/-]*\*\]$/,
+    rule: /^AwsSolutions-IAM5\[Resource::arn:<AWS::Partition>:execute-api:(<AWS::Region>|[a-z0-9-]+):<AWS::AccountId>:<Api\w+>\/v1\/(GET|POST)\/[\w/-]*\*(\/[\w-]+)*\]$/,
     path: /\/Api\/\w+Policy\/Resource$/,
     reason:
       "A caller policy names each route it allows; a path parameter ({id}, {stack}) is one segment, '*' in an execute-api ARN.",

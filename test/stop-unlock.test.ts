@@ -1,0 +1,109 @@
+/**
+ * An operator's way out: stop a run (nothing new starts; an apply in flight is never interrupted) and give a stack's
+ * lock back (refused while its holder runs, unless forced). Both are recorded on the run they concern.
+ */
+import { GetCommand } from '@aws-sdk/lib-dynamodb';
+import type { RunDetail } from '../lib/records/run';
+import { DEV, PROD, startTestPlane, type TestPlane } from './helpers/local';
+
+let t: TestPlane;
+beforeAll(async () => {
+  t = await startTestPlane();
+}, 120_000);
+afterAll(async () => t.close());
+
+const lockOf = async (stack: string) =>
+  (
+    await t.plane.dynamo.documents.send(
+      new GetCommand({ TableName: t.plane.tables.runs, Key: { runId: `LOCK#${stack}`, sk: 'LOCK' } }),
+    )
+  ).Item;
+const start = async (workflow: string, input: Record<string, unknown>) => {
+  const r = await t.post('/runs', { workflow, input });
+  expect(r.status).toBe(202);
+  return String(r.body.runId);
+};
+const applying = (d: RunDetail) => d.components.filter((c) => c.step === 'apply' && c.status === 'RUNNING');
+
+describe('POST /runs/{id}/stop', () => {
+  test('during an apply: the builds in flight finish, nothing new starts, the run ends ABORTED, the lock is free', async () => {
+    // backend first (vpc, iam, dns... wait on it): a 3 s apply, so the stop lands while it runs.
+    t.scenario({ default: { applySeconds: 0.2 }, components: { backend: { applySeconds: 3 } } });
+    const runId = await start('apply-environment', DEV);
+    const during = await t.waitFor(runId, (d) => applying(d).length > 0 || d.run.status !== 'RUNNING', 60_000);
+    expect(applying(during).map((c) => c.component)).toEqual(['backend']);
+    const stop = await t.post(`/runs/${runId}/stop`, { reason: 'change freeze' });
+    expect(stop.status).toBe(202);
+    expect(stop.body).toMatchObject({ status: 'STOPPING', inFlight: [{ step: 'apply', component: 'backend' }] });
+    const stoppedAt = Date.now();
+
+    const d = await t.waitFor(runId, undefined, 60_000);
+    expect(d.run).toMatchObject({
+      status: 'ABORTED',
+      stopRequested: { by: 'local:requester', reason: 'change freeze' },
+    });
+    expect(d.run.cause).toBe('stopped by local:requester: change freeze');
+    // The apply in flight ran to its end and is on the records; no other apply started.
+    expect(d.components.find((c) => c.step === 'apply' && c.component === 'backend')).toMatchObject({
+      status: 'SUCCEEDED',
+    });
+    const applies = t.calls().filter((c) => c.sub === 'apply');
+    expect(applies.map((c) => c.component)).toEqual(['backend']);
+    expect(Date.now() - stoppedAt).toBeGreaterThan(1000); // it waited for the build
+    expect(await lockOf('acme-dev-testenv-01')).toBeUndefined();
+  }, 120_000);
+
+  test('while it waits for approval (no build in flight): stopped at once; an ended run cannot be stopped', async () => {
+    t.scenario({});
+    const runId = await start('apply-environment', PROD);
+    await t.waitFor(runId, (d) => d.approvals.length > 0, 60_000);
+    const stop = await t.post(`/runs/${runId}/stop`, { reason: 'wrong window' });
+    expect(stop).toMatchObject({ status: 200, body: { status: 'ABORTED' } });
+    const d = await t.waitFor(runId);
+    expect(d.run).toMatchObject({ status: 'ABORTED', stopRequested: { reason: 'wrong window' } });
+    expect(await lockOf('acme-prod-main')).toBeUndefined();
+
+    const again = await t.post(`/runs/${runId}/stop`, { reason: 'again' });
+    expect(again.status).toBe(409);
+    expect(again.body.message).toBe(`run ${runId} has ended already (ABORTED)`);
+    expect((await t.post('/runs/no-such-run/stop', { reason: 'x' })).status).toBe(404);
+    const noReason = await t.post(`/runs/${runId}/stop`, {});
+    expect(noReason.status).toBe(400);
+    expect(JSON.stringify(noReason.body)).toContain('reason');
+  }, 120_000);
+});
+
+describe('POST /stacks/{stack}/unlock', () => {
+  test('refused while the holder runs, allowed with force, recorded on the holder; not locked: 404', async () => {
+    t.scenario({});
+    const holder = await start('apply-environment', PROD);
+    await t.waitFor(holder, (d) => d.approvals.length > 0, 60_000);
+
+    const refused = await t.post('/stacks/acme-prod-main/unlock', { reason: 'stuck' });
+    expect(refused.status).toBe(409);
+    expect(refused.body).toMatchObject({ error: 'HolderRunning', holder, holderStatus: 'RUNNING' });
+    expect(String(refused.body.message)).toContain(`stop it first (POST /runs/${holder}/stop), or unlock with force`);
+    expect(await lockOf('acme-prod-main')).toMatchObject({ holder });
+
+    const forced = await t.post('/stacks/acme-prod-main/unlock', { reason: 'holder wedged', force: true });
+    expect(forced.status).toBe(200);
+    expect(forced.body).toMatchObject({ stack: 'acme-prod-main', holder, forced: true, holderStatus: 'RUNNING' });
+    expect(await lockOf('acme-prod-main')).toBeUndefined();
+    const recorded = (await t.get(`/runs/${holder}`)).body.run as Record<string, unknown>;
+    expect(recorded.unlocked).toMatchObject({
+      stack: 'acme-prod-main',
+      by: 'local:requester',
+      reason: 'holder wedged',
+      forced: true,
+      holderStatus: 'RUNNING',
+    });
+
+    expect((await t.post('/stacks/acme-prod-main/unlock', { reason: 'again' })).status).toBe(404);
+    const bad = await t.post('/stacks/acme-prod-main/unlock', { reason: 'x', force: 'yes', extra: 1 });
+    expect(bad.status).toBe(400);
+    expect(JSON.stringify(bad.body)).toContain('force');
+    expect(JSON.stringify(bad.body)).toContain('extra');
+    await t.post(`/runs/${holder}/stop`, { reason: 'test done' });
+    await t.waitFor(holder);
+  }, 120_000);
+});
