@@ -53,6 +53,18 @@ describe('POST /runs/{id}/stop', () => {
     expect(await lockOf('acme-dev-testenv-01')).toBeUndefined();
   }, 120_000);
 
+  test("a step's single build (not a worker pool's) in flight: it ends, then the run ledger stops the run", async () => {
+    t.scenario({ components: { vpc: { planSeconds: 3 } } });
+    const runId = await start('import', { ...DEV, component: 'vpc', resource_type: 'aws_vpc', resource_id: 'vpc-1' });
+    const planning = (d: RunDetail) => d.components.some((c) => c.step === 'plan' && c.status === 'RUNNING');
+    await t.waitFor(runId, (d) => planning(d) || d.run.status !== 'RUNNING', 60_000);
+    const stop = await t.post(`/runs/${runId}/stop`, { reason: 'enough' });
+    expect(stop.body).toMatchObject({ status: 'STOPPING', inFlight: [{ step: 'plan', component: 'vpc' }] });
+    const d = await t.waitFor(runId, undefined, 60_000);
+    expect(d.run).toMatchObject({ status: 'ABORTED', cause: 'stopped by local:requester: enough' });
+    expect(d.components.find((c) => c.step === 'plan')).toMatchObject({ status: 'SUCCEEDED' });
+  }, 120_000);
+
   test('while it waits for approval (no build in flight): stopped at once; an ended run cannot be stopped', async () => {
     t.scenario({});
     const runId = await start('apply-environment', PROD);

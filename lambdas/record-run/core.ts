@@ -47,6 +47,24 @@ export interface LedgerDeps {
   readonly installation?: string;
   /** Who started each run, and with what input (the stack of a run that failed before recording its own). */
   readonly handovers?: Pick<HandoverStore, 'get'>;
+  /** Stops an execution: a run an operator stopped, once the last of its builds in flight has ended. */
+  readonly stopExecution?: (executionArn: string, error: string, cause: string) => Promise<void>;
+}
+
+/**
+ * A run an operator asked to stop ends once no build of it is in flight: whichever build ends last — a worker
+ * pool's (the scheduler sees it too) or a step's single build — stops the execution here.
+ */
+async function stopIfStopping(runId: string, deps: LedgerDeps): Promise<void> {
+  if (!deps.stopExecution) return;
+  const run = await deps.runs.getRun(runId);
+  if (!run?.stopRequested || run.status !== 'RUNNING' || !run.executionArn) return;
+  if ((await deps.runs.inFlight(runId)).length > 0) return;
+  await deps.stopExecution(
+    run.executionArn,
+    'RunStopped',
+    `stopped by ${run.stopRequested.by}: ${run.stopRequested.reason}`,
+  );
 }
 
 /** The stack a run's handover names, when its input's coordinates are there (the API normalised them). */
@@ -148,6 +166,7 @@ export async function recordStateChange(
       buildId: String(event.detail['build-id']),
       logs: info.logs?.['deep-link'],
     });
+    if (status !== 'IN_PROGRESS') await stopIfStopping(runId, deps);
     return 'component';
   }
   return 'ignored';

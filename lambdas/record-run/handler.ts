@@ -5,11 +5,13 @@ import { EnvironmentWriter } from '../../lib/records/environment-store';
 import { HandoverStore } from '../../lib/records/handover';
 import { RunStore } from '../../lib/records/run-store';
 import { StackLocks } from '../../lib/records/stack-lock';
+import { SFNClient, StopExecutionCommand } from '@aws-sdk/client-sfn';
 import { callbackSecret } from '../shared/secrets';
 import { createLogger, dynamo, requiredEnv } from '../shared/runtime';
 import { LedgerDeps, recordStateChange, StateChangeEvent } from './core';
 
 const logger = createLogger('record-run');
+const sfn = new SFNClient({});
 const deps: LedgerDeps = {
   runs: new RunStore(dynamo(), requiredEnv(TABLES.runs.env)),
   locks: new StackLocks(dynamo(), requiredEnv(TABLES.runs.env)),
@@ -26,6 +28,14 @@ const deps: LedgerDeps = {
   claimStaleMs: Number(requiredEnv('TROPOS_LEDGER_TIMEOUT_SECONDS')) * 1000,
   installation: requiredEnv('TROPOS_INSTALLATION'),
   handovers: new HandoverStore(dynamo(), requiredEnv(TABLES.runs.env)),
+  stopExecution: async (executionArn, error, cause) => {
+    try {
+      await sfn.send(new StopExecutionCommand({ executionArn, error, cause }));
+    } catch (e) {
+      // Stopped already (by the scheduler, or another build's end at the same moment).
+      if ((e as Error).name !== 'ExecutionDoesNotExist') throw e;
+    }
+  },
 };
 
 /** Target of the EventBridge rules on execution status changes and build state changes. */

@@ -142,6 +142,8 @@ export class TroposFunctions extends Construct {
     records.runs.grantReadWriteData(this.recordRun);
     records.environments.grantReadWriteData(this.recordRun); // a failed onboarding: environment failed, CIDR given back
     props.callbackSecret.grantRead(this.recordRun);
+    // A stopped run's last build in flight to end stops its execution (a step's single build included).
+    this.recordRun.addToRolePolicy(executionsPolicy(['states:StopExecution'], props.workflowNames, config.name, this));
 
     this.driftSweep = this.fn('DriftSweep', 'drift-sweep', {
       ...tables,

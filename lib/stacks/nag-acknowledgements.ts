@@ -40,9 +40,9 @@ export const ACCEPTED_FINDINGS: readonly { rule: RegExp; path: RegExp; reason: s
   },
   {
     rule: /^AwsSolutions-IAM5\[Resource::arn:<AWS::Partition>:states:.*:execution:[\w-]+:\*\]$/,
-    path: /\/Functions\/(Api|StackLock|ComponentGraph)\/ServiceRole\/DefaultPolicy\//,
+    path: /\/Functions\/(Api|StackLock|ComponentGraph|RecordRun)\/ServiceRole\/DefaultPolicy\//,
     reason:
-      "The executions of Tropos's own workflows, each state machine by its exact name (the run id is known at run time only): the API describes and stops them (an operator's stop and unlock), the stack lock asks whether a lock's holder still runs, the scheduler stops a stopped run once its builds in flight have ended.",
+      "The executions of Tropos's own workflows, each state machine by its exact name (the run id is known at run time only): the API describes and stops them (an operator's stop and unlock), the stack lock asks whether a lock's holder still runs, the scheduler and the run ledger stop a stopped run once its builds in flight have ended.",
   },
   {
     rule: /^AwsSolutions-IAM5\[Resource::arn:(aws|<AWS::Partition>):(s3:::\*-terraform-state-<AWS::AccountId>(\/\*|\/\*\.tflock)?|dynamodb:.*:table\/\*-terraform-locks)\]$/,
