@@ -76,8 +76,9 @@ checkout() {
     repo=$TROPOS_INFRA_DIR
     if [ -n "$run_ref" ]; then local_checkout; atmos_paths; return; fi
     # Locally the builds use the folder as it is; say so when it moved on since the run resolved its stack.
-    if [ -n "${TROPOS_COMMIT:-}" ] && [ "$TROPOS_COMMIT" != "$(repo_commit)" ]; then
-      say "note: the run resolved its stack at $TROPOS_COMMIT; the local repository is now at $(repo_commit)"
+    checkout_commit=$(repo_commit)
+    if [ -n "${TROPOS_COMMIT:-}" ] && [ "$TROPOS_COMMIT" != "$checkout_commit" ]; then
+      say "note: the run resolved its stack at $TROPOS_COMMIT; the local repository is now at $checkout_commit"
     fi
     atmos_paths; return
   fi
@@ -128,7 +129,8 @@ local_checkout() {
   say "ref $run_ref: commit $sha of $top (exported to $dir)"
 }
 
-# The commit of the checkout; a local folder that is not a git repository is its working tree.
+# The commit of the checkout (read once per build: checkout_commit); a local folder that is not a git repository is
+# its working tree.
 repo_commit() {
   if [ -n "${checkout_commit:-}" ]; then echo "$checkout_commit"; return; fi
   git -C "$repo" rev-parse --verify --quiet HEAD 2>/dev/null || echo working-tree
@@ -240,7 +242,8 @@ CONFIG
 state_key="" state_bucket=${TROPOS_STATE_BUCKET:-} lock_table=${TROPOS_LOCK_TABLE:-} component_folder=""
 component_state() {
   local file="$work/component-state.sh" from="runs/${TROPOS_RUN_ID:-local}/resolve/components/${component}.sh"
-  if [ -n "${TROPOS_ARTIFACTS_DIR:-}" ]; then cp "$TROPOS_ARTIFACTS_DIR/$from" "$file" 2>/dev/null
+  # Locally the artifacts are a folder: read in place.
+  if [ -n "${TROPOS_ARTIFACTS_DIR:-}" ]; then file="$TROPOS_ARTIFACTS_DIR/$from" && [ -f "$file" ]
   else aws s3 cp --only-show-errors "s3://${TROPOS_ARTIFACTS_BUCKET:-}/$from" "$file" >/dev/null 2>&1; fi \
     || { [ "$dry" = "true" ] && return 0; finish 1 "$component is not a component of the stack run ${TROPOS_RUN_ID:-local} resolved ($from is missing: did its Resolve stack step run?)"; }
   local bucket="" table="" folder=""
@@ -457,6 +460,7 @@ force_unlock() {
 # --- commands ----------------------------------------------------------------------------------------------
 main() {
   checkout
+  [ -n "${checkout_commit:-}" ] || checkout_commit=$(repo_commit)
   case "$command" in
     resolve) resolve ;;
     lint)

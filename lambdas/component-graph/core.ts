@@ -16,6 +16,7 @@ import {
   type ResolvedStack,
 } from '../../lib/domain/resolved';
 import type { RunStore } from '../../lib/records/run-store';
+import type { Run } from '../../lib/records/run';
 import { WorkerPool, type OrderSender, type PoolStore } from './scheduler';
 
 /**
@@ -350,6 +351,9 @@ export class ComponentGraph {
    * component to build, or "done". Always returns at once.
    */
   public async next(req: NextRequest): Promise<{ parked: true }> {
+    // Whether an operator asked the run to stop: read beside this call's other round trips (not after them).
+    const stopRequested = this.records.getRun(req.runId).then((r) => r?.stopRequested);
+    stopRequested.catch(() => undefined); // awaited below; never an unhandled rejection meanwhile
     const planSha = async (component: string) => {
       if (!req.planStep) return '';
       return (await this.records.component(req.runId, req.planStep, component))?.plan?.sha256 ?? '';
@@ -383,12 +387,12 @@ export class ComponentGraph {
           }),
         ),
       ]);
-      if (await this.stopped(req)) return { parked: true };
+      if (await this.stopped(req, await stopRequested)) return { parked: true };
       // What this build made READY, this worker builds next (the critical path's shortest way).
       if (await this.pool.take(req.runId, req.step, req.worker, req.taskToken, madeReady, planSha))
         return { parked: true };
     }
-    if (!req.finished && (await this.stopped(req))) return { parked: true };
+    if (!req.finished && (await this.stopped(req, await stopRequested))) return { parked: true };
     await this.pool.park(req.runId, req.step, req.worker, req.taskToken, planSha);
     return { parked: true };
   }
@@ -397,8 +401,7 @@ export class ComponentGraph {
    * A run an operator asked to stop hands out nothing more: this worker is told it is done, and once no build of
    * the run is in flight (this one has ended), the execution is stopped — never a build in the middle of an apply.
    */
-  private async stopped(req: NextRequest): Promise<boolean> {
-    const stop = (await this.records.getRun(req.runId))?.stopRequested;
+  private async stopped(req: NextRequest, stop: Run['stopRequested']): Promise<boolean> {
     if (!stop) return false;
     await this.pool.tellDone(req.taskToken);
     const inFlight = await this.records.inFlight(req.runId);
