@@ -53,6 +53,30 @@ describe('POST /runs/{id}/stop', () => {
     expect(await lockOf('acme-dev-testenv-01')).toBeUndefined();
   }, 120_000);
 
+  test('two builds in flight in one step: the first to end takes nothing more, the last stops the run', async () => {
+    // After backend, dns, iam and vpc run side by side: iam 1 s, vpc 3 s, dns 3 s.
+    t.scenario({
+      default: { applySeconds: 0.1 },
+      components: { iam: { applySeconds: 1 }, vpc: { applySeconds: 3 }, dns: { applySeconds: 3 } },
+    });
+    const runId = await start('apply-environment', DEV);
+    await t.waitFor(runId, (d) => applying(d).length >= 3 || d.run.status !== 'RUNNING', 60_000);
+    const stop = await t.post(`/runs/${runId}/stop`, { reason: 'two in flight' });
+    expect(stop.status).toBe(202);
+    const d = await t.waitFor(runId, undefined, 60_000);
+    expect(d.run.status).toBe('ABORTED');
+    const applied = d.components.filter((c) => c.step === 'apply').map((c) => `${c.component}:${c.status}`);
+    expect(applied.sort()).toEqual(['backend:SUCCEEDED', 'dns:SUCCEEDED', 'iam:SUCCEEDED', 'vpc:SUCCEEDED']);
+    // iam ended first, and made nothing new start (its dependents wait on vpc too; acm on dns): four applies in all.
+    expect(
+      t
+        .calls()
+        .filter((c) => c.sub === 'apply')
+        .map((c) => c.component)
+        .sort(),
+    ).toEqual(['backend', 'dns', 'iam', 'vpc']);
+  }, 120_000);
+
   test("a step's single build (not a worker pool's) in flight: it ends, then the run ledger stops the run", async () => {
     t.scenario({ components: { vpc: { planSeconds: 3 } } });
     const runId = await start('import', { ...DEV, component: 'vpc', resource_type: 'aws_vpc', resource_id: 'vpc-1' });

@@ -403,10 +403,13 @@ export class ComponentGraph {
    */
   private async stopped(req: NextRequest, stop: Run['stopRequested']): Promise<boolean> {
     if (!stop) return false;
-    await this.pool.tellDone(req.taskToken);
-    const inFlight = await this.records.inFlight(req.runId);
-    if (inFlight.length === 0 && req.execution && this.stopExecution)
+    // The last build in flight has ended: the execution is stopped here (its worker is not let go first, or the
+    // step would end and the run move on to its next state).
+    if ((await this.records.inFlight(req.runId)).length === 0 && req.execution && this.stopExecution) {
       await this.stopExecution(req.execution, 'RunStopped', `stopped by ${stop.by}: ${stop.reason}`);
+      return true;
+    }
+    await this.pool.tellDone(req.taskToken);
     return true;
   }
 
