@@ -10,6 +10,7 @@ import { buildApp, FEATURE_FLAGS, ROOT, synthWithinLimits } from '../app';
 import type { TroposConfig } from '../config/schema';
 import { stackName } from '../domain/naming';
 import type { Environment } from '../records/environment';
+import { RunStore } from '../records/run-store';
 import { LocalAwsEndpoint, OutboxMessage } from './aws-endpoint';
 import { LocalBuilds } from './builds';
 import { Template } from './definitions';
@@ -238,8 +239,46 @@ export class ControlPlane {
     const exampleRepository = [join(ROOT, 'examples', 'atmos'), join(ROOT, 'examples', 'terraform')].includes(infraDir);
     const seed = options.seedEnvironments ?? (exampleRepository ? join(ROOT, 'examples', 'environments.yaml') : false);
     if (seed) await plane.seedEnvironments(seed);
+    await plane.reconcile();
     await plane.listen(options.port ?? 0);
     return plane;
+  }
+
+  /**
+   * A restart is not a loss. The engine keeps its executions in memory: a run the ledger still shows RUNNING whose
+   * execution this engine does not know was cut off by a crash or a stop of the control plane. Its end is recorded
+   * the way any end is — an ABORTED status change through the run ledger, which gives its stack lock back first,
+   * then records the run with the reason (and calls a ticketing system back, fails an onboarding, as for any end).
+   */
+  public readonly reconciled: string[] = [];
+  private async reconcile(): Promise<void> {
+    const runs = new RunStore(this.dynamo.documents, this.tables.runs);
+    const known = new Set(this.engine.listExecutions().map((e) => e.executionArn));
+    const cutOff = (await runs.listRuns({ status: 'RUNNING', limit: 10_000 })).filter(
+      (r) => r.executionArn && !known.has(r.executionArn),
+    );
+    for (const r of cutOff) {
+      const machine = r.executionArn.replace(/:execution:([^:]+):[^:]+$/, ':stateMachine:$1');
+      await this.engine.emit({
+        source: 'aws.states',
+        'detail-type': 'Step Functions Execution Status Change',
+        time: new Date().toISOString(),
+        detail: {
+          executionArn: r.executionArn,
+          stateMachineArn: machine,
+          name: r.runId,
+          status: 'ABORTED',
+          startDate: Date.parse(r.startedAt),
+          stopDate: Date.now(),
+          input: JSON.stringify(r.input ?? {}),
+          output: null,
+          error: 'ControlPlaneRestarted',
+          cause:
+            'the local control plane stopped (or crashed) while this run ran; its execution did not survive the restart. Builds it had started may have run to their end: see the components and their build logs, and plan again before applying.',
+        },
+      });
+      this.reconciled.push(r.runId);
+    }
   }
 
   /** Registers the environments of a seed file (examples/environments.yaml) that are not registered yet. */
