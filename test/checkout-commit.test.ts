@@ -24,6 +24,7 @@ beforeAll(() => {
   // The example repository's plain-terraform layout, pushed to a "server".
   const work = join(dir, 'work');
   cpSync(join(ROOT, 'examples', 'terraform'), work, { recursive: true });
+  cpSync(join(ROOT, 'examples', 'modules'), join(work, 'modules'), { recursive: true });
   git(work, 'init', '-q', '-b', 'main');
   git(work, 'add', '-A');
   git(work, 'commit', '-qm', 'first');
@@ -123,4 +124,75 @@ test('a run resolves at its ref’s tip; a child at the commit its parent handed
     recorder as never,
   );
   expect(handovers[1]?.commit).toBeUndefined();
+});
+
+test("onboarding's generated configuration is pushed, and its commit is what the deploy is handed", async () => {
+  const exports = join(dir, 'generate.exports');
+  const r = spawnSync('bash', [SCRIPT], {
+    encoding: 'utf8',
+    env: {
+      PATH: process.env.PATH,
+      HOME: dir,
+      TROPOS_COMMAND: 'generate-config',
+      TROPOS_ENGINE: 'terraform',
+      TROPOS_RUN_ID: 'onboard-1',
+      TROPOS_INFRA_URL: `file://${join(dir, 'server.git')}`,
+      TROPOS_INFRA_REF: 'main',
+      TROPOS_WORK_DIR: join(dir, 'builds', 'onboard-1'),
+      TROPOS_EXPORTS: exports,
+      TROPOS_STACK_COMPONENTS: '["vpc"]',
+      TROPOS_PARAMS: JSON.stringify({
+        tenant: 'acme',
+        account: 'dev',
+        environment: 'testenv-09',
+        vpc_cidr: '10.9.0.0/16',
+      }),
+      TROPOS_CONTEXT: JSON.stringify({
+        stack: 'acme-dev-testenv-09',
+        tenant: 'acme',
+        account: 'dev',
+        environment: 'testenv-09',
+        region: 'us-east-1',
+      }),
+    },
+  });
+  expect(r.stdout + r.stderr).toContain('stack configuration of acme-dev-testenv-09 written');
+  const pushed = git(join(dir, 'server.git'), 'rev-parse', 'main');
+  expect(readFileSync(exports, 'utf8')).toContain(`export TROPOS_COMMIT_SHA=${pushed}`);
+
+  // The deploy's handover takes the commit the generate-config step recorded; promote's later stages, the first's.
+  const handovers: Handover[] = [];
+  const runs = {
+    component: async (run: string, step: string, component: string) =>
+      run === 'onboard-1' && step === 'generate-config' && component === 'repository' ? { commit: pushed } : undefined,
+    getRun: async (run: string) => (run === 'promote-1-dev' ? { commit: 'c'.repeat(40) } : undefined),
+  };
+  const recorder = { handovers: { put: async (h: Handover) => void handovers.push(h) }, runs };
+  const input = { tenant: 'acme', account: 'dev', environment: 'testenv-09' };
+  await handOver(
+    {
+      action: 'handover',
+      name: 'onboard-1-deploy',
+      workflow: 'apply-environment',
+      parentRunId: 'onboard-1',
+      principal: '',
+      commitFromRun: 'onboard-1',
+      commitFromStep: 'generate-config',
+      input,
+    },
+    recorder as never,
+  );
+  await handOver(
+    {
+      action: 'handover',
+      name: 'promote-1-prod',
+      workflow: 'apply-environment',
+      parentRunId: 'promote-1',
+      principal: '',
+      commitFromRun: 'promote-1-dev',
+      input,
+    },
+    recorder as never,
+  );
+  expect(handovers.map((h) => h.commit)).toEqual([pushed, 'c'.repeat(40)]);
 });

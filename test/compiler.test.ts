@@ -224,4 +224,37 @@ describe('the workflow compiler', () => {
       /parentRunId.\$":"\$\.input|lockOwner.\$":"\$\.input/,
     );
   });
+
+  test("a child's commit: the stack its parent resolved, the commit a step pushed, or the first stage's", () => {
+    const { machines: m } = synthWorkflows({
+      stages: `name: stages
+${HEAD}  - name: first
+    kind: workflow
+    workflow: child
+  - name: second
+    kind: workflow
+    workflow: child
+`,
+      onboard: `name: onboard
+mutating: true
+${HEAD}  - name: gen
+    kind: terraform
+    command: generate-config
+  - name: deploy
+    kind: workflow
+    workflow: child
+`,
+      child: `name: child
+${HEAD}`,
+    });
+    const stages = allStates(m.get('tropos-stages')!.definition as never);
+    expect(stages.get('Hand over first')).not.toHaveProperty('Parameters.commitFromRun.$');
+    expect(stages.get('Hand over second')).toMatchObject({
+      Parameters: { 'commitFromRun.$': "States.Format('{}-{}', $$.Execution.Name, 'first')" },
+    });
+    const onboard = allStates(m.get('tropos-onboard')!.definition as never);
+    expect(onboard.get('Hand over deploy')).toMatchObject({
+      Parameters: { 'commitFromRun.$': '$$.Execution.Name', commitFromStep: 'gen' },
+    });
+  });
 });

@@ -474,7 +474,10 @@ main() {
       if [ -z "${TROPOS_INFRA_DIR:-}" ]; then
         run git -C "$repo" add -A && run git -C "$repo" -c user.name=tropos -c user.email=tropos@localhost commit -qm "Onboard $stack (run ${TROPOS_RUN_ID:-local})" && run git -C "$repo" push -q origin "HEAD:${TROPOS_INFRA_REF:-main}" \
           || finish 1 "cannot push the stack configuration of $stack"
+        checkout_commit=""
       fi
+      # The commit with the configuration (pushed): the onboarding's deploy works on exactly that one.
+      export_var TROPOS_COMMIT_SHA "$(repo_commit)"
       finish 0 "stack configuration of $stack written"
       ;;
   esac

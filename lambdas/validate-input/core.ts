@@ -486,15 +486,23 @@ export interface HandoverRequest {
   readonly lockOwner?: string;
   /** The commit the parent resolved its stack at: every build of the child works on it too. */
   readonly commit?: string;
+  /** Else the commit a run of the ledger worked on (promote: its first stage's), or that a step of it pushed. */
+  readonly commitFromRun?: string;
+  readonly commitFromStep?: string;
   readonly input: Record<string, unknown>;
 }
 
 /** Writes the child's handover; answers with the input to start it with (the very one handed over). */
 export async function handOver(
   req: HandoverRequest,
-  recorder: RunRecorder,
+  recorder: Pick<RunRecorder, 'handovers'> & { runs?: Pick<RunStore, 'getRun' | 'component'> },
   now = new Date(),
 ): Promise<{ input: Record<string, unknown> }> {
+  let commit = req.commit;
+  if (!commit && req.commitFromRun && recorder.runs)
+    commit = req.commitFromStep
+      ? (await recorder.runs.component(req.commitFromRun, req.commitFromStep, 'repository'))?.commit
+      : (await recorder.runs.getRun(req.commitFromRun))?.commit;
   await recorder.handovers.put({
     runId: req.name,
     workflow: req.workflow,
@@ -504,7 +512,7 @@ export async function handOver(
     parentRunId: req.parentRunId,
     lockOwner: req.lockOwner || undefined,
     // A full SHA only: a local run on a folder that is not a git repository has the commit `working-tree`.
-    commit: req.commit && /^[0-9a-f]{40}$/.test(req.commit) ? req.commit : undefined,
+    commit: commit && /^[0-9a-f]{40}$/.test(commit) ? commit : undefined,
     createdAt: now.toISOString(),
   });
   return { input: req.input };

@@ -323,8 +323,8 @@ export class WorkflowCompiler {
         'parentRunId.$': '$$.Execution.Name',
         'principal.$': '$.context.principal',
         ...(this.workflow.mutating && sameStack ? { 'lockOwner.$': '$.context.lockOwner' } : {}),
-        // One commit per run, children included: the child resolves its stack at the commit this run resolved.
-        ...(this.needsResolvedStack() ? { 'commit.$': '$.stack.commit' } : {}),
+        // One commit per run, children included: the child resolves its stack at the commit this run works on.
+        ...this.childCommit(step),
         input,
       }),
       payloadResponseOnly: true,
@@ -342,6 +342,24 @@ export class WorkflowCompiler {
     });
     task.addRetry(START_RETRY.execution);
     return handover.next(task);
+  }
+
+  /**
+   * Where a child's commit comes from: the stack this run resolved; else the commit an earlier step of this run
+   * pushed (onboarding's generated configuration); else the commit its first child stage resolved (promote: what
+   * was applied to dev is what staging and prod get). The handover reads the latter two from the run ledger.
+   */
+  private childCommit(step: WorkflowStep): Record<string, unknown> {
+    if (this.needsResolvedStack()) return { 'commit.$': '$.stack.commit' };
+    const before = this.workflow.steps.slice(
+      0,
+      this.workflow.steps.findIndex((s) => s.name === step.name),
+    );
+    const generated = before.find((s) => s.kind === 'terraform' && s.command === 'generate-config');
+    if (generated) return { 'commitFromRun.$': '$$.Execution.Name', commitFromStep: generated.name };
+    const stage = before.find((s) => s.kind === 'workflow');
+    if (stage) return { commitFromRun: sfn.JsonPath.format('{}-{}', sfn.JsonPath.executionName, stage.name) };
+    return {};
   }
 
   private childInputs(name: string): string[] {
