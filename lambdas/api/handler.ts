@@ -1,6 +1,6 @@
 import middy from '@middy/core';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
-import { DescribeExecutionCommand, SFNClient, StartExecutionCommand, StopExecutionCommand } from '@aws-sdk/client-sfn';
+import { DescribeExecutionCommand, StartExecutionCommand, StopExecutionCommand } from '@aws-sdk/client-sfn';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import { TABLES } from '../../lib/records/environment';
 import { EnvironmentWriter, TicketStore } from '../../lib/records/environment-store';
@@ -10,12 +10,12 @@ import { RunStore } from '../../lib/records/run-store';
 import { StackLocks } from '../../lib/records/stack-lock';
 import { StepFunctionsTokens } from '../shared/task-tokens';
 import type { ValidatorSettings } from '../validate-input/core';
-import { bundled, createLogger, dynamo, ownAccountId, requiredEnv } from '../shared/runtime';
+import { bundled, createLogger, dynamo, ownAccountId, requiredEnv, stepFunctions } from '../shared/runtime';
 import { route, WorkflowEntry } from './core';
 import { basePathOf } from './http';
 
 const logger = createLogger('api');
-const sfn = new SFNClient({});
+const sfn = stepFunctions();
 const tokens = new StepFunctionsTokens(sfn);
 const deps = {
   runs: new RunStore(dynamo(), requiredEnv(TABLES.runs.env)),

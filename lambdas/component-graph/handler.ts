@@ -5,16 +5,16 @@ import { TABLES } from '../../lib/records/environment';
 import { EnvironmentWriter } from '../../lib/records/environment-store';
 import { RunStore } from '../../lib/records/run-store';
 import { resolvedKey, type BuildTimeouts } from '../../lib/domain/resolved';
-import { bundled, createLogger, dynamo, requiredEnv } from '../shared/runtime';
+import { bundled, createLogger, dynamo, requiredEnv, stepFunctions } from '../shared/runtime';
 import { StepFunctionsTokens } from '../shared/task-tokens';
-import { SFNClient, StopExecutionCommand } from '@aws-sdk/client-sfn';
+import { StopExecutionCommand } from '@aws-sdk/client-sfn';
 import { ComponentGraph, GraphRequest, ResolvedSource } from './core';
 import { DynamoPoolStore } from './dynamo-store';
 import type { OrderSender, WorkerOrder } from './scheduler';
 
 const logger = createLogger('component-graph');
 const table = requiredEnv(TABLES.runs.env);
-const sfn = new SFNClient({});
+const sfn = stepFunctions();
 const tokens = new StepFunctionsTokens(sfn);
 
 /** Answers a worker; a token Step Functions no longer knows (its execution ended) is said, not thrown. */

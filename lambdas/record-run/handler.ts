@@ -5,13 +5,13 @@ import { EnvironmentWriter } from '../../lib/records/environment-store';
 import { HandoverStore } from '../../lib/records/handover';
 import { RunStore } from '../../lib/records/run-store';
 import { StackLocks } from '../../lib/records/stack-lock';
-import { SFNClient, StopExecutionCommand } from '@aws-sdk/client-sfn';
+import { StopExecutionCommand } from '@aws-sdk/client-sfn';
 import { callbackSecret } from '../shared/secrets';
-import { createLogger, dynamo, requiredEnv } from '../shared/runtime';
+import { createLogger, dynamo, requiredEnv, stepFunctions } from '../shared/runtime';
 import { LedgerDeps, recordStateChange, StateChangeEvent } from './core';
 
 const logger = createLogger('record-run');
-const sfn = new SFNClient({});
+const sfn = stepFunctions();
 const deps: LedgerDeps = {
   runs: new RunStore(dynamo(), requiredEnv(TABLES.runs.env)),
   locks: new StackLocks(dynamo(), requiredEnv(TABLES.runs.env)),

@@ -1,3 +1,4 @@
+import { SFNClient } from '@aws-sdk/client-sfn';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
@@ -43,3 +44,14 @@ export function bundled<T>(name: string): T {
 export function ownAccountId(context: { invokedFunctionArn?: string } | undefined): string {
   return context?.invokedFunctionArn?.split(':')[4] ?? '';
 }
+
+/**
+ * The Step Functions client, its endpoint fixed when the function starts. On AWS that is the default; the local
+ * control plane points AWS_ENDPOINT_URL_SFN at its own endpoint, and a client resolving it only at its first call
+ * (the SDK's way) could meet another control plane's setting when several run in one process (the tests).
+ */
+export function stepFunctions(): SFNClient {
+  sfnClient ??= new SFNClient(process.env.AWS_ENDPOINT_URL_SFN ? { endpoint: process.env.AWS_ENDPOINT_URL_SFN } : {});
+  return sfnClient;
+}
+let sfnClient: SFNClient | undefined;

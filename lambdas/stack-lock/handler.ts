@@ -1,16 +1,16 @@
 import middy from '@middy/core';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
-import { DescribeExecutionCommand, SFNClient } from '@aws-sdk/client-sfn';
+import { DescribeExecutionCommand } from '@aws-sdk/client-sfn';
 import { TABLES } from '../../lib/records/environment';
 import { RunStore } from '../../lib/records/run-store';
 import { StackLocks } from '../../lib/records/stack-lock';
-import { createLogger, dynamo, requiredEnv } from '../shared/runtime';
+import { createLogger, dynamo, requiredEnv, stepFunctions } from '../shared/runtime';
 
 const logger = createLogger('stack-lock');
 const table = requiredEnv(TABLES.runs.env);
 const locks = new StackLocks(dynamo(), table);
 const runs = new RunStore(dynamo(), table);
-const sfn = new SFNClient({});
+const sfn = stepFunctions();
 
 /** How an execution stands: undefined while it runs; how it ended; GONE when Step Functions has no such execution. */
 async function ended(executionArn: string): Promise<string | undefined> {
