@@ -303,16 +303,7 @@ export class ComponentGraph {
     const members = req.select ? req.select.filter((c) => inRun.has(c)) : [...inRun];
     for (const c of req.select ?? []) {
       if (inRun.has(c)) continue;
-      const known = resolved.some((r) => r.name === c);
-      await this.records.recordComponent({
-        runId: req.runId,
-        step: req.step,
-        command: req.command,
-        component: c,
-        status: 'SKIPPED',
-        endedAt: this.now(),
-        message: known ? NOT_ASKED : NOT_IN_STACK,
-      });
+      await this.skip(req, c, resolved.some((r) => r.name === c) ? NOT_ASKED : NOT_IN_STACK);
     }
     // An apply builds only what its plan changes: a component terraform planned no changes for is in its desired
     // state already — recorded, not built, and its dependents do not wait for it.
@@ -321,16 +312,7 @@ export class ComponentGraph {
       const plans = (await this.records.components(req.runId, req.planStep)) as ComponentResult[];
       for (const p of plans)
         if (p.plan && !planHasChanges(p.plan) && inRun.has(p.component)) unchanged.add(p.component);
-      for (const c of members.filter((m) => unchanged.has(m)))
-        await this.records.recordComponent({
-          runId: req.runId,
-          step: req.step,
-          command: req.command,
-          component: c,
-          status: 'SKIPPED',
-          endedAt: this.now(),
-          message: NO_CHANGES,
-        });
+      for (const c of members.filter((m) => unchanged.has(m))) await this.skip(req, c, NO_CHANGES);
     }
     const set = new Set(members.filter((m) => !unchanged.has(m)));
     const graph = new Map<string, string[]>([...set].map((c) => [c, []]));
@@ -376,15 +358,7 @@ export class ComponentGraph {
       const [, madeReady] = await Promise.all([
         this.record(complete),
         this.pool.finished(req.runId, req.step, req.finished, complete.status, (component, reason) =>
-          this.records.recordComponent({
-            runId: req.runId,
-            step: req.step,
-            command: req.command,
-            component,
-            status: 'SKIPPED',
-            endedAt: this.now(),
-            message: reason,
-          }),
+          this.skip(req, component, reason),
         ),
       ]);
       if (await this.stopped(req, await stopRequested)) return { parked: true };
@@ -411,6 +385,23 @@ export class ComponentGraph {
     }
     await this.pool.tellDone(req.taskToken);
     return true;
+  }
+
+  /** Records a component of a step as SKIPPED, with why. */
+  private skip(
+    req: { readonly runId: string; readonly step: string; readonly command: string },
+    component: string,
+    message: string,
+  ): Promise<void> {
+    return this.records.recordComponent({
+      runId: req.runId,
+      step: req.step,
+      command: req.command,
+      component,
+      status: 'SKIPPED',
+      endedAt: this.now(),
+      message,
+    });
   }
 
   /** A step's one build (a component named by the input, or the repository): its record. */
