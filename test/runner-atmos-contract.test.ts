@@ -5,6 +5,7 @@
  * pinned terraform does). The old way of applying a saved plan (`-- PLANFILE`, so atmos adds -var-file) is refused.
  */
 import { spawnSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DEV, STAND_INS, startTestPlane, type TestPlane } from './helpers/local';
 
@@ -71,4 +72,26 @@ test('the old call (`apply C -s S -- PLANFILE`) gets -var-file from atmos, which
   });
   expect(lost.status).not.toBe(0);
   expect(lost.stderr).toContain('atmos.yaml CLI config file was not found');
+});
+
+test("a component whose folder is another's (metadata.component) is planned and read in that folder", async () => {
+  // vpc-replica: Atmos's inheritance, terraform in components/terraform/vpc (the terraform stand-in, like terraform,
+  // refuses a -chdir to a folder that is not there).
+  const stack = join(t.infraDir, 'stacks', 'orgs', 'acme', 'dev', 'testenv-01.yaml');
+  writeFileSync(
+    stack,
+    `${readFileSync(stack, 'utf8')}\ncomponents:\n  terraform:\n    vpc-replica:\n      metadata:\n        component: vpc\n      vars: {}\n`,
+  );
+  t.scenario({ default: { plan: { add: 1, change: 0, destroy: 0 } } });
+  const d = await t.run('plan-environment', { ...DEV, components: 'vpc-replica' }, 120_000);
+  expect(d.run.status).toBe('SUCCEEDED');
+  expect(d.components.find((c) => c.component === 'vpc-replica')).toMatchObject({
+    status: 'SUCCEEDED',
+    plan: { add: 1 },
+  });
+  const show = t.calls().filter((c) => c.sub === 'show');
+  expect(show.map((c) => c.chdir)).toEqual([
+    join(t.infraDir, 'components', 'terraform', 'vpc'),
+    join(t.infraDir, 'components', 'terraform', 'vpc'),
+  ]);
 });

@@ -21,6 +21,11 @@ if (argv[0] && argv[0].startsWith('-chdir=')) {
   argv = argv.slice(1);
 }
 const [sub, ...args] = argv;
+// As terraform: a -chdir to a folder that is not there is refused before anything else.
+if (!fs.existsSync(chdir)) {
+  process.stderr.write(`Error handling -chdir option: chdir ${chdir}: no such file or directory\n`);
+  process.exit(1);
+}
 const component = process.env.TROPOS_FAKE_COMPONENT || path.basename(chdir);
 const scenario = process.env.TROPOS_FAKE_TF ? JSON.parse(fs.readFileSync(process.env.TROPOS_FAKE_TF, 'utf8')) : {};
 // A stack's own entry (scenario.stacks[TROPOS_STACK], same shape) overrides the scenario's for that stack.
