@@ -58,6 +58,17 @@ export interface TestPlane {
   close(): Promise<void>;
 }
 
+/** A run in a few lines, for a timeout's message: its status, its steps, each component's status, its approvals. */
+function describe(d: RunDetail): string {
+  if (!d?.run) return JSON.stringify(d).slice(0, 500);
+  const lines = [`status ${d.run.status}${d.run.error ? ` (${d.run.error}: ${d.run.cause ?? ''})` : ''}, started ${d.run.startedAt}`];
+  for (const s of d.steps ?? []) lines.push(`step ${s.step}: ${s.status}${s.message ? ` (${s.message})` : ''}`);
+  for (const c of d.components ?? [])
+    lines.push(`${c.step}/${c.component}: ${c.status} ${c.startedAt ?? ''}→${c.endedAt ?? ''}${c.message ? ` ${c.message}` : ''}`);
+  for (const a of d.approvals ?? []) lines.push(`approval ${String(a.step)}: ${String(a.status)}`);
+  return lines.join('\n  ');
+}
+
 export async function startTestPlane(
   options: {
     layout?: 'atmos' | 'terraform';
@@ -123,7 +134,7 @@ export async function startTestPlane(
       if (res.status === 200 && until(res.body as unknown as RunDetail)) return res.body as unknown as RunDetail;
       if (Date.now() > deadline)
         throw new Error(
-          `run ${runId} did not reach the expected state in ${timeoutMs} ms: ${JSON.stringify(res.body).slice(0, 500)}`,
+          `run ${runId} did not reach the expected state in ${timeoutMs} ms: ${describe(res.body as unknown as RunDetail)}`,
         );
       await new Promise((r) => setTimeout(r, pollMs));
     }
