@@ -105,6 +105,13 @@ describe('validate-input core', () => {
       expect(set.context.asked).toBe([...settings.sets.coarse!, 'vpc'].join(','));
     });
 
+    test("a stack registered from the repository (tier '': the account's) runs at its account's tier", async () => {
+      // What a run's resolve records for a stack the repository defines and Tropos had no record of (recordSeen).
+      const seen = new MemoryRegistry([environment('acme-dev-seen', { tier: '', source: 'repository' })]);
+      const out = await validateInput(request({ tenant: 'acme', account: 'dev', environment: 'seen' }), settings, seen);
+      expect(out.context).toMatchObject({ stack: 'acme-dev-seen', tier: 'dev', approvalPolicy: 'never' });
+    });
+
     test('a stack the registry does not know is not refused: the run resolves it from the repository', async () => {
       const out = await validateInput(
         request({ tenant: 'acme', account: 'prod', environment: 'never-seen' }),

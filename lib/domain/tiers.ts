@@ -50,7 +50,11 @@ export function tierProblem(settings: TierSettings, account: string, tier: strin
 /** The tier a run works under: the account's, or the registered one when that is stricter. */
 export function effectiveTier(settings: TierSettings, account: string, registered: string | undefined): string {
   const own = settings.accounts[account]?.tier ?? '';
-  return registered !== undefined && registered !== own && isAtLeastAsStrict(settings, account, registered)
+  // '' is "the account's" (a stack registered from the repository), not a tier of its own.
+  return registered !== undefined &&
+    registered !== '' &&
+    registered !== own &&
+    isAtLeastAsStrict(settings, account, registered)
     ? registered
     : own;
 }
