@@ -1,4 +1,5 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
+import { KEEP_ALIVE_MS } from './sdk';
 import { createServer, IncomingMessage, Server, ServerResponse } from 'node:http';
 import { join, normalize, sep } from 'node:path';
 import type { AddressInfo } from 'node:net';
@@ -40,6 +41,9 @@ export class LocalAwsEndpoint {
 
   public async start(): Promise<string> {
     this.server = createServer((req, res) => void this.handle(req, res));
+    // Idle connections are kept longer than clients keep them (fetch: 4 s), so that a client never reuses one the
+    // server is closing (ECONNRESET on a POST, which no client retries; seen on a loaded machine at Node's 5 s).
+    this.server.keepAliveTimeout = KEEP_ALIVE_MS;
     await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', () => resolve()));
     this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
     return this.url;

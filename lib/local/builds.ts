@@ -1,8 +1,22 @@
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { runBuild, Build } from './buildspec-runner';
+import { runBuild, Build, buildOf, BuildStart, killBuild, readBuild } from './buildspec-runner';
 import { resolveTokens, Template } from './definitions';
 import type { BuildTask, EngineEvent } from './engine';
+
+/** The mark of a build whose end the ledger has received. */
+const REPORTED = 'reported';
+const ADOPT_POLL_MS = 500;
+
+/** A build whose end no control plane reported. */
+export interface Orphan {
+  readonly dir: string;
+  readonly start: BuildStart;
+  /** The run it belongs to (none: not a workflow's build). */
+  readonly runId: string | undefined;
+  /** Its process still runs. */
+  readonly running: boolean;
+}
 
 interface ProjectProps {
   Name: string;
@@ -85,19 +99,69 @@ export class LocalBuilds {
       buildspecFile: buildspec,
       environment,
       logFile: join(work, 'build.log'),
+      stateDir: work,
       timeoutMinutes: (override as number | undefined) ?? project.props.TimeoutInMinutes ?? 60,
       signal,
     });
-    void this.emitState(
-      id,
-      input.ProjectName,
+    void this.reportEnd(work, build);
+    return build as never;
+  };
+
+  /**
+   * A build's end, reported to the ledger; then marked reported in its folder. A build whose end was never reported
+   * (the control plane died first) is an orphan: `adopt` reports it when the control plane starts again.
+   */
+  private async reportEnd(work: string, build: Build): Promise<void> {
+    const env = Object.fromEntries(build.Environment.EnvironmentVariables.map((v) => [v.Name, v.Value]));
+    await this.emitState(
+      build.Id,
+      build.ProjectName,
       build.BuildStatus,
-      environment,
+      env,
       build.Logs.DeepLink,
       build.ExportedEnvironmentVariables,
     );
-    return build as never;
-  };
+    writeFileSync(join(work, REPORTED), build.BuildStatus);
+  }
+
+  /**
+   * The builds whose end was never reported: started by a control plane that stopped (or crashed) while they ran.
+   * Each with the run it belongs to and whether its process still runs (it outlives the control plane).
+   */
+  public orphans(): Orphan[] {
+    const root = join(this.options.dataDir, 'builds');
+    if (!existsSync(root)) return [];
+    const found: Orphan[] = [];
+    for (const name of readdirSync(root)) {
+      const dir = join(root, name);
+      if (existsSync(join(dir, REPORTED))) continue;
+      const state = readBuild(dir);
+      if (!state) continue;
+      found.push({ dir, start: state.start, runId: state.start.environment.TROPOS_RUN_ID, running: state.running });
+    }
+    return found;
+  }
+
+  /**
+   * Reports an orphan's end as its own control plane would have: at once if it has ended, else once its process
+   * ends (stopped at its time limit, as CodeBuild would). Gives up waiting when `signal` aborts (the control plane
+   * stops again); the next start adopts it then.
+   */
+  public async adopt(orphan: Orphan, signal?: AbortSignal): Promise<Build | undefined> {
+    const deadline = Date.parse(orphan.start.startTime) + orphan.start.timeoutMinutes * 60_000;
+    let timedOut = false;
+    while (readBuild(orphan.dir)?.running) {
+      if (signal?.aborted) return undefined;
+      if (!timedOut && Date.now() > deadline) {
+        timedOut = true;
+        killBuild(orphan.start);
+      }
+      await new Promise((r) => setTimeout(r, ADOPT_POLL_MS));
+    }
+    const build = buildOf(orphan.start, orphan.dir, timedOut ? 'TIMED_OUT' : undefined);
+    await this.reportEnd(orphan.dir, build);
+    return build;
+  }
 
   private async emitState(
     id: string,

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { createWriteStream, mkdirSync, readFileSync, existsSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
 
@@ -54,9 +54,37 @@ export interface BuildRequest {
   /** Project variables, then start-build overrides (which win), then the local runner's own. */
   readonly environment: Record<string, string>;
   readonly logFile: string;
+  /**
+   * The build's own folder. Everything the build reports goes to files there, never through pipes to this process:
+   * a build outlives the control plane that started it (a crash, a SIGKILL), and its end is read from the folder
+   * afterwards (see readBuild).
+   */
+  readonly stateDir: string;
   readonly timeoutMinutes: number;
   readonly signal?: AbortSignal;
 }
+
+/** What a build's folder holds about it (request.json), written before it starts. */
+export interface BuildStart {
+  readonly id: string;
+  readonly projectName: string;
+  readonly environment: Record<string, string>;
+  readonly logFile: string;
+  readonly timeoutMinutes: number;
+  readonly startTime: string;
+  readonly pid?: number;
+}
+
+/** The files of a build's folder. */
+export const BUILD_FILES = {
+  start: 'request.json',
+  /** The phase marks (descriptor 3). */
+  control: 'control',
+  /** The exported variables, NUL-separated (descriptor 4). */
+  exported: 'exported',
+  /** The script's exit status, written (atomically) as its last act. */
+  exit: 'exit',
+} as const;
 
 const MARK = '__TROPOS_BUILDSPEC__';
 
@@ -66,7 +94,7 @@ function q(s: string): string {
 }
 
 /** The whole build as one bash script, so that every command runs in the same shell session, as in CodeBuild. */
-function script(spec: Buildspec): string {
+function script(spec: Buildspec, exitFile: string): string {
   const lines = ['__status=0', '__abort=0'];
   for (const phase of PHASES) {
     const p = spec.phases?.[phase];
@@ -92,6 +120,9 @@ function script(spec: Buildspec): string {
   // Exported variables on their own descriptor as NUL-separated name/value pairs (a value cannot hold NUL).
   for (const name of spec.env?.['exported-variables'] ?? [])
     lines.push(`printf '%s\\0%s\\0' ${q(name)} "\${${name}:-}" >&4`);
+  // The status on disk, whole or not at all: whoever reads the folder later (a restarted control plane) knows the
+  // build ran to its end.
+  lines.push(`printf '%s' "$__status" > ${q(`${exitFile}.tmp`)} && mv ${q(`${exitFile}.tmp`)} ${q(exitFile)}`);
   lines.push('exit $__status');
   return lines.join('\n');
 }
@@ -103,8 +134,16 @@ export async function runBuild(req: BuildRequest): Promise<Build> {
   if (String(spec.version) !== '0.2')
     throw new Error(`${specPath}: buildspec version ${spec.version} is not supported; use 0.2`);
   mkdirSync(join(req.logFile, '..'), { recursive: true });
-  const log = createWriteStream(req.logFile);
-  const start = new Date();
+  mkdirSync(req.stateDir, { recursive: true });
+  const file = (name: string) => join(req.stateDir, name);
+  const start: BuildStart = {
+    id: req.id,
+    projectName: req.projectName,
+    environment: req.environment,
+    logFile: req.logFile,
+    timeoutMinutes: req.timeoutMinutes,
+    startTime: new Date().toISOString(),
+  };
   const env = {
     ...process.env,
     ...(spec.env?.variables ?? {}),
@@ -112,19 +151,24 @@ export async function runBuild(req: BuildRequest): Promise<Build> {
     CODEBUILD_BUILD_ID: req.id,
     CODEBUILD_SRC_DIR: req.sourceDir,
   };
-
-  const child = spawn(spec.env?.shell ?? 'bash', ['-c', script(spec)], {
-    cwd: req.sourceDir,
-    env,
-    stdio: ['ignore', 'pipe', 'pipe', 'pipe', 'pipe'],
-    detached: true,
-  });
-  child.stdout!.pipe(log, { end: false });
-  child.stderr!.pipe(log, { end: false });
-  let control = '';
-  (child.stdio[3] as NodeJS.ReadableStream).on('data', (d: Buffer) => (control += d.toString()));
-  let exports = '';
-  (child.stdio[4] as NodeJS.ReadableStream).on('data', (d: Buffer) => (exports += d.toString()));
+  // Files, not pipes: a pipe's reader dying (the control plane, killed) would kill the build at its next write.
+  const fds = [
+    openSync(req.logFile, 'a'),
+    openSync(file(BUILD_FILES.control), 'w'),
+    openSync(file(BUILD_FILES.exported), 'w'),
+  ];
+  let child;
+  try {
+    child = spawn(spec.env?.shell ?? 'bash', ['-c', script(spec, file(BUILD_FILES.exit))], {
+      cwd: req.sourceDir,
+      env,
+      stdio: ['ignore', fds[0], fds[0], fds[1], fds[2]],
+      detached: true,
+    });
+  } finally {
+    for (const fd of fds) closeSync(fd);
+  }
+  writeJson(file(BUILD_FILES.start), { ...start, pid: child.pid });
 
   let ended: 'TIMED_OUT' | 'STOPPED' | undefined;
   const kill = (why: 'TIMED_OUT' | 'STOPPED') => {
@@ -138,11 +182,59 @@ export async function runBuild(req: BuildRequest): Promise<Build> {
   const timer = setTimeout(() => kill('TIMED_OUT'), req.timeoutMinutes * 60_000);
   const onAbort = () => kill('STOPPED');
   req.signal?.addEventListener('abort', onAbort);
-  const code = await new Promise<number>((resolve) => child.on('close', (c) => resolve(c ?? 1)));
+  await new Promise<void>((resolve) => child.on('close', () => resolve()));
   clearTimeout(timer);
   req.signal?.removeEventListener('abort', onAbort);
-  await new Promise<void>((resolve) => log.end(() => resolve()));
+  return buildOf({ ...start, pid: child.pid }, req.stateDir, ended);
+}
 
+/** Writes a JSON file whole (a reader never sees half of it). */
+function writeJson(path: string, value: unknown): void {
+  writeFileSync(`${path}.tmp`, JSON.stringify(value));
+  renameSync(`${path}.tmp`, path);
+}
+
+/** A build's folder as it stands: its start, whether its process still runs, and its Build once it has ended. */
+export function readBuild(stateDir: string): { start: BuildStart; running: boolean } | undefined {
+  const startFile = join(stateDir, BUILD_FILES.start);
+  if (!existsSync(startFile)) return undefined;
+  const start = JSON.parse(readFileSync(startFile, 'utf8')) as BuildStart;
+  return { start, running: !existsSync(join(stateDir, BUILD_FILES.exit)) && processRuns(start.pid, start.id) };
+}
+
+/** Whether the build's process (its group's leader) still runs, and is that build (a pid is reused). */
+function processRuns(pid: number | undefined, id: string): boolean {
+  if (!pid) return false;
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return false;
+  }
+  try {
+    return readFileSync(`/proc/${pid}/environ`, 'latin1').split('\0').includes(`CODEBUILD_BUILD_ID=${id}`);
+  } catch {
+    return true; // no /proc: the pid answers, take it as the build
+  }
+}
+
+/** Stops a build found running in its folder (its process group), as CodeBuild stops one at its time limit. */
+export function killBuild(start: BuildStart): void {
+  try {
+    if (start.pid) process.kill(-start.pid, 'SIGTERM');
+  } catch {
+    // already gone
+  }
+}
+
+/**
+ * The Build of an ended build, from its folder: the phases from its marks, its exported variables, its status from
+ * the exit status it wrote (none: it was killed — `ended` says by what, else it failed without one).
+ */
+export function buildOf(start: BuildStart, stateDir: string, ended?: 'TIMED_OUT' | 'STOPPED'): Build {
+  const read = (name: string) => (existsSync(join(stateDir, name)) ? readFileSync(join(stateDir, name), 'utf8') : '');
+  const control = read(BUILD_FILES.control);
+  const exportedText = read(BUILD_FILES.exported);
+  const exit = read(BUILD_FILES.exit).trim();
   const phases: BuildPhase[] = [];
   const exported: { Name: string; Value: string }[] = [];
   const controlLines = control.split('\n');
@@ -173,21 +265,33 @@ export async function runBuild(req: BuildRequest): Promise<Build> {
       });
     }
   }
-  const pairs = exports.split('\0');
+  const pairs = exportedText.split('\0');
   for (let i = 0; i + 1 < pairs.length; i += 2) exported.push({ Name: pairs[i]!, Value: pairs[i + 1]! });
-  const status = ended ?? (code === 0 ? 'SUCCEEDED' : 'FAILED');
+  const status = ended ?? (exit === '0' ? 'SUCCEEDED' : 'FAILED');
+  if (!ended && exit === '')
+    phases.push({
+      PhaseType: 'BUILD',
+      PhaseStatus: 'FAILED',
+      Contexts: [
+        {
+          StatusCode: 'COMMAND_EXECUTION_ERROR',
+          Message: 'the build ended without writing its exit status (it was killed)',
+        },
+      ],
+    });
   return {
-    Id: req.id,
-    ProjectName: req.projectName,
+    Id: start.id,
+    ProjectName: start.projectName,
     BuildStatus: status,
-    StartTime: start.toISOString(),
-    EndTime: new Date().toISOString(),
-    TimeoutInMinutes: req.timeoutMinutes,
-    Logs: { DeepLink: req.logFile, GroupName: `/aws/codebuild/${req.projectName}`, StreamName: req.id },
+    StartTime: start.startTime,
+    // When it wrote its status (a build adopted after a restart ended then, not when it was read).
+    EndTime: (exit === '' ? new Date() : statSync(join(stateDir, BUILD_FILES.exit)).mtime).toISOString(),
+    TimeoutInMinutes: start.timeoutMinutes,
+    Logs: { DeepLink: start.logFile, GroupName: `/aws/codebuild/${start.projectName}`, StreamName: start.id },
     Phases: phases,
     ExportedEnvironmentVariables: exported,
     Environment: {
-      EnvironmentVariables: Object.entries(req.environment).map(([Name, Value]) => ({
+      EnvironmentVariables: Object.entries(start.environment).map(([Name, Value]) => ({
         Name,
         Value,
         Type: 'PLAINTEXT',

@@ -2,6 +2,7 @@ import { App } from 'aws-cdk-lib';
 import { PutCommand } from '@aws-sdk/lib-dynamodb';
 import { randomBytes } from 'node:crypto';
 import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { KEEP_ALIVE_MS } from './sdk';
 import { createServer, IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
@@ -106,6 +107,7 @@ export class ControlPlane {
     public readonly iam: IamAuthorizer,
     /** The REST API's id as its ARNs name it locally (its logical id). */
     private readonly restApiId: string,
+    private readonly builds: LocalBuilds,
   ) {}
 
   public static async start(options: ControlPlaneOptions = {}): Promise<ControlPlane> {
@@ -235,6 +237,7 @@ export class ControlPlane {
       tables,
       authorizer,
       restApiId,
+      builds,
     );
     const exampleRepository = [join(ROOT, 'examples', 'atmos'), join(ROOT, 'examples', 'terraform')].includes(infraDir);
     const seed = options.seedEnvironments ?? (exampleRepository ? join(ROOT, 'examples', 'environments.yaml') : false);
@@ -246,38 +249,49 @@ export class ControlPlane {
 
   /**
    * A restart is not a loss. The engine keeps its executions in memory: a run the ledger still shows RUNNING whose
-   * execution this engine does not know was cut off by a crash or a stop of the control plane. Its end is recorded
-   * the way any end is — an ABORTED status change through the run ledger, which gives its stack lock back first,
-   * then records the run with the reason (and calls a ticketing system back, fails an onboarding, as for any end).
+   * execution this engine does not know was cut off by a crash or a stop of the control plane. Its builds outlive
+   * it (they report to files, not to this process): those that ended while it was down are adopted first — their
+   * ends reported to the ledger from their folders, so that every apply they made is on the records. Then the run's
+   * end is recorded the way any end is — an ABORTED status change through the run ledger, which gives its stack
+   * lock back first, then records the run with the reason (and calls a ticketing system back, fails an onboarding).
+   * A run with a build still running (an apply is never killed) is known to the engine again as RUNNING
+   * (DescribeExecution says so: its stack lock is not taken over) until that build ends and is adopted.
    */
   public readonly reconciled: string[] = [];
+  public readonly adopted: string[] = [];
+  private readonly stopAdopting = new AbortController();
   private async reconcile(): Promise<void> {
     const runs = new RunStore(this.dynamo.documents, this.tables.runs);
+    const orphans = this.builds.orphans();
+    for (const o of orphans.filter((x) => !x.running)) {
+      await this.builds.adopt(o);
+      this.adopted.push(o.start.id);
+    }
     const known = new Set(this.engine.listExecutions().map((e) => e.executionArn));
     const cutOff = (await runs.listRuns({ status: 'RUNNING', limit: 10_000 })).filter(
       (r) => r.executionArn && !known.has(r.executionArn),
     );
     for (const r of cutOff) {
-      const machine = r.executionArn.replace(/:execution:([^:]+):[^:]+$/, ':stateMachine:$1');
-      await this.engine.emit({
-        source: 'aws.states',
-        'detail-type': 'Step Functions Execution Status Change',
-        time: new Date().toISOString(),
-        detail: {
-          executionArn: r.executionArn,
-          stateMachineArn: machine,
-          name: r.runId,
-          status: 'ABORTED',
-          startDate: Date.parse(r.startedAt),
-          stopDate: Date.now(),
-          input: JSON.stringify(r.input ?? {}),
-          output: null,
+      const running = orphans.filter((o) => o.running && o.runId === r.runId);
+      const adoption = (async () => {
+        for (const o of running) {
+          if (!(await this.builds.adopt(o, this.stopAdopting.signal))) return false;
+          this.adopted.push(o.start.id);
+        }
+        return true;
+      })();
+      const execution = this.engine.restoreCutOff(
+        { executionArn: r.executionArn, name: r.runId, input: r.input ?? {}, startDate: new Date(r.startedAt) },
+        adoption,
+        {
           error: 'ControlPlaneRestarted',
           cause:
-            'the local control plane stopped (or crashed) while this run ran; its execution did not survive the restart. Builds it had started may have run to their end: see the components and their build logs, and plan again before applying.',
+            'the local control plane stopped (or crashed) while this run ran; its execution did not survive the restart. The builds it had started ran to their end and are on its records (see the components and their build logs); plan again before applying.',
         },
-      });
+      );
       this.reconciled.push(r.runId);
+      // Runs whose builds have all ended are ended before the API answers; the others when their builds end.
+      if (running.length === 0) await execution.done;
     }
   }
 
@@ -314,6 +328,9 @@ export class ControlPlane {
 
   private async listen(port: number): Promise<void> {
     this.server = createServer((req, res) => void this.handle(req, res));
+    // Idle connections are kept longer than clients keep them (fetch: 4 s), so that a client never reuses one the
+    // server is closing (ECONNRESET on a POST, which no client retries; seen on a loaded machine at Node's 5 s).
+    this.server.keepAliveTimeout = KEEP_ALIVE_MS;
     await new Promise<void>((resolve, reject) => {
       this.server!.once('error', reject);
       this.server!.listen(port, '127.0.0.1', () => resolve());
@@ -374,6 +391,8 @@ export class ControlPlane {
   }
 
   public async close(): Promise<void> {
+    // Builds still being adopted are left to the next start (they are still unreported in their folders).
+    this.stopAdopting.abort();
     for (const e of this.engine.listExecutions())
       if (e.status === 'RUNNING')
         this.engine.stopExecution(e.executionArn, 'States.Aborted', 'the control plane stopped');

@@ -298,6 +298,38 @@ export class LocalEngine {
   }
 
   /**
+   * An execution a restarted control plane found cut off: its run is RUNNING on the records, this engine never ran
+   * it. It is known again — RUNNING (DescribeExecution says so; its stack lock is not free) while `until` runs (the
+   * adoption of its builds that outlived the crash), then ended ABORTED with `error` and `cause`, its end event sent
+   * as any execution's. If `until` answers false (the control plane is stopping again), it is left without an end:
+   * the next start finds it cut off again.
+   */
+  public restoreCutOff(
+    cut: { executionArn: string; name: string; input: unknown; startDate: Date },
+    until: Promise<boolean>,
+    ending: { error: string; cause: string },
+  ): Execution {
+    const execution: Execution = {
+      executionArn: cut.executionArn,
+      stateMachineArn: cut.executionArn.replace(/:execution:([^:]+):[^:]+$/, ':stateMachine:$1'),
+      name: cut.name,
+      input: cut.input,
+      startDate: cut.startDate,
+      status: 'RUNNING',
+      historyEvents: 0,
+      largestPayloadBytes: jsonBytes(cut.input),
+      done: Promise.resolve(),
+    };
+    this.executions.set(cut.executionArn, execution);
+    execution.done = until.then(
+      (finished) => (finished ? this.end(execution, 'ABORTED', ending) : undefined),
+      (err: Error) =>
+        this.end(execution, 'ABORTED', { error: ending.error, cause: `${ending.cause} (${err.message})` }),
+    );
+    return execution;
+  }
+
+  /**
    * Counts the execution's history as Step Functions writes it and measures every state's input and output: an
    * execution that crosses 25,000 events or a payload over 256 KiB fails as it would on AWS.
    */

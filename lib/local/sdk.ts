@@ -67,3 +67,6 @@ export function localSdk(dataDir: string, dynamo: DynamoDBClient): SdkTask {
     }
   };
 }
+
+/** How long the local servers keep an idle connection: longer than any client here keeps one. */
+export const KEEP_ALIVE_MS = 65_000;
