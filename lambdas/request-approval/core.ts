@@ -12,9 +12,11 @@ export interface ApprovalRequest {
   readonly requestedBy: string | null;
   /** The caller Tropos authenticated for the run ('' for a run started directly, e.g. from the console). */
   readonly principal: string;
-  readonly plan: StepSummary;
+  readonly plan?: StepSummary;
   /** The plan step: its component records give the plan of each component (the summary carries totals only). */
-  readonly planStep: string;
+  readonly planStep?: string;
+  /** An approval without a plan (a state repair, an import): the run's parameters, which say what it will do. */
+  readonly parameters?: Record<string, unknown>;
   /** The task's TimeoutSeconds: past it the run fails with ApprovalExpired. */
   readonly deadlineSeconds: number;
 }
@@ -40,6 +42,8 @@ export interface Approval {
     destroy: number;
     sha256?: string | undefined;
   }[];
+  /** For an approval without a plan: what the run was asked to do (its parameters that are set). */
+  readonly parameters?: Record<string, string> | undefined;
 }
 
 export interface Notifier {
@@ -59,7 +63,16 @@ export async function requestApproval(
   notifier: Notifier,
   now = new Date(),
 ): Promise<Approval> {
-  const planned = (await new RunStore(db, table).components(req.runId, req.planStep)).filter((c) => c.plan);
+  const planned = req.planStep
+    ? (await new RunStore(db, table).components(req.runId, req.planStep)).filter((c) => c.plan)
+    : [];
+  const parameters = req.parameters
+    ? Object.fromEntries(
+        Object.entries(req.parameters).filter(
+          (e): e is [string, string] => typeof e[1] === 'string' && e[0] !== 'requestedBy',
+        ),
+      )
+    : undefined;
   const approval: Approval = {
     approvalId: approvalId(req.runId, req.step),
     runId: req.runId,
@@ -81,6 +94,7 @@ export async function requestApproval(
         destroy: c.plan!.destroy,
         sha256: c.plan!.sha256,
       })),
+    ...(parameters ? { parameters } : {}),
   };
   await db.send(
     new PutCommand({
@@ -101,8 +115,9 @@ export function approvalMessage(a: Approval): string {
   return [
     `Run ${a.runId} (${a.workflow}) on stack ${a.stack} (tier ${a.tier}) waits for approval of step "${a.step}".`,
     `Requested by ${a.requestedBy ?? 'unknown'} (${a.requestedByPrincipal ?? 'started directly, caller unknown'}) at ${a.requestedAt}; expires at ${a.expiresAt}.`,
-    'Plan:',
-    ...lines,
+    ...(a.parameters
+      ? ['It will run with:', ...Object.entries(a.parameters).map(([k, v]) => `  ${k}: ${v}`)]
+      : ['Plan:', ...lines]),
     '',
     `Answer: tropos approve ${a.approvalId} --comment "…"   or   tropos reject ${a.approvalId} --comment "…"`,
     `   or: POST /approvals/${a.approvalId} {"decision":"approve"|"reject","comment":"…"}`,

@@ -60,7 +60,7 @@ export function describeWorkflow(wf: Workflow, catalog: Catalog): string {
   };
   const example = exampleInput(wf);
   const lines = [
-    `${wf.name}${wf.mutating ? '  (changes infrastructure)' : ''}`,
+    `${wf.name}${wf.mutating === true ? '  (changes infrastructure)' : wf.mutating ? `  (changes infrastructure when ${whenParams(wf.mutating.params)})` : ''}`,
     '',
     wf.description,
     '',
@@ -150,4 +150,11 @@ export function mermaidGraph(wf: Workflow, catalog: Catalog): string {
   }
   lines.push(`  ${previous} --> finish(["end"])`);
   return lines.join('\n');
+}
+
+/** `operation is unlock or restore` for `{ operation: [unlock, restore] }`. */
+function whenParams(params: Record<string, string[]>): string {
+  return Object.entries(params)
+    .map(([k, v]) => `${k} is ${v.join(' or ')}`)
+    .join(' and ');
 }

@@ -95,6 +95,13 @@ export function runTable(d: RunDetail): string {
   return lines.join('\n');
 }
 
+/** An approval's parameters (an approval without a plan: what the run will do), as `k=v` pairs. */
+function parametersOf(p: unknown): string {
+  return Object.entries((p ?? {}) as Record<string, unknown>)
+    .map(([k, v]) => `${k}=${String(v)}`)
+    .join(' ');
+}
+
 /** One approval: what it asks, and how to answer. */
 export function approvalLine(a: ApprovalView): string {
   const plan = Array.isArray(a.plan)
@@ -104,6 +111,6 @@ export function approvalLine(a: ApprovalView): string {
     : '';
   const head = `${a.approvalId}  ${a.status}  ${a.workflow} on ${a.stack}`;
   if (a.status === 'PENDING')
-    return `${head}  expires ${a.expiresAt}\n    plan: ${plan || '-'}\n    answer: tropos approve ${a.approvalId} --comment "…" | tropos reject ${a.approvalId} --comment "…"`;
+    return `${head}  expires ${a.expiresAt}\n    ${a.parameters ? `runs with: ${parametersOf(a.parameters)}` : `plan: ${plan || '-'}`}\n    answer: tropos approve ${a.approvalId} --comment "…" | tropos reject ${a.approvalId} --comment "…"`;
   return `${head}${a.decidedBy ? `  by ${a.decidedBy} at ${a.decidedAt}` : ''}${a.comment ? `  (${a.comment})` : ''}`;
 }

@@ -43,7 +43,17 @@ export class WorkflowCompiler {
     // A mutating workflow takes the stack's lock right after its input is validated, before anything changes;
     // then the stack is read from the repository (its components and their order), once for the whole run.
     const early: sfn.IChainable[] = [];
-    if (this.workflow.mutating) early.push(this.lockStack());
+    if (this.workflow.mutating === true) early.push(this.lockStack());
+    else if (this.workflow.mutating) {
+      // Only runs whose parameters change infrastructure take the lock (state-operations' unlock and restore).
+      const takes = sfn.Condition.and(...this.conditions({ params: this.workflow.mutating.params }));
+      early.push(
+        new sfn.Choice(this.scope, stateName('Changes the stack?'))
+          .when(takes, this.lockStack())
+          .otherwise(new sfn.Pass(this.scope, stateName('Read only: no stack lock')))
+          .afterwards(),
+      );
+    }
     if (this.needsResolvedStack()) early.push(this.resolveStack());
     // An onboarding first learns every stack the repository defines: its block may overlap none of them.
     const validate = this.workflow.steps[0];
@@ -72,7 +82,7 @@ export class WorkflowCompiler {
   private guarded(step: Step, topLevelIndex: number | undefined): sfn.IChainable {
     const body = this.step(step);
     const conditions = this.conditions(step.when);
-    if (step.kind === 'approval') conditions.push(this.truthy(`${resultPath(step.plan)}.approvalRequired`));
+    if (step.kind === 'approval') conditions.push(this.approvalAsked(step));
     const resumable = topLevelIndex !== undefined && topLevelIndex > 0;
     const requires = topLevelIndex === undefined ? [] : requirementClosure(this.workflow, step.name);
     if (conditions.length === 0 && !resumable && requires.length === 0) return body;
@@ -137,6 +147,16 @@ export class WorkflowCompiler {
     if (step.when?.wholeStack) parts.push('the run covers a subset of the stack (components)');
     if (step.kind === 'approval') parts.push(`the tier's approval policy does not ask for this plan`);
     return parts.join(', or ');
+  }
+
+  /**
+   * Whether the tier's policy asks for this approval: the plan step's verdict (its changes, its destroys, a dry run),
+   * or, for an approval without a plan, the policies that ask for what it `counts` as.
+   */
+  private approvalAsked(step: ApprovalStep): sfn.Condition {
+    if (step.plan !== undefined) return this.truthy(`${resultPath(step.plan)}.approvalRequired`);
+    const asking = step.counts === 'destroy' ? ['on-destroy', 'on-change', 'always'] : ['on-change', 'always'];
+    return sfn.Condition.or(...asking.map((p) => sfn.Condition.stringEquals('$.context.approvalPolicy', p)));
   }
 
   private truthy(path: string): sfn.Condition {
@@ -257,8 +277,9 @@ export class WorkflowCompiler {
         'tier.$': '$.context.tier',
         'requestedBy.$': '$.input.requestedBy',
         'principal.$': '$.context.principal',
-        'plan.$': resultPath(step.plan),
-        planStep: step.plan,
+        ...(step.plan !== undefined
+          ? { 'plan.$': resultPath(step.plan), planStep: step.plan }
+          : { 'parameters.$': '$.input' }),
         deadlineSeconds: deadlineSeconds(hours),
       }),
       resultPath: resultPath(step.name),

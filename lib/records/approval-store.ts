@@ -23,6 +23,8 @@ export interface ApprovalView {
   readonly decidedAt?: string;
   readonly comment?: string;
   readonly plan?: unknown;
+  /** An approval without a plan: the parameters the run will act with. */
+  readonly parameters?: Record<string, string>;
 }
 
 /** Why a decision was refused; `status` is the HTTP status the API answers with. */

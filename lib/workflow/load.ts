@@ -222,7 +222,7 @@ function checkWorkflow(wf: Workflow, all: ReadonlyMap<string, Workflow>, catalog
           break;
         }
         case 'approval':
-          if (!planSteps.has(step.plan))
+          if (step.plan !== undefined && !planSteps.has(step.plan))
             problems.push(
               at(step, `plan: "${step.plan}" is not an earlier plan step; an approval is shown the plan it approves`),
             );

@@ -81,7 +81,22 @@ const TerraformStep = z.strictObject({
   plan: ID.optional(),
 });
 
-const ApprovalStep = z.strictObject({ ...base, kind: z.literal('approval'), plan: ID });
+const ApprovalStep = z
+  .strictObject({
+    ...base,
+    kind: z.literal('approval'),
+    /** The plan step whose changes the tier's policy weighs (and the approver reviews). */
+    plan: ID.optional(),
+    /**
+     * Without a plan (a state repair, an import): how the tier's policy counts what the step guards — a `change`
+     * (asked by on-change and always) or a `destroy` (asked by on-destroy too). The approver sees the run's
+     * parameters.
+     */
+    counts: z.enum(['change', 'destroy']).optional(),
+  })
+  .refine((s) => (s.plan === undefined) !== (s.counts === undefined), {
+    message: 'an approval step names either the plan it weighs (plan) or how its policy counts it (counts: change | destroy)',
+  });
 
 const WorkflowStep = z.strictObject({
   ...base,
@@ -144,8 +159,11 @@ export const StepSchema: z.ZodType<Step> = z.discriminatedUnion(
 export const WorkflowSchema = z.strictObject({
   name: ID,
   description: z.string().min(1),
-  /** Mutating workflows take the stack lock and change infrastructure. */
-  mutating: z.boolean().default(false),
+  /**
+   * Mutating workflows take the stack lock and change infrastructure: `true`, or `{ params: {...} }` for a workflow
+   * whose runs change it only with those parameters (state-operations: unlock and restore; list does not).
+   */
+  mutating: z.union([z.boolean(), z.strictObject({ params: z.record(z.string(), z.array(z.string()).min(1)) })]).default(false),
   inputs: z
     .strictObject({
       required: z.array(parameterName).default([]),

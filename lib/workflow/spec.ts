@@ -22,7 +22,8 @@ export interface WorkflowSpec {
 export function workflowSpec(wf: Workflow): WorkflowSpec {
   return {
     name: wf.name,
-    mutating: wf.mutating,
+    // A workflow that may change infrastructure (with some parameters) is held to what mutating ones are.
+    mutating: wf.mutating !== false,
     inputs: {
       required: wf.inputs.required,
       optional: wf.inputs.optional,
