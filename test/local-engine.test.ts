@@ -4,6 +4,7 @@ import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { RunDetail } from '../lib/records/run';
 import { DEV, PROD, STAGING, startTestPlane, TestPlane } from './helpers/local';
+import { runTable } from '../lib/cli/format';
 
 jest.setTimeout(120_000);
 
@@ -432,6 +433,11 @@ describe('failures, resumption, dry runs and bad input', () => {
       message: expect.stringContaining('terraform apply failed for vpc'),
     });
     expect(applies.vpc!.logs).toMatch(/build\.log$/);
+    // Why, in terraform's own words: its Error: block, in the API's run answer and in `tropos runs show`.
+    expect(applies.vpc!.error).toBe('Error: creating vpc: AccessDenied (stand-in)');
+    expect(runTable(d)).toContain(
+      `apply vpc failed:\n  │ Error: creating vpc: AccessDenied (stand-in)\n  log: ${applies.vpc!.logs}`,
+    );
     expect(applies.iam!.status).toBe('SUCCEEDED'); // in flight when vpc failed
     expect(applies['security-groups']).toMatchObject({ status: 'SKIPPED', message: 'skipped: vpc failed' });
     expect(applies.monitoring!.status).toBe('SKIPPED');

@@ -46,6 +46,7 @@ export_var() { printf 'export %s=%q\n' "$1" "$2" >>"$exports"; }
 finish() { # exit-code message
   export_var TROPOS_EXIT_CODE "$1"
   export_var TROPOS_MESSAGE "$2"
+  if [ "$1" = 1 ]; then export_var TROPOS_ERROR "$(tool_error)"; fi
   if [ "$1" = 0 ] || [ "$1" = 2 ]; then echo "tropos: $2"; exit 0; fi
   echo "tropos: ERROR: $2" >&2
   exit 1
@@ -55,11 +56,22 @@ say() { echo "tropos: $*"; }
 # --- parameters (TROPOS_PARAMS is the run's validated input as JSON) ---------------------------------------
 param() { node -e 'const v = JSON.parse(process.env.TROPOS_PARAMS || "{}")[process.argv[1]]; process.stdout.write(v == null ? "" : String(v))' "$1"; }
 
-# Runs a command, or prints it in a dry run. Prints it either way, so logs show what ran.
+# Runs a command, or prints it in a dry run. Prints it either way, so logs show what ran. What it writes to stderr
+# goes to the log as ever, and to $work/stderr.log too: a failure's record carries terraform's own Error: block.
 run() {
   if [ "$dry" = "true" ]; then echo "[dry-run] $*"; return 0; fi
   echo "+ $*"
-  "$@"
+  local rc
+  { "$@" 2>&1 1>&3 3>&- | tee -a "$work/stderr.log" >&2; rc=${PIPESTATUS[0]}; } 3>&1
+  return "$rc"
+}
+
+# The last "Error:" block a command wrote (terraform's, without its box drawing), at most 15 lines and 1000
+# characters: what an operator reads first about a failure (the whole output stays in the build log).
+tool_error() {
+  [ -f "$work/stderr.log" ] || return 0
+  sed -E 's/^(│|╷|╵) ?//' "$work/stderr.log" |
+    awk '/^Error: /{n=NR} {l[NR]=$0} END{if(n){for(i=n;i<=NR && i<n+15;i++) print l[i]}}' | head -c 1000
 }
 
 require_tool() { # name version-wanted

@@ -484,6 +484,7 @@ export function componentResult(req: CompleteRequest): ComponentResult {
     buildId: failure.buildId,
     logs: failure.logs,
     message: failure.reason,
+    ...(failure.error ? { error: failure.error } : {}),
   };
 }
 

@@ -162,7 +162,7 @@ export async function recordStateChange(
       status: outcome,
       ...(status === 'IN_PROGRESS'
         ? { startedAt: at }
-        : { endedAt: at, plan: exported.plan, message: exported.message }),
+        : { endedAt: at, plan: exported.plan, message: exported.message, error: exported.error }),
       buildId: String(event.detail['build-id']),
       logs: info.logs?.['deep-link'],
     });

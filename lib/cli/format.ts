@@ -87,6 +87,11 @@ export function runTable(d: RunDetail): string {
   if (rows.length > 0) {
     lines.push('', ...columns(['STEP', 'COMPONENT', 'STATUS', 'TIME', 'PLAN', 'DETAIL'], rows));
   }
+  // A failure in its tool's own words (terraform's Error: block), and where the rest is.
+  for (const c of d.components.filter((x) => x.status === 'FAILED' && x.error)) {
+    lines.push('', `${c.step} ${c.component} failed:`, ...c.error!.split('\n').map((l) => `  │ ${l}`));
+    if (c.logs) lines.push(`  log: ${c.logs}`);
+  }
   for (const s of d.steps) lines.push(stepLine(s));
   for (const a of d.approvals)
     lines.push(

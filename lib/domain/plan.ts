@@ -72,6 +72,8 @@ export const EXPORTED = {
   prefix: 'TROPOS_ARTIFACTS_PREFIX',
   exitCode: 'TROPOS_EXIT_CODE',
   message: 'TROPOS_MESSAGE',
+  /** The tool's own Error: block of a failure (first lines). */
+  error: 'TROPOS_ERROR',
   commit: 'TROPOS_COMMIT_SHA',
   terraformVersion: 'TROPOS_TERRAFORM_VERSION',
 } as const;
@@ -81,6 +83,7 @@ export function planFromExported(vars: readonly { Name?: string; Value?: string 
   plan?: PlanSummary;
   exitCode?: number;
   message?: string;
+  error?: string;
   commit?: string;
   terraformVersion?: string;
 } {
@@ -114,6 +117,8 @@ export function planFromExported(vars: readonly { Name?: string; Value?: string 
   }
   if (exit !== undefined) result.exitCode = Number(exit);
   if (message) result.message = message;
+  const error = get(EXPORTED.error);
+  if (error) result.error = error;
   const commit = get(EXPORTED.commit);
   if (commit) result.commit = commit;
   const terraformVersion = get(EXPORTED.terraformVersion);
@@ -124,6 +129,8 @@ export function planFromExported(vars: readonly { Name?: string; Value?: string 
 /** Pulls the build id, the log link and the failing phase's message out of a caught build error. */
 export function describeFailure(error: { readonly Error?: string; readonly Cause?: string } | undefined): {
   reason: string;
+  /** The tool's own Error: block, when the build exported one. */
+  error?: string;
   buildId?: string;
   logs?: string;
 } {
@@ -141,8 +148,15 @@ export function describeFailure(error: { readonly Error?: string; readonly Cause
     };
     const build = parsed.Build;
     // The runner's own account of the failure, when the build exported one.
-    const said = planFromExported(build?.ExportedEnvironmentVariables).message;
-    if (build && said) return { reason: said, buildId: build.Id, logs: build.Logs?.DeepLink };
+    const exported = planFromExported(build?.ExportedEnvironmentVariables);
+    const said = exported.message;
+    if (build && said)
+      return {
+        reason: said,
+        ...(exported.error ? { error: exported.error } : {}),
+        buildId: build.Id,
+        logs: build.Logs?.DeepLink,
+      };
     if (build) {
       const phase = build.Phases?.find((p) => p.PhaseStatus === 'FAILED' || p.PhaseStatus === 'TIMED_OUT');
       const message = phase?.Contexts?.map((c) => c.Message)

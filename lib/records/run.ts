@@ -109,6 +109,8 @@ export interface ComponentRecord {
   readonly plan?: PlanSummary | undefined;
   readonly drifted?: boolean | undefined;
   readonly message?: string | undefined;
+  /** A failure's own words: terraform's (or atmos's) last `Error:` block, its first 15 lines (the log has all). */
+  readonly error?: string | undefined;
   /** The build's limit, in minutes (its own: the catalog's default for the component, else the configuration's). */
   readonly timeoutMinutes?: number | undefined;
   /** The repository commit the build worked on; every build of a run reports the run's one commit. */
