@@ -165,8 +165,11 @@ export async function connect(options: {
       ...(options.buildEnvironment ? { buildEnvironment: options.buildEnvironment } : {}),
     });
   } catch (e) {
-    // LevelDB refuses a second process on the same data folder.
-    if (/IO error: lock|LOCK: |Resource temporarily unavailable/.test((e as Error).message)) {
+    // LevelDB refuses a second process on the same data folder (another command's embedded control plane, just
+    // starting or ending: a running one is announced in server.json and used above).
+    if (
+      /IO error: lock|LOCK: |Resource temporarily unavailable|Database is (closed|not open)/.test((e as Error).message)
+    ) {
       throw new UsageError(
         `another Tropos process holds ${options.dataDir}; run \`tropos serve\` there and let commands connect to it, or wait for it to end`,
       );
@@ -174,7 +177,17 @@ export async function connect(options: {
     if ((e as Error).name === 'InfraDirError') throw new UsageError((e as Error).message);
     throw e;
   }
-  return { client: new ApiClient(plane.url, localUser(options.as)), embedded: plane, close: () => plane.close() };
+  // Announced like `tropos serve`: a command in another terminal (the approval a run waits for) uses this control
+  // plane while this command runs, rather than a second one on the same data folder.
+  announceServer(options.dataDir, plane.url);
+  return {
+    client: new ApiClient(plane.url, localUser(options.as)),
+    embedded: plane,
+    close: async () => {
+      withdrawServer(options.dataDir);
+      await plane.close();
+    },
+  };
 }
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -195,4 +208,14 @@ export async function runRecord(conn: Connection, runId: string, since: number):
 /** Writes where a `tropos serve` listens, for the commands that follow. */
 export function announceServer(dataDir: string, url: string): void {
   writeFileSync(serverFile(dataDir), JSON.stringify({ url, pid: process.pid, startedAt: new Date().toISOString() }));
+}
+
+/** Removes this process's announcement (another process's, announced since, is left). */
+export function withdrawServer(dataDir: string): void {
+  const file = serverFile(dataDir);
+  try {
+    if ((JSON.parse(readFileSync(file, 'utf8')) as { pid?: number }).pid === process.pid) rmSync(file, { force: true });
+  } catch {
+    // not there, or not readable: nothing of ours to remove
+  }
 }

@@ -1,12 +1,11 @@
 import { Command, CommanderError, Option } from 'commander';
-import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { ROOT } from '../app';
 import type { ApprovalView } from '../records/approval-store';
 import type { ComponentRecord, Run, RunDetail, StepRecord } from '../records/run';
 import { Catalog } from '../workflow/catalog';
 import { loadWorkflows, Workflow } from '../workflow/load';
-import { announceServer, ApiError, connect, Connection, runRecord, serverFile, sleep, UsageError } from './client';
+import { announceServer, ApiError, connect, Connection, runRecord, sleep, UsageError, withdrawServer } from './client';
 import { CredentialsError } from './sigv4';
 import { describeWorkflow, mermaidGraph } from './describe';
 import { driftSweep, EnvironmentView, environmentsTable, sweepSummary } from './environments';
@@ -435,7 +434,7 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
         process.once('SIGTERM', () => resolve());
       });
       io.out('stopping…');
-      rmSync(serverFile(global().dataDir), { force: true });
+      withdrawServer(global().dataDir);
       await plane.close();
     });
 
