@@ -131,6 +131,18 @@ describe('tropos runs, describe, graph', () => {
     const list = await tropos('runs', '--stack', 'acme-dev-testenv-01');
     expect(list.code).toBe(0);
     expect(list.out).toContain(d.run.runId);
+    expect(list.out.split('\n')[0]).toMatch(/^RUN +STATUS +STACK +STARTED +TIME +REASON$/);
+    // A failed run says why, on its line.
+    t.scenario({ components: { vpc: { plan: 'error' } } });
+    const failed = await t.run('plan-environment', DEV);
+    const failedLine = (await tropos('runs', '--status', 'FAILED')).out
+      .split('\n')
+      .find((l) => l.startsWith(failed.run.runId));
+    expect(failedLine).toMatch(/FAILED .*ComponentFailed: plan step "plan": vpc failed/);
+    // A typo in a filter is said, naming what is allowed — not answered with "no runs".
+    const typo = await tropos('runs', '--workflow', 'plan-enviroment');
+    expect(typo.code).not.toBe(0);
+    expect(typo.err).toMatch(/workflow: "plan-enviroment" is not a workflow; allowed: .*plan-environment/);
     const show = await tropos('runs', 'show', d.run.runId);
     expect(show.code).toBe(0);
     expect(show.out).toMatch(/^Workflow {2}plan-environment {3}Stack acme-dev-testenv-01$/m);

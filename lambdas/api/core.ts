@@ -377,9 +377,20 @@ async function listRuns(req: ApiRequest, deps: ApiDeps): Promise<ApiResponse> {
   const status = req.query.status;
   if (status !== undefined && !(RUN_STATUSES as readonly string[]).includes(status))
     throw new HttpError(400, 'InvalidInput', `status: "${status}" is not allowed; allowed: ${RUN_STATUSES.join(', ')}`);
+  // A typo in a filter is said, not answered with "no runs".
+  const workflow = req.query.workflow;
+  if (workflow !== undefined && !Object.hasOwn(deps.workflows, workflow))
+    throw new HttpError(
+      400,
+      'InvalidInput',
+      `workflow: "${workflow}" is not a workflow; allowed: ${Object.keys(deps.workflows).sort().join(', ')}`,
+    );
+  const stack = req.query.stack;
+  if (stack !== undefined && !/^[a-z0-9][a-z0-9-]*$/.test(stack))
+    throw new HttpError(400, 'InvalidInput', `stack: "${stack}" is not a stack name (like acme-dev-testenv-01)`);
   const runs = await deps.runs.listRuns({
-    stack: req.query.stack,
-    workflow: req.query.workflow,
+    stack,
+    workflow,
     status,
     parentRunId: req.query.parentRunId,
     limit,

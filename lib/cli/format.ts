@@ -12,6 +12,12 @@ export function counts(p?: { add: number; change: number; destroy: number }): st
 }
 
 /** The readable reason of a run's failure: the error name and the message inside a Lambda or build cause. */
+/** Text on one line, cut to `max` characters (a table cell). */
+export function oneLine(text: string, max: number): string {
+  const flat = text.replace(/\s+/g, ' ').trim();
+  return flat.length <= max ? flat : `${flat.slice(0, max - 1)}…`;
+}
+
 export function failureReason(run: Pick<Run, 'error' | 'cause'>): string {
   let cause = run.cause ?? '';
   try {

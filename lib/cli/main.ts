@@ -9,7 +9,7 @@ import { announceServer, ApiError, connect, Connection, runRecord, sleep, UsageE
 import { CredentialsError } from './sigv4';
 import { describeWorkflow, mermaidGraph } from './describe';
 import { driftSweep, EnvironmentView, environmentsTable, sweepSummary } from './environments';
-import { approvalLine, componentLine, duration, failureReason, runTable, stepLine } from './format';
+import { approvalLine, columns, componentLine, duration, failureReason, oneLine, runTable, stepLine } from './format';
 
 /** Exit codes: 0 success, 1 the run failed, 2 bad usage. */
 export const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
@@ -212,10 +212,18 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
         if (opts.json) io.out(JSON.stringify(list, null, 2));
         else if (list.length === 0) io.out('no runs');
         else
-          for (const r of list)
-            io.out(
-              `${r.runId.padEnd(44)} ${r.status.padEnd(9)} ${(r.stack ?? '-').padEnd(24)} ${r.startedAt}  ${duration(r.startedAt, r.endedAt)}`,
-            );
+          for (const line of columns(
+            ['RUN', 'STATUS', 'STACK', 'STARTED', 'TIME', 'REASON'],
+            list.map((r) => [
+              r.runId,
+              r.status,
+              r.stack ?? '-',
+              r.startedAt,
+              duration(r.startedAt, r.endedAt),
+              r.status === 'SUCCEEDED' || r.status === 'RUNNING' ? '' : oneLine(failureReason(r), 100),
+            ]),
+          ))
+            io.out(line);
       } finally {
         await conn.close();
       }
