@@ -152,6 +152,29 @@ describe('tropos runs, describe, graph', () => {
     expect(json.components).toHaveLength(14);
   });
 
+  test('runs show lists the runs a run started (an onboarding: its deploy)', async () => {
+    const d = await t.run(
+      'onboard-environment',
+      {
+        tenant: 'acme',
+        account: 'dev',
+        environment: 'testenv-77',
+        vpc_cidr: '10.77.0.0/16',
+        tags: 'Owner=platform,CostCenter=1234',
+      },
+      180_000,
+    );
+    expect(d.run.status).toBe('SUCCEEDED');
+    const show = await tropos('runs', 'show', d.run.runId);
+    expect(show.out).toMatch(
+      /^Runs it started:\n {2}(onboard-environment-\S+-deploy) {2}apply-environment {2}SUCCEEDED {2}acme-dev-testenv-77 {3}\(tropos runs show \1\)$/m,
+    );
+    // A repository-wide build (generate-config) is one row, named "repository".
+    expect(show.out.split('\n').filter((l) => l.startsWith('generate-config '))).toEqual([
+      expect.stringMatching(/^generate-config +repository +SUCCEEDED/),
+    ]);
+  });
+
   test('describe: inputs, steps, example input', async () => {
     const r = await tropos('describe', 'state-operations');
     expect(r.code).toBe(0);

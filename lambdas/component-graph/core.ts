@@ -459,13 +459,16 @@ export function isoTime(t: number | string | undefined): string | undefined {
   return Number.isFinite(ms) ? new Date(ms).toISOString() : undefined;
 }
 
+/** A repository-wide build's "component", as the run ledger records it from the build's events. */
+const REPOSITORY = 'repository';
+
 /** The component's result from its build (or its caught failure). */
 export function componentResult(req: CompleteRequest): ComponentResult {
   if (req.status === 'SUCCEEDED') {
     const logs = req.build?.logs;
     const exported = planFromExported(req.build?.exported);
     return {
-      component: req.component,
+      component: req.component || REPOSITORY,
       status: 'SUCCEEDED',
       buildId: req.build?.buildId,
       logs: typeof logs === 'string' ? logs : (logs?.deepLink ?? logs?.DeepLink),
@@ -479,7 +482,7 @@ export function componentResult(req: CompleteRequest): ComponentResult {
   }
   const failure = describeFailure(req.error);
   return {
-    component: req.component,
+    component: req.component || REPOSITORY,
     status: 'FAILED',
     buildId: failure.buildId,
     logs: failure.logs,

@@ -64,7 +64,7 @@ export function columns(header: readonly string[], rows: readonly string[][]): s
 }
 
 /** A run as a table of steps and components, for `tropos runs show`. */
-export function runTable(d: RunDetail): string {
+export function runTable(d: RunDetail, children: readonly Run[] = []): string {
   const r = d.run;
   const lines = [
     `Run       ${r.runId}`,
@@ -99,6 +99,13 @@ export function runTable(d: RunDetail): string {
     if (c.logs) lines.push(`  log: ${c.logs}`);
   }
   for (const s of d.steps) lines.push(stepLine(s));
+  if (children.length > 0) {
+    lines.push('', 'Runs it started:');
+    for (const c of [...children].reverse())
+      lines.push(
+        `  ${c.runId}  ${c.workflow}  ${c.status}  ${c.stack ?? '-'}${c.status !== 'SUCCEEDED' && c.status !== 'RUNNING' ? `  ${oneLine(failureReason(c), 100)}` : ''}   (tropos runs show ${c.runId})`,
+      );
+  }
   for (const a of d.approvals)
     lines.push(
       `approval ${String(a.approvalId)}: ${String(a.status)}${a.decidedBy ? ` by ${String(a.decidedBy)}` : ''}${a.comment ? ` (${String(a.comment)})` : ''}`,

@@ -243,7 +243,12 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
               throw new UsageError(`no run ${runId} (tropos runs lists them)`);
             throw e;
           });
-        io.out(opts.json ? JSON.stringify(detail, null, 2) : runTable(detail));
+        // The runs it started (promote's stages, onboarding's deploy), newest first.
+        const { runs: children } = await conn.client.request<{ runs: Run[] }>(
+          'GET',
+          `/runs?parentRunId=${encodeURIComponent(runId)}`,
+        );
+        io.out(opts.json ? JSON.stringify({ ...detail, children }, null, 2) : runTable(detail, children));
       } finally {
         await conn.close();
       }
