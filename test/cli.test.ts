@@ -230,6 +230,17 @@ describe('tropos approvals, approve, reject', () => {
     expect(list.code).toBe(0);
     expect(list.out).toContain(`${runId}.approve  PENDING  apply-environment on acme-prod-main`);
     expect(list.out).toContain(`answer: tropos approve ${runId}.approve`);
+    // The approver sees the resources each plan changes, not only counts.
+    expect(list.out).toMatch(/^ {6}vpc:\n {8}\+ terraform_data\.vpc_0$/m);
+    // …and reviews them whole with plan show.
+    const review = await tropos('plan', 'show', runId, 'vpc', '--step', 'plan');
+    expect(review.code).toBe(0);
+    expect(review.out).toMatch(
+      /^plan vpc: \+1 ~0 -0\n {4}\+ terraform_data\.vpc_0\n {4}plan sha256 [0-9a-f]{64}\n {4}full plan: runs\/\S+\/plan\/vpc\/plan\.txt \(artifacts\)$/,
+    );
+    const unknown = await tropos('plan', 'show', runId, 'nope');
+    expect(unknown.code).toBe(2);
+    expect(unknown.err).toMatch(/nope: run \S+ has no plan of that component; planned: .*vpc/);
     const ok = await tropos('approve', `${runId}.approve`, '--comment', 'CHG-7');
     expect(ok.code).toBe(0);
     expect(ok.out).toMatch(new RegExp(`^${runId}\\.approve: approved by local:\\S+ at \\S+ \\(CHG-7\\)$`));

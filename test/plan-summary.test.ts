@@ -637,3 +637,35 @@ describeWithTerraform('plan-summary.js over plans made with the real terraform',
     expect(r.stdout).toBe(`${JSON.stringify(summarizePlan(mixed))}\n`);
   });
 });
+
+describe('plan-summary.js --resources: what an approver reviews', () => {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { resourcesOf, bounded } = require('../buildspecs/scripts/plan-summary.js') as {
+    resourcesOf: (plan: unknown) => string[];
+    bounded: (lines: string[], max?: number) => string;
+  };
+  const plan = (name: string) => JSON.parse(readFileSync(join(REFERENCE, name), 'utf8')) as unknown;
+
+  test.each([
+    ['moved_block__plan.json', ['→ random_id.test2 (moved from random_id.test)']],
+    ['identity__plan.json', ['~ corner_user_identity.user (import)']],
+    ['action_reason__plan.json', ['-/+ null_resource.example']],
+    [
+      '013_module_depends_on__plan.json',
+      ['<= module.foo.data.null_data_source.data', '+ module.foo.null_resource.resource', '+ null_resource.bar'],
+    ],
+    ['no_changes__plan.json', []],
+  ])('%s', (name, expected) => {
+    expect(resourcesOf(plan(name))).toEqual(expected);
+  });
+
+  test('bounded: the lines that fit in 1,500 characters, then how many more', () => {
+    const lines = Array.from({ length: 200 }, (_, i) => `+ module.many.terraform_data.item[${i}]`);
+    const text = bounded(lines);
+    expect(text.length).toBeLessThanOrEqual(1500);
+    const kept = text.split('\n');
+    expect(kept.slice(0, -1)).toEqual(lines.slice(0, kept.length - 1));
+    expect(kept.at(-1)).toBe(`… and ${200 - (kept.length - 1)} more`);
+    expect(bounded(lines.slice(0, 3))).toBe(lines.slice(0, 3).join('\n'));
+  });
+});

@@ -143,6 +143,11 @@ suite('the real terraform, its S3 backend on a local endpoint', () => {
     expect(plans.get('iam')?.plan).toMatchObject({ add: 0, change: 0, destroy: 0, import: 1, changes: true });
     expect(plans.get('dns')?.plan).toMatchObject({ add: 0, change: 0, destroy: 0, forget: 1, changes: true });
     expect(plans.get('lambda')?.plan).toMatchObject({ add: 0, change: 1, destroy: 0, changes: true });
+    // What an approver reviews: each resource, marked as terraform marks it.
+    expect(plans.get('vpc')?.plan?.resources).toMatch(/^→ module\.network\.terraform_data\.vpc \(moved from \S+\)$/);
+    expect(plans.get('iam')?.plan?.resources).toBe('⇐ terraform_data.legacy');
+    expect(plans.get('dns')?.plan?.resources).toMatch(/^forget module\.dns\.\S+$/);
+    expect(plans.get('lambda')?.plan?.resources).toMatch(/^~ \S+$/);
 
     // Only the four with changes were applied; the other ten were recorded, not built.
     const applies = byStep(d, 'apply');

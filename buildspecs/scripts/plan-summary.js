@@ -1,5 +1,9 @@
 // Summarises a `terraform show -json` plan the way Terraform's own plan summary counts it.
 //
+//   node plan-summary.js --resources plan.json
+//     -> one line per resource that changes, as Terraform marks it: "+ aws_vpc.this", "~ …" (update),
+//        "- …" (destroy), "-/+ …" / "+/- …" (replace), "forget …", "<= data.…" (read), with " (moved from …)"
+//        and " (import)"; a move or import alone is "→ …" / "⇐ …". At most 1,500 characters ("… and N more").
 //   node plan-summary.js plan.json
 //     -> {"add":1,"change":0,"destroy":1,"replace":1,"move":0,"import":0,"forget":0,"outputs":0,"read":0}
 //   (one line of JSON on stdout, exit 0; an unreadable file, invalid JSON or a document that is not a plan
@@ -103,16 +107,66 @@ function summarizePlan(plan) {
   return counts;
 }
 
-module.exports = { summarizePlan };
+const MARKS = [
+  [['create'], '+'],
+  [['update'], '~'],
+  [['delete'], '-'],
+  [['delete', 'create'], '-/+'],
+  [['create', 'delete'], '+/-'],
+  [['forget'], 'forget'],
+  [['create', 'forget'], '+/forget'],
+  [['read'], '<='],
+];
+
+/** The resources a plan changes, one line each as Terraform marks them (see the top of this file). */
+function resourcesOf(plan) {
+  const lines = [];
+  for (const rc of Array.isArray(plan.resource_changes) ? plan.resource_changes : []) {
+    if (!rc || typeof rc !== 'object') continue;
+    const change = rc.change || {};
+    const actions = Array.isArray(change.actions) ? change.actions : [];
+    const data = isDataSource(rc);
+    if (data && !sameActions(actions, ['read'])) continue;
+    const moved =
+      rc.previous_address && rc.previous_address !== rc.address ? ` (moved from ${rc.previous_address})` : '';
+    const imported = change.importing !== undefined && change.importing !== null ? ' (import)' : '';
+    const mark = (MARKS.find(([a]) => sameActions(actions, a)) || [])[1];
+    if (mark) lines.push(`${mark} ${rc.address}${moved}${imported}`);
+    else if (imported) lines.push(`⇐ ${rc.address}${moved}`);
+    else if (moved) lines.push(`→ ${rc.address}${moved}`);
+  }
+  return lines;
+}
+
+/** Lines joined, at most `max` characters: the lines that fit, then "… and N more". */
+function bounded(lines, max = 1500) {
+  const kept = [];
+  let size = 0;
+  for (const [i, line] of lines.entries()) {
+    const more = `… and ${lines.length - i} more`;
+    if (size + line.length + 1 + (i < lines.length - 1 ? more.length + 1 : 0) > max) {
+      kept.push(more);
+      break;
+    }
+    kept.push(line);
+    size += line.length + 1;
+  }
+  return kept.join('\n');
+}
+
+module.exports = { summarizePlan, resourcesOf, bounded };
 
 if (require.main === module) {
-  const file = process.argv[2];
+  const resources = process.argv[2] === '--resources';
+  const file = process.argv[resources ? 3 : 2];
   const fail = (why) => {
     process.stderr.write(`plan-summary: ${file}: ${why}\n`);
     process.exit(1);
   };
   if (!file) {
-    process.stderr.write('usage: node plan-summary.js <plan.json> (the output of `terraform show -json <planfile>`)\n');
+    process.stderr.write(
+      'usage: node plan-summary.js [--resources] <plan.json> (the output of `terraform show -json <planfile>`)\n',
+    );
     process.exit(1);
   }
   let text;
@@ -131,5 +185,8 @@ if (require.main === module) {
     fail('not a terraform plan: no format_version; expected the output of `terraform show -json <planfile>`');
   if (plan.planned_values === undefined && plan.resource_changes === undefined && plan.values !== undefined)
     fail('this is a terraform state (`terraform show -json` without a plan file), not a plan');
-  process.stdout.write(`${JSON.stringify(summarizePlan(plan))}\n`);
+  if (resources) {
+    const text = bounded(resourcesOf(plan));
+    process.stdout.write(text ? `${text}\n` : '');
+  } else process.stdout.write(`${JSON.stringify(summarizePlan(plan))}\n`);
 }

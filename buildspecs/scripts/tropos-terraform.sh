@@ -353,6 +353,8 @@ plan() {
   export_var TROPOS_PLAN_ADD "$add"; export_var TROPOS_PLAN_CHANGE "$change"; export_var TROPOS_PLAN_DESTROY "$destroy"
   export_var TROPOS_PLAN_MOVE "$move"; export_var TROPOS_PLAN_IMPORT "$import"; export_var TROPOS_PLAN_FORGET "$forget"
   export_var TROPOS_PLAN_OUTPUTS "$outputs"
+  # What an approver reviews: each resource that changes, as terraform marks it (bounded; plan.txt has it all).
+  export_var TROPOS_PLAN_RESOURCES "$(node "$here/plan-summary.js" --resources "$json" || true)"
   export_var TROPOS_PLAN_SHA256 "$sha"; export_var TROPOS_ARTIFACTS_PREFIX "$prefix"
   # Changes are what terraform says they are: exit 2 (moves, imports, forgets and output changes included).
   if [ "$rc" = 2 ]; then

@@ -41,6 +41,8 @@ export interface Approval {
     change: number;
     destroy: number;
     sha256?: string | undefined;
+    /** The resources that change (see PlanSummary.resources). */
+    resources?: string | undefined;
   }[];
   /** For an approval without a plan: what the run was asked to do (its parameters that are set). */
   readonly parameters?: Record<string, string> | undefined;
@@ -93,7 +95,9 @@ export async function requestApproval(
         change: c.plan!.change,
         destroy: c.plan!.destroy,
         sha256: c.plan!.sha256,
-      })),
+        resources: c.plan!.resources,
+      }))
+      .map(withinBudget()),
     ...(parameters ? { parameters } : {}),
   };
   await db.send(
@@ -107,11 +111,25 @@ export async function requestApproval(
   return approval;
 }
 
+/**
+ * The approval's resource lists, within one budget for all components (an SNS message holds 256 KB, an item 400
+ * KB): the components past it say so and are a `tropos plan show` away.
+ */
+const RESOURCES_BUDGET = 100_000;
+function withinBudget(): <T extends { resources?: string | undefined }>(p: T) => T {
+  let left = RESOURCES_BUDGET;
+  return (p) => {
+    if (!p.resources) return p;
+    left -= p.resources.length;
+    return left >= 0 ? p : { ...p, resources: '(the list is left out here: tropos plan show <runId> has it)' };
+  };
+}
+
 export function approvalMessage(a: Approval): string {
-  const lines = a.plan.map(
-    (p) =>
-      `  ${p.component}: +${p.add} ~${p.change} -${p.destroy}${p.sha256 ? `  (plan sha256 ${p.sha256.slice(0, 12)}…)` : ''}`,
-  );
+  const lines = a.plan.flatMap((p) => [
+    `  ${p.component}: +${p.add} ~${p.change} -${p.destroy}${p.sha256 ? `  (plan sha256 ${p.sha256.slice(0, 12)}…)` : ''}`,
+    ...(p.resources ? p.resources.split('\n').map((r) => `      ${r}`) : []),
+  ]);
   return [
     `Run ${a.runId} (${a.workflow}) on stack ${a.stack} (tier ${a.tier}) waits for approval of step "${a.step}".`,
     `Requested by ${a.requestedBy ?? 'unknown'} (${a.requestedByPrincipal ?? 'started directly, caller unknown'}) at ${a.requestedAt}; expires at ${a.expiresAt}.`,

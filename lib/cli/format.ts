@@ -120,15 +120,35 @@ function parametersOf(p: unknown): string {
     .join(' ');
 }
 
+/** One component's plan for review: its counts, the resources that change, its SHA-256, where the rest is. */
+export function planReview(c: ComponentRecord): string {
+  const p = c.plan!;
+  const extra = [
+    p.move ? `${p.move} moved` : '',
+    p.import ? `${p.import} imported` : '',
+    p.forget ? `${p.forget} forgotten` : '',
+    p.outputs ? `${p.outputs} output(s)` : '',
+  ].filter(Boolean);
+  return [
+    `${c.step} ${c.component}: ${counts(p)}${extra.length ? `  (${extra.join(', ')})` : ''}${p.changes === false ? '  no changes' : ''}`,
+    ...(p.resources ? p.resources.split('\n').map((r) => `    ${r}`) : []),
+    ...(p.sha256 ? [`    plan sha256 ${p.sha256}`] : []),
+    ...(p.artifactsPrefix ? [`    full plan: ${p.artifactsPrefix}/plan.txt (artifacts)`] : []),
+  ].join('\n');
+}
+
 /** One approval: what it asks, and how to answer. */
 export function approvalLine(a: ApprovalView): string {
-  const plan = Array.isArray(a.plan)
-    ? (a.plan as { component: string; add: number; change: number; destroy: number }[])
-        .map((p) => `${p.component} ${counts(p)}`)
-        .join(', ')
-    : '';
+  const entries = Array.isArray(a.plan)
+    ? (a.plan as { component: string; add: number; change: number; destroy: number; resources?: string }[])
+    : [];
+  const plan = entries.map((p) => `${p.component} ${counts(p)}`).join(', ');
+  // The resources each component's plan changes, under the counts (bounded by the approval's own budget).
+  const resources = entries.flatMap((p) =>
+    p.resources ? [`      ${p.component}:`, ...p.resources.split('\n').map((r) => `        ${r}`)] : [],
+  );
   const head = `${a.approvalId}  ${a.status}  ${a.workflow} on ${a.stack}`;
   if (a.status === 'PENDING')
-    return `${head}  expires ${a.expiresAt}\n    ${a.parameters ? `runs with: ${parametersOf(a.parameters)}` : `plan: ${plan || '-'}`}\n    answer: tropos approve ${a.approvalId} --comment "…" | tropos reject ${a.approvalId} --comment "…"`;
+    return `${head}  expires ${a.expiresAt}\n    ${a.parameters ? `runs with: ${parametersOf(a.parameters)}` : `plan: ${plan || '-'}`}${resources.length ? `\n${resources.join('\n')}` : ''}\n    answer: tropos approve ${a.approvalId} --comment "…" | tropos reject ${a.approvalId} --comment "…"`;
   return `${head}${a.decidedBy ? `  by ${a.decidedBy} at ${a.decidedAt}` : ''}${a.comment ? `  (${a.comment})` : ''}`;
 }

@@ -9,7 +9,17 @@ import { announceServer, ApiError, connect, Connection, runRecord, sleep, UsageE
 import { CredentialsError } from './sigv4';
 import { describeWorkflow, mermaidGraph } from './describe';
 import { driftSweep, EnvironmentView, environmentsTable, sweepSummary } from './environments';
-import { approvalLine, columns, componentLine, duration, failureReason, oneLine, runTable, stepLine } from './format';
+import {
+  approvalLine,
+  columns,
+  componentLine,
+  duration,
+  failureReason,
+  oneLine,
+  planReview,
+  runTable,
+  stepLine,
+} from './format';
 
 /** Exit codes: 0 success, 1 the run failed, 2 bad usage. */
 export const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
@@ -408,6 +418,49 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
     .action((name: string) => {
       const { wf, catalog } = workflowNamed(name);
       io.out(describeWorkflow(wf, catalog));
+    });
+
+  program
+    .command('plan')
+    .description('plan review')
+    .command('show')
+    .description(
+      "a run's plans: per component its counts and each resource that changes (create +, update ~, destroy -, replace -/+, moved →, import ⇐), the plan's SHA-256 and where its full text is",
+    )
+    .argument('<runId>')
+    .argument('[component]', 'only this component')
+    .option('--step <step>', 'the plan step (default: every step that made plans)')
+    .option('--json', 'as JSON')
+    .action(async (runId: string, component: string | undefined, opts: { step?: string; json?: boolean }) => {
+      const conn = await connectAs(true);
+      try {
+        const detail = await conn.client
+          .request<RunDetail>('GET', `/runs/${encodeURIComponent(runId)}`)
+          .catch((e: unknown) => {
+            if (e instanceof ApiError && e.status === 404)
+              throw new UsageError(`no run ${runId} (tropos runs lists them)`);
+            throw e;
+          });
+        const planned = detail.components.filter((c) => c.plan);
+        const steps = [...new Set(planned.map((c) => c.step))];
+        if (opts.step && !steps.includes(opts.step))
+          throw new UsageError(
+            `--step ${opts.step}: run ${runId} made no plans in that step; its plan steps: ${steps.join(', ') || 'none'}`,
+          );
+        const components = [...new Set(planned.map((c) => c.component))];
+        if (component && !components.includes(component))
+          throw new UsageError(
+            `${component}: run ${runId} has no plan of that component; planned: ${components.join(', ') || 'none'}`,
+          );
+        const shown = planned.filter(
+          (c) => (!opts.step || c.step === opts.step) && (!component || c.component === component),
+        );
+        if (opts.json) return void io.out(JSON.stringify(shown, null, 2));
+        if (shown.length === 0) return void io.out(`run ${runId} made no plans (yet)`);
+        for (const c of shown) io.out(planReview(c));
+      } finally {
+        await conn.close();
+      }
     });
 
   program

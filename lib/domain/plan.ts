@@ -18,6 +18,11 @@ export interface PlanSummary {
    * changes included. Absent on records written before it was reported: the counts decide then.
    */
   readonly changes?: boolean | undefined;
+  /**
+   * The resources that change, one line each as terraform marks them ("+ aws_vpc.this", "-/+ …", "→ … (moved
+   * from …)", "⇐ … (import)"), at most 1,500 characters ("… and N more"; plan.txt in the artifacts has it all).
+   */
+  readonly resources?: string | undefined;
   /** SHA-256 of the saved plan file; an apply refuses any other file. */
   readonly sha256?: string | undefined;
   /** Where the plan file, its JSON and its text rendering are stored in the artifacts bucket. */
@@ -67,6 +72,7 @@ export const EXPORTED = {
   import: 'TROPOS_PLAN_IMPORT',
   forget: 'TROPOS_PLAN_FORGET',
   outputs: 'TROPOS_PLAN_OUTPUTS',
+  resources: 'TROPOS_PLAN_RESOURCES',
   changes: 'TROPOS_PLAN_CHANGES',
   sha256: 'TROPOS_PLAN_SHA256',
   prefix: 'TROPOS_ARTIFACTS_PREFIX',
@@ -111,6 +117,7 @@ export function planFromExported(vars: readonly { Name?: string; Value?: string 
             changes: get(EXPORTED.changes) === 'true',
           }
         : {}),
+      resources: get(EXPORTED.resources),
       sha256: get(EXPORTED.sha256) || undefined,
       artifactsPrefix: get(EXPORTED.prefix) || undefined,
     };
