@@ -38,9 +38,9 @@ test('killed (SIGKILL) while a prod run waits for approval: after the restart th
 }, 400_000);
 
 test('killed mid-apply: the applies run to their end, are adopted onto the records, and the lock is held until then', async () => {
-  // Each apply takes 4 s (the stand-in's scenario, read by every build as it runs).
+  // Each apply takes 30 s (the stand-in's scenario, read by every build as it runs): longer than a restart.
   const scenario = join(f.dir, 'applies.sh');
-  writeFileSync(scenario, 'APPLY_SECONDS_default=4\n');
+  writeFileSync(scenario, 'APPLY_SECONDS_default=30\n');
   const log = join(f.dir, 'terraform.jsonl');
   const env = { TROPOS_FAKE_TF_SH: scenario, TROPOS_FAKE_TF_LOG: log };
   const first = await f.serve(env);
@@ -55,11 +55,10 @@ test('killed mid-apply: the applies run to their end, are adopted onto the recor
   const applying = (during.body as unknown as { components: { step: string; status: string }[] }).components.filter(
     (c) => c.step === 'apply' && c.status === 'RUNNING',
   );
-  if (applying.length > 0) {
-    expect((during.body.run as { status: string }).status).toBe('RUNNING');
-    const unlock = await f.call(second.url, 'POST', '/stacks/acme-dev-testenv-01/unlock', { reason: 'test' });
-    expect(unlock).toMatchObject({ status: 409, body: { holderStatus: 'RUNNING' } });
-  }
+  expect(applying.length).toBeGreaterThan(0);
+  expect((during.body.run as { status: string }).status).toBe('RUNNING');
+  const unlock = await f.call(second.url, 'POST', '/stacks/acme-dev-testenv-01/unlock', { reason: 'test' });
+  expect(unlock).toMatchObject({ status: 409, body: { holderStatus: 'RUNNING' } });
   const d = await f.waitFor(second.url, runId, (x) => x.run.status !== 'RUNNING');
   expect(d.run).toMatchObject({ status: 'ABORTED', error: 'ControlPlaneRestarted' });
   // Every apply the terraform log shows is on the records, with its outcome.

@@ -95,7 +95,8 @@ const ApprovalStep = z
     counts: z.enum(['change', 'destroy']).optional(),
   })
   .refine((s) => (s.plan === undefined) !== (s.counts === undefined), {
-    message: 'an approval step names either the plan it weighs (plan) or how its policy counts it (counts: change | destroy)',
+    message:
+      'an approval step names either the plan it weighs (plan) or how its policy counts it (counts: change | destroy)',
   });
 
 const WorkflowStep = z.strictObject({
@@ -163,7 +164,9 @@ export const WorkflowSchema = z.strictObject({
    * Mutating workflows take the stack lock and change infrastructure: `true`, or `{ params: {...} }` for a workflow
    * whose runs change it only with those parameters (state-operations: unlock and restore; list does not).
    */
-  mutating: z.union([z.boolean(), z.strictObject({ params: z.record(z.string(), z.array(z.string()).min(1)) })]).default(false),
+  mutating: z
+    .union([z.boolean(), z.strictObject({ params: z.record(z.string(), z.array(z.string()).min(1)) })])
+    .default(false),
   inputs: z
     .strictObject({
       required: z.array(parameterName).default([]),

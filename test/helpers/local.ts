@@ -61,10 +61,14 @@ export interface TestPlane {
 /** A run in a few lines, for a timeout's message: its status, its steps, each component's status, its approvals. */
 function describe(d: RunDetail): string {
   if (!d?.run) return JSON.stringify(d).slice(0, 500);
-  const lines = [`status ${d.run.status}${d.run.error ? ` (${d.run.error}: ${d.run.cause ?? ''})` : ''}, started ${d.run.startedAt}`];
+  const lines = [
+    `status ${d.run.status}${d.run.error ? ` (${d.run.error}: ${d.run.cause ?? ''})` : ''}, started ${d.run.startedAt}`,
+  ];
   for (const s of d.steps ?? []) lines.push(`step ${s.step}: ${s.status}${s.message ? ` (${s.message})` : ''}`);
   for (const c of d.components ?? [])
-    lines.push(`${c.step}/${c.component}: ${c.status} ${c.startedAt ?? ''}→${c.endedAt ?? ''}${c.message ? ` ${c.message}` : ''}`);
+    lines.push(
+      `${c.step}/${c.component}: ${c.status} ${c.startedAt ?? ''}→${c.endedAt ?? ''}${c.message ? ` ${c.message}` : ''}`,
+    );
   for (const a of d.approvals ?? []) lines.push(`approval ${String(a.step)}: ${String(a.status)}`);
   return lines.join('\n  ');
 }
