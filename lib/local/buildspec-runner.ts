@@ -95,7 +95,14 @@ function q(s: string): string {
 
 /** The whole build as one bash script, so that every command runs in the same shell session, as in CodeBuild. */
 function script(spec: Buildspec, exitFile: string): string {
-  const lines = ['__status=0', '__abort=0'];
+  // The status on disk, whole or not at all, whenever the shell exits (a command's own `exit` included): whoever
+  // reads the folder later (a restarted control plane) knows the build ran to its end, and how.
+  const lines = [
+    `__exit_file=${q(exitFile)}`,
+    `trap '__rc=$?; printf "%s" "$__rc" > "$__exit_file.tmp" && mv "$__exit_file.tmp" "$__exit_file"' EXIT`,
+    '__status=0',
+    '__abort=0',
+  ];
   for (const phase of PHASES) {
     const p = spec.phases?.[phase];
     if (!p) continue;
@@ -120,9 +127,6 @@ function script(spec: Buildspec, exitFile: string): string {
   // Exported variables on their own descriptor as NUL-separated name/value pairs (a value cannot hold NUL).
   for (const name of spec.env?.['exported-variables'] ?? [])
     lines.push(`printf '%s\\0%s\\0' ${q(name)} "\${${name}:-}" >&4`);
-  // The status on disk, whole or not at all: whoever reads the folder later (a restarted control plane) knows the
-  // build ran to its end.
-  lines.push(`printf '%s' "$__status" > ${q(`${exitFile}.tmp`)} && mv ${q(`${exitFile}.tmp`)} ${q(exitFile)}`);
   lines.push('exit $__status');
   return lines.join('\n');
 }
