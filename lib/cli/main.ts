@@ -246,13 +246,7 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
     .action(async (runId: string, opts: { json?: boolean }) => {
       const conn = await connectAs(true);
       try {
-        const detail = await conn.client
-          .request<RunDetail>('GET', `/runs/${encodeURIComponent(runId)}`)
-          .catch((e: unknown) => {
-            if (e instanceof ApiError && e.status === 404)
-              throw new UsageError(`no run ${runId} (tropos runs lists them)`);
-            throw e;
-          });
+        const detail = await runDetail(conn, runId);
         // The runs it started (promote's stages, onboarding's deploy), newest first.
         const { runs: children } = await conn.client.request<{ runs: Run[] }>(
           'GET',
@@ -434,13 +428,7 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
     .action(async (runId: string, component: string | undefined, opts: { step?: string; json?: boolean }) => {
       const conn = await connectAs(true);
       try {
-        const detail = await conn.client
-          .request<RunDetail>('GET', `/runs/${encodeURIComponent(runId)}`)
-          .catch((e: unknown) => {
-            if (e instanceof ApiError && e.status === 404)
-              throw new UsageError(`no run ${runId} (tropos runs lists them)`);
-            throw e;
-          });
+        const detail = await runDetail(conn, runId);
         const planned = detail.components.filter((c) => c.plan);
         const steps = [...new Set(planned.map((c) => c.step))];
         if (opts.step && !steps.includes(opts.step))
@@ -552,4 +540,12 @@ export async function main(
     io.err(`tropos: ${(e as Error).stack ?? String(e)}`);
     return EXIT.failed;
   }
+}
+
+/** A run with everything recorded about it; an unknown id is a usage error that says where the ids are. */
+async function runDetail(conn: Connection, runId: string): Promise<RunDetail> {
+  return conn.client.request<RunDetail>('GET', `/runs/${encodeURIComponent(runId)}`).catch((e: unknown) => {
+    if (e instanceof ApiError && e.status === 404) throw new UsageError(`no run ${runId} (tropos runs lists them)`);
+    throw e;
+  });
 }
