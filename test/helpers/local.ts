@@ -69,6 +69,12 @@ function describe(d: RunDetail): string {
     lines.push(
       `${c.step}/${c.component}: ${c.status} ${c.startedAt ?? ''}→${c.endedAt ?? ''}${c.message ? ` ${c.message}` : ''}`,
     );
+  // A build that does not end: the end of its log says what it waits for.
+  for (const c of (d.components ?? []).filter((x) => x.status === 'RUNNING' && x.logs && existsSync(x.logs)))
+    lines.push(
+      `log of ${c.step}/${c.component}, last lines:`,
+      ...readFileSync(c.logs!, 'utf8').trimEnd().split('\n').slice(-15),
+    );
   for (const a of d.approvals ?? []) lines.push(`approval ${String(a.step)}: ${String(a.status)}`);
   return lines.join('\n  ');
 }
