@@ -307,7 +307,8 @@ upload() { # local-file name
 }
 
 download() { # name local-file (from the plan step's prefix)
-  local from="runs/${TROPOS_RUN_ID:-local}/${TROPOS_PLAN_STEP:?TROPOS_PLAN_STEP is not set}/${component}/$1"
+  # The plan step's artifacts: this run's, or for a retry's reused plan those of the run it retries.
+  local from="runs/${TROPOS_PLAN_RUN_ID:-${TROPOS_RUN_ID:-local}}/${TROPOS_PLAN_STEP:?TROPOS_PLAN_STEP is not set}/${component}/$1"
   if [ -n "${TROPOS_ARTIFACTS_DIR:-}" ]; then cp "$TROPOS_ARTIFACTS_DIR/$from" "$2" 2>/dev/null; return; fi
   run aws s3 cp --only-show-errors "s3://${TROPOS_ARTIFACTS_BUCKET}/$from" "$2"
 }

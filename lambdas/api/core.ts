@@ -15,7 +15,7 @@ import type { WorkflowSpec } from '../../lib/workflow/spec';
 import { approverProblem } from './authority';
 import { executionInput, validateInput, ValidatorSettings } from '../validate-input/core';
 import { getEnvironment, listEnvironments, onboard, startDriftSweep } from './environments';
-import { stopRun, unlockStack } from './operations';
+import { retryRun, stopRun, unlockStack } from './operations';
 import type { StackLocks } from '../../lib/records/stack-lock';
 import { ApiRequest, ApiResponse, HttpError, jsonBody, newRunId, refuseProblems } from './http';
 
@@ -101,6 +101,12 @@ export const ROUTES: readonly {
     method: 'POST',
     path: '/runs/{id}/stop',
     handler: (req, deps, p) => stopRun(p.id!, req, deps),
+    callers: ['operator'],
+  },
+  {
+    method: 'POST',
+    path: '/runs/{id}/retry',
+    handler: (req, deps, p) => retryRun(p.id!, req, deps),
     callers: ['operator'],
   },
   {
@@ -210,11 +216,22 @@ async function startRun(req: ApiRequest, deps: ApiDeps): Promise<ApiResponse> {
   if (typeof input !== 'object' || input === null || Array.isArray(input))
     problems.push({ field: 'input', problem: 'must be a JSON object of the workflow inputs' });
   refuseProblems(problems);
-  const entry = deps.workflows[workflow as string]!;
-  const runInput = {
-    ...(input as Record<string, unknown>),
-    requestedBy: (input as Record<string, unknown>).requestedBy ?? req.identity,
-  };
+  return startValidated(req, deps, workflow as string, input as Record<string, unknown>);
+}
+
+/**
+ * Validates a run's input as its first state will, then hands it over and starts it: 202 with the new run. A retry
+ * names the run it retries (its handover says so; an input cannot).
+ */
+export async function startValidated(
+  req: ApiRequest,
+  deps: ApiDeps,
+  workflow: string,
+  input: Record<string, unknown>,
+  retryOf?: string,
+): Promise<ApiResponse> {
+  const entry = deps.workflows[workflow]!;
+  const runInput = { ...input, requestedBy: input.requestedBy ?? req.identity };
   let validated;
   try {
     // The same validation the run's first state does: a bad input starts nothing.
@@ -232,18 +249,26 @@ async function startRun(req: ApiRequest, deps: ApiDeps): Promise<ApiResponse> {
   const ticketId = validated.input.ticketId;
   if (typeof ticketId === 'string' && typeof validated.input.callbackUrl === 'string')
     await bindTicket(ticketId, req, deps);
-  const runId = newRunId(workflow as string, (deps.now ?? (() => new Date()))());
+  const runId = newRunId(workflow, (deps.now ?? (() => new Date()))());
   // The run starts with its normalised input (trimmed names), handed over first with who asked for it.
   const { executionArn } = await startHandedOver(deps, {
     stateMachineArn: entry.stateMachineArn,
     runId,
-    workflow: workflow as string,
+    workflow,
     input: executionInput(validated),
     principal: req.identity,
+    retryOf,
   });
   return {
     statusCode: 202,
-    body: { runId, workflow, status: 'RUNNING', statusUrl: `${req.basePath}/runs/${runId}`, executionArn },
+    body: {
+      runId,
+      workflow,
+      status: 'RUNNING',
+      statusUrl: `${req.basePath}/runs/${runId}`,
+      executionArn,
+      ...(retryOf ? { retryOf, input: executionInput(validated) } : {}),
+    },
   };
 }
 
@@ -276,7 +301,14 @@ export function ticketOwnerOf(identity: string): string {
 /** Hands the run over (who asked, the exact input), then starts it: its first state trusts only that handover. */
 export async function startHandedOver(
   deps: ApiDeps,
-  run: { stateMachineArn: string; runId: string; workflow: string; input: Record<string, unknown>; principal: string },
+  run: {
+    stateMachineArn: string;
+    runId: string;
+    workflow: string;
+    input: Record<string, unknown>;
+    principal: string;
+    retryOf?: string | undefined;
+  },
 ): Promise<{ executionArn: string }> {
   await deps.handovers.put({
     runId: run.runId,
@@ -284,6 +316,7 @@ export async function startHandedOver(
     input: run.input,
     origin: 'api',
     principal: run.principal,
+    ...(run.retryOf ? { retryOf: run.retryOf } : {}),
     createdAt: (deps.now ?? (() => new Date()))().toISOString(),
   });
   return deps.startExecution(run.stateMachineArn, run.runId, run.input);

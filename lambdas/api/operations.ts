@@ -2,7 +2,10 @@
  * What an operator needs on a bad day: stop a run, give a stack's lock back. Both are recorded on the run they
  * concern (who, why, when), and neither kills a build in flight: terraform is never interrupted mid-apply.
  */
-import type { ApiDeps } from './core';
+import { NO_CHANGES, NOT_ASKED, NOT_IN_STACK, REPOSITORY } from '../component-graph/core';
+import type { RunDetail } from '../../lib/records/run';
+import type { WorkflowSpec } from '../../lib/workflow/spec';
+import { startValidated, type ApiDeps } from './core';
 import { ApiRequest, ApiResponse, HttpError, jsonBody, refuseProblems } from './http';
 
 /** A reason an operator gives: printable text, 1–500 characters. */
@@ -88,4 +91,69 @@ export async function unlockStack(stack: string, req: ApiRequest, deps: ApiDeps)
     statusCode: 200,
     body: { holder: lock.holder, workflow: lock.workflow, since: lock.since, ...unlocked },
   };
+}
+
+/**
+ * POST /runs/{id}/retry: a new run of the same workflow and input, linked to the ended run it retries, that runs
+ * again only what did not get done. (Step Functions' redrive does not fit: each component's failure is caught in its
+ * branch and the run fails later, in its step's summary, so a redrive would resume at the summary and fail again.)
+ *
+ * - Its components: those of the retried run's last terraform step that did not succeed there (failed, skipped
+ *   because a dependency failed, never reached). When that step never ran, or a later step failed, every component
+ *   (of those the run asked for) is run again.
+ * - Its steps reuse what succeeded in the retried run at the same commit (ComponentGraph.reuse): a reused plan is
+ *   applied from the retried run's artifacts, its SHA-256 checked, and a tier's approval given for exactly those
+ *   plans is not asked again. Anything planned anew is approved anew.
+ * - It takes the stack's lock as any run does.
+ */
+export async function retryRun(runId: string, req: ApiRequest, deps: ApiDeps): Promise<ApiResponse> {
+  const body = req.body ? jsonBody(req) : {};
+  refuseProblems(
+    Object.keys(body).map((k) => ({ field: k, problem: 'is not a field of a retry; a retry takes no fields' })),
+  );
+  const detail = await deps.runs.getRunDetail(runId);
+  if (!detail) throw new HttpError(404, 'NotFound', `no run ${runId}`);
+  const { run } = detail;
+  if (run.status === 'RUNNING')
+    throw new HttpError(409, 'RunRunning', `run ${runId} is still running: wait for it to end, or stop it first`);
+  if (run.status === 'SUCCEEDED')
+    throw new HttpError(409, 'RunSucceeded', `run ${runId} succeeded: there is nothing to retry (start a new run)`);
+  if (run.parentRunId)
+    throw new HttpError(
+      409,
+      'ChildRun',
+      `run ${runId} was started by run ${run.parentRunId} (it works under that run's lock): retry ${run.parentRunId}`,
+    );
+  const entry = deps.workflows[run.workflow];
+  if (!entry)
+    throw new HttpError(409, 'UnknownWorkflow', `run ${runId}'s workflow ${run.workflow} is not deployed any more`);
+  const input = retryInput(detail, entry.spec);
+  const started = await startValidated(req, deps, run.workflow, input, runId);
+  await deps.runs.recordStart(runId, { retriedBy: String((started.body as { runId: string }).runId) });
+  return started;
+}
+
+/** A component record that needs no retry: it succeeded, or it was not the run's to do. */
+const DONE_SKIPS = new Set([NO_CHANGES, NOT_ASKED, NOT_IN_STACK]);
+
+/**
+ * The retry's input: the retried run's, asked for by the caller (requestedBy is theirs), without `fromStep` (what
+ * succeeded is reused instead) or `callbackUrl` (the ticketing system heard of the run it started), and with
+ * `components` narrowed to what did not get done, when the workflow takes `components`.
+ */
+export function retryInput(detail: RunDetail, spec: WorkflowSpec): Record<string, unknown> {
+  const { fromStep: _f, callbackUrl: _c, requestedBy: _r, ...input } = detail.run.input;
+  if (!spec.inputs.required.includes('components') && !spec.inputs.optional.includes('components')) return input;
+  const last = [...spec.steps].reverse().find((s) => s.kind === 'terraform');
+  const inLast = new Map(detail.components.filter((c) => c.step === last?.name).map((c) => [c.component, c]));
+  const otherFailed = detail.steps.some((s) => s.status === 'FAILED' && s.step !== last?.name);
+  if (inLast.size === 0 || otherFailed) return input;
+  // Every component the run worked on (in any step): one the last step never reached is not done either.
+  const worked = new Set(detail.components.map((c) => c.component).filter((c) => c !== REPOSITORY));
+  const undone = [...worked].filter((name) => {
+    const c = inLast.get(name);
+    return !c || !(c.status === 'SUCCEEDED' || (c.status === 'SKIPPED' && DONE_SKIPS.has(c.message ?? '')));
+  });
+  if (undone.length === 0) return input;
+  return { ...input, components: undone.sort().join(',') };
 }

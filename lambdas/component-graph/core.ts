@@ -314,7 +314,13 @@ export class ComponentGraph {
         if (p.plan && !planHasChanges(p.plan) && inRun.has(p.component)) unchanged.add(p.component);
       for (const c of members.filter((m) => unchanged.has(m))) await this.skip(req, c, NO_CHANGES);
     }
-    const set = new Set(members.filter((m) => !unchanged.has(m)));
+    // A retry: what succeeded in the run it retries, at the same commit, is copied (not built again); its dependents
+    // do not wait for it. A reused plan is applied from that run's artifacts (see next()).
+    const reused = await this.reuse(
+      req,
+      members.filter((m) => !unchanged.has(m)),
+    );
+    const set = new Set(members.filter((m) => !unchanged.has(m) && !reused.has(m)));
     const graph = new Map<string, string[]>([...set].map((c) => [c, []]));
     for (const c of resolved) {
       if (!set.has(c.name)) continue;
@@ -329,6 +335,36 @@ export class ComponentGraph {
   }
 
   /**
+   * A retry's reuse: each of these components whose record for this step SUCCEEDED in the retried run, when both runs
+   * worked on the same commit, is recorded as that record (marked `reusedFrom`). Nothing is reused across commits (or
+   * from a folder that is no git repository): a change in the repository is planned (and, where the tier asks,
+   * approved) again.
+   */
+  private async reuse(req: PrepareRequest, members: readonly string[]): Promise<Set<string>> {
+    const reused = new Set<string>();
+    const run = await this.records.getRun(req.runId);
+    if (!run?.retryOf) return reused;
+    const earlier = await this.records.getRun(run.retryOf);
+    // A commit only: a local folder that is no git repository ('working-tree') cannot say it is unchanged.
+    if (!earlier?.commit || !/^[0-9a-f]{40}$/.test(earlier.commit) || earlier.commit !== run.commit) return reused;
+    const wanted = new Set(members);
+    for (const r of await this.records.components(run.retryOf, req.step)) {
+      if (r.status !== 'SUCCEEDED' || !wanted.has(r.component)) continue;
+      // A plan is reusable only with the hash its apply checks the saved file against.
+      if (r.plan && !r.plan.sha256) continue;
+      const { runId: from, reusedFrom, message, ...record } = r;
+      await this.records.recordComponent({
+        ...record,
+        runId: req.runId,
+        reusedFrom: reusedFrom ?? from,
+        message: `reused from run ${reusedFrom ?? from}${message ? `: ${message}` : ''}`,
+      });
+      reused.add(r.component);
+    }
+    return reused;
+  }
+
+  /**
    * A worker asks for its next component, saying how its last one ended. Answered through its task token: a
    * component to build, or "done". Always returns at once.
    */
@@ -336,9 +372,11 @@ export class ComponentGraph {
     // Whether an operator asked the run to stop: read beside this call's other round trips (not after them).
     const stopRequested = this.records.getRun(req.runId).then((r) => r?.stopRequested);
     stopRequested.catch(() => undefined); // awaited below; never an unhandled rejection meanwhile
+    // The reviewed plan: its hash, and the run whose artifacts hold it (a retry's reused plan: the retried run's).
     const planSha = async (component: string) => {
-      if (!req.planStep) return '';
-      return (await this.records.component(req.runId, req.planStep, component))?.plan?.sha256 ?? '';
+      if (!req.planStep) return { sha256: '', runId: '' };
+      const plan = await this.records.component(req.runId, req.planStep, component);
+      return { sha256: plan?.plan?.sha256 ?? '', runId: plan?.reusedFrom ?? req.runId };
     };
     if (req.finished) {
       const last = req.last ?? {};
@@ -460,7 +498,7 @@ export function isoTime(t: number | string | undefined): string | undefined {
 }
 
 /** A repository-wide build's "component", as the run ledger records it from the build's events. */
-const REPOSITORY = 'repository';
+export const REPOSITORY = 'repository';
 
 /** The component's result from its build (or its caught failure). */
 export function componentResult(req: CompleteRequest): ComponentResult {

@@ -70,6 +70,8 @@ export interface WorkerOrder {
   readonly component: string;
   /** For an apply: the SHA-256 of the component's reviewed plan, from the plan step's record ('' when none). */
   readonly planSha256: string;
+  /** For an apply: the run whose artifacts hold that plan (a retry's reused plan: the retried run's; '' when none). */
+  readonly planRunId: string;
   /** The component's build limit (CodeBuild's timeoutInMinutesOverride); 0 with `done`. */
   readonly timeoutMinutes: number;
 }
@@ -181,7 +183,8 @@ export class WorkerPool {
       const order: WorkerOrder = {
         done: false,
         component,
-        planSha256: sha.value,
+        planSha256: sha.value.sha256,
+        planRunId: sha.value.runId,
         timeoutMinutes: this.minutesOf(component),
       };
       // A token that no longer works: the execution ended; the component is put back, nobody waits for it.
@@ -194,7 +197,7 @@ export class WorkerPool {
 
   /** Tells a worker it is done (its run stops): it takes nothing more. */
   public async tellDone(token: string): Promise<void> {
-    await this.sender.send(token, { done: true, component: '', planSha256: '', timeoutMinutes: 0 });
+    await this.sender.send(token, { done: true, component: '', planSha256: '', planRunId: '', timeoutMinutes: 0 });
   }
 
   /** Parks a worker, then pairs every parked worker with a READY component (or tells them all the step is done). */
@@ -213,7 +216,13 @@ export class WorkerPool {
         if (p.ended < p.total) return; // something is running: its worker comes back
         for (const w of parked)
           if (await this.store.unpark(runId, step, w.worker, w.token))
-            await this.sender.send(w.token, { done: true, component: '', planSha256: '', timeoutMinutes: 0 });
+            await this.sender.send(w.token, {
+              done: true,
+              component: '',
+              planSha256: '',
+              planRunId: '',
+              timeoutMinutes: 0,
+            });
         return;
       }
       for (const w of parked) {
@@ -231,10 +240,12 @@ export class WorkerPool {
         }
         let order: WorkerOrder;
         try {
+          const plan = await planSha(component);
           order = {
             done: false,
             component,
-            planSha256: await planSha(component),
+            planSha256: plan.sha256,
+            planRunId: plan.runId,
             timeoutMinutes: this.minutesOf(component),
           };
         } catch (e) {
@@ -251,5 +262,8 @@ export class WorkerPool {
   }
 }
 
-/** The reviewed plan's SHA-256 of a component, for an apply ('' when the step applies no plan). */
-export type PlanShaOf = (component: string) => Promise<string>;
+/**
+ * The reviewed plan of a component, for an apply: its SHA-256 and the run whose artifacts hold it ('' for both when
+ * the step applies no plan).
+ */
+export type PlanShaOf = (component: string) => Promise<{ readonly sha256: string; readonly runId: string }>;

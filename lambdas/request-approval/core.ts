@@ -1,4 +1,4 @@
-import { PutCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, PutCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { RunStore } from '../../lib/records/run-store';
 import type { StepSummary } from '../component-graph/core';
 
@@ -46,6 +46,17 @@ export interface Approval {
   }[];
   /** For an approval without a plan: what the run was asked to do (its parameters that are set). */
   readonly parameters?: Record<string, string> | undefined;
+  /** Answered (a retry's): by whom, when, and why. */
+  readonly decidedBy?: string | undefined;
+  readonly decidedAt?: string | undefined;
+  readonly comment?: string | undefined;
+  /** A retry's approval given in the run it retries, for exactly these plans (same SHA-256, same commit). */
+  readonly reusedFrom?: string | undefined;
+}
+
+/** Answers the approval's own task (a retry's reused approval): SendTaskSuccess. */
+export interface TaskAnswer {
+  succeed(token: string, output: unknown): Promise<void>;
 }
 
 export interface Notifier {
@@ -64,10 +75,10 @@ export async function requestApproval(
   table: string,
   notifier: Notifier,
   now = new Date(),
+  tasks?: TaskAnswer,
 ): Promise<Approval> {
-  const planned = req.planStep
-    ? (await new RunStore(db, table).components(req.runId, req.planStep)).filter((c) => c.plan)
-    : [];
+  const store = new RunStore(db, table);
+  const planned = req.planStep ? (await store.components(req.runId, req.planStep)).filter((c) => c.plan) : [];
   const parameters = req.parameters
     ? Object.fromEntries(
         Object.entries(req.parameters).filter(
@@ -100,6 +111,33 @@ export async function requestApproval(
       .map(withinBudget()),
     ...(parameters ? { parameters } : {}),
   };
+  const earlier = tasks && (await reusableApproval(req, planned, store, db, table));
+  if (earlier) {
+    // A retry whose every plan is the retried run's, unchanged: that run's approval holds. Recorded as given, and
+    // the run goes on without asking again (nothing to notify).
+    const reused: Approval = {
+      ...approval,
+      status: 'APPROVED',
+      decidedBy: earlier.decidedBy,
+      decidedAt: now.toISOString(),
+      comment: `approved in run ${earlier.runId} by ${earlier.decidedBy} at ${earlier.decidedAt}; this retry applies the same plans (same SHA-256, same commit)`,
+      reusedFrom: earlier.runId,
+    };
+    await db.send(
+      new PutCommand({
+        TableName: table,
+        Item: { ...reused, sk: `APPROVAL#${req.step}` },
+        ConditionExpression: 'attribute_not_exists(sk)',
+      }),
+    );
+    await tasks.succeed(req.taskToken, {
+      decision: 'approved',
+      by: reused.decidedBy,
+      at: reused.decidedAt,
+      comment: reused.comment,
+    });
+    return reused;
+  }
   await db.send(
     new PutCommand({
       TableName: table,
@@ -109,6 +147,31 @@ export async function requestApproval(
   );
   await notifier.publish(`Tropos: approve ${req.workflow} on ${req.stack}?`, approvalMessage(approval));
   return approval;
+}
+
+/**
+ * The approval a retry may reuse: the retried run's approval of the same step, APPROVED, when every plan this run
+ * would apply is one that run's approval covered, reused unchanged (its SHA-256; plans are reused only at the same
+ * commit, see ComponentGraph.reuse). Undefined otherwise: then the approval is asked again.
+ */
+async function reusableApproval(
+  req: ApprovalRequest,
+  planned: readonly { component: string; reusedFrom?: string | undefined; plan?: { sha256?: string | undefined } }[],
+  store: RunStore,
+  db: DynamoDBDocumentClient,
+  table: string,
+): Promise<{ runId: string; decidedBy: string; decidedAt: string } | undefined> {
+  if (planned.length === 0 || planned.some((c) => !c.reusedFrom || !c.plan?.sha256)) return undefined;
+  const retryOf = (await store.getRun(req.runId))?.retryOf;
+  if (!retryOf) return undefined;
+  const out = await db.send(
+    new GetCommand({ TableName: table, Key: { runId: retryOf, sk: `APPROVAL#${req.step}` }, ConsistentRead: true }),
+  );
+  const earlier = out.Item as (Approval & { decidedBy?: string; decidedAt?: string }) | undefined;
+  if (earlier?.status !== 'APPROVED' || !earlier.decidedBy || !earlier.decidedAt) return undefined;
+  const approved = new Map(earlier.plan.map((p) => [p.component, p.sha256]));
+  if (planned.some((c) => approved.get(c.component) !== c.plan!.sha256)) return undefined;
+  return { runId: retryOf, decidedBy: earlier.decidedBy, decidedAt: earlier.decidedAt };
 }
 
 /**

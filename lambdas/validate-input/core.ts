@@ -451,6 +451,7 @@ export async function validateRun(
     principal: origin.principal || undefined,
     parentRunId: origin.parentRunId,
     lockOwner: origin.lockOwner,
+    retryOf: origin.retryOf,
     startedBy: origin.parentRunId ? `run ${origin.parentRunId}` : (origin.principal ?? 'console'),
     requestedBy: text(raw.requestedBy, REQUESTED_BY),
     ticketId: text(raw.ticketId, TICKET_ID),

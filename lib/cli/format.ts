@@ -64,6 +64,12 @@ export function columns(header: readonly string[], rows: readonly string[][]): s
 }
 
 /** A run as a table of steps and components, for `tropos runs show`. */
+/** How to go on after a run that failed or was stopped (none for a child: its parent is retried). */
+export function retryHint(run: Pick<Run, 'runId' | 'status' | 'parentRunId'>): string | undefined {
+  if (run.status === 'SUCCEEDED' || run.status === 'RUNNING' || run.parentRunId) return undefined;
+  return `tropos runs retry ${run.runId}   (runs again only what did not get done)`;
+}
+
 export function runTable(d: RunDetail, children: readonly Run[] = []): string {
   const r = d.run;
   const lines = [
@@ -82,6 +88,10 @@ export function runTable(d: RunDetail, children: readonly Run[] = []): string {
     );
   else if (r.resolveBuild?.status === 'FAILED') lines.push(`Stack     not resolved: ${r.resolveBuild.logs ?? ''}`);
   if (r.status !== 'SUCCEEDED' && r.status !== 'RUNNING') lines.push(`Error     ${failureReason(r)}`);
+  if (r.retryOf) lines.push(`Retry of  ${r.retryOf} (what succeeded there is reused: see DETAIL)`);
+  if (r.retriedBy) lines.push(`Retried   by run ${r.retriedBy}`);
+  const retry = retryHint(r);
+  if (retry) lines.push(`Retry     ${retry}`);
   const rows = d.components.map((c) => [
     c.step,
     c.component,

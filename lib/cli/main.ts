@@ -17,6 +17,7 @@ import {
   failureReason,
   oneLine,
   planReview,
+  retryHint,
   runTable,
   stepLine,
 } from './format';
@@ -185,20 +186,27 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
           io.out(
             `Run ${started.runId}: ${name}${opts.dryRun ? ' (dry run: terraform steps print their commands)' : ''}`,
           );
-        const detail = await follow(conn, started.runId, io, { json: !!opts.json, dryRun: !!opts.dryRun });
-        const run = detail.run;
-        if (opts.json) io.out(JSON.stringify(detail, null, 2));
-        else {
-          io.out(
-            `\n${run.status === 'SUCCEEDED' ? '✓' : '✗'} ${name} ${run.status} in ${duration(run.startedAt, run.endedAt)}  (run ${run.runId}; tropos runs show ${run.runId})`,
-          );
-          if (run.status !== 'SUCCEEDED') io.out(`  ${failureReason(run)}`);
-        }
-        setExit(run.status === 'SUCCEEDED' ? EXIT.ok : EXIT.failed);
+        await followToEnd(conn, started.runId, { json: !!opts.json, dryRun: !!opts.dryRun });
       } finally {
         await conn.close();
       }
     });
+
+  /** Follows a run to its end (progress, then how it ended and, when it failed, why and how to retry). */
+  const followToEnd = async (conn: Connection, runId: string, opts: { json: boolean; dryRun: boolean }) => {
+    const detail = await follow(conn, runId, io, opts);
+    const run = detail.run;
+    if (opts.json) io.out(JSON.stringify(detail, null, 2));
+    else {
+      io.out(
+        `\n${run.status === 'SUCCEEDED' ? '✓' : '✗'} ${run.workflow} ${run.status} in ${duration(run.startedAt, run.endedAt)}  (run ${run.runId}; tropos runs show ${run.runId})`,
+      );
+      if (run.status !== 'SUCCEEDED') io.out(`  ${failureReason(run)}`);
+      const retry = retryHint(run);
+      if (retry) io.out(`  ${retry}`);
+    }
+    setExit(run.status === 'SUCCEEDED' ? EXIT.ok : EXIT.failed);
+  };
 
   const runs = program
     .command('runs')
@@ -253,6 +261,39 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
           `/runs?parentRunId=${encodeURIComponent(runId)}`,
         );
         io.out(opts.json ? JSON.stringify({ ...detail, children }, null, 2) : runTable(detail, children));
+      } finally {
+        await conn.close();
+      }
+    });
+
+  runs
+    .command('retry')
+    .description(
+      'run again what a failed run did not get done: a new run, linked to it, that reuses what succeeded (approved plans included, while their commit and SHA-256 hold)',
+    )
+    .argument('<runId>', 'the run that failed (or was stopped)')
+    .option('--json', 'print the new run record as JSON at the end, and no progress')
+    .action(async (runId: string, opts: { json?: boolean }) => {
+      const conn = await connectAs(!!opts.json);
+      try {
+        const started = await conn.client
+          .request<{ runId: string; workflow: string; input: Record<string, unknown> }>(
+            'POST',
+            `/runs/${encodeURIComponent(runId)}/retry`,
+            {},
+          )
+          .catch((e: unknown) => {
+            if (e instanceof ApiError && [400, 403, 404, 409].includes(e.status)) {
+              const problems = e.body.problems?.map((p) => `\n  ${p.field}: ${p.problem}`).join('') ?? '';
+              throw new UsageError(`${e.message}${problems}`);
+            }
+            throw e;
+          });
+        if (!opts.json) {
+          const only = typeof started.input.components === 'string' ? ` (components ${started.input.components})` : '';
+          io.out(`Run ${started.runId}: ${started.workflow}, retrying run ${runId}${only}`);
+        }
+        await followToEnd(conn, started.runId, { json: !!opts.json, dryRun: started.input.dryRun === true });
       } finally {
         await conn.close();
       }

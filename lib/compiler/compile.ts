@@ -555,7 +555,7 @@ export class WorkflowCompiler {
         'context.$': '$.context',
         'input.$': '$.input',
         'stack.$': '$.stack',
-        next: { done: false, component: '', planSha256: '' },
+        next: { done: false, component: '', planSha256: '', planRunId: '' },
         last: {},
       },
       resultPath: sfn.JsonPath.DISCARD,
@@ -587,6 +587,7 @@ export class WorkflowCompiler {
       sfn.JsonPath.stringAt('$.next.component'),
       '$.next.planSha256',
       '$.next.timeoutMinutes',
+      '$.next.planRunId',
     );
     build.addCatch(next, { resultPath: '$.last' });
     build.next(next);
@@ -616,6 +617,7 @@ export class WorkflowCompiler {
     component: string,
     planShaPath?: string,
     timeoutMinutesPath?: string,
+    planRunIdPath?: string,
   ): tasks.CodeBuildStartBuild {
     const project = this.r.runner(step.command);
     const text = (value: string) => ({ type: codebuild.BuildEnvironmentVariableType.PLAINTEXT, value });
@@ -637,6 +639,8 @@ export class WorkflowCompiler {
       env.TROPOS_PLAN_STEP = text(step.plan);
       // The SHA-256 of the reviewed plan, from the plan step's record: the apply refuses any other file.
       env.TROPOS_PLAN_SHA256_EXPECTED = text(sfn.JsonPath.stringAt(planShaPath));
+      // The run whose artifacts hold that plan: this one, or for a retry's reused plan the run it retries.
+      if (planRunIdPath) env.TROPOS_PLAN_RUN_ID = text(sfn.JsonPath.stringAt(planRunIdPath));
     }
     // The build's own limit, the time it may spend queued, and a margin for starting and reporting.
     const timeout = Duration.minutes(this.buildMinutes() + QUEUED_MINUTES + 10);

@@ -79,10 +79,11 @@ export class TroposFunctions extends Construct {
     this.componentGraph.addToRolePolicy(
       executionsPolicy(['states:StopExecution'], props.workflowNames, config.name, this),
     );
-    // It releases each component's Await task (SendTaskSuccess). By name, not by reference: the state machines
-    // reference this function, so a reference back would be a circular dependency CloudFormation refuses. Each
-    // workflow's state machine by its exact name (a wildcard would reach another installation's).
-    this.componentGraph.addToRolePolicy(
+    // It releases each component's Await task (SendTaskSuccess); the approval gate its own task, when a retry reuses
+    // an approval. By name, not by reference: the state machines reference these functions, so a reference back
+    // would be a circular dependency CloudFormation refuses. Each workflow's state machine by its exact name (a
+    // wildcard would reach another installation's).
+    const taskResponse = () =>
       new iam.PolicyStatement({
         actions: ['states:SendTaskSuccess', 'states:SendTaskFailure', 'states:SendTaskHeartbeat'],
         resources: props.workflowNames.map((name) =>
@@ -93,8 +94,8 @@ export class TroposFunctions extends Construct {
             arnFormat: ArnFormat.COLON_RESOURCE_NAME,
           }),
         ),
-      }),
-    );
+      });
+    this.componentGraph.addToRolePolicy(taskResponse());
 
     this.requestApproval = this.fn('RequestApproval', 'request-approval', {
       ...tables,
@@ -102,6 +103,7 @@ export class TroposFunctions extends Construct {
     });
     records.runs.grantReadWriteData(this.requestApproval); // reads the plan step's component records
     props.notifications.grantPublish(this.requestApproval);
+    this.requestApproval.addToRolePolicy(taskResponse()); // a retry's reused approval: answers its own task
 
     this.environmentRegistry = this.fn('EnvironmentRegistry', 'environment-registry', tables);
     records.environments.grantReadWriteData(this.environmentRegistry);

@@ -25,6 +25,8 @@ export interface Handover {
   readonly lockOwner?: string | undefined;
   /** The commit of the infrastructure repository the parent resolved its stack at: the child works on it too. */
   readonly commit?: string | undefined;
+  /** A retry (POST /runs/{id}/retry): the ended run whose succeeded work and approved plans it may reuse. */
+  readonly retryOf?: string | undefined;
   readonly createdAt: string;
   /** The execution that used it up (its first state). */
   readonly consumedBy?: string;
@@ -42,6 +44,8 @@ export interface RunOrigin {
   readonly lockOwner?: string | undefined;
   /** The parent's commit (a child of a run that resolved its stack). */
   readonly commit?: string | undefined;
+  /** The run this one retries (only ever from a handover: an input cannot claim another run's work). */
+  readonly retryOf?: string | undefined;
 }
 
 /** The same JSON value (key order aside): compared as JSON, whatever realm or store the objects came from. */
@@ -58,6 +62,7 @@ export function originOf(handover: Handover | undefined, workflow: string, input
     parentRunId: handover.parentRunId,
     lockOwner: handover.lockOwner,
     commit: handover.commit,
+    retryOf: handover.retryOf,
   };
 }
 

@@ -94,6 +94,8 @@ export type RunStart = Partial<
     | 'principal'
     | 'parentRunId'
     | 'lockOwner'
+    | 'retryOf'
+    | 'retriedBy'
     | 'requestedBy'
     | 'ticketId'
     | 'callbackUrl'

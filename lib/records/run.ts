@@ -33,6 +33,10 @@ export interface Run {
   /** The tier the run worked under (from the configuration; see lib/domain/tiers.ts). */
   readonly tier?: string | undefined;
   readonly parentRunId?: string | undefined;
+  /** The ended run this one retries (POST /runs/{id}/retry): what succeeded there is reused, not run again. */
+  readonly retryOf?: string | undefined;
+  /** The latest retry of this run (written when it is started). */
+  readonly retriedBy?: string | undefined;
   readonly startedAt: string;
   readonly endedAt?: string | undefined;
   readonly error?: string | undefined;
@@ -117,6 +121,11 @@ export interface ComponentRecord {
   readonly commit?: string | undefined;
   /** The terraform version the build ran. */
   readonly terraformVersion?: string | undefined;
+  /**
+   * A retry's record copied from the run it retries, where this step's component had succeeded at the same commit:
+   * not built again (a plan reused this way is applied from that run's artifacts, its SHA-256 checked).
+   */
+  readonly reusedFrom?: string | undefined;
 }
 
 /** One step of a run (terraform steps: their totals). */
