@@ -45,6 +45,26 @@ describe('tropos workflow', () => {
     expect(r.out).toMatch(/^– plan security-groups skipped: vpc failed$/m);
     expect(r.out).toMatch(/^✗ plan-environment FAILED/m);
     expect(r.out).toMatch(/ComponentFailed: plan step "plan": vpc failed/);
+    // How to go on: the exact command, which works once the cause is gone.
+    const runId = /^Run (\S+): plan-environment$/m.exec(r.out)![1]!;
+    expect(r.out).toContain(`  tropos runs retry ${runId}   (runs again only what did not get done)`);
+    t.scenario({});
+    const retried = await tropos('runs', 'retry', runId);
+    expect(retried.code).toBe(0);
+    // Only what did not get done: vpc and what was skipped after it.
+    expect(retried.out).toMatch(
+      new RegExp(
+        `^Run plan-environment-\\S+: plan-environment, retrying run ${runId} \\(components .*\\bvpc\\b.*\\)$`,
+        'm',
+      ),
+    );
+    expect(retried.out).not.toMatch(/^✓ plan backend done/m);
+    expect(retried.out).toMatch(/^✓ plan-environment SUCCEEDED in/m);
+    expect((await tropos('runs', 'show', runId)).out).toMatch(/^Retried {3}by run plan-environment-\S+$/m);
+    // Nothing to retry in a run that succeeded: a usage error that says so.
+    const again = await tropos('runs', 'retry', /^Run (\S+): plan-environment, retrying/m.exec(retried.out)![1]!);
+    expect(again.code).toBe(2);
+    expect(again.err).toMatch(/succeeded: there is nothing to retry/);
   });
 
   test('--dry-run prints every component in dependency order with the commands it would run', async () => {
