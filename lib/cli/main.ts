@@ -502,6 +502,39 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
     });
 
   program
+    .command('ui')
+    .description(
+      'a web page on 127.0.0.1 over the API (runs, a run live, plan review with approve / reject, environments, stop, retry) until interrupted',
+    )
+    .addOption(
+      new Option('--port <port>', 'port on 127.0.0.1 (default: any free one)').argParser((v) => {
+        const n = Number(v);
+        if (!Number.isInteger(n) || n < 1 || n > 65535)
+          throw new UsageError(`--port: "${v}" is not a port number (1-65535)`);
+        return n;
+      }),
+    )
+    .action(async (opts: { port?: number }) => {
+      const conn = await connectAs(false);
+      try {
+        // eslint-disable-next-line @typescript-eslint/no-require-imports
+        const { startUi } = require('../ui/server') as typeof import('../ui/server');
+        const ui = await startUi({ client: conn.client, ...(opts.port ? { port: opts.port } : {}) });
+        io.out(`Tropos UI: open ${ui.openUrl}`);
+        io.out(
+          `(over ${conn.client.url}; the link carries this session's token: any other page or process is refused; Ctrl-C stops it)`,
+        );
+        await new Promise<void>((resolve) => {
+          process.once('SIGINT', () => resolve());
+          process.once('SIGTERM', () => resolve());
+        });
+        await ui.close();
+      } finally {
+        await conn.close();
+      }
+    });
+
+  program
     .command('serve')
     .description('run the local control plane (HTTP API on 127.0.0.1) until interrupted')
     .addOption(

@@ -372,6 +372,10 @@ export class RunStore {
         .map((i) => clean<ComponentRecord>(i))
         .sort((a, b) => (a.startedAt ?? a.endedAt ?? '').localeCompare(b.startedAt ?? b.endedAt ?? '')),
       approvals: of('APPROVAL#').map((i) => clean<Record<string, unknown>>(i)),
+      resolved: of(SK.resolved('')).map((i) => ({
+        component: String(i.component),
+        dependsOn: (i.dependsOn ?? []) as string[],
+      })),
     };
   }
 

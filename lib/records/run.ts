@@ -147,6 +147,8 @@ export interface RunDetail {
   readonly steps: StepRecord[];
   readonly components: ComponentRecord[];
   readonly approvals: Record<string, unknown>[];
+  /** The stack's components as the run resolved them, with what each depends on (its component graph). */
+  readonly resolved?: { readonly component: string; readonly dependsOn: readonly string[] }[];
 }
 
 /** Sort keys of the items of a run. */
