@@ -219,6 +219,27 @@ describe('tropos runs, describe, graph', () => {
     expect(r.out).toContain('drift -->|"when tier is staging or prod"| compliance');
     expect(r.out).toContain('plan -->|"when the tier\'s policy asks for plan"| approve');
   });
+
+  test('graph --format dot: the same graph for Graphviz, steps as clusters; an unknown format is refused', async () => {
+    const r = await tropos('graph', 'platform', '--format', 'dot');
+    expect(r.code).toBe(0);
+    const lines = r.out.split('\n');
+    expect(lines[0]).toBe('digraph "platform" {');
+    expect(r.out).toContain('subgraph cluster_phase_1 {');
+    expect(r.out).toContain('  approve [label="approve: approval", shape=hexagon];');
+    // An edge into a step's cluster lands on its first node, clipped at the cluster.
+    expect(r.out).toMatch(/^ {2}approve -> phase_1__\S+ \[label="when plan has changes", lhead=cluster_phase_1\];$/m);
+    // Balanced braces, and every edge names declared nodes.
+    expect(r.out.split('{').length).toBe(r.out.split('}').length);
+    const declared = new Set(lines.flatMap((l) => /^\s*(\w+) \[label=/.exec(l)?.slice(1) ?? []));
+    for (const [, from, to] of r.out.matchAll(/^\s*(\w+) -> (\w+)/gm)) {
+      expect(declared).toContain(from);
+      expect(declared).toContain(to);
+    }
+    const bad = await tropos('graph', 'platform', '--format', 'svg');
+    expect(bad.code).toBe(2);
+    expect(bad.err).toMatch(/--format: "svg" is not allowed; allowed: mermaid, dot/);
+  });
 });
 
 describe('tropos approvals, approve, reject', () => {

@@ -97,59 +97,150 @@ export function describeWorkflow(wf: Workflow, catalog: Catalog): string {
 
 const id = (s: string) => s.replace(/[^A-Za-z0-9_]/g, '_');
 
-/** `tropos graph`: the compiled workflow as a Mermaid flowchart (steps, guards, components and their order). */
-export function mermaidGraph(wf: Workflow, catalog: Catalog): string {
-  const lines = ['flowchart TD', `  start(["${wf.name}"])`];
-  let previous = 'start';
-  const node = (s: Step): { first: string; last: string; body: string[] } => {
+/** A workflow's graph, whatever it is drawn with: its steps (a terraform or parallel step: a cluster) and edges. */
+interface GraphNode {
+  readonly id: string;
+  readonly label: string;
+  readonly shape: 'terminal' | 'box' | 'approval' | 'workflow';
+}
+interface GraphCluster {
+  readonly id: string;
+  readonly label: string;
+  readonly nodes: GraphNode[];
+  readonly clusters: GraphCluster[];
+  readonly edges: GraphEdge[];
+}
+interface GraphEdge {
+  readonly from: string;
+  readonly to: string;
+  readonly label?: string | undefined;
+}
+
+/** The compiled workflow's steps, guards, components and their order, as one graph (steps as clusters). */
+function workflowGraph(wf: Workflow, catalog: Catalog): GraphCluster {
+  const root: GraphCluster = { id: 'root', label: wf.name, nodes: [], clusters: [], edges: [] };
+  root.nodes.push({ id: 'start', label: wf.name, shape: 'terminal' });
+  // Adds a step into its parent; the id edges attach to.
+  const add = (s: Step, into: GraphCluster): string => {
     const n = id(s.name);
     if (s.kind === 'terraform') {
       const sel = componentSelection(s, catalog);
-      const body = [`  subgraph ${n}["${s.name}: terraform ${s.command}"]`];
+      const cluster: GraphCluster = {
+        id: n,
+        label: `${s.name}: terraform ${s.command}`,
+        nodes: [],
+        clusters: [],
+        edges: [],
+      };
       const order =
         s.command === 'destroy' || s.command === 'plan-destroy' ? 'dependents first' : 'in dependency order';
-      if (sel.kind === 'static') {
+      if (sel.kind === 'static')
         // Their order is the repository's: resolved with the stack when the run starts.
-        for (const c of sel.components) body.push(`    ${n}__${id(c)}["${c}"]`);
-      } else if (sel.kind === 'stack') {
-        body.push(`    ${n}__stack["every component of the stack, ${order} (from the repository)"]`);
-      } else {
-        body.push(`    ${n}__one["${sel.kind === 'input' ? '${component}' : 'repository'}"]`);
-      }
-      body.push('  end');
-      return { first: n, last: n, body };
+        for (const c of sel.components) cluster.nodes.push({ id: `${n}__${id(c)}`, label: c, shape: 'box' });
+      else if (sel.kind === 'stack')
+        cluster.nodes.push({
+          id: `${n}__stack`,
+          label: `every component of the stack, ${order} (from the repository)`,
+          shape: 'box',
+        });
+      else
+        cluster.nodes.push({
+          id: `${n}__one`,
+          label: sel.kind === 'input' ? '${component}' : 'repository',
+          shape: 'box',
+        });
+      into.clusters.push(cluster);
+      return n;
     }
     if (s.kind === 'parallel') {
-      const body = [`  subgraph ${n}["${s.name}: in parallel"]`];
+      const cluster: GraphCluster = { id: n, label: `${s.name}: in parallel`, nodes: [], clusters: [], edges: [] };
       for (const steps of Object.values(s.branches)) {
         let prev = '';
         for (const inner of steps) {
-          const sub = node(inner);
-          body.push(...sub.body.map((l) => `  ${l}`));
-          if (prev) body.push(`    ${prev} --> ${sub.first}`);
-          prev = sub.last;
+          const at = add(inner, cluster);
+          if (prev) cluster.edges.push({ from: prev, to: at });
+          prev = at;
         }
       }
-      body.push('  end');
-      return { first: n, last: n, body };
+      into.clusters.push(cluster);
+      return n;
     }
-    const shape =
+    const label =
       s.kind === 'approval'
-        ? `{{"${s.name}: approval"}}`
+        ? `${s.name}: approval`
         : s.kind === 'workflow'
-          ? `[["${s.name}: workflow ${s.workflow}"]]`
-          : `["${s.name}: ${s.kind}${s.kind === 'registry' ? ` ${s.action}` : ''}"]`;
-    return { first: n, last: n, body: [`  ${n}${shape}`] };
+          ? `${s.name}: workflow ${s.workflow}`
+          : `${s.name}: ${s.kind}${s.kind === 'registry' ? ` ${s.action}` : ''}`;
+    into.nodes.push({
+      id: n,
+      label,
+      shape: s.kind === 'approval' ? 'approval' : s.kind === 'workflow' ? 'workflow' : 'box',
+    });
+    return n;
   };
+  let previous = 'start';
   for (const s of wf.steps) {
-    const { first, last, body } = node(s);
-    lines.push(...body);
+    const at = add(s, root);
     const w = whenText(s.when, s);
-    lines.push(w ? `  ${previous} -->|"when ${w}"| ${first}` : `  ${previous} --> ${first}`);
-    previous = last;
+    root.edges.push({ from: previous, to: at, label: w ? `when ${w}` : undefined });
+    previous = at;
   }
-  lines.push(`  ${previous} --> finish(["end"])`);
-  return lines.join('\n');
+  root.nodes.push({ id: 'finish', label: 'end', shape: 'terminal' });
+  root.edges.push({ from: previous, to: 'finish' });
+  return root;
+}
+
+/** `tropos graph`: the compiled workflow as a Mermaid flowchart. */
+export function mermaidGraph(wf: Workflow, catalog: Catalog): string {
+  const shapes = { terminal: ['(["', '"])'], box: ['["', '"]'], approval: ['{{"', '"}}'], workflow: ['[["', '"]]'] };
+  const body = (c: GraphCluster, indent: string): string[] => [
+    ...c.nodes.map((n) => `${indent}${n.id}${shapes[n.shape][0]}${n.label}${shapes[n.shape][1]}`),
+    ...c.clusters.flatMap((k) => [
+      `${indent}subgraph ${k.id}["${k.label}"]`,
+      ...body(k, `${indent}  `),
+      `${indent}end`,
+    ]),
+    ...c.edges.map((e) => `${indent}${e.from} -->${e.label ? `|"${e.label}"|` : ''} ${e.to}`),
+  ];
+  return ['flowchart TD', ...body(workflowGraph(wf, catalog), '  ')].join('\n');
+}
+
+/** `tropos graph --format dot`: the same graph for Graphviz (`dot -Tsvg`); a step's cluster is `cluster_<step>`. */
+export function dotGraph(wf: Workflow, catalog: Catalog): string {
+  const quote = (s: string) => JSON.stringify(s);
+  const shapes = {
+    terminal: 'shape=oval',
+    box: 'shape=box',
+    approval: 'shape=hexagon',
+    workflow: 'shape=box, peripheries=2',
+  };
+  // An edge to or from a cluster goes to its first node, clipped at the cluster's border (compound=true).
+  const clusters = new Map<string, GraphCluster>();
+  const index = (c: GraphCluster) => c.clusters.forEach((k) => (clusters.set(k.id, k), index(k)));
+  const root = workflowGraph(wf, catalog);
+  index(root);
+  const anchor = (nodeOrCluster: string): string => {
+    const c = clusters.get(nodeOrCluster);
+    return c ? anchor(c.nodes[0]?.id ?? c.clusters[0]!.id) : nodeOrCluster;
+  };
+  const body = (c: GraphCluster, indent: string): string[] => [
+    ...c.nodes.map((n) => `${indent}${n.id} [label=${quote(n.label)}, ${shapes[n.shape]}];`),
+    ...c.clusters.flatMap((k) => [
+      `${indent}subgraph cluster_${k.id} {`,
+      `${indent}  label=${quote(k.label)};`,
+      ...body(k, `${indent}  `),
+      `${indent}}`,
+    ]),
+    ...c.edges.map((e) => {
+      const attrs = [
+        ...(e.label ? [`label=${quote(e.label)}`] : []),
+        ...(clusters.has(e.from) ? [`ltail=cluster_${e.from}`] : []),
+        ...(clusters.has(e.to) ? [`lhead=cluster_${e.to}`] : []),
+      ];
+      return `${indent}${anchor(e.from)} -> ${anchor(e.to)}${attrs.length ? ` [${attrs.join(', ')}]` : ''};`;
+    }),
+  ];
+  return [`digraph ${quote(wf.name)} {`, '  compound=true;', '  rankdir=TB;', ...body(root, '  '), '}'].join('\n');
 }
 
 /** `operation is unlock or restore` for `{ operation: [unlock, restore] }`. */

@@ -7,7 +7,7 @@ import { Catalog } from '../workflow/catalog';
 import { loadWorkflows, Workflow } from '../workflow/load';
 import { announceServer, ApiError, connect, Connection, runRecord, sleep, UsageError, withdrawServer } from './client';
 import { CredentialsError } from './sigv4';
-import { describeWorkflow, mermaidGraph } from './describe';
+import { describeWorkflow, dotGraph, mermaidGraph } from './describe';
 import { driftSweep, EnvironmentView, environmentsTable, sweepSummary } from './environments';
 import {
   approvalLine,
@@ -494,11 +494,18 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
 
   program
     .command('graph')
-    .description('the compiled workflow as a Mermaid diagram')
+    .description('the compiled workflow as one diagram, its terraform steps as clusters (Mermaid, or Graphviz dot)')
     .argument('<workflow>')
-    .action((name: string) => {
+    .addOption(
+      new Option('--format <format>', 'mermaid or dot').default('mermaid').argParser((v) => {
+        if (v !== 'mermaid' && v !== 'dot')
+          throw new UsageError(`--format: "${v}" is not allowed; allowed: mermaid, dot`);
+        return v;
+      }),
+    )
+    .action((name: string, opts: { format: 'mermaid' | 'dot' }) => {
       const { wf, catalog } = workflowNamed(name);
-      io.out(mermaidGraph(wf, catalog));
+      io.out(opts.format === 'dot' ? dotGraph(wf, catalog) : mermaidGraph(wf, catalog));
     });
 
   program
