@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { main } from '../lib/cli/main';
 import { DEV, startTestPlane, TestPlane } from './helpers/local';
 
@@ -45,8 +46,17 @@ describe('tropos workflow', () => {
     expect(r.out).toMatch(/^– plan security-groups skipped: vpc failed$/m);
     expect(r.out).toMatch(/^✗ plan-environment FAILED/m);
     expect(r.out).toMatch(/ComponentFailed: plan step "plan": vpc failed/);
-    // How to go on: the exact command, which works once the cause is gone.
     const runId = /^Run (\S+): plan-environment$/m.exec(r.out)![1]!;
+    // Why, in the build's own log, through the API: the run's one failed build by default.
+    const log = await tropos('logs', runId);
+    expect(log.code).toBe(0);
+    expect(log.out).toMatch(/^\+ (atmos|terraform) .*plan/m);
+    expect(log.out).toContain('Error:');
+    expect((await tropos('logs', runId, 'vpc', '--step', 'plan')).out).toBe(log.out);
+    const unknown = await tropos('logs', runId, 'nosuch');
+    expect(unknown.code).toBe(2);
+    expect(unknown.err).toMatch(/name the build: component \(and step\) of one of .*plan\/vpc/);
+    // How to go on: the exact command, which works once the cause is gone.
     expect(r.out).toContain(`  tropos runs retry ${runId}   (runs again only what did not get done)`);
     t.scenario({});
     const retried = await tropos('runs', 'retry', runId);
@@ -65,6 +75,23 @@ describe('tropos workflow', () => {
     const again = await tropos('runs', 'retry', /^Run (\S+): plan-environment, retrying/m.exec(retried.out)![1]!);
     expect(again.code).toBe(2);
     expect(again.err).toMatch(/succeeded: there is nothing to retry/);
+  });
+
+  test('logs --follow prints a running build as it writes, until it ends', async () => {
+    t.scenario({ components: { vpc: { planSeconds: 4 } } });
+    const started = await t.post('/runs', { workflow: 'plan-environment', input: DEV });
+    const runId = String(started.body.runId);
+    await t.waitFor(runId, (d) => d.components.some((c) => c.component === 'vpc' && c.status === 'RUNNING'));
+    const r = await tropos('logs', runId, 'vpc', '--follow');
+    expect(r.code).toBe(0);
+    // It returned once the build had ended, with the whole log.
+    const d = (await t.get(`/runs/${runId}`)).body as unknown as {
+      components: { component: string; status: string; logs?: string }[];
+    };
+    const vpc = d.components.find((c) => c.component === 'vpc')!;
+    expect(vpc.status).toBe('SUCCEEDED');
+    expect(r.out).toBe(readFileSync(vpc.logs!, 'utf8').trimEnd());
+    await t.waitFor(runId);
   });
 
   test('--dry-run prints every component in dependency order with the commands it would run', async () => {

@@ -16,6 +16,7 @@ import { approverProblem } from './authority';
 import { executionInput, validateInput, ValidatorSettings } from '../validate-input/core';
 import { getEnvironment, listEnvironments, onboard, startDriftSweep } from './environments';
 import { retryRun, stopRun, unlockStack } from './operations';
+import { runLog, type BuildLogReader } from './logs';
 import type { StackLocks } from '../../lib/records/stack-lock';
 import { ApiRequest, ApiResponse, HttpError, jsonBody, newRunId, refuseProblems } from './http';
 
@@ -61,6 +62,8 @@ export interface ApiDeps {
   readonly stopExecution: (executionArn: string, error: string, cause: string) => Promise<void>;
   /** How an execution stands (DescribeExecution): RUNNING, how it ended, or GONE. */
   readonly executionStatus: (executionArn: string) => Promise<string>;
+  /** Reads a page of a build's log (CodeBuild + CloudWatch Logs). */
+  readonly buildLog: BuildLogReader;
   /** The stack locks (an operator's unlock). */
   readonly locks: Pick<StackLocks, 'get' | 'release'>;
   readonly now?: () => Date;
@@ -97,6 +100,7 @@ export const ROUTES: readonly {
   { method: 'POST', path: '/runs', handler: (req, deps) => startRun(req, deps), callers: ['operator'] },
   { method: 'GET', path: '/runs', handler: (req, deps) => listRuns(req, deps), callers: EVERYONE },
   { method: 'GET', path: '/runs/{id}', handler: (_, deps, p) => getRun(p.id!, deps), callers: EVERYONE },
+  { method: 'GET', path: '/runs/{id}/logs', handler: (req, deps, p) => runLog(p.id!, req, deps), callers: EVERYONE },
   {
     method: 'POST',
     path: '/runs/{id}/stop',

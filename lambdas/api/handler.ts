@@ -13,6 +13,9 @@ import type { ValidatorSettings } from '../validate-input/core';
 import { bundled, createLogger, dynamo, ownAccountId, requiredEnv, stepFunctions } from '../shared/runtime';
 import { route, WorkflowEntry } from './core';
 import { basePathOf } from './http';
+import { cloudLogReader } from './logs';
+import { CodeBuildClient } from '@aws-sdk/client-codebuild';
+import { CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
 
 const logger = createLogger('api');
 const sfn = stepFunctions();
@@ -51,6 +54,7 @@ const deps = {
     }
   },
   locks: new StackLocks(dynamo(), requiredEnv(TABLES.runs.env)),
+  buildLog: cloudLogReader(new CodeBuildClient({}), new CloudWatchLogsClient({})),
 };
 
 /** API Gateway (REST, IAM-authorised) proxy handler; the local server calls it with the same event shape. */

@@ -266,6 +266,41 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
       }
     });
 
+  program
+    .command('logs')
+    .description("a build's log, through the API (locally its file; on AWS CloudWatch Logs)")
+    .argument('<runId>')
+    .argument('[component]', "the component (default: the run's failed build, or its only one)")
+    .option('--step <step>', "the step (default: the component's last)")
+    .option('--follow', 'keep printing while the build runs, until it ends')
+    .action(async (runId: string, component: string | undefined, opts: { step?: string; follow?: boolean }) => {
+      const conn = await connectAs(true);
+      try {
+        let nextToken = '';
+        for (;;) {
+          const q = new URLSearchParams(
+            Object.entries({ component, step: opts.step, nextToken }).filter(([, v]) => v) as [string, string][],
+          );
+          const page = await conn.client
+            .request<{ lines: string[]; nextToken: string; complete: boolean }>(
+              'GET',
+              `/runs/${encodeURIComponent(runId)}/logs${q.size ? `?${q}` : ''}`,
+            )
+            .catch((e: unknown) => {
+              if (e instanceof ApiError && [400, 404].includes(e.status)) throw new UsageError(e.message);
+              throw e;
+            });
+          for (const line of page.lines) io.out(line);
+          const more = page.nextToken && page.nextToken !== nextToken;
+          nextToken = page.nextToken;
+          if (page.complete || (!opts.follow && !more)) break;
+          if (!more) await sleep(1000);
+        }
+      } finally {
+        await conn.close();
+      }
+    });
+
   runs
     .command('retry')
     .description(

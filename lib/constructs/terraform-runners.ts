@@ -51,6 +51,8 @@ export interface TerraformRunnersProps {
  */
 export class TerraformRunners extends Construct {
   public readonly projects: ReadonlyMap<RunnerCommand, codebuild.Project>;
+  /** Each project's CloudWatch Logs group (the API reads build logs from them). */
+  public readonly logGroups: readonly logs.LogGroup[];
   public readonly encryptionKey: kms.Key;
   /** The role of plan-kind builds: the target accounts' read-only role trusts it. */
   public readonly planRole: iam.Role;
@@ -117,12 +119,14 @@ export class TerraformRunners extends Construct {
     );
 
     const projects = new Map<RunnerCommand, codebuild.Project>();
+    const logGroups: logs.LogGroup[] = [];
     for (const command of RUNNER_COMMANDS) {
       const applyKind = APPLY_KIND.has(command as TerraformCommand);
       const roleName = applyKind ? config.roles.apply : config.roles.plan;
       const logGroup = new logs.LogGroup(this, `${pascalCase(command)}Logs`, {
         retention: logs.RetentionDays.SIX_MONTHS,
       });
+      logGroups.push(logGroup);
       const text = (value: string) => ({ type: codebuild.BuildEnvironmentVariableType.PLAINTEXT, value });
       const env: Record<string, codebuild.BuildEnvironmentVariable> = {
         TROPOS_COMMAND: text(command),
@@ -180,6 +184,7 @@ export class TerraformRunners extends Construct {
       projects.set(command, project);
     }
     this.projects = projects;
+    this.logGroups = logGroups;
   }
 
   public project(command: RunnerCommand): codebuild.Project {

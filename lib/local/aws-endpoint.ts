@@ -4,6 +4,7 @@ import { createServer, IncomingMessage, Server, ServerResponse } from 'node:http
 import { join, normalize, sep } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { randomUUID } from 'node:crypto';
+import type { LocalBuilds } from './builds';
 import { LocalEngine, TaskError } from './engine';
 
 /** A message published to SNS, kept in the local outbox. */
@@ -19,8 +20,9 @@ export interface OutboxMessage {
  * The AWS APIs the handlers call, served on loopback: Step Functions (JSON 1.0: StartExecution,
  * DescribeExecution, StopExecution, SendTaskSuccess / Failure / Heartbeat) backed by the local engine, and SNS
  * Publish (query protocol) into the outbox, CloudWatch PutMetricData into `metrics`, and Secrets Manager
- * GetSecretValue with the local callback signing key, and S3 GetObject (path-style) of the buckets kept in local
- * folders (the artifacts bucket: what the local builds store). The handlers use the real AWS SDK, pointed here by
+ * GetSecretValue with the local callback signing key, S3 GetObject (path-style) of the buckets kept in local
+ * folders (the artifacts bucket: what the local builds store), and the local builds' CodeBuild BatchGetBuilds and
+ * CloudWatch Logs GetLogEvents (their logs). The handlers use the real AWS SDK, pointed here by
  * AWS_ENDPOINT_URL_SFN, AWS_ENDPOINT_URL_SNS, AWS_ENDPOINT_URL_S3, ...
  */
 export class LocalAwsEndpoint {
@@ -37,6 +39,8 @@ export class LocalAwsEndpoint {
     private readonly secret = 'local-callback-secret',
     /** Buckets served from folders: name → folder (GetObject only). */
     private readonly buckets: Readonly<Record<string, string>> = {},
+    /** The local builds: CodeBuild BatchGetBuilds and CloudWatch Logs GetLogEvents of their logs. */
+    private readonly builds?: Pick<LocalBuilds, 'describe' | 'logFileOf'>,
   ) {}
 
   public async start(): Promise<string> {
@@ -79,6 +83,26 @@ export class LocalAwsEndpoint {
           .end(JSON.stringify({ ARN: SecretId, Name: SecretId, SecretString: this.secret, VersionId: 'local' }));
         return;
       }
+      if (target === 'CodeBuild_20161006.BatchGetBuilds' && this.builds) {
+        const { ids = [] } = JSON.parse(body || '{}') as { ids?: string[] };
+        const builds = this.builds.describe(ids);
+        const found = new Set(builds.map((b) => b.id));
+        res
+          .writeHead(200, { 'content-type': 'application/x-amz-json-1.1' })
+          .end(JSON.stringify({ builds, buildsNotFound: ids.filter((i) => !found.has(i)) }));
+        return;
+      }
+      if (target === 'Logs_20140328.GetLogEvents' && this.builds) {
+        const out = this.logEvents(JSON.parse(body || '{}') as Record<string, unknown>);
+        res
+          .writeHead(out ? 200 : 400, { 'content-type': 'application/x-amz-json-1.1' })
+          .end(
+            JSON.stringify(
+              out ?? { __type: 'ResourceNotFoundException', message: 'The specified log stream does not exist.' },
+            ),
+          );
+        return;
+      }
       if (typeof target === 'string' && target.endsWith('.PutMetricData')) {
         const { Namespace, MetricData } = JSON.parse(body || '{}') as { Namespace: string; MetricData: unknown[] };
         for (const m of MetricData ?? []) this.metrics.push({ namespace: Namespace, ...(m as object) });
@@ -115,6 +139,27 @@ export class LocalAwsEndpoint {
         .writeHead(400, { 'content-type': 'application/x-amz-json-1.0' })
         .end(JSON.stringify({ __type: `com.amazonaws.sfn#${type}`, message: err.message }));
     }
+  }
+
+  /**
+   * CloudWatch Logs GetLogEvents of a local build's log, from its head: one event per line, at most `limit` (10,000)
+   * and ~1 MB a page; the forward token is the next line's index (`f/<n>`), returned unchanged at the end.
+   */
+  private logEvents(p: Record<string, unknown>): Record<string, unknown> | undefined {
+    const file = this.builds!.logFileOf(String(p.logGroupName ?? ''), String(p.logStreamName ?? ''));
+    if (!file) return undefined;
+    const lines = readFileSync(file, 'utf8').split('\n');
+    if (lines.at(-1) === '') lines.pop(); // a line being written is read once it ends
+    const from = Number(/^f\/(\d+)$/.exec(String(p.nextToken ?? ''))?.[1] ?? 0);
+    const limit = Math.min(Number(p.limit ?? 10_000), 10_000);
+    const at = statSync(file).mtimeMs;
+    const events: { timestamp: number; message: string; ingestionTime: number }[] = [];
+    let bytes = 0;
+    for (let i = from; i < lines.length && events.length < limit && bytes < 1_000_000; i++) {
+      events.push({ timestamp: at, message: lines[i]!, ingestionTime: at });
+      bytes += lines[i]!.length + 26;
+    }
+    return { events, nextForwardToken: `f/${from + events.length}`, nextBackwardToken: `b/${from}` };
   }
 
   /** S3 GetObject, path-style (`/<bucket>/<key>`), from the bucket's folder; S3's XML errors otherwise. */

@@ -23,6 +23,14 @@ interface ProjectProps {
   Source: { Location?: unknown; BuildSpec?: string };
   Environment: { EnvironmentVariables?: { Name: string; Value: string; Type?: string }[] };
   TimeoutInMinutes?: number;
+  LogsConfig?: { CloudWatchLogs?: { GroupName?: string } };
+}
+
+/** A build as CodeBuild's BatchGetBuilds describes it (what the API's log reader needs). */
+export interface BuildDescription {
+  readonly id: string;
+  readonly buildStatus: string;
+  readonly logs: { readonly groupName: string; readonly streamName: string; readonly deepLink: string };
 }
 
 export interface LocalBuildsOptions {
@@ -122,6 +130,38 @@ export class LocalBuilds {
       build.ExportedEnvironmentVariables,
     );
     writeFileSync(join(work, REPORTED), build.BuildStatus);
+  }
+
+  /**
+   * CodeBuild's BatchGetBuilds, locally: each build's status and its log as CloudWatch Logs would hold it (its
+   * project's log group, the build's uuid as the stream); unknown ids are left out, as CodeBuild lists them apart.
+   */
+  public describe(ids: readonly string[]): BuildDescription[] {
+    return ids.flatMap((id) => {
+      const [project = '', uuid = ''] = id.split(':');
+      const folder = join(this.options.dataDir, 'builds', id.replace(/[:/]/g, '-'));
+      const state = readBuild(folder);
+      if (!state || !this.projects.has(project)) return [];
+      return [
+        {
+          id,
+          buildStatus: state.running ? 'IN_PROGRESS' : buildOf(state.start, folder).BuildStatus,
+          logs: { groupName: this.logGroupOf(project), streamName: uuid, deepLink: join(folder, 'build.log') },
+        },
+      ];
+    });
+  }
+
+  /** CloudWatch Logs, locally: the file holding a build's log stream (undefined: no such group or stream). */
+  public logFileOf(groupName: string, streamName: string): string | undefined {
+    const project = [...this.projects.keys()].find((p) => this.logGroupOf(p) === groupName);
+    if (!project || !/^[A-Za-z0-9]+$/.test(streamName)) return undefined;
+    const file = join(this.options.dataDir, 'builds', `${project}-${streamName}`, 'build.log');
+    return existsSync(file) ? file : undefined;
+  }
+
+  private logGroupOf(project: string): string {
+    return this.projects.get(project)?.props.LogsConfig?.CloudWatchLogs?.GroupName ?? `/aws/codebuild/${project}`;
   }
 
   /**

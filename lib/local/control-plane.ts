@@ -26,6 +26,8 @@ import { SNSClient } from '@aws-sdk/client-sns';
 import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { S3Client } from '@aws-sdk/client-s3';
+import { CodeBuildClient } from '@aws-sdk/client-codebuild';
+import { CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
 import { LOCAL_ACCOUNT } from './definitions';
 import { localSdk } from './sdk';
 
@@ -165,7 +167,16 @@ export class ControlPlane {
       authorizer,
       env: () => ({ ...authorizer.env, stateMachineOfTaskToken: (token: string) => engine.stateMachineOfToken(token) }),
     };
-    enforceIam([DynamoDBClient, SFNClient, SNSClient, CloudWatchClient, SecretsManagerClient, S3Client]);
+    enforceIam([
+      DynamoDBClient,
+      SFNClient,
+      SNSClient,
+      CloudWatchClient,
+      SecretsManagerClient,
+      S3Client,
+      CodeBuildClient,
+      CloudWatchLogsClient,
+    ]);
     const functions = new LocalFunctions(template, region, assemblyDir, iam);
     // The functions' logs would interleave with the CLI's output; TROPOS_LAMBDA_LOG_LEVEL=INFO shows them.
     process.env.POWERTOOLS_LOG_LEVEL = process.env.TROPOS_LAMBDA_LOG_LEVEL ?? 'SILENT';
@@ -212,6 +223,7 @@ export class ControlPlane {
       callbackSecret,
       // The artifacts bucket is the builds' artifacts folder (the functions' environment names the bucket).
       process.env.TROPOS_ARTIFACTS_BUCKET ? { [process.env.TROPOS_ARTIFACTS_BUCKET]: join(dataDir, 'artifacts') } : {},
+      builds,
     );
     const awsUrl = await endpoint.start();
     // Set before any handler is loaded: their clients read these when created.
@@ -221,6 +233,8 @@ export class ControlPlane {
       AWS_ENDPOINT_URL_CLOUDWATCH: awsUrl,
       AWS_ENDPOINT_URL_SECRETS_MANAGER: awsUrl,
       AWS_ENDPOINT_URL_S3: awsUrl,
+      AWS_ENDPOINT_URL_CODEBUILD: awsUrl,
+      AWS_ENDPOINT_URL_CLOUDWATCH_LOGS: awsUrl,
     });
 
     const restApiId =

@@ -73,6 +73,12 @@ export const ACCEPTED_FINDINGS: readonly { rule: RegExp; path: RegExp; reason: s
     reason: "CodeBuild's default grants for the project's own log streams and report groups.",
   },
   {
+    rule: /^AwsSolutions-IAM5\[Resource::arn:<AWS::Partition>:logs:[a-z0-9-]+:<AWS::AccountId>:log-group:<Runners\w+Logs\w+>:log-stream:\*\]$/,
+    path: /\/Functions\/Api\//,
+    reason:
+      "GET /runs/{id}/logs reads a build's log stream (the build's uuid) in its runner's log group; builds are known at run time only.",
+  },
+  {
     rule: /^AwsSolutions-IAM5\[Resource::arn:<AWS::Partition>:execute-api:(<AWS::Region>|[a-z0-9-]+):<AWS::AccountId>:<Api\w+>\/v1\/(GET|POST)\/[\w/-]*\*(\/[\w-]+)*\]$/,
     path: /\/Api\/\w+Policy\/Resource$/,
     reason:

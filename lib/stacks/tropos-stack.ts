@@ -210,6 +210,26 @@ export class TroposStack extends Stack {
       m.grantTaskResponse(this.functions.api); // approvals: SendTaskSuccess / SendTaskFailure
     }
     this.driftSweep?.stateMachine.grantStartExecution(this.functions.api); // POST /drift-sweeps
+    // GET /runs/{id}/logs: where a build's log is (CodeBuild), and the log (CloudWatch Logs).
+    this.functions.api.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: ['codebuild:BatchGetBuilds'],
+        resources: [...this.runners.projects.values()].map((p) => p.projectArn),
+      }),
+    );
+    this.functions.api.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: ['logs:GetLogEvents'],
+        resources: this.runners.logGroups.map((g) =>
+          this.formatArn({
+            service: 'logs',
+            resource: 'log-group',
+            resourceName: `${g.logGroupName}:log-stream:*`,
+            arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+          }),
+        ),
+      }),
+    );
     this.api = new HttpApi(this, 'Api', { config, handler: this.functions.api, routes: ROUTES });
 
     // The run ledger: execution status changes and build state changes, from EventBridge, whoever started the run.
