@@ -105,6 +105,11 @@ suite('tropos ui in headless Chromium', () => {
     t.scenario({});
     await open(`#/run/${failed.run.runId}`);
     await page.locator('tr[data-component="apply/acm"] .error').waitFor();
+    // The failed build's log, through the API.
+    await page.locator('tr[data-component="apply/acm"] button[name=log]').click();
+    await expect(page.locator('tr[data-component="apply/acm"] pre.log').textContent()).resolves.toContain(
+      'Error: creating acm: AccessDenied (stand-in)',
+    );
     await page.locator('button[name=retry]').click();
     await page.waitForFunction(
       (from) => location.hash.startsWith('#/run/') && !location.hash.endsWith(from),

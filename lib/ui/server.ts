@@ -26,6 +26,7 @@ export interface UiServer {
 const FORWARDED: readonly { method: string; path: RegExp }[] = [
   { method: 'GET', path: /^\/runs(\?.*)?$/ },
   { method: 'GET', path: /^\/runs\/[^/?]+$/ },
+  { method: 'GET', path: /^\/runs\/[^/?]+\/logs(\?.*)?$/ },
   { method: 'POST', path: /^\/runs\/[^/?]+\/(retry|stop)$/ },
   { method: 'GET', path: /^\/approvals(\?.*)?$/ },
   { method: 'POST', path: /^\/approvals\/[^/?]+$/ },

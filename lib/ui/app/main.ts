@@ -279,7 +279,8 @@ function RunPage({ runId }: { runId: string }) {
               <td>${duration(c.startedAt, c.endedAt)}</td>
               <td>${c.plan ? `+${c.plan.add} ~${c.plan.change} -${c.plan.destroy}` : ''}</td>
               <td>
-                ${c.message ?? ''}${c.error ? html`<pre class="error">${c.error}</pre>` : ''}${c.logs ? html`<div class="log">log: <code>${c.logs}</code></div>` : ''}
+                ${c.message ?? ''}${c.error ? html`<pre class="error">${c.error}</pre>` : ''}
+                ${c.buildId && html`<${BuildLog} runId=${r.runId} step=${c.step} component=${c.component} />`}
               </td>
             </tr>`,
         )}
@@ -294,6 +295,34 @@ function RunPage({ runId }: { runId: string }) {
             ${a.comment ? `— ${String(a.comment)}` : ''}
           </p>`,
       )}`;
+}
+
+/** A build's log, through the API (GET /runs/{id}/logs), shown on request. */
+function BuildLog({ runId, step, component }: { runId: string; step: string; component: string }) {
+  const [text, setText] = useState<string | undefined>(undefined);
+  const show = async () => {
+    try {
+      const lines: string[] = [];
+      let nextToken = '';
+      for (let page = 0; page < 20; page++) {
+        const q = new URLSearchParams({ step, component, ...(nextToken ? { nextToken } : {}) });
+        const p = await api<{ lines: string[]; nextToken: string }>(
+          'GET',
+          `/runs/${encodeURIComponent(runId)}/logs?${q}`,
+        );
+        lines.push(...p.lines);
+        if (!p.nextToken || p.nextToken === nextToken || p.lines.length === 0) break;
+        nextToken = p.nextToken;
+      }
+      setText(lines.join('\n'));
+    } catch (e) {
+      setText((e as Error).message);
+    }
+  };
+  return text === undefined
+    ? html`<button class="link" name="log" onClick=${() => void show()}>log</button>`
+    : html`<button class="link" onClick=${() => setText(undefined)}>hide log</button>
+        <pre class="log">${text}</pre>`;
 }
 
 interface PlanLine {
@@ -414,7 +443,8 @@ dl.run dt { font-weight: 600; } dl.run dd { margin: 0; }
 .review { border: 1px solid #1565c0; border-radius: 6px; padding: .8em; margin: .8em 0; background: #f5f9ff; }
 .review textarea { display: block; width: 100%; min-height: 3em; margin: .5em 0; }
 button { margin-right: .5em; padding: .3em .9em; } .message { margin-left: .5em; }
-.filters { display: flex; gap: .5em; } .graph { margin: 1em 0; overflow-x: auto; }
+.filters { display: flex; gap: .5em; } button.link { border: none; background: none; color: #0969da; cursor: pointer; padding: 0; }
+pre.log { max-height: 30em; overflow: auto; font-size: 12px; } .graph { margin: 1em 0; overflow-x: auto; }
 `;
 document.head.appendChild(style);
 const root = document.getElementById('app')!;
