@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { main } from '../lib/cli/main';
 import { DEV, startTestPlane, TestPlane } from './helpers/local';
 
@@ -305,6 +306,18 @@ describe('tropos approvals, approve, reject', () => {
     expect(review.code).toBe(0);
     expect(review.out).toMatch(
       /^plan vpc: \+1 ~0 -0\n {4}\+ terraform_data\.vpc_0\n {4}plan sha256 [0-9a-f]{64}\n {4}full plan: runs\/\S+\/plan\/vpc\/plan\.txt \(artifacts\)$/,
+    );
+    // The rendered plan text, through the API (GET /runs/{id}/plans/{component}): the file the build stored.
+    const withText = await tropos('plan', 'show', runId, 'vpc', '--step', 'plan', '--text');
+    const prefix = /full plan: (\S+)\/plan\.txt/.exec(review.out)![1]!;
+    const stored = readFileSync(join(t.dir, 'data', 'artifacts', prefix, 'plan.txt'), 'utf8');
+    expect(stored).toContain('Plan: 1 to add, 0 to change, 0 to destroy.');
+    expect(withText.out).toBe(
+      `${review.out}\n\n${stored
+        .trimEnd()
+        .split('\n')
+        .map((l) => `    ${l}`)
+        .join('\n')}\n`,
     );
     const unknown = await tropos('plan', 'show', runId, 'nope');
     expect(unknown.code).toBe(2);

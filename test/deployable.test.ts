@@ -72,16 +72,21 @@ describe('the findings of the template review, each fixed', () => {
     expect(writesState(apply)).toBe(true);
     expect(writesState(plan)).toBe(false);
     // The artifacts bucket's key: the account administers it; only the runner roles (and the scheduler, which reads
-    // each run's resolved stack) use it, named.
+    // each run's resolved stack, and the API, which reads plan texts) use it, named.
     const artifactsKey = stack.getLogicalId(stack.artifacts.key.node.defaultChild as never);
     const keyPolicy = resources[artifactsKey]!.Properties.KeyPolicy as { Statement: Record<string, unknown>[] };
     const users = keyPolicy.Statement.filter(
       (s) => json(s.Action).includes('kms:Decrypt') && json(s.Principal).includes('AWS'),
     );
     const scheduler = stack.getLogicalId(stack.functions.componentGraph.role!.node.defaultChild as never);
+    const api = stack.getLogicalId(stack.functions.api.role!.node.defaultChild as never);
     expect(users.map((s) => json(s.Principal)).sort()).toEqual(
-      [apply, plan, scheduler].map((role) => json({ AWS: { 'Fn::GetAtt': [role, 'Arn'] } })).sort(),
+      [apply, plan, scheduler, api].map((role) => json({ AWS: { 'Fn::GetAtt': [role, 'Arn'] } })).sort(),
     );
+    // The API only decrypts, and reads plan texts only.
+    expect(users.find((s) => json(s.Principal).includes(api))!.Action).toBe('kms:Decrypt');
+    expect(policyOf(api)).toContain('/runs/*/plan.txt');
+    expect(policyOf(api)).not.toMatch(/"s3:(PutObject|DeleteObject)|\/runs\/\*"/);
     // The scheduler only decrypts, and reads resolved stacks only.
     expect(users.find((s) => json(s.Principal).includes(scheduler))!.Action).toBe('kms:Decrypt');
     expect(policyOf(scheduler)).toContain('/runs/*/resolve/stack.json');

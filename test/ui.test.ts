@@ -86,6 +86,11 @@ suite('tropos ui in headless Chromium', () => {
     const review = page.locator(`section[data-approval="${runId}.approve"]`);
     await review.waitFor({ timeout: 60_000 });
     await expect(review.locator('pre').first().textContent()).resolves.toMatch(/^\+ terraform_data\./);
+    // terraform's own rendering of a plan, a click away.
+    await review.locator('div.plan', { hasText: 'vpc' }).locator('button[name=plan-text]').click();
+    await expect(review.locator('pre.log').textContent()).resolves.toContain(
+      'Plan: 1 to add, 0 to change, 0 to destroy.',
+    );
     await review.locator('textarea[name=comment]').fill('reviewed in the UI');
     await review.screenshot({ path: join(SHOTS, 'plan-review.png') });
     await review.locator('button[name=approve]').click();

@@ -16,7 +16,7 @@ import { approverProblem } from './authority';
 import { executionInput, validateInput, ValidatorSettings } from '../validate-input/core';
 import { getEnvironment, listEnvironments, onboard, startDriftSweep } from './environments';
 import { retryRun, stopRun, unlockStack } from './operations';
-import { runLog, type BuildLogReader } from './logs';
+import { planText, runLog, type ArtifactReader, type BuildLogReader } from './logs';
 import type { StackLocks } from '../../lib/records/stack-lock';
 import { ApiRequest, ApiResponse, HttpError, jsonBody, newRunId, refuseProblems } from './http';
 
@@ -64,6 +64,8 @@ export interface ApiDeps {
   readonly executionStatus: (executionArn: string) => Promise<string>;
   /** Reads a page of a build's log (CodeBuild + CloudWatch Logs). */
   readonly buildLog: BuildLogReader;
+  /** Reads an object of the artifacts bucket (a plan's text). */
+  readonly artifact: ArtifactReader;
   /** The stack locks (an operator's unlock). */
   readonly locks: Pick<StackLocks, 'get' | 'release'>;
   readonly now?: () => Date;
@@ -101,6 +103,12 @@ export const ROUTES: readonly {
   { method: 'GET', path: '/runs', handler: (req, deps) => listRuns(req, deps), callers: EVERYONE },
   { method: 'GET', path: '/runs/{id}', handler: (_, deps, p) => getRun(p.id!, deps), callers: EVERYONE },
   { method: 'GET', path: '/runs/{id}/logs', handler: (req, deps, p) => runLog(p.id!, req, deps), callers: EVERYONE },
+  {
+    method: 'GET',
+    path: '/runs/{id}/plans/{component}',
+    handler: (req, deps, p) => planText(p.id!, p.component!, req, deps),
+    callers: EVERYONE,
+  },
   {
     method: 'POST',
     path: '/runs/{id}/stop',

@@ -14,12 +14,14 @@ import { bundled, createLogger, dynamo, ownAccountId, requiredEnv, stepFunctions
 import { route, WorkflowEntry } from './core';
 import { basePathOf } from './http';
 import { cloudLogReader } from './logs';
+import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { CodeBuildClient } from '@aws-sdk/client-codebuild';
 import { CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
 
 const logger = createLogger('api');
 const sfn = stepFunctions();
 const tokens = new StepFunctionsTokens(sfn);
+const s3 = new S3Client({});
 const deps = {
   runs: new RunStore(dynamo(), requiredEnv(TABLES.runs.env)),
   approvals: new ApprovalStore(dynamo(), requiredEnv(TABLES.runs.env)),
@@ -55,6 +57,15 @@ const deps = {
   },
   locks: new StackLocks(dynamo(), requiredEnv(TABLES.runs.env)),
   buildLog: cloudLogReader(new CodeBuildClient({}), new CloudWatchLogsClient({})),
+  artifact: async (key: string) => {
+    try {
+      const out = await s3.send(new GetObjectCommand({ Bucket: requiredEnv('TROPOS_ARTIFACTS_BUCKET'), Key: key }));
+      return (await out.Body?.transformToString('utf8')) ?? '';
+    } catch (e) {
+      if ((e as Error).name === 'NoSuchKey') return undefined;
+      throw e;
+    }
+  },
 };
 
 /** API Gateway (REST, IAM-authorised) proxy handler; the local server calls it with the same event shape. */

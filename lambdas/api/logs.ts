@@ -1,4 +1,6 @@
 /**
+ * What an operator reads through the API besides the records. GET /runs/{id}/plans/{component}: a plan's rendered
+ * text (`terraform show` of the saved plan), which its build stored beside the plan file in the artifacts bucket.
  * GET /runs/{id}/logs: a build's log through the API, the one control surface — CodeBuild says where the build's log
  * is (BatchGetBuilds: its CloudWatch Logs group and stream), CloudWatch Logs has it (GetLogEvents, from its head, a
  * page at a time). Locally the same calls reach the local builds' log files.
@@ -87,6 +89,46 @@ export async function runLog(runId: string, req: ApiRequest, deps: ApiDeps): Pro
       buildId: chosen.buildId,
       status: chosen.status,
       ...page,
+    },
+  };
+}
+
+/** Reads an object of the artifacts bucket as text (undefined: no such object). */
+export type ArtifactReader = (key: string) => Promise<string | undefined>;
+
+/** The most of a plan's text an answer carries (an API Gateway answer holds 10 MB; a terminal wants less). */
+const PLAN_TEXT_LIMIT = 1_000_000;
+
+/** GET /runs/{id}/plans/{component}?step=: the plan's rendered text, with its counts and SHA-256. */
+export async function planText(runId: string, component: string, req: ApiRequest, deps: ApiDeps): Promise<ApiResponse> {
+  const detail = await deps.runs.getRunDetail(runId);
+  if (!detail) throw new HttpError(404, 'NotFound', `no run ${runId}`);
+  const planned = detail.components.filter((c) => c.plan && (!req.query.step || c.step === req.query.step));
+  const record = planned.filter((c) => c.component === component).at(-1);
+  if (!record)
+    throw new HttpError(
+      404,
+      'NotFound',
+      `run ${runId} has no plan of ${component}${req.query.step ? ` in step ${req.query.step}` : ''}; planned: ${[...new Set(planned.map((c) => c.component))].join(', ') || 'none'}`,
+    );
+  const prefix = record.plan!.artifactsPrefix;
+  const text = prefix ? await deps.artifact(`${prefix}/plan.txt`) : undefined;
+  if (text === undefined)
+    throw new HttpError(
+      404,
+      'NotFound',
+      `the text of ${component}'s plan (step ${record.step}) is not in the artifacts`,
+    );
+  return {
+    statusCode: 200,
+    body: {
+      runId,
+      step: record.step,
+      component,
+      sha256: record.plan!.sha256,
+      ...(record.reusedFrom ? { reusedFrom: record.reusedFrom } : {}),
+      truncated: text.length > PLAN_TEXT_LIMIT,
+      text: text.slice(0, PLAN_TEXT_LIMIT),
     },
   };
 }

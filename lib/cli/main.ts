@@ -500,32 +500,60 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
     .argument('<runId>')
     .argument('[component]', 'only this component')
     .option('--step <step>', 'the plan step (default: every step that made plans)')
+    .option('--text', "each plan's rendered text too (terraform show), through the API")
     .option('--json', 'as JSON')
-    .action(async (runId: string, component: string | undefined, opts: { step?: string; json?: boolean }) => {
-      const conn = await connectAs(true);
-      try {
-        const detail = await runDetail(conn, runId);
-        const planned = detail.components.filter((c) => c.plan);
-        const steps = [...new Set(planned.map((c) => c.step))];
-        if (opts.step && !steps.includes(opts.step))
-          throw new UsageError(
-            `--step ${opts.step}: run ${runId} made no plans in that step; its plan steps: ${steps.join(', ') || 'none'}`,
+    .action(
+      async (runId: string, component: string | undefined, opts: { step?: string; text?: boolean; json?: boolean }) => {
+        const conn = await connectAs(true);
+        try {
+          const detail = await runDetail(conn, runId);
+          const planned = detail.components.filter((c) => c.plan);
+          const steps = [...new Set(planned.map((c) => c.step))];
+          if (opts.step && !steps.includes(opts.step))
+            throw new UsageError(
+              `--step ${opts.step}: run ${runId} made no plans in that step; its plan steps: ${steps.join(', ') || 'none'}`,
+            );
+          const components = [...new Set(planned.map((c) => c.component))];
+          if (component && !components.includes(component))
+            throw new UsageError(
+              `${component}: run ${runId} has no plan of that component; planned: ${components.join(', ') || 'none'}`,
+            );
+          const shown = planned.filter(
+            (c) => (!opts.step || c.step === opts.step) && (!component || c.component === component),
           );
-        const components = [...new Set(planned.map((c) => c.component))];
-        if (component && !components.includes(component))
-          throw new UsageError(
-            `${component}: run ${runId} has no plan of that component; planned: ${components.join(', ') || 'none'}`,
-          );
-        const shown = planned.filter(
-          (c) => (!opts.step || c.step === opts.step) && (!component || c.component === component),
-        );
-        if (opts.json) return void io.out(JSON.stringify(shown, null, 2));
-        if (shown.length === 0) return void io.out(`run ${runId} made no plans (yet)`);
-        for (const c of shown) io.out(planReview(c));
-      } finally {
-        await conn.close();
-      }
-    });
+          const text = async (c: ComponentRecord) =>
+            (
+              await conn.client.request<{ text: string; truncated: boolean }>(
+                'GET',
+                `/runs/${encodeURIComponent(runId)}/plans/${encodeURIComponent(c.component)}?step=${encodeURIComponent(c.step)}`,
+              )
+            ).text;
+          if (opts.json) {
+            const withText = opts.text
+              ? await Promise.all(shown.map(async (c) => ({ ...c, text: await text(c) })))
+              : shown;
+            return void io.out(JSON.stringify(withText, null, 2));
+          }
+          if (shown.length === 0) return void io.out(`run ${runId} made no plans (yet)`);
+          for (const c of shown) {
+            io.out(planReview(c));
+            if (opts.text)
+              io.out(
+                [
+                  '',
+                  ...(await text(c))
+                    .trimEnd()
+                    .split('\n')
+                    .map((l) => `    ${l}`),
+                  '',
+                ].join('\n'),
+              );
+          }
+        } finally {
+          await conn.close();
+        }
+      },
+    );
 
   program
     .command('graph')

@@ -74,12 +74,17 @@ export const ACCEPTED_FINDINGS: readonly { rule: RegExp; path: RegExp; reason: s
   },
   {
     rule: /^AwsSolutions-IAM5\[Resource::arn:<AWS::Partition>:logs:[a-z0-9-]+:<AWS::AccountId>:log-group:<Runners\w+Logs\w+>:log-stream:\*\]$/,
-    path: /\/Functions\/Api\//,
+    path: /\/Functions\/Api\/ReadsBuildsAndPlans\//,
     reason:
       "GET /runs/{id}/logs reads a build's log stream (the build's uuid) in its runner's log group; builds are known at run time only.",
   },
   {
-    rule: /^AwsSolutions-IAM5\[Resource::arn:<AWS::Partition>:execute-api:(<AWS::Region>|[a-z0-9-]+):<AWS::AccountId>:<Api\w+>\/v1\/(GET|POST)\/[\w/-]*\*(\/[\w-]+)*\]$/,
+    rule: /^AwsSolutions-IAM5\[Resource::<Artifacts\w+\.Arn>\/runs\/\*\/plan\.txt\]$/,
+    path: /\/Functions\/Api\/ReadsBuildsAndPlans\//,
+    reason: "GET /runs/{id}/plans/{component} reads a plan's text, stored under its run's id (known at run time only).",
+  },
+  {
+    rule: /^AwsSolutions-IAM5\[Resource::arn:<AWS::Partition>:execute-api:(<AWS::Region>|[a-z0-9-]+):<AWS::AccountId>:<Api\w+>\/v1\/(GET|POST)\/[\w/-]*\*(\/[\w-]+(\/\*)?)*\]$/,
     path: /\/Api\/\w+Policy\/Resource$/,
     reason:
       "A caller policy names each route it allows; a path parameter ({id}, {stack}) is one segment, '*' in an execute-api ARN.",

@@ -135,6 +135,14 @@ export class TroposStack extends Stack {
         resources: ['*'],
       }),
     );
+    this.artifacts.key.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: 'ApiReadsPlanTexts',
+        principals: [this.functions.api.role!],
+        actions: ['kms:Decrypt'],
+        resources: ['*'],
+      }),
+    );
     // What the target accounts' roles must trust (TargetAccountRolesStack deploys them).
     new CfnOutput(this, 'PlanRunnerRoleArn', {
       value: this.runners.planRole.roleArn,
@@ -210,26 +218,35 @@ export class TroposStack extends Stack {
       m.grantTaskResponse(this.functions.api); // approvals: SendTaskSuccess / SendTaskFailure
     }
     this.driftSweep?.stateMachine.grantStartExecution(this.functions.api); // POST /drift-sweeps
-    // GET /runs/{id}/logs: where a build's log is (CodeBuild), and the log (CloudWatch Logs).
-    this.functions.api.addToRolePolicy(
-      new iam.PolicyStatement({
-        actions: ['codebuild:BatchGetBuilds'],
-        resources: [...this.runners.projects.values()].map((p) => p.projectArn),
-      }),
-    );
-    this.functions.api.addToRolePolicy(
-      new iam.PolicyStatement({
-        actions: ['logs:GetLogEvents'],
-        resources: this.runners.logGroups.map((g) =>
-          this.formatArn({
-            service: 'logs',
-            resource: 'log-group',
-            resourceName: `${g.logGroupName}:log-stream:*`,
-            arnFormat: ArnFormat.COLON_RESOURCE_NAME,
-          }),
-        ),
-      }),
-    );
+    // What the API reads besides the records, in a policy of its own (the role's default one is near its size limit):
+    // where a build's log is (CodeBuild) and the log (CloudWatch Logs) for GET /runs/{id}/logs; a plan's text, which
+    // each plan build stores beside its plan file, for GET /runs/{id}/plans/{component}.
+    this.functions.api.addEnvironment('TROPOS_ARTIFACTS_BUCKET', this.artifacts.bucket.bucketName);
+    new iam.Policy(this.functions.api, 'ReadsBuildsAndPlans', {
+      roles: [this.functions.api.role!],
+      statements: [
+        new iam.PolicyStatement({
+          actions: ['codebuild:BatchGetBuilds'],
+          resources: [...this.runners.projects.values()].map((p) => p.projectArn),
+        }),
+        new iam.PolicyStatement({
+          actions: ['logs:GetLogEvents'],
+          resources: this.runners.logGroups.map((g) =>
+            this.formatArn({
+              service: 'logs',
+              resource: 'log-group',
+              resourceName: `${g.logGroupName}:log-stream:*`,
+              arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+            }),
+          ),
+        }),
+        new iam.PolicyStatement({
+          actions: ['s3:GetObject'],
+          resources: [this.artifacts.bucket.arnForObjects('runs/*/plan.txt')],
+        }),
+        new iam.PolicyStatement({ actions: ['kms:Decrypt'], resources: [this.artifacts.key.keyArn] }),
+      ],
+    });
     this.api = new HttpApi(this, 'Api', { config, handler: this.functions.api, routes: ROUTES });
 
     // The run ledger: execution status changes and build state changes, from EventBridge, whoever started the run.

@@ -27,6 +27,7 @@ const FORWARDED: readonly { method: string; path: RegExp }[] = [
   { method: 'GET', path: /^\/runs(\?.*)?$/ },
   { method: 'GET', path: /^\/runs\/[^/?]+$/ },
   { method: 'GET', path: /^\/runs\/[^/?]+\/logs(\?.*)?$/ },
+  { method: 'GET', path: /^\/runs\/[^/?]+\/plans\/[^/?]+(\?.*)?$/ },
   { method: 'POST', path: /^\/runs\/[^/?]+\/(retry|stop)$/ },
   { method: 'GET', path: /^\/approvals(\?.*)?$/ },
   { method: 'POST', path: /^\/approvals\/[^/?]+$/ },

@@ -325,6 +325,19 @@ function BuildLog({ runId, step, component }: { runId: string; step: string; com
         <pre class="log">${text}</pre>`;
 }
 
+/** A plan's rendered text (terraform show), through the API (GET /runs/{id}/plans/{component}), on request. */
+function PlanText({ runId, component }: { runId: string; component: string }) {
+  const [text, setText] = useState<string | undefined>(undefined);
+  const show = () =>
+    api<{ text: string }>('GET', `/runs/${encodeURIComponent(runId)}/plans/${encodeURIComponent(component)}`)
+      .then((p) => setText(p.text))
+      .catch((e: Error) => setText(e.message));
+  return text === undefined
+    ? html`<button class="link" name="plan-text" onClick=${() => void show()}>plan text</button>`
+    : html`<button class="link" onClick=${() => setText(undefined)}>hide plan text</button>
+        <pre class="log">${text}</pre>`;
+}
+
 interface PlanLine {
   component: string;
   add: number;
@@ -362,6 +375,7 @@ function PlanReview({ approval }: { approval: Record<string, unknown> }) {
                 <strong>${p.component}</strong> +${p.add} ~${p.change} -${p.destroy}
                 ${p.sha256 && html`<small> plan sha256 ${p.sha256.slice(0, 12)}…</small>`}
                 ${p.resources && html`<pre>${p.resources}</pre>`}
+                <${PlanText} runId=${String(approval.runId)} component=${p.component} />
               </div>`,
           )
     }
