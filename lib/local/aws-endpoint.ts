@@ -146,10 +146,14 @@ export class LocalAwsEndpoint {
    * and ~1 MB a page; the forward token is the next line's index (`f/<n>`), returned unchanged at the end.
    */
   private logEvents(p: Record<string, unknown>): Record<string, unknown> | undefined {
-    const file = this.builds!.logFileOf(String(p.logGroupName ?? ''), String(p.logStreamName ?? ''));
-    if (!file) return undefined;
+    const log = this.builds!.logFileOf(String(p.logGroupName ?? ''), String(p.logStreamName ?? ''));
+    if (!log) return undefined;
+    const { file } = log;
     const lines = readFileSync(file, 'utf8').split('\n');
-    if (lines.at(-1) === '') lines.pop(); // a line being written is read once it ends
+    // The text after the last line break: nothing, or a line still being written, read once it ends (a build that
+    // has ended writes no more: its last line is read as it is).
+    const partial = lines.pop();
+    if (partial && !log.running) lines.push(partial);
     const from = Number(/^f\/(\d+)$/.exec(String(p.nextToken ?? ''))?.[1] ?? 0);
     const limit = Math.min(Number(p.limit ?? 10_000), 10_000);
     const at = statSync(file).mtimeMs;

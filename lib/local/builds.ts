@@ -152,12 +152,16 @@ export class LocalBuilds {
     });
   }
 
-  /** CloudWatch Logs, locally: the file holding a build's log stream (undefined: no such group or stream). */
-  public logFileOf(groupName: string, streamName: string): string | undefined {
+  /**
+   * CloudWatch Logs, locally: the file holding a build's log stream, and whether the build still writes it
+   * (undefined: no such group or stream).
+   */
+  public logFileOf(groupName: string, streamName: string): { file: string; running: boolean } | undefined {
     const project = [...this.projects.keys()].find((p) => this.logGroupOf(p) === groupName);
     if (!project || !/^[A-Za-z0-9]+$/.test(streamName)) return undefined;
-    const file = join(this.options.dataDir, 'builds', `${project}-${streamName}`, 'build.log');
-    return existsSync(file) ? file : undefined;
+    const folder = join(this.options.dataDir, 'builds', `${project}-${streamName}`);
+    const file = join(folder, 'build.log');
+    return existsSync(file) ? { file, running: readBuild(folder)?.running ?? false } : undefined;
   }
 
   private logGroupOf(project: string): string {
