@@ -129,6 +129,24 @@ function dryRunCommands(c: ComponentRecord): string[] {
   }
 }
 
+/** `--port`: a port on 127.0.0.1 (`tropos serve`, `tropos ui`). */
+function portOption(help: string): Option {
+  return new Option('--port <port>', help).argParser((v) => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 1 || n > 65535)
+      throw new UsageError(`--port: "${v}" is not a port number (1-65535)`);
+    return n;
+  });
+}
+
+/** Resolves when the process is interrupted (Ctrl-C) or told to stop. */
+function interrupted(): Promise<void> {
+  return new Promise<void>((resolve) => {
+    process.once('SIGINT', () => resolve());
+    process.once('SIGTERM', () => resolve());
+  });
+}
+
 export function buildProgram(io: Io, setExit: (code: number) => void): Command {
   const program = new Command('tropos')
     .description('Terraform / Atmos workflows as Step Functions state machines — locally or on AWS.')
@@ -576,14 +594,7 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
     .description(
       'a web page on 127.0.0.1 over the API (runs, a run live, plan review with approve / reject, environments, stop, retry) until interrupted',
     )
-    .addOption(
-      new Option('--port <port>', 'port on 127.0.0.1 (default: any free one)').argParser((v) => {
-        const n = Number(v);
-        if (!Number.isInteger(n) || n < 1 || n > 65535)
-          throw new UsageError(`--port: "${v}" is not a port number (1-65535)`);
-        return n;
-      }),
-    )
+    .addOption(portOption('port on 127.0.0.1 (default: any free one)'))
     .action(async (opts: { port?: number }) => {
       const conn = await connectAs(false);
       try {
@@ -594,10 +605,7 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
         io.out(
           `(over ${conn.client.url}; the link carries this session's token: any other page or process is refused; Ctrl-C stops it)`,
         );
-        await new Promise<void>((resolve) => {
-          process.once('SIGINT', () => resolve());
-          process.once('SIGTERM', () => resolve());
-        });
+        await interrupted();
         await ui.close();
       } finally {
         await conn.close();
@@ -607,14 +615,7 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
   program
     .command('serve')
     .description('run the local control plane (HTTP API on 127.0.0.1) until interrupted')
-    .addOption(
-      new Option('--port <port>', 'port on 127.0.0.1').argParser((v) => {
-        const n = Number(v);
-        if (!Number.isInteger(n) || n < 1 || n > 65535)
-          throw new UsageError(`--port: "${v}" is not a port number (1-65535)`);
-        return n;
-      }),
-    )
+    .addOption(portOption('port on 127.0.0.1'))
     .action(async (opts: { port?: number }) => {
       // eslint-disable-next-line @typescript-eslint/no-require-imports
       const { ControlPlane } = require('../local/control-plane') as typeof import('../local/control-plane');
@@ -627,10 +628,7 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
       });
       announceServer(global().dataDir, plane.url);
       io.out(`Tropos control plane on ${plane.url} (data in ${global().dataDir}); Ctrl-C stops it.`);
-      await new Promise<void>((resolve) => {
-        process.once('SIGINT', () => resolve());
-        process.once('SIGTERM', () => resolve());
-      });
+      await interrupted();
       io.out('stopping…');
       withdrawServer(global().dataDir);
       await plane.close();

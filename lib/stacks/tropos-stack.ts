@@ -127,22 +127,14 @@ export class TroposStack extends Stack {
     this.functions.componentGraph.addToRolePolicy(
       new iam.PolicyStatement({ actions: ['kms:Decrypt'], resources: [this.artifacts.key.keyArn] }),
     );
-    this.artifacts.key.addToResourcePolicy(
-      new iam.PolicyStatement({
-        sid: 'SchedulerReadsResolvedStacks',
-        principals: [this.functions.componentGraph.role!],
-        actions: ['kms:Decrypt'],
-        resources: ['*'],
-      }),
-    );
-    this.artifacts.key.addToResourcePolicy(
-      new iam.PolicyStatement({
-        sid: 'ApiReadsPlanTexts',
-        principals: [this.functions.api.role!],
-        actions: ['kms:Decrypt'],
-        resources: ['*'],
-      }),
-    );
+    // The artifacts key names the functions that decrypt with it: the scheduler (resolved stacks), the API (plan texts).
+    for (const [sid, fn] of [
+      ['SchedulerReadsResolvedStacks', this.functions.componentGraph],
+      ['ApiReadsPlanTexts', this.functions.api],
+    ] as const)
+      this.artifacts.key.addToResourcePolicy(
+        new iam.PolicyStatement({ sid, principals: [fn.role!], actions: ['kms:Decrypt'], resources: ['*'] }),
+      );
     // What the target accounts' roles must trust (TargetAccountRolesStack deploys them).
     new CfnOutput(this, 'PlanRunnerRoleArn', {
       value: this.runners.planRole.roleArn,
