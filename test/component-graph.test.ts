@@ -59,7 +59,14 @@ async function runStep(
   dynamo: LocalDynamo,
   graph: ReadonlyMap<string, readonly string[]>,
   work: (c: string) => Promise<'SUCCEEDED' | 'FAILED'>,
-  options: { select?: string[]; asked?: string; reverse?: boolean; maxWorkers?: number } = {},
+  options: {
+    select?: string[];
+    asked?: string;
+    reverse?: boolean;
+    maxWorkers?: number;
+    /** Seconds each component's apply took in an earlier run of the stack (recorded as that run's). */
+    history?: Record<string, number>;
+  } = {},
 ): Promise<StepRun> {
   const tokens = new Tokens();
   const runs = new RunStore(dynamo.documents, LOCAL_TABLE_NAMES.runs);
@@ -74,6 +81,28 @@ async function runStep(
     { defaultMinutes: 60, components: { rds: 120, eks: 120 } },
   );
   const runId = randomUUID();
+  if (options.history) {
+    const earlier = randomUUID();
+    const run = {
+      workflow: 'apply-environment',
+      stack: stack.stack,
+      status: 'SUCCEEDED',
+      input: {},
+      executionArn: 'arn',
+    } as const;
+    await runs.recordRun({ ...run, runId: earlier, startedAt: '2026-11-30T10:00:00.000Z' });
+    for (const [component, seconds] of Object.entries(options.history))
+      await runs.recordComponent({
+        runId: earlier,
+        step: 'apply',
+        command: 'apply',
+        component,
+        status: 'SUCCEEDED',
+        startedAt: '2026-11-30T10:01:00.000Z',
+        endedAt: new Date(Date.parse('2026-11-30T10:01:00.000Z') + seconds * 1000).toISOString(),
+      });
+    await runs.recordRun({ ...run, runId, status: 'RUNNING', startedAt: new Date().toISOString() });
+  }
   await cg.handle({
     action: 'resolved',
     runId,
@@ -212,6 +241,25 @@ describe('the worker pool of a terraform step (over the local DynamoDB server)',
     expect(most).toBeLessThanOrEqual(40);
     expectOrdered(events, graph, built);
   }, 60_000);
+
+  test('of the components ready at once, the one with the longest chain ahead starts first (critical-path order)', async () => {
+    // a makes b, c and d ready at once; c has two more after it (c -> e -> f). One worker: the order is the choice.
+    const graph = new Map([
+      ['a', []],
+      ['b', ['a']],
+      ['c', ['a']],
+      ['d', ['a']],
+      ['e', ['c']],
+      ['f', ['e']],
+    ]);
+    const ok = async () => 'SUCCEEDED' as const;
+    // No earlier builds: every component counts the same, so the longest chain is the one with the most after it.
+    const first = await runStep(dynamo, graph, ok, { maxWorkers: 1 });
+    expect(first.built).toEqual(['a', 'c', 'e', 'f', 'b', 'd']);
+    // The stack's earlier run says b takes 10 s (c, e, f one each): b's chain is the longest now.
+    const timed = await runStep(dynamo, graph, ok, { maxWorkers: 1, history: { a: 1, b: 10, c: 1, d: 1, e: 1, f: 1 } });
+    expect(timed.built).toEqual(['a', 'b', 'c', 'e', 'f', 'd']);
+  });
 
   test('a failing component: in-flight siblings finish, its dependents are skipped with the reason', async () => {
     const { results, events } = await runStep(dynamo, environment, async (c) => {

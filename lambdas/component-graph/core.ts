@@ -166,6 +166,7 @@ export type RunRecords = Pick<
   | 'component'
   | 'getRun'
   | 'inFlight'
+  | 'recentBuildSeconds'
 >;
 
 /** Stops an execution (StopExecution): a stopped run, once its last build in flight has ended. */
@@ -330,7 +331,11 @@ export class ComponentGraph {
         else graph.get(c.name)!.push(d);
       }
     }
-    const workers = await this.pool.prepare(req.runId, req.step, graph, MAX_WORKERS);
+    // Critical-path scheduling: of the components READY at once the one with the longest chain ahead goes first,
+    // estimated from this stack's latest builds of the same command.
+    const stack = (await this.records.getRun(req.runId))?.stack;
+    const seconds = stack ? await this.records.recentBuildSeconds(stack, req.command, req.runId) : undefined;
+    const workers = await this.pool.prepare(req.runId, req.step, graph, MAX_WORKERS, seconds);
     return { workers: Array.from({ length: workers }, (_, i) => i), components: set.size };
   }
 

@@ -7,7 +7,7 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import { SK } from '../../lib/records/run';
 import { batchPut, queryAll } from '../../lib/records/run-store';
-import type { NodeState, ParkedWorker, PoolNode, PoolStore } from './scheduler';
+import { byPriority, type NodeState, type ParkedWorker, type PoolNode, type PoolStore } from './scheduler';
 
 /**
  * The worker pool of one (run, step) in the runs table: the step's progress item (`GRAPH#<step>`: how many
@@ -38,6 +38,7 @@ export class DynamoPoolStore implements PoolStore {
       deps: [...n.deps],
       dependents: [...n.dependents],
       state: n.state,
+      priority: n.priority,
     }));
     await batchPut(this.db, this.table, items);
     // Last: a worker finds the step's components before it can find the step's total.
@@ -54,8 +55,7 @@ export class DynamoPoolStore implements PoolStore {
   }
 
   public async ready(runId: string, step: string): Promise<string[]> {
-    const items = await this.query(runId, `${SK.graph(step)}#C#`, 'READY');
-    return items.map((i) => String(i.component)).sort();
+    return byPriority((await this.query(runId, `${SK.graph(step)}#C#`, 'READY')).map(toNode));
   }
 
   public async claim(runId: string, step: string, component: string, worker: number): Promise<boolean> {
@@ -77,7 +77,7 @@ export class DynamoPoolStore implements PoolStore {
     return node;
   }
 
-  public async arrive(runId: string, step: string, component: string, dep: string): Promise<boolean> {
+  public async arrive(runId: string, step: string, component: string, dep: string): Promise<PoolNode | undefined> {
     const out = await this.db.send(
       new UpdateCommand({
         TableName: this.table,
@@ -90,8 +90,8 @@ export class DynamoPoolStore implements PoolStore {
     );
     const node = toNode(out.Attributes!);
     const arrived = (out.Attributes?.arrived as Set<string> | undefined)?.size ?? 0;
-    if (node.state !== 'WAITING' || arrived < node.deps.length) return false;
-    return this.transition(runId, step, component, ['WAITING'], 'READY');
+    if (node.state !== 'WAITING' || arrived < node.deps.length) return undefined;
+    return this.update(runId, step, component, ['WAITING'], 'READY');
   }
 
   public async skip(runId: string, step: string, component: string): Promise<PoolNode | undefined> {
@@ -217,6 +217,7 @@ function toNode(item: Record<string, unknown>): PoolNode {
     deps: (item.deps ?? []) as string[],
     dependents: (item.dependents ?? []) as string[],
     state: item.state as NodeState,
+    priority: Number(item.priority ?? 0),
   };
 }
 

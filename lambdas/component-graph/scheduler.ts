@@ -1,3 +1,5 @@
+import { remainingPath } from '../../lib/workflow/graph';
+
 /**
  * The worker pool of a terraform step. The state machine runs an inline Map over at most 40 workers (AWS runs at
  * most 40 inline iterations at once, in an order it does not document); each worker loops: "next" (a task token)
@@ -32,6 +34,11 @@ export interface PoolNode {
   readonly deps: readonly string[];
   readonly dependents: readonly string[];
   readonly state: NodeState;
+  /**
+   * The estimated seconds from its start to the step's end along its longest chain of dependents (itself included):
+   * of the components READY at once, the highest goes first (critical-path scheduling).
+   */
+  readonly priority: number;
 }
 
 export interface ParkedWorker {
@@ -43,7 +50,7 @@ export interface PoolStore {
   /** Writes the step's components (READY without dependencies, else WAITING) and its progress item. */
   prepare(runId: string, step: string, nodes: readonly PoolNode[]): Promise<void>;
   node(runId: string, step: string, component: string): Promise<PoolNode | undefined>;
-  /** READY components, read consistently. */
+  /** READY components, read consistently, highest priority first. */
   ready(runId: string, step: string): Promise<string[]>;
   /** READY → RUNNING for one worker; false when another took it. */
   claim(runId: string, step: string, component: string, worker: number): Promise<boolean>;
@@ -51,8 +58,8 @@ export interface PoolStore {
   unclaim(runId: string, step: string, component: string): Promise<void>;
   /** RUNNING → how it ended (again: idempotent); the node after. */
   finish(runId: string, step: string, component: string, how: 'SUCCEEDED' | 'FAILED'): Promise<PoolNode>;
-  /** Notes that `dep` succeeded; true when this made `component` READY. */
-  arrive(runId: string, step: string, component: string, dep: string): Promise<boolean>;
+  /** Notes that `dep` succeeded; the node when this made `component` READY, else undefined. */
+  arrive(runId: string, step: string, component: string, dep: string): Promise<PoolNode | undefined>;
   /** WAITING → SKIPPED (SKIPPED again: idempotent); the node when it is SKIPPED now, else undefined. */
   skip(runId: string, step: string, component: string): Promise<PoolNode | undefined>;
   /** Adds components to the step's ended set; the progress after. */
@@ -92,28 +99,37 @@ export class WorkerPool {
     private readonly minutesOf: (component: string) => number,
   ) {}
 
-  /** The components of a step and their dependencies within it; returns how many workers to start. */
+  /**
+   * The components of a step and their dependencies within it; returns how many workers to start. `seconds` are
+   * the components' expected build times (their last builds'); one without any counts as the median of the others
+   * (1 s when none has one), so a first run orders by the longest chain of dependents.
+   */
   public async prepare(
     runId: string,
     step: string,
     graph: ReadonlyMap<string, readonly string[]>,
     maxWorkers: number,
+    seconds: ReadonlyMap<string, number> = new Map(),
   ): Promise<number> {
     const dependents = new Map<string, string[]>([...graph.keys()].map((c) => [c, []]));
     for (const [c, deps] of graph) for (const d of deps) dependents.get(d)?.push(c);
+    const known = [...graph.keys()].map((c) => seconds.get(c)).filter((s): s is number => s !== undefined);
+    const otherwise = known.length > 0 ? median(known) : 1;
+    const priority = remainingPath(graph, (c) => seconds.get(c) ?? otherwise);
     const nodes: PoolNode[] = [...graph].map(([component, deps]) => ({
       component,
       deps: [...deps],
       dependents: dependents.get(component)!.sort(),
       state: deps.length === 0 ? 'READY' : 'WAITING',
+      priority: priority.get(component)!,
     }));
     await this.store.prepare(runId, step, nodes);
     return Math.min(maxWorkers, nodes.length);
   }
 
   /**
-   * A component ended: its dependents learn it (a success may make them READY; a failure skips every component
-   * that depends on it, transitively, each with its reason).
+   * A component ended: its dependents learn it (a success may make them READY, returned highest priority first; a
+   * failure skips every component that depends on it, transitively, each with its reason).
    */
   public async finished(
     runId: string,
@@ -131,7 +147,7 @@ export class WorkerPool {
         Promise.all(node.dependents.map((d) => this.store.arrive(runId, step, d, component))),
         this.store.ended(runId, step, ended),
       ]);
-      return node.dependents.filter((_, i) => arrived[i]);
+      return byPriority(arrived.filter((n): n is PoolNode => n !== undefined));
     }
     const seen = new Set<string>();
     const skipAll = async (parent: string, dependents: readonly string[]): Promise<void> => {
@@ -154,11 +170,12 @@ export class WorkerPool {
   }
 
   /**
-   * The short way back to work: a worker whose build just made components READY claims one of them itself and is
-   * sent its order at once (no parking, no search); any others it made READY go to parked workers as usual. False
-   * when it claimed none (others took them first, or there were none): the worker parks then, as always. This is
-   * the same as parking and being paired at once, so the argument against deadlock is unchanged; it only saves the
-   * round trips of the critical path.
+   * The short way back to work: a worker whose build just made one component READY claims it itself and is sent its
+   * order at once (no parking, no search). When its build made several READY, it parks and they are handed out
+   * highest priority first, the workers already waiting before it (they start as soon as they are told; it, only
+   * once this call returns); it takes what is left, if anything. False when it claimed none and is not parked (another
+   * took the one first): the worker parks then, as always. Either way this is parking and being paired at once, so
+   * the argument against deadlock is unchanged; it only saves round trips on the critical path.
    */
   public async take(
     runId: string,
@@ -168,36 +185,33 @@ export class WorkerPool {
     madeReady: readonly string[],
     planSha: PlanShaOf,
   ): Promise<boolean> {
-    for (const component of madeReady) {
-      // The claim, and the reviewed plan's hash (a read), together.
-      const [claimed, sha] = await Promise.allSettled([
-        this.store.claim(runId, step, component, worker),
-        planSha(component),
-      ]);
-      if (claimed.status === 'rejected') throw claimed.reason;
-      if (!claimed.value) continue;
-      if (sha.status === 'rejected') {
-        await this.store.unclaim(runId, step, component);
-        throw sha.reason;
-      }
-      const order: WorkerOrder = {
-        done: false,
-        component,
-        planSha256: sha.value.sha256,
-        planRunId: sha.value.runId,
-        timeoutMinutes: this.minutesOf(component),
-      };
-      // A token that no longer works: the execution ended; the component is put back, nobody waits for it.
-      if (!(await this.sender.send(token, order))) await this.store.unclaim(runId, step, component);
-      if (madeReady.length > 1) await this.dispatch(runId, step, planSha);
+    if (madeReady.length > 1) {
+      await this.store.park(runId, step, worker, token);
+      await this.dispatch(runId, step, planSha, worker);
       return true;
     }
-    return false;
+    const component = madeReady[0];
+    if (component === undefined) return false;
+    // The claim, and the reviewed plan's hash (a read), together.
+    const [claimed, sha] = await Promise.allSettled([
+      this.store.claim(runId, step, component, worker),
+      planSha(component),
+    ]);
+    if (claimed.status === 'rejected') throw claimed.reason;
+    if (!claimed.value) return false;
+    if (sha.status === 'rejected') {
+      await this.store.unclaim(runId, step, component);
+      throw sha.reason;
+    }
+    // A token that no longer works: the execution ended; the component is put back, nobody waits for it.
+    if (!(await this.sender.send(token, this.order(component, sha.value))))
+      await this.store.unclaim(runId, step, component);
+    return true;
   }
 
   /** Tells a worker it is done (its run stops): it takes nothing more. */
   public async tellDone(token: string): Promise<void> {
-    await this.sender.send(token, { done: true, component: '', planSha256: '', planRunId: '', timeoutMinutes: 0 });
+    await this.sender.send(token, DONE);
   }
 
   /** Parks a worker, then pairs every parked worker with a READY component (or tells them all the step is done). */
@@ -206,7 +220,11 @@ export class WorkerPool {
     await this.dispatch(runId, step, planSha);
   }
 
-  private async dispatch(runId: string, step: string, planSha: PlanShaOf): Promise<void> {
+  /**
+   * Pairs parked workers with READY components, highest priority first, all pairs at once; `last` (the worker
+   * whose own call this is) is paired after the others.
+   */
+  private async dispatch(runId: string, step: string, planSha: PlanShaOf, last?: number): Promise<void> {
     for (;;) {
       // Both read after this call's own writes (which is all the argument against deadlock needs), so together.
       const [parked, ready] = await Promise.all([this.store.parked(runId, step), this.store.ready(runId, step)]);
@@ -215,51 +233,67 @@ export class WorkerPool {
         const p = await this.store.progress(runId, step);
         if (p.ended < p.total) return; // something is running: its worker comes back
         for (const w of parked)
-          if (await this.store.unpark(runId, step, w.worker, w.token))
-            await this.sender.send(w.token, {
-              done: true,
-              component: '',
-              planSha256: '',
-              planRunId: '',
-              timeoutMinutes: 0,
-            });
+          if (await this.store.unpark(runId, step, w.worker, w.token)) await this.sender.send(w.token, DONE);
         return;
       }
-      for (const w of parked) {
-        if (ready.length === 0) break;
-        if (!(await this.store.unpark(runId, step, w.worker, w.token))) continue;
-        let component: string | undefined;
-        while (!component && ready.length > 0) {
-          const candidate = ready.shift()!;
-          if (await this.store.claim(runId, step, candidate, w.worker)) component = candidate;
-        }
-        if (!component) {
-          // Others took them all: the worker waits again (the loop reads afresh).
-          await this.store.park(runId, step, w.worker, w.token);
-          break;
-        }
-        let order: WorkerOrder;
-        try {
-          const plan = await planSha(component);
-          order = {
-            done: false,
-            component,
-            planSha256: plan.sha256,
-            planRunId: plan.runId,
-            timeoutMinutes: this.minutesOf(component),
-          };
-        } catch (e) {
-          // Put both back as they were: a retried call hands them out again.
-          await this.store.unclaim(runId, step, component);
-          await this.store.park(runId, step, w.worker, w.token);
-          throw e;
-        }
-        // A token that no longer works: its execution ended, nobody builds the component (nor is it parked again).
-        if (!(await this.sender.send(w.token, order))) await this.store.unclaim(runId, step, component);
-      }
-      // Read afresh: more may be parked or READY by now; the loop ends when either list is empty.
+      const workers = [...parked.filter((w) => w.worker !== last), ...parked.filter((w) => w.worker === last)];
+      const handed = await Promise.allSettled(
+        workers.slice(0, ready.length).map((w, i) => this.hand(runId, step, w, ready[i]!, planSha)),
+      );
+      const failed = handed.find((h): h is PromiseRejectedResult => h.status === 'rejected');
+      if (failed) throw failed.reason;
+      // Read afresh: more may be parked or READY by now (or another call took some of these); the loop ends when
+      // either list is empty.
     }
   }
+
+  /**
+   * Hands a READY component to a parked worker. Either may have been taken by another call meanwhile: then nothing
+   * changes (a worker taken from the parked set but not given the component is parked again).
+   */
+  private async hand(runId: string, step: string, w: ParkedWorker, component: string, planSha: PlanShaOf) {
+    if (!(await this.store.unpark(runId, step, w.worker, w.token))) return;
+    if (!(await this.store.claim(runId, step, component, w.worker))) {
+      await this.store.park(runId, step, w.worker, w.token);
+      return;
+    }
+    let order: WorkerOrder;
+    try {
+      order = this.order(component, await planSha(component));
+    } catch (e) {
+      // Put both back as they were: a retried call hands them out again.
+      await this.store.unclaim(runId, step, component);
+      await this.store.park(runId, step, w.worker, w.token);
+      throw e;
+    }
+    // A token that no longer works: its execution ended, nobody builds the component (nor is it parked again).
+    if (!(await this.sender.send(w.token, order))) await this.store.unclaim(runId, step, component);
+  }
+
+  private order(component: string, plan: { readonly sha256: string; readonly runId: string }): WorkerOrder {
+    return {
+      done: false,
+      component,
+      planSha256: plan.sha256,
+      planRunId: plan.runId,
+      timeoutMinutes: this.minutesOf(component),
+    };
+  }
+}
+
+const DONE: WorkerOrder = { done: true, component: '', planSha256: '', planRunId: '', timeoutMinutes: 0 };
+
+/** Names, highest priority first (then by name: the same order every time). */
+export function byPriority(nodes: readonly PoolNode[]): string[] {
+  return [...nodes]
+    .sort((a, b) => b.priority - a.priority || a.component.localeCompare(b.component))
+    .map((n) => n.component);
+}
+
+function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
 /**

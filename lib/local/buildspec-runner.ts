@@ -1,7 +1,7 @@
-import { spawn } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
+import { spawner } from './spawner';
 
 /**
  * Runs a CodeBuild buildspec (version 0.2) on this machine, the way CodeBuild does in the parts Tropos uses:
@@ -156,29 +156,21 @@ export async function runBuild(req: BuildRequest): Promise<Build> {
     CODEBUILD_SRC_DIR: req.sourceDir,
   };
   // Files, not pipes: a pipe's reader dying (the control plane, killed) would kill the build at its next write.
-  const fds = [
-    openSync(req.logFile, 'a'),
-    openSync(file(BUILD_FILES.control), 'w'),
-    openSync(file(BUILD_FILES.exported), 'w'),
-  ];
-  let child;
-  try {
-    child = spawn(spec.env?.shell ?? 'bash', ['-c', script(spec, file(BUILD_FILES.exit))], {
-      cwd: req.sourceDir,
-      env,
-      stdio: ['ignore', fds[0], fds[0], fds[1], fds[2]],
-      detached: true,
-    });
-  } finally {
-    for (const fd of fds) closeSync(fd);
-  }
+  // Started by the spawner process (see lib/local/spawner.ts: a fork from this large process stalls it).
+  const child = await spawner.spawn({
+    file: spec.env?.shell ?? 'bash',
+    args: ['-c', script(spec, file(BUILD_FILES.exit))],
+    cwd: req.sourceDir,
+    env,
+    stdio: [req.logFile, file(BUILD_FILES.control), file(BUILD_FILES.exported)],
+  });
   writeJson(file(BUILD_FILES.start), { ...start, pid: child.pid });
 
   let ended: 'TIMED_OUT' | 'STOPPED' | undefined;
   const kill = (why: 'TIMED_OUT' | 'STOPPED') => {
     ended = why;
     try {
-      process.kill(-child.pid!, 'SIGTERM');
+      process.kill(-child.pid, 'SIGTERM');
     } catch {
       // already gone
     }
@@ -186,7 +178,7 @@ export async function runBuild(req: BuildRequest): Promise<Build> {
   const timer = setTimeout(() => kill('TIMED_OUT'), req.timeoutMinutes * 60_000);
   const onAbort = () => kill('STOPPED');
   req.signal?.addEventListener('abort', onAbort);
-  await new Promise<void>((resolve) => child.on('close', () => resolve()));
+  await child.ended;
   clearTimeout(timer);
   req.signal?.removeEventListener('abort', onAbort);
   return buildOf({ ...start, pid: child.pid }, req.stateDir, ended);

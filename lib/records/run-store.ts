@@ -300,6 +300,43 @@ export class RunStore {
     return (await this.queryPrefix(runId, SK.component(step, ''))).map((i) => clean<ComponentRecord>(i));
   }
 
+  /**
+   * How long each component's builds of a terraform command last on this stack, from its latest runs (the newest
+   * build that succeeded, not a reused record): the worker pool's estimate for critical-path scheduling. At most
+   * `runs` runs are read, the run asking left out.
+   */
+  public async recentBuildSeconds(
+    stack: string,
+    command: string,
+    except: string,
+    runs = 5,
+  ): Promise<Map<string, number>> {
+    const out = await this.db.send(
+      new QueryCommand({
+        TableName: this.table,
+        IndexName: TABLES.runs.byStack.index,
+        KeyConditionExpression: '#s = :s',
+        ExpressionAttributeNames: { '#s': 'stack' },
+        ExpressionAttributeValues: { ':s': stack },
+        ScanIndexForward: false,
+        Limit: runs + 1,
+      }),
+    );
+    const recent = (out.Items ?? [])
+      .filter((i) => i.sk === SK.run && i.runId !== except)
+      .map((i) => String(i.runId))
+      .slice(0, runs);
+    const seconds = new Map<string, number>();
+    const records = await Promise.all(recent.map((r) => this.queryPrefix(r, 'COMPONENT#')));
+    for (const record of records.flat().map((i) => clean<ComponentRecord>(i))) {
+      if (seconds.has(record.component) || record.command !== command || record.status !== 'SUCCEEDED') continue;
+      if (record.reusedFrom || !record.startedAt || !record.endedAt) continue;
+      const s = (Date.parse(record.endedAt) - Date.parse(record.startedAt)) / 1000;
+      if (Number.isFinite(s) && s >= 0) seconds.set(record.component, s);
+    }
+    return seconds;
+  }
+
   public async component(runId: string, step: string, component: string): Promise<ComponentRecord | undefined> {
     const out = await this.db.send(
       new GetCommand({

@@ -79,6 +79,14 @@ export function earliestFinish(graph: DependencyGraph, duration: (node: string) 
   return finish;
 }
 
+/**
+ * How long the longest chain from each node to the end takes, the node itself included (each node's "priority" in
+ * critical-path scheduling: of the nodes ready at once, the one with the longest remaining chain goes first).
+ */
+export function remainingPath(graph: DependencyGraph, duration: (node: string) => number): Map<string, number> {
+  return earliestFinish(reversed(graph), duration);
+}
+
 /** The critical path's length: the least wall-clock any schedule can reach. */
 export function criticalPathLength(graph: DependencyGraph, duration: (node: string) => number): number {
   return Math.max(0, ...earliestFinish(graph, duration).values());

@@ -1,0 +1,62 @@
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Spawner } from '../lib/local/spawner';
+
+// The local builds are started by a small helper process (a fork from the large control plane stalls its event
+// loop); these check what the build runner relies on: the files, the pid, the end — also once the helper is gone.
+describe('the build spawner', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tropos-spawner-'));
+  const files = (name: string) =>
+    [join(dir, `${name}.log`), join(dir, `${name}.3`), join(dir, `${name}.4`)] as [string, string, string];
+
+  test('starts a build in its own process group with fds 1-4 on its files and reports its end', async () => {
+    const spawner = new Spawner();
+    const [log, fd3, fd4] = files('one');
+    const started = await spawner.spawn({
+      file: 'bash',
+      args: ['-c', 'echo out; echo err >&2; echo control >&3; printf "A\\0B\\0" >&4; ps -o pgid= -p $$ >&3; exit 3'],
+      cwd: dir,
+      env: { PATH: process.env.PATH },
+      stdio: [log, fd3, fd4],
+    });
+    await started.ended;
+    expect(readFileSync(log, 'utf8')).toBe('out\nerr\n');
+    const [control, pgid] = readFileSync(fd3, 'utf8').split('\n');
+    expect(control).toBe('control');
+    // detached: the build leads its own process group (a stop kills the group).
+    expect(Number(pgid)).toBe(started.pid);
+    expect(readFileSync(fd4, 'utf8')).toBe('A\0B\0');
+  });
+
+  test('a command that cannot start is refused, not left waiting', async () => {
+    const spawner = new Spawner();
+    await expect(
+      spawner.spawn({ file: join(dir, 'no-such-shell'), args: [], cwd: dir, env: {}, stdio: files('missing') }),
+    ).rejects.toThrow(/ENOENT/);
+  });
+
+  test('the helper killed mid-build: the build runs on, and its end is still seen (by its pid)', async () => {
+    const spawner = new Spawner();
+    const [log, fd3, fd4] = files('orphan');
+    const started = await spawner.spawn({
+      file: 'bash',
+      args: ['-c', 'sleep 0.5; echo done'],
+      cwd: dir,
+      env: { PATH: process.env.PATH },
+      stdio: [log, fd3, fd4],
+    });
+    process.kill(spawner.helperPid!, 'SIGKILL');
+    await started.ended;
+    expect(readFileSync(log, 'utf8')).toBe('done\n');
+    // And the next build gets a new helper.
+    const again = await spawner.spawn({
+      file: 'true',
+      args: [],
+      cwd: dir,
+      env: { PATH: process.env.PATH },
+      stdio: files('again'),
+    });
+    await again.ended;
+  });
+});
