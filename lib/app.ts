@@ -11,9 +11,9 @@ import { TargetAccountRolesStack } from './stacks/target-account-roles-stack';
 import { TroposStack } from './stacks/tropos-stack';
 import { Catalog } from './workflow/catalog';
 import { loadWorkflows } from './workflow/load';
+import { ROOT } from './root';
 
-/** The repository root: where workflows/, catalog/ and tropos.config.yaml live. */
-export const ROOT = join(__dirname, '..');
+export { ROOT } from './root';
 
 /** CDK feature flags Tropos relies on; set here so the tests' apps and `cdk synth` build the same template. */
 export const FEATURE_FLAGS = {

@@ -170,12 +170,12 @@ export class WorkerPool {
   }
 
   /**
-   * The short way back to work: a worker whose build just made one component READY claims it itself and is sent its
-   * order at once (no parking, no search). When its build made several READY, it parks and they are handed out
-   * highest priority first, the workers already waiting before it (they start as soon as they are told; it, only
-   * once this call returns); it takes what is left, if anything. False when it claimed none and is not parked (another
-   * took the one first): the worker parks then, as always. Either way this is parking and being paired at once, so
-   * the argument against deadlock is unchanged; it only saves round trips on the critical path.
+   * The short way back to work: a worker whose build just made components READY claims one of them itself (the
+   * highest priority: `madeReady` comes in that order) and is sent its order at once (no parking, no search); any
+   * others it made READY go to parked workers as usual, highest priority first. False
+   * when it claimed none (others took them first, or there were none): the worker parks then, as always. This is
+   * the same as parking and being paired at once, so the argument against deadlock is unchanged; it only saves the
+   * round trips of the critical path.
    */
   public async take(
     runId: string,
@@ -185,33 +185,36 @@ export class WorkerPool {
     madeReady: readonly string[],
     planSha: PlanShaOf,
   ): Promise<boolean> {
-    if (madeReady.length > 1) {
-      await this.store.park(runId, step, worker, token);
-      await this.dispatch(runId, step, planSha, worker);
+    for (const component of madeReady) {
+      // The claim, and the reviewed plan's hash (a read), together.
+      const [claimed, sha] = await Promise.allSettled([
+        this.store.claim(runId, step, component, worker),
+        planSha(component),
+      ]);
+      if (claimed.status === 'rejected') throw claimed.reason;
+      if (!claimed.value) continue;
+      if (sha.status === 'rejected') {
+        await this.store.unclaim(runId, step, component);
+        throw sha.reason;
+      }
+      const order: WorkerOrder = {
+        done: false,
+        component,
+        planSha256: sha.value.sha256,
+        planRunId: sha.value.runId,
+        timeoutMinutes: this.minutesOf(component),
+      };
+      // A token that no longer works: the execution ended; the component is put back, nobody waits for it.
+      if (!(await this.sender.send(token, order))) await this.store.unclaim(runId, step, component);
+      if (madeReady.length > 1) await this.dispatch(runId, step, planSha);
       return true;
     }
-    const component = madeReady[0];
-    if (component === undefined) return false;
-    // The claim, and the reviewed plan's hash (a read), together.
-    const [claimed, sha] = await Promise.allSettled([
-      this.store.claim(runId, step, component, worker),
-      planSha(component),
-    ]);
-    if (claimed.status === 'rejected') throw claimed.reason;
-    if (!claimed.value) return false;
-    if (sha.status === 'rejected') {
-      await this.store.unclaim(runId, step, component);
-      throw sha.reason;
-    }
-    // A token that no longer works: the execution ended; the component is put back, nobody waits for it.
-    if (!(await this.sender.send(token, this.order(component, sha.value))))
-      await this.store.unclaim(runId, step, component);
-    return true;
+    return false;
   }
 
   /** Tells a worker it is done (its run stops): it takes nothing more. */
   public async tellDone(token: string): Promise<void> {
-    await this.sender.send(token, DONE);
+    await this.sender.send(token, { done: true, component: '', planSha256: '', planRunId: '', timeoutMinutes: 0 });
   }
 
   /** Parks a worker, then pairs every parked worker with a READY component (or tells them all the step is done). */
@@ -220,11 +223,7 @@ export class WorkerPool {
     await this.dispatch(runId, step, planSha);
   }
 
-  /**
-   * Pairs parked workers with READY components, highest priority first, all pairs at once; `last` (the worker
-   * whose own call this is) is paired after the others.
-   */
-  private async dispatch(runId: string, step: string, planSha: PlanShaOf, last?: number): Promise<void> {
+  private async dispatch(runId: string, step: string, planSha: PlanShaOf): Promise<void> {
     for (;;) {
       // Both read after this call's own writes (which is all the argument against deadlock needs), so together.
       const [parked, ready] = await Promise.all([this.store.parked(runId, step), this.store.ready(runId, step)]);
@@ -233,55 +232,52 @@ export class WorkerPool {
         const p = await this.store.progress(runId, step);
         if (p.ended < p.total) return; // something is running: its worker comes back
         for (const w of parked)
-          if (await this.store.unpark(runId, step, w.worker, w.token)) await this.sender.send(w.token, DONE);
+          if (await this.store.unpark(runId, step, w.worker, w.token))
+            await this.sender.send(w.token, {
+              done: true,
+              component: '',
+              planSha256: '',
+              planRunId: '',
+              timeoutMinutes: 0,
+            });
         return;
       }
-      const workers = [...parked.filter((w) => w.worker !== last), ...parked.filter((w) => w.worker === last)];
-      const handed = await Promise.allSettled(
-        workers.slice(0, ready.length).map((w, i) => this.hand(runId, step, w, ready[i]!, planSha)),
-      );
-      const failed = handed.find((h): h is PromiseRejectedResult => h.status === 'rejected');
-      if (failed) throw failed.reason;
-      // Read afresh: more may be parked or READY by now (or another call took some of these); the loop ends when
-      // either list is empty.
+      for (const w of parked) {
+        if (ready.length === 0) break;
+        if (!(await this.store.unpark(runId, step, w.worker, w.token))) continue;
+        let component: string | undefined;
+        while (!component && ready.length > 0) {
+          const candidate = ready.shift()!;
+          if (await this.store.claim(runId, step, candidate, w.worker)) component = candidate;
+        }
+        if (!component) {
+          // Others took them all: the worker waits again (the loop reads afresh).
+          await this.store.park(runId, step, w.worker, w.token);
+          break;
+        }
+        let order: WorkerOrder;
+        try {
+          const plan = await planSha(component);
+          order = {
+            done: false,
+            component,
+            planSha256: plan.sha256,
+            planRunId: plan.runId,
+            timeoutMinutes: this.minutesOf(component),
+          };
+        } catch (e) {
+          // Put both back as they were: a retried call hands them out again.
+          await this.store.unclaim(runId, step, component);
+          await this.store.park(runId, step, w.worker, w.token);
+          throw e;
+        }
+        // A token that no longer works: its execution ended, nobody builds the component (nor is it parked again).
+        if (!(await this.sender.send(w.token, order))) await this.store.unclaim(runId, step, component);
+      }
+      // Read afresh: more may be parked or READY by now; the loop ends when either list is empty.
     }
-  }
-
-  /**
-   * Hands a READY component to a parked worker. Either may have been taken by another call meanwhile: then nothing
-   * changes (a worker taken from the parked set but not given the component is parked again).
-   */
-  private async hand(runId: string, step: string, w: ParkedWorker, component: string, planSha: PlanShaOf) {
-    if (!(await this.store.unpark(runId, step, w.worker, w.token))) return;
-    if (!(await this.store.claim(runId, step, component, w.worker))) {
-      await this.store.park(runId, step, w.worker, w.token);
-      return;
-    }
-    let order: WorkerOrder;
-    try {
-      order = this.order(component, await planSha(component));
-    } catch (e) {
-      // Put both back as they were: a retried call hands them out again.
-      await this.store.unclaim(runId, step, component);
-      await this.store.park(runId, step, w.worker, w.token);
-      throw e;
-    }
-    // A token that no longer works: its execution ended, nobody builds the component (nor is it parked again).
-    if (!(await this.sender.send(w.token, order))) await this.store.unclaim(runId, step, component);
-  }
-
-  private order(component: string, plan: { readonly sha256: string; readonly runId: string }): WorkerOrder {
-    return {
-      done: false,
-      component,
-      planSha256: plan.sha256,
-      planRunId: plan.runId,
-      timeoutMinutes: this.minutesOf(component),
-    };
   }
 }
-
-const DONE: WorkerOrder = { done: true, component: '', planSha256: '', planRunId: '', timeoutMinutes: 0 };
 
 /** Names, highest priority first (then by name: the same order every time). */
 export function byPriority(nodes: readonly PoolNode[]): string[] {

@@ -163,6 +163,9 @@ export async function connect(options: {
       dataDir: options.dataDir,
       ...(options.infraDir ? { infraDir: options.infraDir } : {}),
       ...(options.buildEnvironment ? { buildEnvironment: options.buildEnvironment } : {}),
+      onSynthesize: (why) => {
+        if (!options.quiet) process.stderr.write(`Synthesizing the app (${why})…\n`);
+      },
     });
   } catch (e) {
     // LevelDB refuses a second process on the same data folder (another command's embedded control plane, just

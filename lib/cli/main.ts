@@ -1,6 +1,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import { join } from 'node:path';
-import { ROOT } from '../app';
+import { ROOT } from '../root';
+import { ProgressPrinter } from './progress';
 import type { ApprovalView } from '../records/approval-store';
 import type { ComponentRecord, Run, RunDetail, StepRecord } from '../records/run';
 import { Catalog } from '../workflow/catalog';
@@ -53,7 +54,10 @@ export function parseParams(pairs: readonly string[]): Record<string, string> {
   return input;
 }
 
-/** Prints the run's progress, one line per step and component as they change, until it ends. */
+/**
+ * Prints the run's progress, one line per step and component as they change, until it ends — in the order the
+ * events happened (see ./progress.ts).
+ */
 async function follow(
   conn: Connection,
   runId: string,
@@ -62,54 +66,62 @@ async function follow(
 ): Promise<RunDetail> {
   const printed = new Map<string, string>();
   const childPrinted = new Set<string>();
+  const printer = new ProgressPrinter((line) => io.out(line));
   const started = Date.now();
   let detail: RunDetail | undefined;
   for (;;) {
     detail = (await runRecord(conn, runId, started)) ?? detail;
     if (detail && !options.json) {
-      report(detail, printed, io, options, '');
+      report(detail, printed, printer, options, '');
       const children = (
         await conn.client.request<{ runs: Run[] }>('GET', `/runs?parentRunId=${encodeURIComponent(runId)}`)
       ).runs;
       for (const child of children.reverse()) {
         if (!childPrinted.has(child.runId)) {
           childPrinted.add(child.runId);
-          io.out(`  ↳ ${child.workflow} ${child.stack ?? ''} (run ${child.runId})`);
+          printer.add(child.startedAt, `  ↳ ${child.workflow} ${child.stack ?? ''} (run ${child.runId})`);
         }
         const childDetail = await conn.client.request<RunDetail>('GET', `/runs/${encodeURIComponent(child.runId)}`);
-        report(childDetail, printed, io, options, '    ');
+        report(childDetail, printed, printer, options, '    ');
       }
     }
-    if (detail && detail.run.status !== 'RUNNING') return detail;
+    const ended = detail !== undefined && detail.run.status !== 'RUNNING';
+    printer.flush(ended);
+    if (ended) return detail!;
     await sleep(250);
   }
 }
 
+/** The lines of what changed in a run since the last read, each at the time its event happened. */
 function report(
   d: RunDetail,
   printed: Map<string, string>,
-  io: Io,
+  printer: ProgressPrinter,
   options: { dryRun: boolean },
   indent: string,
 ): void {
-  const show = (key: string, state: string, line: string): boolean => {
+  const show = (key: string, state: string, at: string | undefined, line: string): boolean => {
     if (printed.get(key) === state) return false;
     printed.set(key, state);
-    io.out(line);
+    printer.add(at, line);
     return true;
   };
   for (const c of d.components) {
     const key = `${d.run.runId}/${c.step}/${c.component}`;
     if (c.status === 'RUNNING' && printed.has(key)) continue;
-    if (show(key, c.status, componentLine(c, indent)) && options.dryRun && c.status === 'SUCCEEDED') {
-      for (const cmd of dryRunCommands(c)) io.out(`${indent}    ${cmd}`);
-    }
+    const at = c.status === 'RUNNING' ? c.startedAt : (c.endedAt ?? c.startedAt);
+    let line = componentLine(c, indent);
+    if (options.dryRun && c.status === 'SUCCEEDED')
+      line = [line, ...dryRunCommands(c).map((cmd) => `${indent}    ${cmd}`)].join('\n');
+    show(key, c.status, at, line);
   }
-  for (const s of d.steps as StepRecord[]) show(`${d.run.runId}/step/${s.step}`, s.status, stepLine(s, indent));
+  for (const s of d.steps as StepRecord[])
+    show(`${d.run.runId}/step/${s.step}`, s.status, s.endedAt, stepLine(s, indent));
   for (const a of d.approvals)
     show(
       `${d.run.runId}/approval/${String(a.approvalId)}`,
       String(a.status),
+      String(a.decidedAt ?? a.requestedAt ?? ''),
       `${indent}? approval ${String(a.approvalId)} ${String(a.status)}: answer with tropos approve|reject ${String(a.approvalId)}`,
     );
 }
@@ -623,6 +635,7 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
         dataDir: global().dataDir,
         ...(opts.port ? { port: opts.port } : {}),
         ...(global().infraDir ? { infraDir: global().infraDir } : {}),
+        onSynthesize: (why) => io.err(`Synthesizing the app (${why})…`),
       }).catch((e: Error) => {
         throw e.name === 'InfraDirError' ? new UsageError(e.message) : e;
       });

@@ -1,13 +1,13 @@
-import { App } from 'aws-cdk-lib';
 import { PutCommand } from '@aws-sdk/lib-dynamodb';
 import { randomBytes } from 'node:crypto';
-import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { KEEP_ALIVE_MS } from './sdk';
 import { createServer, IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { parse } from 'yaml';
-import { buildApp, FEATURE_FLAGS, ROOT, synthWithinLimits } from '../app';
+import { ROOT } from '../root';
+import { synthesizedApp } from './assembly-cache';
 import type { TroposConfig } from '../config/schema';
 import { stackName } from '../domain/naming';
 import type { Environment } from '../records/environment';
@@ -44,21 +44,6 @@ function localCallbackSecret(dataDir: string): string {
   return readFileSync(file, 'utf8').trim();
 }
 
-/** Runs `fn` with the bundler's progress lines held back; they are shown only if it fails. */
-function quietly<T>(fn: () => T): T {
-  const write = process.stderr.write.bind(process.stderr);
-  const held: string[] = [];
-  process.stderr.write = ((chunk: string | Uint8Array) => held.push(String(chunk)) > 0) as typeof process.stderr.write;
-  try {
-    return fn();
-  } catch (e) {
-    write(held.join(''));
-    throw e;
-  } finally {
-    process.stderr.write = write;
-  }
-}
-
 export interface ControlPlaneOptions {
   /** Where records, builds, artifacts and the outbox are kept. @default .tropos in the working directory */
   readonly dataDir?: string;
@@ -83,6 +68,8 @@ export interface ControlPlaneOptions {
    * @default the template as synthesized
    */
   readonly alterTemplate?: (template: Template) => Template;
+  /** Told when the app is synthesized rather than taken from the kept ones (it takes seconds), and why. */
+  readonly onSynthesize?: (why: string) => void;
 }
 
 /**
@@ -99,7 +86,8 @@ export class ControlPlane {
     public readonly outbox: OutboxMessage[],
     public readonly config: TroposConfig,
     public readonly dataDir: string,
-    private readonly assemblyDir: string,
+    /** Removes the synthesized app's folder when it is this control plane's own (not a kept one). */
+    private readonly dropAssembly: () => void,
     public readonly engine: LocalEngine,
     public readonly functions: LocalFunctions,
     public readonly dynamo: LocalDynamo,
@@ -115,37 +103,25 @@ export class ControlPlane {
   public static async start(options: ControlPlaneOptions = {}): Promise<ControlPlane> {
     const dataDir = options.dataDir ?? join(process.cwd(), '.tropos');
     mkdirSync(dataDir, { recursive: true });
-    // Inside the repository, so that the function bundles find the AWS SDK in its node_modules (as Lambda
-    // finds it in the runtime); one per control plane, removed when it closes.
-    const assemblyDir = mkdtempSync(join(ROOT, '.tropos-assembly-'));
-    const { app, stack } = quietly(() =>
-      buildApp({
-        ...(options.configPath ? { configPath: options.configPath } : {}),
-        // cdk-nag runs in the tests and at `cdk synth`; not needed to run the workflows.
-        app: new App({ outdir: assemblyDir, context: { ...FEATURE_FLAGS, 'aws:cdk:enable-asset-metadata': true } }),
-        nag: false,
-      }),
-    );
-    // What AWS would refuse to deploy, the local control plane refuses to run.
-    const assembly = synthWithinLimits(app, stack);
-    const synthesized = assembly.getStackByName(stack.stackName).template as Template;
-    const template = options.alterTemplate ? options.alterTemplate(structuredClone(synthesized)) : synthesized;
-    const region = stack.region;
-    const config = stack.config;
+    // The synthesized app: kept between control planes while nothing it is made from changed (assembly-cache.ts).
+    const app = synthesizedApp({ configPath: options.configPath, onSynthesize: options.onSynthesize });
+    const assemblyDir = app.assemblyDir;
+    const template = options.alterTemplate ? options.alterTemplate(structuredClone(app.template)) : app.template;
+    const { region, config } = app;
+    const dropAssembly = () => {
+      if (!app.cached) rmSync(assemblyDir, { recursive: true, force: true });
+    };
     // Before anything starts: a wrong repository is said at once, with nothing left running.
     let infraDir: string;
     try {
       infraDir = localRepository(options, config);
     } catch (e) {
-      rmSync(assemblyDir, { recursive: true, force: true });
+      dropAssembly();
       throw e;
     }
 
     const dynamo = await startLocalDynamo(options.inMemory ? {} : { path: join(dataDir, 'dynamodb') });
-    const tables = {
-      runs: stack.getLogicalId(stack.records.runs.node.defaultChild as never),
-      environments: stack.getLogicalId(stack.records.environments.node.defaultChild as never),
-    };
+    const tables = app.tables;
     // The control plane's own clients (its tables, its seeding; an operator's tools) are marked as such.
     trustClient(dynamo.client);
     trustClient(dynamo.documents);
@@ -243,7 +219,7 @@ export class ControlPlane {
       outbox,
       config,
       dataDir,
-      assemblyDir,
+      dropAssembly,
       engine,
       functions,
       dynamo,
@@ -415,7 +391,7 @@ export class ControlPlane {
     await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
     await this.endpoint.close();
     await this.dynamo.close();
-    rmSync(this.assemblyDir, { recursive: true, force: true });
+    this.dropAssembly();
   }
 }
 
