@@ -37,7 +37,7 @@ export interface SynthesizedApp {
   /** The logical ids of the two tables (their local names). */
   readonly tables: { readonly runs: string; readonly environments: string };
   readonly assemblyDir: string;
-  /** Whether it came from the cache (the folder is shared: not the control plane's to remove). */
+  /** Whether it came from the cache (the folder is shared: a control plane runs from a copy of its own). */
   readonly cached: boolean;
 }
 
@@ -167,7 +167,7 @@ function cacheKey(configPath: string, catalogPath: string): string {
 
 /**
  * Removes kept assemblies beyond the KEEP most recently used ones, but only those not used for a day: a control
- * plane started from one (a `tropos serve` left running) runs its builds' scripts from it.
+ * plane copies its assembly from one when it starts (a copy half made is not left to fail).
  */
 function prune(keep: string): void {
   const entries = readdirSync(CACHE_DIR)

@@ -1,6 +1,15 @@
 import { PutCommand } from '@aws-sdk/lib-dynamodb';
 import { randomBytes } from 'node:crypto';
-import { appendFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  appendFileSync,
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { KEEP_ALIVE_MS } from './sdk';
 import { createServer, IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -86,7 +95,7 @@ export class ControlPlane {
     public readonly outbox: OutboxMessage[],
     public readonly config: TroposConfig,
     public readonly dataDir: string,
-    /** Removes the synthesized app's folder when it is this control plane's own (not a kept one). */
+    /** Removes this control plane's copy of the synthesized app. */
     private readonly dropAssembly: () => void,
     public readonly engine: LocalEngine,
     public readonly functions: LocalFunctions,
@@ -105,12 +114,18 @@ export class ControlPlane {
     mkdirSync(dataDir, { recursive: true });
     // The synthesized app: kept between control planes while nothing it is made from changed (assembly-cache.ts).
     const app = synthesizedApp({ configPath: options.configPath, onSynthesize: options.onSynthesize });
-    const assemblyDir = app.assemblyDir;
+    // Each control plane runs from a copy of its own (a few MB, milliseconds): the function bundles are loaded with
+    // require, and two control planes in one process (the tests) must not share a module — its SDK clients, its
+    // environment — through one path. Inside the repository, so that the bundles find the AWS SDK in its
+    // node_modules (as Lambda finds it in the runtime); removed when the control plane closes.
+    let assemblyDir = app.assemblyDir;
+    if (app.cached) {
+      assemblyDir = mkdtempSync(join(ROOT, '.tropos-assembly-'));
+      cpSync(app.assemblyDir, assemblyDir, { recursive: true });
+    }
     const template = options.alterTemplate ? options.alterTemplate(structuredClone(app.template)) : app.template;
     const { region, config } = app;
-    const dropAssembly = () => {
-      if (!app.cached) rmSync(assemblyDir, { recursive: true, force: true });
-    };
+    const dropAssembly = () => rmSync(assemblyDir, { recursive: true, force: true });
     // Before anything starts: a wrong repository is said at once, with nothing left running.
     let infraDir: string;
     try {
