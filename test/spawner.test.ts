@@ -29,6 +29,16 @@ describe('the build spawner', () => {
     expect(readFileSync(fd4, 'utf8')).toBe('A\0B\0');
   });
 
+  test('builds that end at once: their ends, read with their starts, are not lost', async () => {
+    const spawner = new Spawner();
+    const builds = await Promise.all(
+      Array.from({ length: 30 }, (_, i) =>
+        spawner.spawn({ file: 'true', args: [], cwd: dir, env: { PATH: process.env.PATH }, stdio: files(`quick${i}`) }),
+      ),
+    );
+    await Promise.all(builds.map((b) => b.ended));
+  });
+
   test('a command that cannot start is refused, not left waiting', async () => {
     const spawner = new Spawner();
     await expect(

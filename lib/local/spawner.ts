@@ -31,7 +31,10 @@ const ORPHAN_POLL_MS = 250;
 export class Spawner {
   private child: ChildProcess | undefined;
   private next = 1;
-  private readonly starting = new Map<number, { resolve: (pid: number) => void; reject: (e: Error) => void }>();
+  private readonly starting = new Map<
+    number,
+    { resolve: (pid: number) => void; reject: (e: Error) => void; ended: () => void }
+  >();
   private readonly running = new Map<number, { pid: number; resolve: () => void }>();
 
   public async spawn(req: SpawnRequest): Promise<Spawned> {
@@ -40,7 +43,7 @@ export class Spawner {
     let resolveEnd!: () => void;
     const ended = new Promise<void>((r) => (resolveEnd = r));
     const pid = await new Promise<number>((resolve, reject) => {
-      this.starting.set(id, { resolve, reject });
+      this.starting.set(id, { resolve, reject, ended: resolveEnd });
       this.ref();
       child.send({ id, ...req }, (e) => {
         if (!e) return;
@@ -49,8 +52,6 @@ export class Spawner {
         reject(e);
       });
     });
-    this.running.set(id, { pid, resolve: resolveEnd });
-    this.ref();
     return { pid, ended };
   }
 
@@ -86,7 +87,11 @@ export class Spawner {
       if (m.error !== undefined || m.pid === undefined) {
         start.reject(new Error(m.error ?? 'the build has no pid'));
         this.ref();
-      } else start.resolve(m.pid);
+      } else {
+        // Running from now: its end may come in the same read of the channel as its start, before any await resumes.
+        this.running.set(m.id, { pid: m.pid, resolve: start.ended });
+        start.resolve(m.pid);
+      }
       return;
     }
     if ('exit' in m || 'signal' in m) this.finish(m.id);
