@@ -36,7 +36,8 @@ describe('the build spawner', () => {
         spawner.spawn({ file: 'true', args: [], cwd: dir, env: { PATH: process.env.PATH }, stdio: files(`quick${i}`) }),
       ),
     );
-    await Promise.all(builds.map((b) => b.ended));
+    const ended = await Promise.all(builds.map((b) => b.ended.then(() => b.pid)));
+    expect(new Set(ended).size).toBe(30);
   });
 
   test('a command that cannot start is refused, not left waiting', async () => {
