@@ -352,6 +352,19 @@ describe('the worker pool of a terraform step (over the local DynamoDB server)',
       problems: [{ field: 'account', problem: expect.stringContaining('its vars name "dev"') }],
     });
     await expect(cg.handle({ ...base, stack: 'acme-dev-other' })).rejects.toMatchObject({ name: 'StackNotResolved' });
+    // stack=: the name the run was asked for by must still be the stack's in the repository at the run's commit.
+    await expect(cg.handle({ ...base, askedStack: 'eg-acme-renamed-dev' })).rejects.toMatchObject({
+      name: 'InvalidInput',
+      problems: [
+        {
+          field: 'stack',
+          problem: expect.stringMatching(
+            /^the repository no longer names acme-dev-testenv-01 "eg-acme-renamed-dev" \(commit abc123\): its name there is "acme-dev-testenv-01"/,
+          ),
+        },
+      ],
+    });
+    await expect(cg.handle({ ...base, askedStack: stack.stack })).resolves.toMatchObject({ commit: 'abc123' });
     await expect(
       cg.handle({ ...base, error: { Error: 'States.TaskFailed', Cause: 'the repository does not define stack x' } }),
     ).rejects.toMatchObject({

@@ -97,6 +97,45 @@ describe('the registry against the local DynamoDB server', () => {
     });
   });
 
+  test("the repository's own names of its stacks are recorded: found by name, the last name wins, never listed", async () => {
+    const seen = (name: string, environment: string) => ({
+      stack: `umbrella-prod-${environment}`,
+      name,
+      tenant: 'umbrella',
+      account: 'prod',
+      environment,
+    });
+    // Registered by an earlier run (no name then): its name is recorded all the same.
+    await registry.register({
+      ...env('x', '10.60.0.0/16', 'run-n', 'umbrella'),
+      stack: 'umbrella-prod-main',
+      account: 'prod',
+    });
+    expect(
+      await registry.recordSeen([seen('eg-umbrella-main-prd', 'main'), seen('eg-umbrella-edge-prd', 'edge')], 'run-1'),
+    ).toEqual([]);
+    expect(await registry.byName('eg-umbrella-main-prd')).toMatchObject({
+      stack: 'umbrella-prod-main',
+      account: 'prod',
+      name: 'eg-umbrella-main-prd',
+      status: 'onboarding',
+    });
+    expect(await registry.byName('eg-umbrella-edge-prd')).toMatchObject({
+      stack: 'umbrella-prod-edge',
+      name: 'eg-umbrella-edge-prd',
+      source: 'repository',
+    });
+    expect(await registry.byName('umbrella-prod-edge')).toMatchObject({ stack: 'umbrella-prod-edge' });
+    expect(await registry.byName('eg-umbrella-nowhere-prd')).toBeUndefined();
+    expect(await registry.byName('#name#eg-umbrella-main-prd')).toBeUndefined();
+    // Renamed in the repository: the new name finds it; the old one still points at it until a run checks it.
+    await registry.recordSeen([seen('acme-umbrella-main-production', 'main')], 'run-2');
+    expect(await registry.byName('acme-umbrella-main-production')).toMatchObject({ stack: 'umbrella-prod-main' });
+    const listed = (await registry.list()).map((e) => e.stack);
+    expect(listed.filter((s) => s.startsWith('umbrella-'))).toEqual(['umbrella-prod-edge', 'umbrella-prod-main']);
+    expect(listed.some((s) => s.startsWith('#'))).toBe(false);
+  });
+
   test('destroyed environments give their block back; failed and destroyed stacks may be onboarded again', async () => {
     await registry.register(env('c', '10.3.0.0/16', 'run-c'));
     await registry.update('acme-dev-c', { status: 'active' });

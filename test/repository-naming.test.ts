@@ -50,6 +50,33 @@ test("plan and apply run the stack under the name Atmos gives it; records, locks
   expect(prod.run.tier).toBe('prod');
 });
 
+test("stack= asks by the repository's name: the run is Tropos's stack, at its account's tier (prod still asks)", async () => {
+  t.scenario({ components: { vpc: { plan: { add: 1, change: 0, destroy: 0 } } } });
+  // The first test's resolves recorded every stack the repository defines, by its Atmos name too.
+  const plan = await t.run('plan-environment', { stack: 'eg-acme-testenv-01-development' });
+  expect(plan.run).toMatchObject({ status: 'SUCCEEDED', stack: 'acme-dev-testenv-01', tier: 'dev' });
+  expect(plan.run.resolved?.name).toBe('eg-acme-testenv-01-development');
+
+  // prod by its name: the lock, the records and the approval are prod's, as if asked by tenant/account/environment.
+  const started = await t.post('/runs', { workflow: 'apply-environment', input: { stack: 'eg-acme-main-prod' } });
+  expect(started.status).toBe(202);
+  const runId = String(started.body.runId);
+  const waiting = await t.waitFor(runId, (d) => d.approvals.length > 0 || d.run.status !== 'RUNNING');
+  expect(waiting.run).toMatchObject({ status: 'RUNNING', stack: 'acme-prod-main', tier: 'prod' });
+  expect(waiting.approvals[0]).toMatchObject({ status: 'PENDING', stack: 'acme-prod-main' });
+  const byCoordinates = await t.post('/runs', { workflow: 'apply-environment', input: PROD });
+  const second = await t.waitFor(String(byCoordinates.body.runId));
+  expect(second.run).toMatchObject({ status: 'FAILED', error: 'StackLocked' });
+  await t.post(`/approvals/${runId}.approve`, { decision: 'reject', comment: 'not now' });
+  expect((await t.waitFor(runId)).run.status).toBe('FAILED');
+  expect(t.calls().filter((c) => c.sub === 'apply')).toEqual([]);
+
+  // A name no resolve has read is refused before anything starts, naming the field.
+  const unknown = await t.post('/runs', { workflow: 'plan-environment', input: { stack: 'eg-acme-nowhere-prod' } });
+  expect(unknown.status).toBe(400);
+  expect(JSON.stringify(unknown.body)).toContain('"field":"stack"');
+});
+
 test("a stack is only the account's whose stage it carries: the same environment under another account is not defined", async () => {
   t.scenario({});
   const d = await t.run('plan-environment', { ...DEV, account: 'staging' });

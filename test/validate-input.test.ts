@@ -238,7 +238,7 @@ describe('validate-input core', () => {
       [
         'unknown key',
         { tenant: 'acme', account: 'dev', environment: 'testenv-01', enviroment: 'x' },
-        [/^enviroment: is not an input of apply-environment; allowed: tenant, account, environment, fromStep/],
+        [/^enviroment: is not an input of apply-environment; allowed: tenant, account, environment, stack, fromStep/],
       ],
       [
         'a non-string value',
@@ -371,6 +371,100 @@ describe('validate-input core', () => {
         expect.stringMatching(/^component: "v p" is not allowed: a component of the stack in the repository/),
       ]);
       expect(await problems(request({ ...base, operation: 'list' }, [], stateOps))).toEqual([]);
+    });
+  });
+
+  describe('stack= asks for a stack by its name in the repository', () => {
+    // What recordSeen leaves after a resolve read an Atmos repository named {namespace}-{tenant}-{environment}-{stage}.
+    const named = new MemoryRegistry([
+      environment('acme-dev-testenv-01', { name: 'eg-acme-testenv-01-development', source: 'repository' }),
+      environment('acme-prod-main', { name: 'eg-acme-main-prd', tier: '', source: 'repository' }),
+      environment('acme-dev-gone', { name: 'eg-acme-gone-development', status: 'destroyed' }),
+    ]);
+    const fields = async (input: unknown, workflow = spec(), checks: Check[] = []) => {
+      try {
+        await validateInput(request(input, checks, workflow), settings, named);
+      } catch (e) {
+        if (e instanceof InvalidInputError) return e.problems.map((p) => `${p.field}: ${p.problem}`);
+        throw e;
+      }
+      return [];
+    };
+
+    test("fills tenant, account and environment from the registry; the tier is the account's, from the configuration", async () => {
+      const prod = await validateInput(request({ stack: 'eg-acme-main-prd' }), settings, named);
+      expect(prod.context).toMatchObject({
+        stack: 'acme-prod-main',
+        tenant: 'acme',
+        account: 'prod',
+        environment: 'main',
+        tier: 'prod',
+        approvalPolicy: settings.tiers.prod!.approval,
+        askedStack: 'eg-acme-main-prd',
+      });
+      expect(prod.input).toMatchObject({
+        tenant: 'acme',
+        account: 'prod',
+        environment: 'main',
+        stack: 'eg-acme-main-prd',
+      });
+      // Tropos's own name is a name too; the coordinates may be given beside the name when they agree (the API
+      // starts the run with its validated input, which has both).
+      const own = await validateInput(request({ stack: ' acme-dev-testenv-01 ' }), settings, named);
+      expect(own.context).toMatchObject({
+        stack: 'acme-dev-testenv-01',
+        tier: 'dev',
+        askedStack: 'acme-dev-testenv-01',
+      });
+      const both = await validateInput(
+        request({ stack: 'eg-acme-main-prd', tenant: 'acme', account: 'prod', environment: 'main' }),
+        settings,
+        named,
+      );
+      expect(both.context.stack).toBe('acme-prod-main');
+    });
+
+    test('an unknown, destroyed or malformed name is refused on the stack field alone', async () => {
+      expect(await fields({ stack: 'eg-acme-nowhere-prd' })).toEqual([
+        expect.stringMatching(
+          /^stack: "eg-acme-nowhere-prd" is not a stack Tropos has read from the repository: .*drift-sweep.*or ask by tenant, account and environment$/,
+        ),
+      ]);
+      expect(await fields({ stack: 'eg-acme-gone-development' })).toEqual([
+        expect.stringMatching(/^stack: "eg-acme-gone-development" is not a stack Tropos has read/),
+      ]);
+      expect(await fields({ stack: '-s eg' })).toEqual([
+        expect.stringMatching(/^stack: "-s eg" is not allowed: a stack name of the repository/),
+      ]);
+      expect(await fields({ stack: 42 })).toEqual([expect.stringMatching(/^stack: 42 is not allowed/)]);
+    });
+
+    test("coordinates that are not the stack's are refused, naming each", async () => {
+      expect(await fields({ stack: 'eg-acme-main-prd', account: 'dev' })).toEqual([
+        'account: "dev" is not the account of stack eg-acme-main-prd ("prod"); give stack or the account, or both alike',
+      ]);
+    });
+
+    test('without stack or coordinates the answer says both ways', async () => {
+      expect(await fields({})).toEqual([
+        expect.stringMatching(/^tenant: is required: .*\(or stack=<the stack's name in the repository>\)$/),
+        expect.stringMatching(/^account: is required: /),
+        expect.stringMatching(/^environment: is required: /),
+      ]);
+    });
+
+    test('onboarding names a new environment by its coordinates; a workflow without a stack takes no stack', async () => {
+      expect(await fields({ stack: 'eg-acme-main-prd', vpc_cidr: '10.99.0.0/16' }, onboard, onboardChecks)).toEqual(
+        expect.arrayContaining([
+          expect.stringMatching(
+            /^stack: onboard-environment takes a new environment's tenant, account and environment, not a stack/,
+          ),
+        ]),
+      );
+      const lint = spec({ name: 'lint', required: [], mutating: false });
+      expect(await fields({ stack: 'eg-acme-main-prd' }, lint)).toEqual([
+        expect.stringMatching(/^stack: is not an input of lint; allowed: fromStep/),
+      ]);
     });
   });
 });

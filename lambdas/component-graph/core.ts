@@ -46,6 +46,8 @@ export interface ResolvedRequest {
   /** The stack and account the run's input named (validated). */
   readonly stack: string;
   readonly account: string;
+  /** `stack=`: the name in the repository the run was asked for by ('' or absent when asked by coordinates). */
+  readonly askedStack?: string | undefined;
   /** `components=` of the input, expanded ("vpc,iam"), or null for the whole stack. */
   readonly asked: string | null;
   /** `component=` of the input, or null. */
@@ -240,6 +242,12 @@ export class ComponentGraph {
     const names = stack.components.map((c) => c.name);
     const fields: FieldProblem[] = [];
     const where = `${req.stack} (commit ${stack.commit.slice(0, 12)})`;
+    const repositoryName = stack.name ?? stack.stack;
+    if (req.askedStack && req.askedStack !== repositoryName && req.askedStack !== stack.stack)
+      fields.push({
+        field: 'stack',
+        problem: `the repository no longer names ${req.stack} "${req.askedStack}" (commit ${stack.commit.slice(0, 12)}): its name there is "${repositoryName}"; ask for it by that name (or by tenant, account and environment)`,
+      });
     if (stack.account && req.account && stack.account !== req.account)
       fields.push({
         field: 'account',

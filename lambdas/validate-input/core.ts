@@ -8,6 +8,8 @@ import {
   ParameterRule,
   RESERVED_KEYS,
   REQUESTED_BY,
+  STACK_INPUT,
+  takesStackName,
   TICKET_ID,
 } from '../../lib/domain/inputs';
 import { effectiveTier, tierProblem, type TierPolicy } from '../../lib/domain/tiers';
@@ -92,6 +94,8 @@ export interface RunContext {
   readonly parentRunId: string;
   /** The commit a child works on (its parent's, handed over); '' for a run of its own (its ref's tip). */
   readonly commit: string;
+  /** `stack=`: the stack's name in the repository the run was asked for by ('' when asked by its coordinates). */
+  readonly askedStack: string;
 }
 
 export interface ValidateResult {
@@ -130,13 +134,20 @@ export async function validateInput(
     ]);
   }
   const raw = req.input as Record<string, unknown>;
+  const byName = takesStackName(wf.inputs.required, req.checks);
+  const accepted = [...declared, ...(byName ? [STACK_INPUT.name] : []), ...RESERVED_KEYS];
 
   // Unknown keys: a typo must not be silently ignored.
   for (const key of Object.keys(raw)) {
     if ((INTERNAL_KEYS as readonly string[]).includes(key))
       bad(key, 'is set by Tropos for the runs a run starts, never by input; leave it out');
-    else if (!declared.includes(key) && !(RESERVED_KEYS as readonly string[]).includes(key) && !SFN_KEYS.has(key)) {
-      bad(key, `is not an input of ${wf.name}; allowed: ${[...declared, ...RESERVED_KEYS].join(', ')}`);
+    else if (key === STACK_INPUT.name && !byName && declared.includes('tenant'))
+      bad(
+        key,
+        `${wf.name} takes a new environment's tenant, account and environment, not a stack of the repository; allowed: ${accepted.join(', ')}`,
+      );
+    else if (!accepted.includes(key) && !SFN_KEYS.has(key)) {
+      bad(key, `is not an input of ${wf.name}; allowed: ${accepted.join(', ')}`);
     }
   }
 
@@ -161,12 +172,19 @@ export async function validateInput(
     }
     values[name] = s;
   }
+  // `stack=`: the coordinates of the stack the repository names so, from the registry.
+  const askedStack = byName ? await coordinatesOfStack(raw[STACK_INPUT.name], values, registry, bad) : '';
   for (const [name, d] of Object.entries(wf.inputs.defaults)) {
     if (values[name] === null) values[name] = 'ref' in d ? (values[d.ref] ?? null) : d.value;
   }
   for (const name of wf.inputs.required) {
+    const coordinate = byName && (STACK_INPUT.coordinates as readonly string[]).includes(name);
+    if (coordinate && problems.some((p) => p.field === STACK_INPUT.name)) continue;
     if (values[name] === null && !problems.some((p) => p.field === name)) {
-      bad(name, `is required: ${describeRule(name)}`);
+      bad(
+        name,
+        `is required: ${describeRule(name)}${coordinate ? ` (or ${STACK_INPUT.name}=<the stack's name in the repository>)` : ''}`,
+      );
     }
   }
   for (const [condition, names] of Object.entries(wf.inputs.requiredWhen)) {
@@ -324,7 +342,7 @@ export async function validateInput(
     region,
     awsAccountId: settings.awsAccountId ?? '',
   };
-  const input: Record<string, unknown> = { ...values };
+  const input: Record<string, unknown> = { ...values, ...(askedStack ? { [STACK_INPUT.name]: askedStack } : {}) };
   input.dryRun = dryRunAsked(dryRun);
   for (const key of ['fromStep', 'requestedBy', 'ticketId', 'callbackUrl'] as const)
     input[key] = typeof raw[key] === 'string' ? raw[key] : null;
@@ -358,9 +376,50 @@ export async function validateInput(
       parentRunId: origin.parentRunId ?? '',
       // A child's: its parent's commit, which its Resolve stack checks out ('' for a run of its own: the ref's tip).
       commit: origin.commit ?? '',
+      askedStack,
     },
     results: {},
   };
+}
+
+/**
+ * `stack=<name>`: fills tenant, account and environment from the registry's record of the stack the repository
+ * names so (or of Tropos's own name). Coordinates given beside it must be the stack's. Returns the name ('' when
+ * not asked, or refused).
+ */
+async function coordinatesOfStack(
+  value: unknown,
+  values: Record<string, string | null>,
+  registry: EnvironmentReader,
+  bad: (field: string, problem: string) => void,
+): Promise<string> {
+  if (value === undefined || value === null || value === '') return '';
+  const name = typeof value === 'string' ? value.trim() : '';
+  if (!STACK_INPUT.pattern.test(name)) {
+    bad(STACK_INPUT.name, `${JSON.stringify(value)} is not allowed: ${STACK_INPUT.allowed}`);
+    return '';
+  }
+  const env = await registry.byName(name);
+  if (!env || env.status === 'destroyed') {
+    bad(
+      STACK_INPUT.name,
+      `"${name}" is not a stack Tropos has read from the repository: a stack is known by its name once a drift sweep or a run of any stack of the repository has read it (tropos drift-sweep; tropos envs lists them); or ask by tenant, account and environment`,
+    );
+    return '';
+  }
+  let ok = true;
+  for (const c of STACK_INPUT.coordinates) {
+    const given = values[c];
+    if (given !== null && given !== undefined && given !== env[c]) {
+      bad(
+        c,
+        `"${given}" is not the ${c} of stack ${name} ("${env[c]}"); give ${STACK_INPUT.name} or the ${c}, or both alike`,
+      );
+      ok = false;
+    }
+    values[c] = env[c];
+  }
+  return ok ? name : '';
 }
 
 /**

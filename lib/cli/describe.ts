@@ -1,4 +1,4 @@
-import { isParameterName, PARAMETERS, ParameterRule } from '../domain/inputs';
+import { isParameterName, PARAMETERS, ParameterRule, STACK_INPUT, takesStackName } from '../domain/inputs';
 import type { Catalog } from '../workflow/catalog';
 import { exampleInput } from '../workflow/describe';
 import { componentSelection, Workflow } from '../workflow/load';
@@ -67,6 +67,12 @@ export function describeWorkflow(wf: Workflow, catalog: Catalog): string {
     'Inputs:',
     ...wf.inputs.required.map((n) => param(n, true)),
     ...wf.inputs.optional.map((n) => param(n, false)),
+    ...(takesStackName(
+      wf.inputs.required,
+      wf.steps.flatMap((s) => (s.kind === 'validate' ? s.checks : [])),
+    )
+      ? [`  ${STACK_INPUT.name.padEnd(20)} optional  ${STACK_INPUT.description} (${STACK_INPUT.allowed})`]
+      : []),
     ...Object.entries(wf.inputs.requiredWhen).map(([cond, names]) => `  (${names.join(', ')} required when ${cond})`),
     '  fromStep, dryRun, requestedBy, ticketId, callbackUrl: any workflow',
     '',

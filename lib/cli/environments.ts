@@ -26,11 +26,20 @@ function driftText(e: Pick<EnvironmentView, 'lastDrift' | 'failure' | 'status'>)
 /** The environments as a table, with a count line. */
 export function environmentsTable(envs: readonly EnvironmentView[]): string {
   if (envs.length === 0) return 'no environments';
-  const rows = envs.map((e) => [e.stack, e.status, e.vpcCidr ?? '-', e.tier, driftText(e)]);
+  // The repository's own names, when it names its stacks otherwise (stack=<name> asks for one by it).
+  const named = envs.some((e) => e.name);
+  const rows = envs.map((e) => [
+    e.stack,
+    ...(named ? [e.name ?? '-'] : []),
+    e.status,
+    e.vpcCidr ?? '-',
+    e.tier,
+    driftText(e),
+  ]);
   const drifted = envs.filter((e) => (e.lastDrift?.drifted.length ?? 0) > 0).length;
   const unchecked = envs.filter((e) => e.status === 'active' && !e.lastDrift).length;
   return [
-    ...columns(['STACK', 'STATUS', 'CIDR', 'TIER', 'DRIFT'], rows),
+    ...columns(['STACK', ...(named ? ['NAME IN REPOSITORY'] : []), 'STATUS', 'CIDR', 'TIER', 'DRIFT'], rows),
     '',
     `${envs.length} environment${envs.length === 1 ? '' : 's'}; ${drifted} drifted at their last check; ${unchecked} active never checked`,
   ].join('\n');

@@ -460,6 +460,7 @@ export class WorkflowCompiler {
           'runId.$': '$$.Execution.Name',
           'stack.$': '$.context.stack',
           'account.$': '$.context.account',
+          'askedStack.$': '$.context.askedStack',
           'asked.$': '$.context.asked',
           'component.$': '$.context.component',
           'dryRun.$': '$.context.dryRun',

@@ -148,6 +148,29 @@ export type ReservedKey = (typeof RESERVED_KEYS)[number];
  */
 export const INTERNAL_KEYS = ['parentRunId', 'lockOwner'] as const;
 
+/**
+ * `stack=`: a stack asked for by its name in the repository (Atmos's own naming, like `eg-acme-main-prd`), instead
+ * of `tenant`, `account` and `environment`. Any workflow that takes those three takes it, except onboarding (a new
+ * environment is not in the repository yet). The name is looked up in the registry, where every stack a run or a
+ * drift sweep read from the repository is recorded; the run's resolve then checks the repository still names it so.
+ */
+export const STACK_INPUT = {
+  name: 'stack',
+  coordinates: ['tenant', 'account', 'environment'],
+  pattern: /^[A-Za-z0-9][A-Za-z0-9_./-]{0,127}$/,
+  description:
+    "The stack by the repository's own name, instead of tenant, account and environment (a stack a run or a drift sweep has read from the repository)",
+  allowed: 'a stack name of the repository (letters, digits, _ . / -), like eg-acme-main-prd',
+} as const;
+
+/**
+ * Whether a workflow takes `stack=`: it requires tenant, account and environment of a stack that exists already
+ * (not onboarding's `stack-not-registered` check).
+ */
+export function takesStackName(required: readonly string[], checks: readonly string[]): boolean {
+  return STACK_INPUT.coordinates.every((c) => required.includes(c)) && !checks.includes('stack-not-registered');
+}
+
 /** A self-declared requester: printable text (no control, format or unassigned characters), 1-256 characters. */
 export const REQUESTED_BY = /^[^\p{C}]{1,256}$/u;
 

@@ -35,6 +35,16 @@ export class EnvironmentStore implements EnvironmentReader {
     return out.Item as Environment | undefined;
   }
 
+  public async byName(name: string): Promise<Environment | undefined> {
+    const own = await this.get(name);
+    if (own || name.length > MAX_KEY_LENGTH) return own;
+    const out = await this.db.send(
+      new GetCommand({ TableName: this.tableName, Key: { stack: REGISTRY_KEYS.name(name) }, ConsistentRead: true }),
+    );
+    const target: unknown = out.Item?.target;
+    return typeof target === 'string' ? this.get(target) : undefined;
+  }
+
   public async listByTenant(tenant: string): Promise<Environment[]> {
     if (tenant.length > MAX_KEY_LENGTH) return [];
     const items: Environment[] = [];
@@ -185,12 +195,25 @@ export class EnvironmentWriter extends EnvironmentStore {
    * The stacks the repository defines (every run's resolve reads them all). A stack Tropos has no record of is
    * registered `active` (source `repository`) with the network block its vars give, allocated — so that no
    * onboarding is ever given a block an existing stack uses. A registered stack (whatever its status) is left as
-   * it is. Returns what could not be recorded, and why (a block that overlaps one held already, say).
+   * it is. Each stack's own name in the repository is recorded for it (a run may ask for it by that name: the
+   * name the repository gave it last wins). Returns what could not be recorded, and why (a block that overlaps one
+   * held already, say).
    */
   public async recordSeen(stacks: readonly SeenStack[], runId: string): Promise<string[]> {
     const problems: string[] = [];
     for (const s of stacks) {
-      if (!s.tenant || !s.account || !s.environment || (await this.get(s.stack))) continue;
+      if (!s.tenant || !s.account || !s.environment) continue;
+      if (s.name && s.name !== s.stack && s.name.length <= MAX_KEY_LENGTH)
+        await this.db.send(
+          new PutCommand({
+            TableName: this.tableName,
+            Item: { stack: REGISTRY_KEYS.name(s.name), target: s.stack, runId, updatedAt: new Date().toISOString() },
+          }),
+        );
+      const known = await this.get(s.stack);
+      const name = s.name && s.name !== s.stack ? s.name : undefined;
+      if (known && name && known.name !== name) await this.update(s.stack, { name });
+      if (known) continue;
       const cidr = s.vpcCidr && parseCidr(s.vpcCidr).ok ? s.vpcCidr : undefined;
       if (s.vpcCidr && !cidr) problems.push(`${s.stack}: vpc_cidr "${s.vpcCidr}" is not a CIDR block; not allocated`);
       const at = new Date().toISOString();
@@ -204,6 +227,7 @@ export class EnvironmentWriter extends EnvironmentStore {
         vpcCidr: cidr,
         status: 'active',
         source: 'repository',
+        name,
         runId,
         createdAt: at,
         updatedAt: at,

@@ -23,6 +23,8 @@ export interface Environment {
   readonly status: EnvironmentStatus;
   /** How Tropos came to know it: onboarded through Tropos, or found defined in the repository. */
   readonly source?: 'onboarding' | 'repository' | undefined;
+  /** Its name in the repository, when not Tropos's (Atmos's own naming): a run may ask for it by this name. */
+  readonly name?: string | undefined;
   /** The catalog components this stack uses; absent → the catalog's `environment` set. */
   readonly components?: readonly string[] | undefined;
   readonly tags?: Readonly<Record<string, string>> | undefined;
@@ -43,6 +45,8 @@ export const HOLDING_STATUSES: readonly EnvironmentStatus[] = ['onboarding', 'ac
 /** Reads of the registry that validators need. */
 export interface EnvironmentReader {
   get(stack: string): Promise<Environment | undefined>;
+  /** The stack the repository names so (its own naming, as a run's resolve last read it), or Tropos's name. */
+  byName(name: string): Promise<Environment | undefined>;
   listByTenant(tenant: string): Promise<Environment[]>;
 }
 
@@ -57,6 +61,8 @@ export const REGISTRY_KEYS = {
   ticket: (ticketId: string) => `#ticket#${ticketId}`,
   /** Which caller a ticket belongs to: the first that used it (POST /runs or POST /environments). */
   ticketOwner: (ticketId: string) => `#ticket-owner#${ticketId}`,
+  /** A stack's name in the repository (when not Tropos's) → Tropos's name of it, in `target`. */
+  name: (name: string) => `#name#${name}`,
   isEnvironment: (key: string) => !key.startsWith('#'),
 } as const;
 

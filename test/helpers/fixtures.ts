@@ -19,6 +19,9 @@ export class MemoryRegistry implements EnvironmentReader {
   public async get(stack: string) {
     return this.envs.find((e) => e.stack === stack);
   }
+  public async byName(name: string) {
+    return this.envs.find((e) => e.stack === name) ?? this.envs.find((e) => e.name === name);
+  }
   public async listByTenant(tenant: string) {
     return this.envs.filter((e) => e.tenant === tenant);
   }
