@@ -28,7 +28,12 @@ export function cloudLogReader(codebuild: CodeBuildClient, logs: CloudWatchLogsC
     const build = (await codebuild.send(new BatchGetBuildsCommand({ ids: [buildId] }))).builds?.[0];
     const group = build?.logs?.groupName;
     const stream = build?.logs?.streamName;
-    if (!build || !group || !stream) throw new HttpError(404, 'NotFound', `build ${buildId} has no log (yet)`);
+    if (!build) throw new HttpError(404, 'NotFound', `no build ${buildId}`);
+    if (!group || !stream) {
+      // Queued or provisioning: CodeBuild names the stream once the build runs. A follower waits for it.
+      if (build.buildStatus === 'IN_PROGRESS') return { lines: [], nextToken: nextToken ?? '', complete: false };
+      throw new HttpError(404, 'NotFound', `build ${buildId} has no log`);
+    }
     const out = await logs.send(
       new GetLogEventsCommand({
         logGroupName: group,
@@ -61,6 +66,23 @@ export async function runLog(runId: string, req: ApiRequest, deps: ApiDeps): Pro
         : candidates.length === 1
           ? candidates[0]
           : undefined;
+  // Named, and dispatched, but its build's start not recorded yet (the build's first event is on its way).
+  const starting = component
+    ? detail.components.filter((c) => c.component === component && (!step || c.step === step)).at(-1)
+    : undefined;
+  if (!chosen && starting?.status === 'RUNNING')
+    return {
+      statusCode: 200,
+      body: {
+        runId,
+        step: starting.step,
+        component,
+        status: starting.status,
+        lines: [],
+        nextToken: nextToken ?? '',
+        complete: false,
+      },
+    };
   if (!chosen) {
     const builds = built.map((c) => `${c.step}/${c.component}`);
     throw new HttpError(
@@ -72,7 +94,7 @@ export async function runLog(runId: string, req: ApiRequest, deps: ApiDeps): Pro
       {
         problems: [
           {
-            field: component ? 'component' : 'component',
+            field: 'component',
             problem: `allowed: ${[...new Set(built.map((c) => c.component))].join(', ')}`,
           },
         ],
