@@ -78,3 +78,40 @@ test('killed mid-apply: the applies run to their end, are adopted onto the recor
   expect(free.status).toBe(404);
   await second.kill();
 }, 400_000);
+
+test('Ctrl-C (SIGINT) mid-apply: serve stops its runs as an operator would; the applies end, then it exits', async () => {
+  const scenario = join(f.dir, 'ctrl-c.sh');
+  writeFileSync(scenario, 'APPLY_SECONDS_default=4\n');
+  const log = join(f.dir, 'ctrl-c.jsonl');
+  const env = { TROPOS_FAKE_TF_SH: scenario, TROPOS_FAKE_TF_LOG: log };
+  const first = await f.serve(env);
+  const started = await f.call(first.url, 'POST', '/runs', { workflow: 'apply-environment', input: DEV });
+  const runId = String(started.body.runId);
+  await f.waitFor(first.url, runId, (d) => d.components.some((c) => c.step === 'apply' && c.status === 'RUNNING'));
+  first.child.kill('SIGINT');
+  expect(await first.exited()).toBe(0);
+  expect(first.output()).toContain('stopping 1 run(s): nothing new starts; builds in flight end first');
+
+  const second = await f.serve(env);
+  const d = await f.waitFor(second.url, runId, (x) => x.run.status !== 'RUNNING');
+  expect(d.run).toMatchObject({
+    status: 'ABORTED',
+    error: 'RunStopped',
+    cause: expect.stringMatching(/^stopped by local:\S+: tropos serve was stopped \(Ctrl-C\)$/),
+  });
+  // Every apply that started ran to its end before serve exited, and is on the records: none was interrupted.
+  const applies = readFileSync(log, 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as { sub: string; run?: string; build?: string; component: string })
+    .filter((c) => c.sub === 'apply' && c.run === runId);
+  expect(applies.length).toBeGreaterThan(0);
+  for (const a of applies)
+    expect(d.components.find((c) => c.buildId === a.build)).toMatchObject({
+      component: a.component,
+      status: 'SUCCEEDED',
+    });
+  expect(d.components.filter((c) => c.status === 'RUNNING')).toEqual([]);
+  expect((await f.call(second.url, 'POST', '/stacks/acme-dev-testenv-01/unlock', { reason: 'test' })).status).toBe(404);
+  await second.kill();
+}, 400_000);

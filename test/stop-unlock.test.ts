@@ -89,6 +89,39 @@ describe('POST /runs/{id}/stop', () => {
     expect(d.components.find((c) => c.step === 'plan')).toMatchObject({ status: 'SUCCEEDED' });
   }, 120_000);
 
+  test("a run whose child run is applying (promote's dev stage): the stop reaches the child, whose apply ends; nothing new starts", async () => {
+    t.scenario({ default: { applySeconds: 0.1 }, components: { backend: { applySeconds: 3 } } });
+    const runId = await start('promote', { tenant: 'acme', environment: 'main', source_environment: 'testenv-01' });
+    const childId = `${runId}-dev`;
+    const during = await t.waitFor(childId, (d) => applying(d).length > 0 || d.run.status !== 'RUNNING', 60_000);
+    expect(applying(during).map((c) => c.component)).toEqual(['backend']);
+    const stop = await t.post(`/runs/${runId}/stop`, { reason: 'freeze' });
+    expect(stop.status).toBe(202);
+    expect(stop.body).toMatchObject({ status: 'STOPPING', children: [childId] });
+
+    const child = await t.waitFor(childId, undefined, 60_000);
+    expect(child.run).toMatchObject({
+      status: 'ABORTED',
+      stopRequested: { reason: `parent run ${runId} stopped: freeze` },
+    });
+    // The apply in flight ran to its end (it was not killed with its execution) and is on the records.
+    expect(child.components.find((c) => c.step === 'apply' && c.component === 'backend')).toMatchObject({
+      status: 'SUCCEEDED',
+    });
+    const parent = await t.waitFor(runId, undefined, 60_000);
+    expect(['ABORTED', 'FAILED']).toContain(parent.run.status);
+    expect(parent.run.stopRequested).toMatchObject({ reason: 'freeze' });
+    // Nothing new: no other apply, no staging or prod stage.
+    expect(
+      t
+        .calls()
+        .filter((c) => c.sub === 'apply')
+        .map((c) => c.component),
+    ).toEqual(['backend']);
+    expect((await t.get(`/runs/${runId}-staging`)).status).toBe(404);
+    expect(await lockOf('acme-dev-testenv-01')).toBeUndefined();
+  }, 120_000);
+
   test('while it waits for approval (no build in flight): stopped at once; an ended run cannot be stopped', async () => {
     t.scenario({});
     const runId = await start('apply-environment', PROD);

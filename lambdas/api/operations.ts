@@ -3,7 +3,7 @@
  * concern (who, why, when), and neither kills a build in flight: terraform is never interrupted mid-apply.
  */
 import { NO_CHANGES, NOT_ASKED, NOT_IN_STACK, REPOSITORY } from '../component-graph/core';
-import type { RunDetail } from '../../lib/records/run';
+import type { Run, RunDetail } from '../../lib/records/run';
 import type { WorkflowSpec } from '../../lib/workflow/spec';
 import { startValidated, type ApiDeps } from './core';
 import { ApiRequest, ApiResponse, HttpError, jsonBody, refuseProblems } from './http';
@@ -27,9 +27,11 @@ function reasonOf(body: Record<string, unknown>, allowed: readonly string[], wha
 }
 
 /**
- * POST /runs/{id}/stop: nothing new starts. With no build in flight the execution is stopped at once (ABORTED);
- * otherwise the run is marked, its worker pools hand out nothing more, and the last build in flight to end stops
- * the execution — the answer is 202 with those builds.
+ * POST /runs/{id}/stop: nothing new starts. With no build in flight and no run of its own running, the execution is
+ * stopped at once (ABORTED); otherwise the run is marked, its worker pools hand out nothing more, and the last build
+ * in flight to end stops the execution — the answer is 202 with those builds. The runs it started that still run
+ * (promote's stages, onboarding's deploy) are stopped the same way first, with the reason: stopping the parent's
+ * execution would stop theirs, and their builds with it, so the parent is stopped only once they have ended.
  */
 export async function stopRun(runId: string, req: ApiRequest, deps: ApiDeps): Promise<ApiResponse> {
   const reason = reasonOf(jsonBody(req), ['reason'], 'a stop');
@@ -38,9 +40,8 @@ export async function stopRun(runId: string, req: ApiRequest, deps: ApiDeps): Pr
   if (run.status !== 'RUNNING') throw new HttpError(409, 'RunEnded', `run ${runId} has ended already (${run.status})`);
   const at = (deps.now ?? (() => new Date()))().toISOString();
   const stopRequested = { by: req.identity, reason, at };
-  await deps.runs.recordStart(runId, { stopRequested });
-  const inFlight = await deps.runs.inFlight(runId);
-  if (inFlight.length > 0)
+  const { inFlight, children } = await requestStop(run, stopRequested, deps);
+  if (inFlight.length > 0 || children.length > 0)
     return {
       statusCode: 202,
       body: {
@@ -48,11 +49,37 @@ export async function stopRun(runId: string, req: ApiRequest, deps: ApiDeps): Pr
         status: 'STOPPING',
         stopRequested,
         inFlight,
-        message: `nothing new starts; ${inFlight.length} build(s) in flight end first (${inFlight.map((b) => `${b.step}/${b.component}`).join(', ')}), then the run is stopped`,
+        children,
+        message: `nothing new starts; ${[
+          ...(inFlight.length > 0
+            ? [
+                `${inFlight.length} build(s) in flight end first (${inFlight.map((b) => `${b.step}/${b.component}`).join(', ')})`,
+              ]
+            : []),
+          ...(children.length > 0 ? [`the run(s) it started stop first (${children.join(', ')})`] : []),
+        ].join('; ')}, then the run is stopped`,
       },
     };
-  await deps.stopExecution(run.executionArn, 'RunStopped', `stopped by ${req.identity}: ${reason}`);
   return { statusCode: 200, body: { runId, status: 'ABORTED', stopRequested } };
+}
+
+/** Marks a run stopping, and the runs it started that still run; stops each whose builds and runs have all ended. */
+async function requestStop(
+  run: Run,
+  stopRequested: NonNullable<Run['stopRequested']>,
+  deps: ApiDeps,
+): Promise<{ inFlight: { step: string; component: string }[]; children: string[] }> {
+  await deps.runs.recordStart(run.runId, { stopRequested });
+  const children: string[] = [];
+  const childStop = { ...stopRequested, reason: `parent run ${run.runId} stopped: ${stopRequested.reason}` };
+  for (const child of await deps.runs.listRuns({ parentRunId: run.runId, status: 'RUNNING', limit: 1000 })) {
+    const busy = await requestStop(child, childStop, deps);
+    if (busy.inFlight.length > 0 || busy.children.length > 0) children.push(child.runId);
+  }
+  const inFlight = await deps.runs.inFlight(run.runId);
+  if (inFlight.length === 0 && children.length === 0)
+    await deps.stopExecution(run.executionArn, 'RunStopped', `stopped by ${stopRequested.by}: ${stopRequested.reason}`);
+  return { inFlight, children };
 }
 
 /**

@@ -52,14 +52,16 @@ export interface LedgerDeps {
 }
 
 /**
- * A run an operator asked to stop ends once no build of it is in flight: whichever build ends last — a worker
- * pool's (the scheduler sees it too) or a step's single build — stops the execution here.
+ * A run an operator asked to stop ends once no build of it is in flight and no run it started still runs: whichever
+ * ends last — a worker pool's build (the scheduler sees it too), a step's single build, or a child run — stops the
+ * execution here.
  */
 async function stopIfStopping(runId: string, deps: LedgerDeps): Promise<void> {
   if (!deps.stopExecution) return;
   const run = await deps.runs.getRun(runId);
   if (!run?.stopRequested || run.status !== 'RUNNING' || !run.executionArn) return;
   if ((await deps.runs.inFlight(runId)).length > 0) return;
+  if ((await deps.runs.listRuns({ parentRunId: runId, status: 'RUNNING', limit: 1 })).length > 0) return;
   await deps.stopExecution(
     run.executionArn,
     'RunStopped',
@@ -104,6 +106,8 @@ export async function recordStateChange(
     }
     await runs.recordRun(change);
     const run: Run = { ...started, ...change };
+    // A child that ended may be the last thing a stopping parent waited for.
+    if (run.parentRunId) await stopIfStopping(run.parentRunId, deps);
     // An onboarding that did not succeed leaves its environment `failed` with the reason, and its CIDR free.
     // Here, not in the workflow: an aborted or timed-out run runs no more states, but its end event still comes.
     if (run.workflow === ONBOARD_WORKFLOW && run.status !== 'SUCCEEDED' && stack)

@@ -6,7 +6,19 @@ import type { ApprovalView } from '../records/approval-store';
 import type { ComponentRecord, Run, RunDetail, StepRecord } from '../records/run';
 import { Catalog } from '../workflow/catalog';
 import { loadWorkflows, Workflow } from '../workflow/load';
-import { announceServer, ApiError, connect, Connection, runRecord, sleep, UsageError, withdrawServer } from './client';
+import {
+  announceServer,
+  ApiClient,
+  ApiError,
+  connect,
+  Connection,
+  localUser,
+  runRecord,
+  sleep,
+  UsageError,
+  withdrawServer,
+} from './client';
+import { drainRuns } from './drain';
 import { CredentialsError } from './sigv4';
 import { describeWorkflow, dotGraph, mermaidGraph } from './describe';
 import { driftSweep, EnvironmentView, environmentsTable, sweepSummary } from './environments';
@@ -24,7 +36,7 @@ import {
 } from './format';
 
 /** Exit codes: 0 success, 1 the run failed, 2 bad usage. */
-export const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
+export const EXIT = { ok: 0, failed: 1, usage: 2, interrupted: 130 } as const;
 
 interface Io {
   readonly out: (s: string) => void;
@@ -642,8 +654,21 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
       announceServer(global().dataDir, plane.url);
       io.out(`Tropos control plane on ${plane.url} (data in ${global().dataDir}); Ctrl-C stops it.`);
       await interrupted();
-      io.out('stopping…');
       withdrawServer(global().dataDir);
+      // Terraform is never interrupted: runs are stopped as an operator stops them, then the plane closes.
+      const outcome = await drainRuns(new ApiClient(plane.url, localUser()), {
+        reason: 'tropos serve was stopped (Ctrl-C)',
+        say: (line) => io.out(line),
+        giveUp: interrupted(),
+      });
+      if (outcome === 'left') {
+        io.out(
+          'leaving the builds in flight running on their own; the next `tropos serve` records their results and ends their runs',
+        );
+        // As after a crash: the builds are detached and survive this process; closing the plane would stop them.
+        process.exit(EXIT.interrupted);
+      }
+      io.out('stopping…');
       await plane.close();
     });
 

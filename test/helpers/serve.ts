@@ -15,6 +15,10 @@ export interface Served {
   readonly url: string;
   /** SIGKILL, and its exit awaited. */
   kill(): Promise<void>;
+  /** What it printed so far (stdout and stderr). */
+  output(): string;
+  /** Resolves with its exit code once it has exited. */
+  exited(): Promise<number | null>;
 }
 
 export interface ServeFolder {
@@ -72,6 +76,11 @@ export function serveFolder(prefix: string): ServeFolder {
             child.kill('SIGKILL');
             await exited;
           },
+          output: () => out,
+          exited: () =>
+            child.exitCode !== null || child.signalCode !== null
+              ? Promise.resolve(child.exitCode)
+              : new Promise((r) => child.once('exit', (code: number | null) => r(code))),
         };
       if (child.exitCode !== null) throw new Error(`tropos serve exited ${child.exitCode}: ${out}`);
       if (Date.now() > deadline) throw new Error(`tropos serve did not start: ${out}`);
