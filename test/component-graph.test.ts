@@ -375,6 +375,52 @@ describe('the worker pool of a terraform step (over the local DynamoDB server)',
   });
 });
 
+describe("a step's single build and a stop (over the local DynamoDB server)", () => {
+  let dynamo: LocalDynamo;
+  beforeAll(async () => {
+    dynamo = await startLocalDynamo();
+    await createTables(dynamo.client, LOCAL_TABLE_NAMES);
+  });
+  afterAll(async () => dynamo.close());
+
+  test('in flight from before its start; a stop then waits for it, and no build starts after the stop', async () => {
+    const runs = new RunStore(dynamo.documents, LOCAL_TABLE_NAMES.runs);
+    const stopped: string[] = [];
+    const cg = new ComponentGraph(
+      new DynamoPoolStore(dynamo.documents, LOCAL_TABLE_NAMES.runs),
+      new Tokens(),
+      runs,
+      { read: async () => ({}) },
+      undefined,
+      undefined,
+      undefined,
+      async (execution, error, cause) => void stopped.push(`${execution} ${error} ${cause}`),
+    );
+    const runId = randomUUID();
+    await runs.recordRun({
+      runId,
+      workflow: 'import',
+      status: 'RUNNING',
+      startedAt: new Date().toISOString(),
+    } as never);
+    const base = { runId, step: 'import', component: 'vpc', execution: 'arn:x' };
+    await expect(cg.handle({ action: 'starting', ...base })).resolves.toEqual({ starting: true });
+    // Before the ledger has heard of the build: in flight already, so a stop waits for it.
+    expect(await runs.inFlight(runId)).toEqual([{ step: 'import', component: 'vpc' }]);
+    await runs.recordStart(runId, { stopRequested: { by: 'op', reason: 'freeze', at: new Date().toISOString() } });
+    // Another build of the run (a parallel branch) is not started; the run is not stopped while vpc is in flight.
+    await expect(cg.handle({ action: 'starting', ...base, component: 'dns' })).rejects.toMatchObject({
+      name: 'RunStopped',
+      message: 'stopped by op: freeze; import of dns was not started',
+    });
+    expect(stopped).toEqual([]);
+    // vpc's build ends: recorded, and the execution is stopped before its next state can start anything.
+    await cg.handle({ action: 'complete', ...base, command: 'import', status: 'SUCCEEDED', build: {} });
+    expect(await runs.inFlight(runId)).toEqual([]);
+    expect(stopped).toEqual(['arn:x RunStopped stopped by op: freeze']);
+  });
+});
+
 describe('step summaries', () => {
   const result = (component: string, add: number, change: number, destroy: number): ComponentResult => ({
     component,

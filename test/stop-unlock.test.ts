@@ -122,6 +122,21 @@ describe('POST /runs/{id}/stop', () => {
     expect(await lockOf('acme-dev-testenv-01')).toBeUndefined();
   }, 120_000);
 
+  test("a stop during a step's single build: the step after it never starts its build", async () => {
+    t.scenario({ components: { vpc: { applySeconds: 2 } } });
+    const runId = await start('import', { ...DEV, component: 'vpc', resource_type: 'aws_vpc', resource_id: 'vpc-1' });
+    const importing = (d: RunDetail) => d.components.some((c) => c.step === 'import' && c.status === 'RUNNING');
+    await t.waitFor(runId, (d) => importing(d) || d.run.status !== 'RUNNING', 60_000);
+    const stop = await t.post(`/runs/${runId}/stop`, { reason: 'one step only' });
+    expect(stop.body).toMatchObject({ status: 'STOPPING', inFlight: [{ step: 'import', component: 'vpc' }] });
+    const d = await t.waitFor(runId, undefined, 60_000);
+    expect(d.run).toMatchObject({ status: 'ABORTED', cause: 'stopped by local:requester: one step only' });
+    expect(d.components.find((c) => c.step === 'import')).toMatchObject({ status: 'SUCCEEDED' });
+    // Nothing new: the plan after the import was never started (no record, no terraform plan).
+    expect(d.components.filter((c) => c.step === 'plan')).toEqual([]);
+    expect(t.calls().filter((c) => c.sub === 'plan')).toEqual([]);
+  }, 120_000);
+
   test('while it waits for approval (no build in flight): stopped at once; an ended run cannot be stopped', async () => {
     t.scenario({});
     const runId = await start('apply-environment', PROD);

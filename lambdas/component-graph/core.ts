@@ -3,6 +3,7 @@ import {
   ComponentFailedError,
   InvalidInputError,
   NoComponentsError,
+  RunStoppedError,
   StackNotResolvedError,
   type FieldProblem,
 } from '../../lib/domain/errors';
@@ -115,7 +116,22 @@ export interface CompleteRequest {
     /** The build's limit, in minutes (the component's own, from the catalog's defaults, or the configuration's). */
     timeoutMinutes?: number;
   };
+  /** A step's single build: the execution, stopped once the build has ended when the run is stopping. */
+  readonly execution?: string;
   readonly error?: { Error?: string; Cause?: string };
+}
+
+/**
+ * A step's single build is about to start (the state before its StartBuild): marked in flight, or refused when an
+ * operator has asked the run to stop.
+ */
+export interface StartingRequest {
+  readonly action: 'starting';
+  readonly runId: string;
+  readonly step: string;
+  readonly component: string;
+  /** The execution (`$$.Execution.Id`): stopped here when nothing else of the run is in flight. */
+  readonly execution?: string;
 }
 
 export interface SummarizeRequest {
@@ -139,6 +155,7 @@ export type GraphRequest =
   | DiscoveredRequest
   | PrepareRequest
   | NextRequest
+  | StartingRequest
   | CompleteRequest
   | SummarizeRequest
   | CheckBranchesRequest;
@@ -168,6 +185,8 @@ export type RunRecords = Pick<
   | 'component'
   | 'getRun'
   | 'inFlight'
+  | 'markStarting'
+  | 'clearStarting'
   | 'recentBuildSeconds'
 >;
 
@@ -211,6 +230,8 @@ export class ComponentGraph {
         return this.prepare(req);
       case 'next':
         return this.next(req);
+      case 'starting':
+        return this.starting(req);
       case 'complete':
         return this.complete(req);
       case 'summarize':
@@ -219,7 +240,7 @@ export class ComponentGraph {
         return checkBranches(req);
       default:
         throw new Error(
-          `unknown action ${JSON.stringify((req as { action?: unknown }).action)}; allowed: resolved, discovered, prepare, next, complete, summarize, check-branches`,
+          `unknown action ${JSON.stringify((req as { action?: unknown }).action)}; allowed: resolved, discovered, prepare, next, starting, complete, summarize, check-branches`,
         );
     }
   }
@@ -456,8 +477,32 @@ export class ComponentGraph {
   }
 
   /** A step's one build (a component named by the input, or the repository): its record. */
+  /**
+   * Before a step's single build starts: marks it in flight first, then reads whether the run is stopping — so that
+   * a stop either sees the build in flight (and waits for it) or is seen here (and the build is not started).
+   */
+  public async starting(req: StartingRequest): Promise<{ starting: true }> {
+    await this.records.markStarting(req.runId, req.step, req.component);
+    const stop = (await this.records.getRun(req.runId))?.stopRequested;
+    if (!stop) return { starting: true };
+    await this.records.clearStarting(req.runId, req.step, req.component);
+    await this.stopIfIdle(req.runId, req.execution, stop);
+    throw new RunStoppedError(`stopped by ${stop.by}: ${stop.reason}; ${req.step} of ${req.component} was not started`);
+  }
+
+  /** A step's single build has ended: recorded; a stopping run is stopped here, before its next state starts. */
   public async complete(req: CompleteRequest): Promise<ComponentResult> {
-    return this.record(req);
+    const result = await this.record(req);
+    await this.records.clearStarting(req.runId, req.step, req.component);
+    const stop = (await this.records.getRun(req.runId))?.stopRequested;
+    if (stop) await this.stopIfIdle(req.runId, req.execution, stop);
+    return result;
+  }
+
+  /** Stops a stopping run's execution once nothing of it is in flight. */
+  private async stopIfIdle(runId: string, execution: string | undefined, stop: NonNullable<Run['stopRequested']>) {
+    if (!execution || !this.stopExecution || (await this.records.inFlight(runId)).length > 0) return;
+    await this.stopExecution(execution, 'RunStopped', `stopped by ${stop.by}: ${stop.reason}`);
   }
 
   private async record(req: CompleteRequest): Promise<ComponentResult> {

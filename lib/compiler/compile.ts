@@ -667,6 +667,20 @@ export class WorkflowCompiler {
 
   /** One build (a component the input names, or the repository), its recorded end, and its caught failure. */
   private singleBuild(step: TerraformStep, title: string, label: string, component: string): sfn.IChainable {
+    // In flight for a stop from here on; refused (RunStopped) once an operator has asked the run to stop.
+    const starting = lambdaTask(this.scope, stateName(`${title} ${label}: starting`), {
+      lambdaFunction: this.r.componentGraph,
+      payload: sfn.TaskInput.fromObject({
+        action: 'starting',
+        'runId.$': '$$.Execution.Name',
+        'execution.$': '$$.Execution.Id',
+        step: step.name,
+        component,
+      }),
+      payloadResponseOnly: true,
+      resultPath: sfn.JsonPath.DISCARD,
+      taskTimeout: sfn.Timeout.duration(LAMBDA_TIMEOUT),
+    });
     const run = this.build(step, title, label, component);
     const record = (status: 'SUCCEEDED' | 'FAILED', name: string) =>
       lambdaTask(this.scope, stateName(name), {
@@ -674,6 +688,7 @@ export class WorkflowCompiler {
         payload: sfn.TaskInput.fromObject({
           action: 'complete',
           'runId.$': '$$.Execution.Name',
+          'execution.$': '$$.Execution.Id',
           step: step.name,
           command: step.command,
           component,
@@ -684,7 +699,7 @@ export class WorkflowCompiler {
         taskTimeout: sfn.Timeout.duration(LAMBDA_TIMEOUT),
       });
     run.addCatch(record('FAILED', `${title} ${label} failed`), { resultPath: '$.last' });
-    return run.next(record('SUCCEEDED', `${title} ${label} done`));
+    return starting.next(run).next(record('SUCCEEDED', `${title} ${label} done`));
   }
 }
 

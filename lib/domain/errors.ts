@@ -26,6 +26,8 @@ export const ErrorCode = {
    * dependency crosses stacks or forms a cycle, or the tools failed; the cause says which.
    */
   StackNotResolved: 'StackNotResolved',
+  /** An operator stopped the run: the build a step was about to start was not started. */
+  RunStopped: 'RunStopped',
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
@@ -65,4 +67,9 @@ export class StackNotResolvedError extends Error {
 /** Thrown when a parallel step ends with failed branches (after all of them finished). */
 export class BranchFailedError extends Error {
   public override readonly name = ErrorCode.BranchFailed;
+}
+
+/** Thrown instead of starting a build once an operator has asked the run to stop. */
+export class RunStoppedError extends Error {
+  public override readonly name = ErrorCode.RunStopped;
 }

@@ -1,7 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import {
   BatchWriteCommand,
+  DeleteCommand,
   GetCommand,
+  PutCommand,
   QueryCommand,
   type QueryCommandInput,
   ScanCommand,
@@ -370,8 +372,28 @@ export class RunStore {
   }
 
   /**
+   * A step's single build is about to start (written before StartBuild, removed when the step records its end): in
+   * flight for a stop from this moment, not only once the ledger has seen the build start.
+   */
+  public async markStarting(runId: string, step: string, component: string): Promise<void> {
+    await this.db.send(
+      new PutCommand({
+        TableName: this.table,
+        Item: { runId, sk: `${SK.starting}${step}#${component}`, step, component, at: new Date().toISOString() },
+      }),
+    );
+  }
+
+  public async clearStarting(runId: string, step: string, component: string): Promise<void> {
+    await this.db.send(
+      new DeleteCommand({ TableName: this.table, Key: { runId, sk: `${SK.starting}${step}#${component}` } }),
+    );
+  }
+
+  /**
    * The builds of a run that are in flight: components a worker pool handed out and has not heard back from, and
-   * single builds the ledger saw start and not end. A stop lets these end; nothing new starts.
+   * single builds about to start, or that the ledger saw start and not end. A stop lets these end; nothing new
+   * starts.
    */
   public async inFlight(runId: string): Promise<{ step: string; component: string }[]> {
     const items = await queryAll(this.db, {
@@ -385,7 +407,7 @@ export class RunStore {
       const sk = String(i.sk);
       const pool = /^GRAPH#(.+)#C#(.+)$/.exec(sk);
       if (pool && i.state === 'RUNNING') found.set(`${pool[1]}/${pool[2]}`, { step: pool[1]!, component: pool[2]! });
-      if (sk.startsWith('COMPONENT#') && i.status === 'RUNNING')
+      if ((sk.startsWith('COMPONENT#') && i.status === 'RUNNING') || sk.startsWith(SK.starting))
         found.set(`${String(i.step)}/${String(i.component)}`, { step: String(i.step), component: String(i.component) });
     }
     return [...found.values()];

@@ -161,4 +161,6 @@ export const SK = {
   /** A component of the stack the run resolved from the repository. */
   resolved: (component: string) => `RESOLVED#${component}`,
   handover: 'HANDOVER',
+  /** A step's single build about to start (`STARTING#<step>#<component>`), until the step records its end. */
+  starting: 'STARTING#',
 } as const;
