@@ -427,6 +427,8 @@ describe('step summaries', () => {
     status: 'SUCCEEDED',
     plan: { add, change, destroy, sha256: `${component}-sha` },
   });
+  const summarizePlan = (results: ComponentResult[], approvalPolicy: 'always' | 'on-change' | 'on-destroy' | 'never') =>
+    summarize({ action: 'summarize', runId: 'r', step: 'plan', command: 'plan', results, approvalPolicy });
 
   test.each([
     ['always', 1, 0, 0, true],
@@ -435,17 +437,40 @@ describe('step summaries', () => {
     ['on-destroy', 0, 0, 1, true],
     ['never', 5, 5, 5, false],
   ] as const)('policy %s with +%i ~%i -%i asks for approval: %s', (policy, add, change, destroy, expected) => {
-    const s = summarize({
-      action: 'summarize',
-      runId: 'r',
-      step: 'plan',
-      command: 'plan',
-      results: [result('vpc', add, change, destroy)],
-      approvalPolicy: policy,
-    });
+    const s = summarizePlan([result('vpc', add, change, destroy)], policy);
     expect(s.approvalRequired).toBe(expected);
     expect(approvalRequired(policy, add + change + destroy > 0, destroy > 0)).toBe(expected);
   });
+
+  test.each([
+    ['a move', { move: 1 }],
+    ['an import', { import: 1 }],
+    ['a forget (removed block)', { forget: 1 }],
+    ['an output change', { outputs: 1 }],
+  ] as const)(
+    'a prod plan whose only change is %s (terraform exits 2) has changes and asks for approval',
+    (_, extra) => {
+      const s = summarizePlan(
+        [
+          {
+            component: 'vpc',
+            status: 'SUCCEEDED',
+            plan: { add: 0, change: 0, destroy: 0, ...extra, changes: true, sha256: 'x' },
+          },
+          {
+            component: 'iam',
+            status: 'SUCCEEDED',
+            plan: { add: 0, change: 0, destroy: 0, changes: false, sha256: 'y' },
+          },
+        ],
+        'always',
+      );
+      expect(s).toMatchObject({ hasChanges: true, hasDestroys: false, approvalRequired: true });
+      // on-change (staging) asks too; on-destroy (a tier that asks only for destroys) does not.
+      expect(approvalRequired('on-change', s.hasChanges, s.hasDestroys)).toBe(true);
+      expect(approvalRequired('on-destroy', s.hasChanges, s.hasDestroys)).toBe(false);
+    },
+  );
 
   test('a step none of whose components the stack has fails with NoComponents: nothing ran, nothing to claim', () => {
     const absent = (component: string): ComponentResult => ({ component, status: 'SKIPPED', message: NOT_IN_STACK });
@@ -463,18 +488,14 @@ describe('step summaries', () => {
   });
 
   test('totals and flags, counted from the records', () => {
-    const s = summarize({
-      action: 'summarize',
-      runId: 'r',
-      step: 'plan',
-      command: 'plan',
-      results: [
+    const s = summarizePlan(
+      [
         result('vpc', 1, 2, 0),
         result('security-groups', 0, 0, 3),
         { component: 'dns', status: 'SKIPPED', message: 'not a component of this stack' },
       ],
-      approvalPolicy: 'on-destroy',
-    });
+      'on-destroy',
+    );
     expect(s).toMatchObject({
       add: 1,
       change: 2,

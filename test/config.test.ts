@@ -22,6 +22,7 @@ describe('the configuration', () => {
     expect(config.engine).toBe('atmos');
     expect(config.approval.deadlineHours).toBe(24);
     expect(config.drift).toEqual({ schedule: 'cron(0 6 * * ? *)', maxConcurrency: 5 });
+    expect(config.terraform.lockTimeout).toBe('5m');
   });
 
   test.each<[string, string, unknown, RegExp]>([
@@ -32,6 +33,12 @@ describe('the configuration', () => {
       /accounts.dev.tier: "gold" is not a tier; add it under `tiers` or use one of: dev, staging, prod, shared/,
     ],
     ['a bad account id', 'accounts.dev.id', '1234', /accounts.dev.id: a 12-digit AWS account id/],
+    [
+      'a lock timeout terraform would not take',
+      'terraform.lockTimeout',
+      '5 minutes',
+      /terraform.lockTimeout: must be a duration terraform takes: a whole number of s, m or h, like 30s or 5m/,
+    ],
     ['an unknown engine', 'engine', 'pulumi', /engine: Invalid option: expected one of "atmos"\|"terraform"/],
     ['a bad checksum', 'tools.terraform.sha256', 'abc', /tools.terraform.sha256: 64 lowercase hex digits/],
     [

@@ -52,6 +52,8 @@ suite('the real terraform, its S3 backend on a local endpoint', () => {
         HOME: process.env.HOME ?? '/root',
         CHECKPOINT_DISABLE: '1',
         TF_PLUGIN_CACHE_DIR: '',
+        // Short, so that a plan against a held lock fails here in seconds (the runner's default is 5m).
+        TROPOS_LOCK_TIMEOUT: '10s',
         // The backend's endpoint settings a test needs (the endpoints themselves: AWS_ENDPOINT_URL_*).
         TF_CLI_ARGS_init: [
           'use_path_style=true',
@@ -210,7 +212,15 @@ suite('the real terraform, its S3 backend on a local endpoint', () => {
       `state of lambda is locked: id ${lockId}, held by ci@runner-7, operation OperationTypeApply, since 2026-12-01T08:00:00Z`,
     );
 
-    // The real terraform refuses to plan while it is held, and force-unlock (with the holder's id) frees it.
+    // The real terraform refuses to plan while it is held (after -lock-timeout), naming the holder's lock.
+    const blocked = await t.run('plan-environment', { ...DEV, components: 'lambda' }, 120_000, 200);
+    expect(blocked.run.status).toBe('FAILED');
+    const blockedLambda = blocked.components.find((c) => c.component === 'lambda');
+    expect(blockedLambda).toMatchObject({ status: 'FAILED' });
+    expect(JSON.stringify(blockedLambda)).toContain('Error acquiring the state lock');
+    expect(JSON.stringify(blockedLambda)).toContain(lockId);
+
+    // force-unlock refuses another id than the holder's, and with the holder's id frees it.
     const wrongId = await ops({ operation: 'unlock', lock_id: '00000000-0000-0000-0000-000000000000' });
     expect(wrongId.run.status).toBe('FAILED');
     expect(messageOf(wrongId)).toBe(

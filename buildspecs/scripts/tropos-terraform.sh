@@ -34,6 +34,8 @@ stack=${TROPOS_STACK:-}
 # resolved it: what `atmos ... -s` is given. Tropos's own name (<tenant>-<account>-<environment>) otherwise.
 atmos_stack=${TROPOS_STACK_NAME:-$stack}
 engine=${TROPOS_ENGINE:-terraform}
+# How long terraform waits for a state lock another operation holds before it fails (terraform's -lock-timeout).
+lock_timeout=${TROPOS_LOCK_TIMEOUT:-5m}
 dry=${TROPOS_DRY_RUN:-false}
 exports=${TROPOS_EXPORTS:-/tmp/tropos-exports.sh}
 work=${TROPOS_WORK_DIR:-/tmp/tropos-work}
@@ -326,9 +328,9 @@ plan() {
   init
   local rc=0
   if [ "$engine" = "atmos" ]; then
-    run atmos terraform plan "$component" -s "$atmos_stack" -- -input=false -no-color -lock-timeout=5m -detailed-exitcode -out="$out" "$@" || rc=$?
+    run atmos terraform plan "$component" -s "$atmos_stack" -- -input=false -no-color -lock-timeout="$lock_timeout" -detailed-exitcode -out="$out" "$@" || rc=$?
   else
-    run terraform -chdir="$(component_dir)" plan -input=false -no-color -lock-timeout=5m -detailed-exitcode -out="$out" "$@" || rc=$?
+    run terraform -chdir="$(component_dir)" plan -input=false -no-color -lock-timeout="$lock_timeout" -detailed-exitcode -out="$out" "$@" || rc=$?
   fi
   if [ "$dry" = "true" ]; then finish 0 "dry run: no plan made"; fi
   if [ "$rc" != 0 ] && [ "$rc" != 2 ]; then finish 1 "terraform plan failed for $component (exit $rc); see the build log"; fi
@@ -412,9 +414,9 @@ apply_plan() {
   local log="$work/apply.log" rc=0
   if [ "$engine" = "atmos" ]; then
     # A saved plan through --planfile: atmos then passes no -var-file (terraform refuses variables with a plan).
-    run atmos terraform apply "$component" -s "$atmos_stack" --planfile "$out" -- -input=false -no-color -lock-timeout=5m 2>&1 | tee "$log"; rc=${PIPESTATUS[0]}
+    run atmos terraform apply "$component" -s "$atmos_stack" --planfile "$out" -- -input=false -no-color -lock-timeout="$lock_timeout" 2>&1 | tee "$log"; rc=${PIPESTATUS[0]}
   else
-    run terraform -chdir="$(component_dir)" apply -input=false -no-color -lock-timeout=5m "$out" 2>&1 | tee "$log"; rc=${PIPESTATUS[0]}
+    run terraform -chdir="$(component_dir)" apply -input=false -no-color -lock-timeout="$lock_timeout" "$out" 2>&1 | tee "$log"; rc=${PIPESTATUS[0]}
   fi
   if [ "$rc" != 0 ]; then
     if grep -q "Saved plan is stale" "$log"; then finish 1 "terraform refused a stale plan for $component: the state changed since the plan was made; plan again"; fi
@@ -448,7 +450,7 @@ lock_status() {
     echo "[dry-run] read the state lock of ${state_bucket}/${state_key}"
     finish 0 "dry run: lock status not read"
   fi
-  require_tool aws "v2"
+  require_tool aws "CLI (version 2 in CodeBuild's image)"
   local info; info=$(lock_info)
   if [ -z "$info" ]; then finish 0 "state of $component is not locked"; fi
   finish 0 "state of $component is locked: $(describe_lock "$info")"
@@ -458,7 +460,7 @@ lock_status() {
 force_unlock() {
   local wanted; wanted=$(param lock_id)
   if [ "$dry" != "true" ]; then
-    require_tool aws "v2"
+    require_tool aws "CLI (version 2 in CodeBuild's image)"
     local info held; info=$(lock_info)
     [ -n "$info" ] || finish 1 "state of $component is not locked: nothing to force-unlock (lock_id $wanted)"
     [[ "$info" =~ \"ID\":\"([^\"]*)\" ]] && held=${BASH_REMATCH[1]}
@@ -474,6 +476,7 @@ force_unlock() {
 
 # --- commands ----------------------------------------------------------------------------------------------
 main() {
+  [[ "$lock_timeout" =~ ^[0-9]+(s|m|h)$ ]] || finish 1 "TROPOS_LOCK_TIMEOUT=\"$lock_timeout\" is not a duration terraform's -lock-timeout takes; allowed: a whole number of s, m or h (like 30s, 5m)"
   checkout
   [ -n "${checkout_commit:-}" ] || checkout_commit=$(repo_commit)
   case "$command" in
@@ -525,7 +528,7 @@ main() {
     compliance)
       plan_json="$work/plan.json"
       init
-      tf plan -input=false -no-color -lock-timeout=5m -out="$work/tfplan" || finish 1 "terraform plan failed for $component"
+      tf plan -input=false -no-color -lock-timeout="$lock_timeout" -out="$work/tfplan" || finish 1 "terraform plan failed for $component"
       [ "$dry" = "true" ] && finish 0 "dry run: compliance not evaluated"
       terraform -chdir="$(component_dir)" show -json "$work/tfplan" >"$plan_json" || finish 1 "terraform show -json failed"
       node "$here/compliance.js" "$plan_json" || finish 1 "$component does not pass the compliance policy (findings listed above: VIOLATION, or UNKNOWN when compliance.unknown is fail)"
@@ -534,7 +537,7 @@ main() {
     import)
       type=$(param resource_type); id=$(param resource_id); address=$(param resource_address)
       init
-      tf import -input=false -no-color -lock-timeout=5m "${address:-$type.this}" "$id" || finish 1 "terraform import of $id into ${address:-$type.this} failed"
+      tf import -input=false -no-color -lock-timeout="$lock_timeout" "${address:-$type.this}" "$id" || finish 1 "terraform import of $id into ${address:-$type.this} failed"
       finish 0 "imported $id into ${address:-$type.this}"
       ;;
     state-inspect)

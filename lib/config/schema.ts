@@ -315,6 +315,14 @@ export const ConfigSchema = z.strictObject({
     .strictObject({
       /** Build timeout for one component run. */
       timeoutMinutes: z.number().int().min(5).max(480).default(60),
+      /** How long terraform waits for a state lock another operation holds (its -lock-timeout). */
+      lockTimeout: z
+        .string()
+        .regex(
+          /^[1-9][0-9]*(s|m|h)$/,
+          'must be a duration terraform takes: a whole number of s, m or h, like 30s or 5m',
+        )
+        .default('5m'),
     })
     .prefault({}),
 });

@@ -133,6 +133,7 @@ export class TerraformRunners extends Construct {
         TROPOS_ENGINE: text(config.engine),
         TROPOS_ROLE_NAME: text(roleName),
         TROPOS_LOCKING: text(config.stateBackend.locking),
+        TROPOS_LOCK_TIMEOUT: text(config.terraform.lockTimeout),
         // The state backend lives in Tropos's region (seed 001), whatever the environment's region.
         TROPOS_BACKEND_REGION: text(config.region),
         TROPOS_ARTIFACTS_BUCKET: text(props.artifacts.bucketName),
