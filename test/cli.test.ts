@@ -336,6 +336,36 @@ describe('tropos approvals, approve, reject', () => {
   });
 });
 
+describe('tropos runs stop, unlock', () => {
+  test('unlock is refused while the holder runs; runs stop ends it; then the stack is not locked', async () => {
+    const started = await t.post('/runs', {
+      workflow: 'apply-environment',
+      input: { tenant: 'acme', account: 'prod', environment: 'main' },
+    });
+    const runId = String(started.body.runId);
+    await t.waitFor(runId, (d) => d.approvals.length > 0);
+    const held = await tropos('unlock', 'acme-prod-main', '--reason', 'stuck?');
+    expect(held.code).toBe(2);
+    expect(held.err).toContain(`run ${runId} (apply-environment), which holds acme-prod-main since`);
+    expect(held.err).toContain('still runs: stop it first');
+    const noReason = await tropos('runs', 'stop', runId);
+    expect(noReason.code).toBe(2);
+    expect(noReason.err).toMatch(/--reason/);
+    const stop = await tropos('runs', 'stop', runId, '--reason', 'wrong window');
+    expect(stop).toMatchObject({ code: 0, out: `${runId}: stopped (no build was in flight)` });
+    expect((await t.waitFor(runId)).run).toMatchObject({
+      status: 'ABORTED',
+      stopRequested: { reason: 'wrong window' },
+    });
+    const again = await tropos('runs', 'stop', runId, '--reason', 'again');
+    expect(again).toMatchObject({ code: 2 });
+    expect(again.err).toContain(`run ${runId} has ended already (ABORTED)`);
+    const free = await tropos('unlock', 'acme-prod-main', '--reason', 'stuck?');
+    expect(free.code).toBe(2);
+    expect(free.err).toContain('stack acme-prod-main is not locked');
+  });
+});
+
 describe('tropos envs, drift-sweep', () => {
   test('envs: every registered environment with status, CIDR, tier and drift; filters; bad status exits 2', async () => {
     const r = await tropos('envs');

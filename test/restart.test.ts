@@ -79,6 +79,41 @@ test('killed mid-apply: the applies run to their end, are adopted onto the recor
   await second.kill();
 }, 400_000);
 
+test('killed mid-apply, the applies end while it is down: the restart adopts them from their folders', async () => {
+  const scenario = join(f.dir, 'short-applies.sh');
+  writeFileSync(scenario, 'APPLY_SECONDS_default=2\n');
+  const log = join(f.dir, 'short.jsonl');
+  const env = { TROPOS_FAKE_TF_SH: scenario, TROPOS_FAKE_TF_LOG: log };
+  const first = await f.serve(env);
+  const started = await f.call(first.url, 'POST', '/runs', { workflow: 'apply-environment', input: DEV });
+  const runId = String(started.body.runId);
+  await f.waitFor(first.url, runId, (d) => d.components.some((c) => c.step === 'apply' && c.status === 'RUNNING'));
+  const appliesOf = () =>
+    readFileSync(log, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { sub: string; run?: string; build?: string; component: string })
+      .filter((c) => c.sub === 'apply' && c.run === runId);
+  // Killed once terraform's apply has begun (the stand-in logs it before it sleeps).
+  for (let i = 0; i < 100 && appliesOf().length === 0; i++) await new Promise((r) => setTimeout(r, 50));
+  await first.kill();
+  expect(appliesOf().length).toBeGreaterThan(0);
+  // Their 2 s applies end while nothing watches them (no control plane runs).
+  await new Promise((r) => setTimeout(r, 5000));
+
+  const second = await f.serve(env);
+  const d = await f.waitFor(second.url, runId, (x) => x.run.status !== 'RUNNING', 60_000);
+  expect(d.run).toMatchObject({ status: 'ABORTED', error: 'ControlPlaneRestarted' });
+  for (const a of appliesOf())
+    expect(d.components.find((c) => c.buildId === a.build)).toMatchObject({
+      component: a.component,
+      status: 'SUCCEEDED',
+    });
+  expect(d.components.filter((c) => c.status === 'RUNNING')).toEqual([]);
+  expect((await f.call(second.url, 'POST', '/stacks/acme-dev-testenv-01/unlock', { reason: 'test' })).status).toBe(404);
+  await second.kill();
+}, 400_000);
+
 test('Ctrl-C (SIGINT) mid-apply: serve stops its runs as an operator would; the applies end, then it exits', async () => {
   const scenario = join(f.dir, 'ctrl-c.sh');
   writeFileSync(scenario, 'APPLY_SECONDS_default=4\n');
