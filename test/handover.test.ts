@@ -109,6 +109,53 @@ describe('the run ledger and a lock taken under an ended parent', () => {
   });
 });
 
+describe('the run ledger gives a lock back before it records the end', () => {
+  test('whoever reads the run as ended finds its stack free', async () => {
+    const runs = new RunStore(dynamo.documents, LOCAL_TABLE_NAMES.runs);
+    const locks = new StackLocks(dynamo.documents, LOCAL_TABLE_NAMES.runs);
+    await runs.recordRun({
+      runId: 'ended-1',
+      workflow: 'apply-environment',
+      status: 'RUNNING',
+      input: {},
+      startedAt: START.toISOString(),
+      executionArn: 'e',
+    });
+    await runs.recordStart('ended-1', { stack: 'acme-dev-order' });
+    await locks.acquire('acme-dev-order', 'ended-1', 'apply-environment');
+    // What the lock looked like at the moment the end was recorded.
+    const seen: (string | undefined)[] = [];
+    const recording: RunStore = Object.create(runs) as RunStore;
+    recording.recordRun = async (run) => {
+      if (run.status !== 'RUNNING') seen.push((await locks.get('acme-dev-order'))?.holder);
+      return runs.recordRun(run);
+    };
+    await recordStateChange(
+      {
+        source: 'aws.states',
+        'detail-type': 'Step Functions Execution Status Change',
+        detail: {
+          name: 'ended-1',
+          status: 'FAILED',
+          stateMachineArn: 'arn:aws:states:us-east-1:000000000000:stateMachine:tropos-apply-environment',
+          executionArn: 'e',
+          startDate: START.getTime(),
+          stopDate: START.getTime() + 1000,
+          input: '{}',
+        },
+      },
+      {
+        runs: recording,
+        locks,
+        registry: { get: async () => undefined, markFailed: async () => undefined as never },
+        callbacks: { secret: async () => 's', attempts: 1, backoffMs: 1 },
+      },
+    );
+    expect(seen).toEqual([undefined]);
+    expect((await runs.getRun('ended-1'))?.status).toBe('FAILED');
+  });
+});
+
 describe('a stack lock whose holder has ended', () => {
   test('two runs taking it over at once: exactly one gets it, the other is told StackLocked', async () => {
     const locks = new StackLocks(dynamo.documents, LOCAL_TABLE_NAMES.runs);
