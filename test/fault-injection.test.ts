@@ -56,19 +56,24 @@ test(`killed at random points of ${RUNS} runs and restarted each time: nothing i
     return false;
   };
   let plane: Served = await f.serve(env);
+  // Whether a kill came while a prod run waited for its approval (the first round makes sure of one).
+  let killedWhileAsking = false;
   while (started.length < RUNS) {
     const round: string[] = [];
-    for (let k = 1 + Math.floor(rnd() * 3); k > 0; k--) {
-      const workflow = pick(['plan-environment', 'apply-environment', 'apply-environment']);
+    const first = started.length === 0;
+    for (let k = first ? 1 : 1 + Math.floor(rnd() * 3); k > 0; k--) {
+      const workflow = first
+        ? 'apply-environment'
+        : pick(['plan-environment', 'apply-environment', 'apply-environment']);
       // A few components each (the whole stack too, now and then), so that runs get to their applies.
       const components = pick(['vpc', 'backend,vpc,iam', 'dns,acm', undefined]);
-      const input = { ...pick(STACKS), ...(components ? { components } : {}) };
+      const input = { ...(first ? PROD : pick(STACKS)), ...(components ? { components } : {}) };
       const res = await f.call(plane.url, 'POST', '/runs', { workflow, input });
       expect(res.status).toBe(202);
       round.push(String(res.body.runId));
     }
     started.push(...round);
-    const moment = pick(moments);
+    const moment = first ? 'approval' : pick(moments);
     const deadline = Date.now() + 60_000;
     if (moment === 'delay') await new Promise((r) => setTimeout(r, 300 + Math.floor(rnd() * 8000)));
     else
@@ -79,17 +84,20 @@ test(`killed at random points of ${RUNS} runs and restarted each time: nothing i
         await new Promise((r) => setTimeout(r, 100));
       }
     // Approve what waits, now and then: the approved apply is then under way at the kill.
-    if (rnd() < 0.5) {
+    if (!first && rnd() < 0.5) {
       const pending = await f.call(plane.url, 'GET', '/approvals?status=PENDING');
       for (const a of (pending.body.approvals ?? []) as { approvalId: string }[])
         await f.call(plane.url, 'POST', `/approvals/${a.approvalId}`, { decision: 'approve' });
     }
     await new Promise((r) => setTimeout(r, Math.floor(rnd() * 1500)));
     kills.push(moment);
+    const askingNow = (d: RunDetail) => d.run.tier === 'prod' && d.approvals.some((a) => a.status === 'PENDING');
+    if (await anyRun(plane.url, round, askingNow)) killedWhileAsking = true;
     await plane.kill();
     plane = await f.serve(env);
   }
 
+  expect(killedWhileAsking).toBe(true);
   // Every run ends: cut off by a kill (ABORTED once its builds have ended and been adopted), or ran to its end.
   const runs = new Map<string, RunDetail>();
   for (const id of started) runs.set(id, await f.waitFor(plane.url, id, (d) => d.run.status !== 'RUNNING', 180_000));
