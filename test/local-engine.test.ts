@@ -365,6 +365,17 @@ describe('every workflow, end to end through the local engine (atmos layout, ter
     t.scenario({});
     const none = await t.run('state-operations', { ...DEV, component: 'vpc', operation: 'unlock', lock_id: 'f1e2' });
     expect(none.components[0]?.message).toBe('state of vpc is not locked: nothing to force-unlock (lock_id f1e2)');
+    // A lock that cannot be read (the lock table refuses the build): a failure naming it, never "not locked".
+    t.scenario({ lock: 'unreadable' });
+    const unreadable = await t.run('state-operations', { ...DEV, component: 'vpc', operation: 'lock-status' });
+    expect(unreadable.run.status).toBe('FAILED');
+    expect(unreadable.components[0]?.message).toMatch(
+      /^cannot read the lock table acme-terraform-locks: .*AccessDenied/,
+    );
+    const blind = await t.run('state-operations', { ...DEV, component: 'vpc', operation: 'unlock', lock_id: 'f1e2' });
+    expect(blind.run.status).toBe('FAILED');
+    expect(blind.components[0]?.message).toMatch(/^cannot read the lock table acme-terraform-locks/);
+    expect(t.calls().filter((c) => c.sub === 'force-unlock')).toEqual([]);
   });
 
   test('import: imports the resource into the component, then plans it', async () => {

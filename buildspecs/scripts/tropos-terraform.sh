@@ -429,15 +429,21 @@ apply_plan() {
 }
 
 # The state lock's holder as terraform wrote it (its lock info JSON: ID, Who, Operation, Created), '' when the state
-# is not locked: the lock table's item (DynamoDB locking) or the .tflock object (S3-native locking).
+# is not locked: the lock table's item (DynamoDB locking) or the .tflock object (S3-native locking). A lock that
+# cannot be read fails the build, naming why: it is never reported as no lock. Called as info=$(lock_info) || exit 1
+# (its finish, in that subshell, has written the build's outcome).
 lock_info() {
+  local info err="$work/lock.err"
   if [ "${TROPOS_LOCKING:-dynamodb}" = "s3-native" ]; then
-    aws s3 cp --only-show-errors "s3://${state_bucket}/${state_key}.tflock" - 2>/dev/null || true
-    return
+    if info=$(aws s3 cp --only-show-errors "s3://${state_bucket}/${state_key}.tflock" - 2>"$err"); then
+      printf '%s' "$info"
+    elif ! grep -qE '\(404\)|NoSuchKey|does not exist' "$err"; then
+      finish 1 "cannot read the lock object s3://${state_bucket}/${state_key}.tflock: $(tail -c 300 "$err")"
+    fi
+    return 0
   fi
-  local info
-  info=$(aws dynamodb get-item --table-name "${lock_table}" --key "{\"LockID\":{\"S\":\"${state_bucket}/${state_key}\"}}" --query 'Item.Info.S' --output text) \
-    || finish 1 "cannot read the lock table $lock_table"
+  info=$(aws dynamodb get-item --table-name "${lock_table}" --key "{\"LockID\":{\"S\":\"${state_bucket}/${state_key}\"}}" --query 'Item.Info.S' --output text 2>"$err") \
+    || finish 1 "cannot read the lock table $lock_table: $(tail -c 300 "$err")"
   [ "$info" = "None" ] || printf '%s' "$info"
 }
 
@@ -451,7 +457,7 @@ lock_status() {
     finish 0 "dry run: lock status not read"
   fi
   require_tool aws "CLI (version 2 in CodeBuild's image)"
-  local info; info=$(lock_info)
+  local info; info=$(lock_info) || exit 1
   if [ -z "$info" ]; then finish 0 "state of $component is not locked"; fi
   finish 0 "state of $component is locked: $(describe_lock "$info")"
 }
@@ -461,7 +467,7 @@ force_unlock() {
   local wanted; wanted=$(param lock_id)
   if [ "$dry" != "true" ]; then
     require_tool aws "CLI (version 2 in CodeBuild's image)"
-    local info held; info=$(lock_info)
+    local info held; info=$(lock_info) || exit 1
     [ -n "$info" ] || finish 1 "state of $component is not locked: nothing to force-unlock (lock_id $wanted)"
     [[ "$info" =~ \"ID\":\"([^\"]*)\" ]] && held=${BASH_REMATCH[1]}
     if [ "${held:-}" != "$wanted" ]; then

@@ -23,7 +23,8 @@ export interface Scenario {
   >;
   default?: Scenario['components'] extends infer C ? (C extends Record<string, infer V> ? V : never) : never;
   lint?: 'ok' | 'fail';
-  lock?: Record<string, string>;
+  /** The state lock's holder as terraform wrote it, or 'unreadable' (the aws CLI is refused reading it). */
+  lock?: Record<string, string> | 'unreadable';
   /** Per stack (TROPOS_STACK of the build): overrides the rest of the scenario for that stack's components. */
   stacks?: Record<string, Pick<Scenario, 'components' | 'default'>>;
 }
