@@ -7,11 +7,11 @@
  *
  * The points are random; the seed is printed, and TROPOS_FAULT_SEED=<seed> replays a sequence.
  */
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { RunDetail } from '../lib/records/run';
 import { DEV, PROD, STAGING } from './helpers/local';
-import { serveFolder, type ServeFolder, type Served } from './helpers/serve';
+import { appliesIn, serveFolder, type ServeFolder, type Served } from './helpers/serve';
 
 let f: ServeFolder;
 beforeAll(() => (f = serveFolder('tropos-faults-')));
@@ -112,13 +112,7 @@ test(`killed at random points of ${RUNS} runs and restarted each time: nothing i
     expect({ stack: stackOf(s), status: unlock.status }).toEqual({ stack: stackOf(s), status: 404 });
   }
   // Every apply terraform was asked for is on its run's records, by its build, with its outcome.
-  const applies = existsSync(log)
-    ? readFileSync(log, 'utf8')
-        .trim()
-        .split('\n')
-        .map((l) => JSON.parse(l) as { sub: string; run?: string; build?: string; component: string })
-        .filter((c) => c.sub === 'apply')
-    : [];
+  const applies = appliesIn(log);
   console.log(`${applies.length} applies in the terraform log; kills: ${kills.join(', ')}`);
   // The kills cut applies in flight (the rounds wait for some): what the test is about.
   expect(applies.length).toBeGreaterThan(0);

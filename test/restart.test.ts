@@ -4,14 +4,47 @@
  * ledger and its lock given back — but only once the builds it had started have ended: they outlive the control
  * plane, and what they did (an apply) is adopted onto the records.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { RunDetail } from '../lib/records/run';
 import { DEV, PROD } from './helpers/local';
-import { serveFolder, type ServeFolder } from './helpers/serve';
+import { appliesIn, serveFolder, type ServeFolder } from './helpers/serve';
 
 let f: ServeFolder;
 beforeAll(() => (f = serveFolder('tropos-restart-')));
 afterAll(() => f.close());
+
+/** A scenario in which every apply takes `seconds`, each logged: its log, and the environment to serve it with. */
+function slowApplies(name: string, seconds: number): { log: string; env: Record<string, string> } {
+  const scenario = join(f.dir, `${name}.sh`);
+  writeFileSync(scenario, `APPLY_SECONDS_default=${seconds}\n`);
+  const log = join(f.dir, `${name}.jsonl`);
+  return { log, env: { TROPOS_FAKE_TF_SH: scenario, TROPOS_FAKE_TF_LOG: log } };
+}
+
+/** An apply-environment of DEV started on `url`, once one of its applies runs: its run id. */
+async function applyUnderWay(url: string): Promise<string> {
+  const started = await f.call(url, 'POST', '/runs', { workflow: 'apply-environment', input: DEV });
+  const runId = String(started.body.runId);
+  await f.waitFor(url, runId, (d) => d.components.some((c) => c.step === 'apply' && c.status === 'RUNNING'));
+  return runId;
+}
+
+/**
+ * Afterwards: every apply of the run the terraform log shows is on its records, by its build, SUCCEEDED (none was
+ * cut off), nothing is left RUNNING, and the stack's lock is free.
+ */
+async function expectAppliesRecorded(url: string, d: RunDetail, log: string): Promise<void> {
+  const applies = appliesIn(log, d.run.runId);
+  expect(applies.length).toBeGreaterThan(0);
+  for (const a of applies)
+    expect(d.components.find((c) => c.buildId === a.build)).toMatchObject({
+      component: a.component,
+      status: 'SUCCEEDED',
+    });
+  expect(d.components.filter((c) => c.status === 'RUNNING')).toEqual([]);
+  expect((await f.call(url, 'POST', '/stacks/acme-dev-testenv-01/unlock', { reason: 'test' })).status).toBe(404);
+}
 
 test('killed (SIGKILL) while a prod run waits for approval: after the restart the run is ABORTED and the stack free', async () => {
   const first = await f.serve();
@@ -39,14 +72,9 @@ test('killed (SIGKILL) while a prod run waits for approval: after the restart th
 
 test('killed mid-apply: the applies run to their end, are adopted onto the records, and the lock is held until then', async () => {
   // Each apply takes 30 s (the stand-in's scenario, read by every build as it runs): longer than a restart.
-  const scenario = join(f.dir, 'applies.sh');
-  writeFileSync(scenario, 'APPLY_SECONDS_default=30\n');
-  const log = join(f.dir, 'terraform.jsonl');
-  const env = { TROPOS_FAKE_TF_SH: scenario, TROPOS_FAKE_TF_LOG: log };
+  const { log, env } = slowApplies('long', 30);
   const first = await f.serve(env);
-  const started = await f.call(first.url, 'POST', '/runs', { workflow: 'apply-environment', input: DEV });
-  const runId = String(started.body.runId);
-  await f.waitFor(first.url, runId, (d) => d.components.some((c) => c.step === 'apply' && c.status === 'RUNNING'));
+  const runId = await applyUnderWay(first.url);
   await first.kill();
 
   const second = await f.serve(env);
@@ -61,39 +89,15 @@ test('killed mid-apply: the applies run to their end, are adopted onto the recor
   expect(unlock).toMatchObject({ status: 409, body: { holderStatus: 'RUNNING' } });
   const d = await f.waitFor(second.url, runId, (x) => x.run.status !== 'RUNNING');
   expect(d.run).toMatchObject({ status: 'ABORTED', error: 'ControlPlaneRestarted' });
-  // Every apply the terraform log shows is on the records, with its outcome.
-  const applies = readFileSync(log, 'utf8')
-    .trim()
-    .split('\n')
-    .map((l) => JSON.parse(l) as { sub: string; run?: string; build?: string; component: string })
-    .filter((c) => c.sub === 'apply' && c.run === runId);
-  expect(applies.length).toBeGreaterThan(0);
-  for (const a of applies)
-    expect(d.components.find((c) => c.buildId === a.build)).toMatchObject({
-      component: a.component,
-      status: 'SUCCEEDED',
-    });
-  expect(d.components.filter((c) => c.status === 'RUNNING')).toEqual([]);
-  const free = await f.call(second.url, 'POST', '/stacks/acme-dev-testenv-01/unlock', { reason: 'test' });
-  expect(free.status).toBe(404);
+  await expectAppliesRecorded(second.url, d, log);
   await second.kill();
 }, 400_000);
 
 test('killed mid-apply, the applies end while it is down: the restart adopts them from their folders', async () => {
-  const scenario = join(f.dir, 'short-applies.sh');
-  writeFileSync(scenario, 'APPLY_SECONDS_default=2\n');
-  const log = join(f.dir, 'short.jsonl');
-  const env = { TROPOS_FAKE_TF_SH: scenario, TROPOS_FAKE_TF_LOG: log };
+  const { log, env } = slowApplies('short', 2);
   const first = await f.serve(env);
-  const started = await f.call(first.url, 'POST', '/runs', { workflow: 'apply-environment', input: DEV });
-  const runId = String(started.body.runId);
-  await f.waitFor(first.url, runId, (d) => d.components.some((c) => c.step === 'apply' && c.status === 'RUNNING'));
-  const appliesOf = () =>
-    readFileSync(log, 'utf8')
-      .trim()
-      .split('\n')
-      .map((l) => JSON.parse(l) as { sub: string; run?: string; build?: string; component: string })
-      .filter((c) => c.sub === 'apply' && c.run === runId);
+  const runId = await applyUnderWay(first.url);
+  const appliesOf = () => appliesIn(log, runId);
   // Killed once terraform's apply has begun (the stand-in logs it before it sleeps).
   for (let i = 0; i < 100 && appliesOf().length === 0; i++) await new Promise((r) => setTimeout(r, 50));
   await first.kill();
@@ -104,25 +108,14 @@ test('killed mid-apply, the applies end while it is down: the restart adopts the
   const second = await f.serve(env);
   const d = await f.waitFor(second.url, runId, (x) => x.run.status !== 'RUNNING', 60_000);
   expect(d.run).toMatchObject({ status: 'ABORTED', error: 'ControlPlaneRestarted' });
-  for (const a of appliesOf())
-    expect(d.components.find((c) => c.buildId === a.build)).toMatchObject({
-      component: a.component,
-      status: 'SUCCEEDED',
-    });
-  expect(d.components.filter((c) => c.status === 'RUNNING')).toEqual([]);
-  expect((await f.call(second.url, 'POST', '/stacks/acme-dev-testenv-01/unlock', { reason: 'test' })).status).toBe(404);
+  await expectAppliesRecorded(second.url, d, log);
   await second.kill();
 }, 400_000);
 
 test('Ctrl-C (SIGINT) mid-apply: serve stops its runs as an operator would; the applies end, then it exits', async () => {
-  const scenario = join(f.dir, 'ctrl-c.sh');
-  writeFileSync(scenario, 'APPLY_SECONDS_default=4\n');
-  const log = join(f.dir, 'ctrl-c.jsonl');
-  const env = { TROPOS_FAKE_TF_SH: scenario, TROPOS_FAKE_TF_LOG: log };
+  const { log, env } = slowApplies('ctrl-c', 4);
   const first = await f.serve(env);
-  const started = await f.call(first.url, 'POST', '/runs', { workflow: 'apply-environment', input: DEV });
-  const runId = String(started.body.runId);
-  await f.waitFor(first.url, runId, (d) => d.components.some((c) => c.step === 'apply' && c.status === 'RUNNING'));
+  const runId = await applyUnderWay(first.url);
   first.child.kill('SIGINT');
   expect(await first.exited()).toBe(0);
   expect(first.output()).toContain('stopping 1 run(s): nothing new starts; builds in flight end first');
@@ -135,18 +128,6 @@ test('Ctrl-C (SIGINT) mid-apply: serve stops its runs as an operator would; the 
     cause: expect.stringMatching(/^stopped by local:\S+: tropos serve was stopped \(Ctrl-C\)$/),
   });
   // Every apply that started ran to its end before serve exited, and is on the records: none was interrupted.
-  const applies = readFileSync(log, 'utf8')
-    .trim()
-    .split('\n')
-    .map((l) => JSON.parse(l) as { sub: string; run?: string; build?: string; component: string })
-    .filter((c) => c.sub === 'apply' && c.run === runId);
-  expect(applies.length).toBeGreaterThan(0);
-  for (const a of applies)
-    expect(d.components.find((c) => c.buildId === a.build)).toMatchObject({
-      component: a.component,
-      status: 'SUCCEEDED',
-    });
-  expect(d.components.filter((c) => c.status === 'RUNNING')).toEqual([]);
-  expect((await f.call(second.url, 'POST', '/stacks/acme-dev-testenv-01/unlock', { reason: 'test' })).status).toBe(404);
+  await expectAppliesRecorded(second.url, d, log);
   await second.kill();
 }, 400_000);

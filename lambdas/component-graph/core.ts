@@ -451,11 +451,7 @@ export class ComponentGraph {
     if (!stop) return false;
     // The last build in flight has ended: the execution is stopped here (its worker is not let go first, or the
     // step would end and the run move on to its next state).
-    if ((await this.records.inFlight(req.runId)).length === 0 && req.execution && this.stopExecution) {
-      await this.stopExecution(req.execution, 'RunStopped', `stopped by ${stop.by}: ${stop.reason}`);
-      return true;
-    }
-    await this.pool.tellDone(req.taskToken);
+    if (!(await this.stopIfIdle(req.runId, req.execution, stop))) await this.pool.tellDone(req.taskToken);
     return true;
   }
 
@@ -499,10 +495,15 @@ export class ComponentGraph {
     return result;
   }
 
-  /** Stops a stopping run's execution once nothing of it is in flight. */
-  private async stopIfIdle(runId: string, execution: string | undefined, stop: NonNullable<Run['stopRequested']>) {
-    if (!execution || !this.stopExecution || (await this.records.inFlight(runId)).length > 0) return;
+  /** Stops a stopping run's execution once nothing of it is in flight; whether it did. */
+  private async stopIfIdle(
+    runId: string,
+    execution: string | undefined,
+    stop: NonNullable<Run['stopRequested']>,
+  ): Promise<boolean> {
+    if (!execution || !this.stopExecution || (await this.records.inFlight(runId)).length > 0) return false;
     await this.stopExecution(execution, 'RunStopped', `stopped by ${stop.by}: ${stop.reason}`);
+    return true;
   }
 
   private async record(req: CompleteRequest): Promise<ComponentResult> {

@@ -3,7 +3,7 @@
  * each start on the same folder, the example repository copied beside it, the stand-ins first on PATH.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { appendFileSync, cpSync, mkdtempSync, rmSync } from 'node:fs';
+import { appendFileSync, cpSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { RunDetail } from '../../lib/records/run';
@@ -116,4 +116,22 @@ export function serveFolder(prefix: string): ServeFolder {
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** An apply the terraform stand-in was asked for (TROPOS_FAKE_TF_LOG): its run, its build, its component. */
+export interface LoggedApply {
+  readonly sub: string;
+  readonly run?: string;
+  readonly build?: string;
+  readonly component: string;
+}
+
+/** The applies in the stand-in's log (of one run, when named); none when nothing was logged. */
+export function appliesIn(log: string, runId?: string): LoggedApply[] {
+  if (!existsSync(log)) return [];
+  return readFileSync(log, 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as LoggedApply)
+    .filter((c) => c.sub === 'apply' && (runId === undefined || c.run === runId));
 }
