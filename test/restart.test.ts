@@ -30,6 +30,12 @@ async function applyUnderWay(url: string): Promise<string> {
   return runId;
 }
 
+/** Until terraform's apply has begun in one of the run's builds (the stand-in logs it before it sleeps). */
+async function untilApplyBegun(log: string, runId: string): Promise<void> {
+  for (let i = 0; i < 100 && appliesIn(log, runId).length === 0; i++) await new Promise((r) => setTimeout(r, 50));
+  expect(appliesIn(log, runId).length).toBeGreaterThan(0);
+}
+
 /**
  * Afterwards: every apply of the run the terraform log shows is on its records, by its build, SUCCEEDED (none was
  * cut off), nothing is left RUNNING, and the stack's lock is free.
@@ -97,11 +103,8 @@ test('killed mid-apply, the applies end while it is down: the restart adopts the
   const { log, env } = slowApplies('short', 2);
   const first = await f.serve(env);
   const runId = await applyUnderWay(first.url);
-  const appliesOf = () => appliesIn(log, runId);
-  // Killed once terraform's apply has begun (the stand-in logs it before it sleeps).
-  for (let i = 0; i < 100 && appliesOf().length === 0; i++) await new Promise((r) => setTimeout(r, 50));
+  await untilApplyBegun(log, runId);
   await first.kill();
-  expect(appliesOf().length).toBeGreaterThan(0);
   // Their 2 s applies end while nothing watches them (no control plane runs).
   await new Promise((r) => setTimeout(r, 5000));
 
@@ -116,6 +119,7 @@ test('Ctrl-C (SIGINT) mid-apply: serve stops its runs as an operator would; the 
   const { log, env } = slowApplies('ctrl-c', 4);
   const first = await f.serve(env);
   const runId = await applyUnderWay(first.url);
+  await untilApplyBegun(log, runId);
   first.child.kill('SIGINT');
   expect(await first.exited()).toBe(0);
   expect(first.output()).toContain('stopping 1 run(s): nothing new starts; builds in flight end first');
