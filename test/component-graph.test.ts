@@ -44,6 +44,8 @@ interface StepRun {
   results: ComponentResult[];
   events: string[];
   built: string[];
+  /** Which worker built each component. */
+  builtBy: Record<string, number>;
   tokens: Tokens;
   workers: number;
   /** Each component's build limit, as its order gave it. */
@@ -123,6 +125,7 @@ async function runStep(
   const workers = prepared.workers.slice(0, options.maxWorkers ?? prepared.workers.length);
   const events: string[] = [];
   const built: string[] = [];
+  const builtBy: Record<string, number> = {};
   const limits: Record<string, number> = {};
   await Promise.all(
     workers.map(async (worker) => {
@@ -144,6 +147,7 @@ async function runStep(
         if (o.done) return;
         events.push(`start ${o.component}`);
         built.push(o.component);
+        builtBy[o.component] = worker;
         limits[o.component] = o.timeoutMinutes;
         const status = await work(o.component);
         events.push(`end ${o.component}`);
@@ -153,7 +157,7 @@ async function runStep(
     }),
   );
   const results = (await runs.components(runId, 'apply')) as ComponentResult[];
-  return { results, events, built, tokens, workers: prepared.workers.length, limits };
+  return { results, events, built, builtBy, tokens, workers: prepared.workers.length, limits };
 }
 
 /** A random acyclic graph: each component depends on up to `fanIn` earlier ones. */
@@ -259,6 +263,34 @@ describe('the worker pool of a terraform step (over the local DynamoDB server)',
     // The stack's earlier run says b takes 10 s (c, e, f one each): b's chain is the longest now.
     const timed = await runStep(dynamo, graph, ok, { maxWorkers: 1, history: { a: 1, b: 10, c: 1, d: 1, e: 1, f: 1 } });
     expect(timed.built).toEqual(['a', 'b', 'c', 'e', 'f', 'd']);
+  });
+
+  test('of equal chains ahead, the component with more after it starts first (seed 001: vpc before iam and dns)', async () => {
+    // No earlier builds. backend makes dns, iam and vpc ready at once; each has a chain of four ahead
+    // (… -> apigateway -> monitoring), but vpc has 9 components after it, iam 7 and dns 3. Before, ties went by
+    // name: dns, iam, vpc — and vpc is on the seed's critical path.
+    const first = await runStep(dynamo, environment, async () => 'SUCCEEDED' as const, { maxWorkers: 1 });
+    expect(first.built.slice(0, 2)).toEqual(['backend', 'vpc']);
+    expect(first.built.indexOf('iam')).toBeLessThan(first.built.indexOf('dns'));
+  });
+
+  test('a build that makes several ready hands the highest priority to a parked worker, and takes the next itself', async () => {
+    // A worker's own order takes effect only when its call returns (after its hand-outs); a parked worker's at once.
+    // a makes b and c ready; c has d after it (the higher priority). The other worker is parked while a builds.
+    const graph = new Map([
+      ['a', []],
+      ['b', ['a']],
+      ['c', ['a']],
+      ['d', ['c']],
+    ]);
+    const run = await runStep(dynamo, graph, async (c) => {
+      if (c === 'a') await sleep(100);
+      return 'SUCCEEDED';
+    });
+    expect(run.workers).toBe(4);
+    const other = (w: number) => w !== run.builtBy.a;
+    expect([run.builtBy.c, other(run.builtBy.c!)]).toEqual([run.builtBy.c, true]);
+    expect(run.builtBy.b).toBe(run.builtBy.a);
   });
 
   test('a failing component: in-flight siblings finish, its dependents are skipped with the reason', async () => {

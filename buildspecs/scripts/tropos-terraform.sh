@@ -9,7 +9,11 @@
 # With TROPOS_DRY_RUN=true it prints every command it would run and runs none of them.
 set -uo pipefail
 
-here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# This script's folder (the scripts beside it), without a process: every build starts here, and its start is on the
+# critical path of a run's builds.
+here=${BASH_SOURCE[0]%/*}
+[ "$here" = "${BASH_SOURCE[0]}" ] && here=.
+[[ "$here" == /* ]] || here=$PWD/$here
 # The run's context (TROPOS_CONTEXT, JSON set by the state machine). Every value in it was validated by the run's
 # first state as a plain name (stack, account, region, bucket, account id: letters, digits, hyphens), so a
 # field is read with a pattern; the component list is passed on as JSON. Variables already set win.
@@ -271,15 +275,18 @@ component_state() {
   return 0
 }
 
+# The component's folder (cdir) and its dependency lock file (lock_file), once its state settings are read.
+cdir="" lock_file=""
 component_dir() {
-  if [ "$engine" = "atmos" ]; then echo "$repo/components/terraform/${component_folder:-$component}"; else echo "$repo/environments/${TROPOS_ACCOUNT}/${TROPOS_ENVIRONMENT}/$component"; fi
+  if [ "$engine" = "atmos" ]; then cdir="$repo/components/terraform/${component_folder:-$component}"; else cdir="$repo/environments/${TROPOS_ACCOUNT}/${TROPOS_ENVIRONMENT}/$component"; fi
+  # (terraform init writes it; a repository may commit it)
+  lock_file="$cdir/.terraform.lock.hcl"
 }
 
-backend_args() {
+backend_args() { # into the array b
   # The state lives in Tropos's region (TROPOS_BACKEND_REGION), not the environment's.
-  local args=(-backend-config="bucket=${state_bucket}" -backend-config="key=${state_key}" -backend-config="region=${TROPOS_BACKEND_REGION:-${TROPOS_REGION:-}}" -backend-config="encrypt=true")
-  if [ "${TROPOS_LOCKING:-dynamodb}" = "s3-native" ]; then args+=(-backend-config="use_lockfile=true"); else args+=(-backend-config="dynamodb_table=${lock_table}"); fi
-  printf '%s\n' "${args[@]}"
+  b=(-backend-config="bucket=${state_bucket}" -backend-config="key=${state_key}" -backend-config="region=${TROPOS_BACKEND_REGION:-${TROPOS_REGION:-}}" -backend-config="encrypt=true")
+  if [ "${TROPOS_LOCKING:-dynamodb}" = "s3-native" ]; then b+=(-backend-config="use_lockfile=true"); else b+=(-backend-config="dynamodb_table=${lock_table}"); fi
 }
 
 # tf <terraform-subcommand> [args...]: in the component folder (terraform) or through atmos.
@@ -288,14 +295,14 @@ tf() {
   if [ "$engine" = "atmos" ]; then
     run atmos terraform "$sub" "$component" -s "$atmos_stack" -- "$@"
   else
-    run terraform -chdir="$(component_dir)" "$sub" "$@"
+    run terraform -chdir="$cdir" "$sub" "$@"
   fi
 }
 
 init() {
   if [ "$engine" = "atmos" ]; then return 0; fi # atmos runs init itself, with the stack's backend settings
-  if [ "$dry" != "true" ] && [ ! -d "$(component_dir)" ]; then finish 1 "component folder $(component_dir) does not exist in the infrastructure repository"; fi
-  mapfile -t b < <(backend_args)
+  if [ "$dry" != "true" ] && [ ! -d "$cdir" ]; then finish 1 "component folder $cdir does not exist in the infrastructure repository"; fi
+  local b; backend_args
   tf init -input=false -no-color "${b[@]}" || finish 1 "terraform init failed for $component (backend s3://${state_bucket}/${state_key})"
 }
 
@@ -315,9 +322,11 @@ download() { # name local-file (from the plan step's prefix)
   run aws s3 cp --only-show-errors "s3://${TROPOS_ARTIFACTS_BUCKET}/$from" "$2"
 }
 
-# The component's folder's dependency lock file (terraform init writes it; a repository may commit it).
-lock_file() { echo "$(component_dir)/.terraform.lock.hcl"; }
-sha_of() { if [ -f "$1" ]; then sha256sum "$1" | cut -d' ' -f1; fi; }
+sha_of() { # variable file: the file's SHA-256 into the variable, '' when there is no such file
+  local sum=""
+  if [ -f "$2" ]; then sum=$(sha256sum "$2") && sum=${sum%% *}; fi
+  printf -v "$1" '%s' "$sum"
+}
 
 # plan [extra args]: saves the plan, its JSON and text, the dependency lock file and what the plan was made from
 # (plan-meta.json: commit, lock file SHA-256, terraform version); exports the counts, whether terraform found
@@ -330,13 +339,13 @@ plan() {
   if [ "$engine" = "atmos" ]; then
     run atmos terraform plan "$component" -s "$atmos_stack" -- -input=false -no-color -lock-timeout="$lock_timeout" -detailed-exitcode -out="$out" "$@" || rc=$?
   else
-    run terraform -chdir="$(component_dir)" plan -input=false -no-color -lock-timeout="$lock_timeout" -detailed-exitcode -out="$out" "$@" || rc=$?
+    run terraform -chdir="$cdir" plan -input=false -no-color -lock-timeout="$lock_timeout" -detailed-exitcode -out="$out" "$@" || rc=$?
   fi
   if [ "$dry" = "true" ]; then finish 0 "dry run: no plan made"; fi
   if [ "$rc" != 0 ] && [ "$rc" != 2 ]; then finish 1 "terraform plan failed for $component (exit $rc); see the build log"; fi
   local json="$work/plan.json" text="$work/plan.txt" meta="$work/plan-meta.json"
-  terraform -chdir="$(component_dir)" show -json "$out" >"$json" || finish 1 "terraform show -json failed for $component"
-  terraform -chdir="$(component_dir)" show -no-color "$out" >"$text" || true
+  terraform -chdir="$cdir" show -json "$out" >"$json" || finish 1 "terraform show -json failed for $component"
+  terraform -chdir="$cdir" show -no-color "$out" >"$text" || true
   local summary sha lock_sha
   summary=$(node "$here/plan-summary.js" "$json") || finish 1 "cannot read the plan JSON of $component"
   # The counts as Terraform's own summary gives them, and what it reports besides: moves, imports, forgets, outputs.
@@ -346,13 +355,13 @@ plan() {
     [[ "$summary" =~ \"$field\":([0-9]+) ]] || finish 1 "cannot read the plan summary of $component: $summary"
     printf -v "$field" '%s' "${BASH_REMATCH[1]}"
   done
-  sha=$(sha_of "$out")
-  lock_sha=$(sha_of "$(lock_file)")
+  sha_of sha "$out"
+  sha_of lock_sha "$lock_file"
   # Every value is hex, a commit or `working-tree`, or a version: no JSON escaping needed.
   printf '{"commit":"%s","lockSha256":"%s","planSha256":"%s","terraformVersion":"%s"}\n' \
-    "$(repo_commit)" "$lock_sha" "$sha" "$terraform_version" >"$meta" || finish 1 "cannot write the plan's metadata"
+    "$checkout_commit" "$lock_sha" "$sha" "$terraform_version" >"$meta" || finish 1 "cannot write the plan's metadata"
   upload "$out" tfplan; upload "$json" plan.json; upload "$text" plan.txt; upload "$meta" plan-meta.json
-  [ -n "$lock_sha" ] && upload "$(lock_file)" terraform.lock.hcl
+  [ -n "$lock_sha" ] && upload "$lock_file" terraform.lock.hcl
   export_var TROPOS_PLAN_ADD "$add"; export_var TROPOS_PLAN_CHANGE "$change"; export_var TROPOS_PLAN_DESTROY "$destroy"
   export_var TROPOS_PLAN_MOVE "$move"; export_var TROPOS_PLAN_IMPORT "$import"; export_var TROPOS_PLAN_FORGET "$forget"
   export_var TROPOS_PLAN_OUTPUTS "$outputs"
@@ -377,10 +386,10 @@ apply_plan() {
   local expected=${TROPOS_PLAN_SHA256_EXPECTED:-}
   if [ -z "$expected" ] && [ "$dry" != "true" ]; then finish 0 "$component: the plan had no changes; nothing to apply"; fi
   local out="$work/tfplan" meta="$work/plan-meta.json"
-  rm -f "$out" "$meta"
+  [ -e "$out" ] || [ -e "$meta" ] && rm -f "$out" "$meta"
   download tfplan "$out" || { [ "$dry" = "true" ] || finish 1 "the saved plan of $component (step ${TROPOS_PLAN_STEP}) is missing from the artifacts"; }
   if [ "$dry" != "true" ]; then
-    local actual; actual=$(sha_of "$out")
+    local actual; sha_of actual "$out"
     if [ "$actual" != "$expected" ]; then
       export_var TROPOS_PLAN_SHA256 "$actual"
       finish 1 "PlanMismatch: the plan file of $component has SHA-256 $actual but the reviewed plan was $expected; refusing to apply"
@@ -390,19 +399,20 @@ apply_plan() {
     local meta_text; meta_text=$(<"$meta")
     [[ "$meta_text" =~ \"commit\":\"([^\"]*)\" ]] && planned_commit=${BASH_REMATCH[1]:--} || planned_commit=-
     [[ "$meta_text" =~ \"lockSha256\":\"([^\"]*)\" ]] && planned_lock=${BASH_REMATCH[1]:--} || planned_lock=-
-    here_commit=$(repo_commit)
+    here_commit=$checkout_commit
     if [ "$planned_commit" != "$here_commit" ]; then
       finish 1 "PlanMismatch: the plan of $component was made at commit $planned_commit, but this build is at $here_commit; refusing to apply (plan again)"
     fi
-    here_lock=$(sha_of "$(lock_file)"); [ -n "$here_lock" ] || here_lock=-
+    sha_of here_lock "$lock_file"; [ -n "$here_lock" ] || here_lock=-
     if [ "$planned_lock" != "-" ]; then
       local stored="$work/terraform.lock.hcl"
-      download terraform.lock.hcl "$stored" && [ "$(sha_of "$stored")" = "$planned_lock" ] \
+      local stored_sha=""
+      download terraform.lock.hcl "$stored" && sha_of stored_sha "$stored" && [ "$stored_sha" = "$planned_lock" ] \
         || finish 1 "PlanMismatch: the dependency lock file stored with the plan of $component is missing or altered; refusing to apply"
       if [ "$here_lock" != "-" ] && [ "$here_lock" != "$planned_lock" ]; then
         finish 1 "PlanMismatch: the plan of $component was made with another .terraform.lock.hcl (SHA-256 ${planned_lock:0:12}, here ${here_lock:0:12}); refusing to apply"
       fi
-      cp "$stored" "$(lock_file)" || finish 1 "cannot put the plan's dependency lock file in place for $component"
+      cp "$stored" "$lock_file" || finish 1 "cannot put the plan's dependency lock file in place for $component"
       # terraform init may install only what the plan's lock file names (terraform reads the variable; so does the
       # init atmos runs itself).
       export TF_CLI_ARGS_init="-lockfile=readonly${TF_CLI_ARGS_init:+ $TF_CLI_ARGS_init}"
@@ -411,16 +421,17 @@ apply_plan() {
     fi
   fi
   init
-  local log="$work/apply.log" rc=0
+  # Why an apply failed is in what it wrote to stderr (run keeps it in $work/stderr.log).
+  local log="$work/stderr.log" rc=0
   if [ "$engine" = "atmos" ]; then
     # A saved plan through --planfile: atmos then passes no -var-file (terraform refuses variables with a plan).
-    run atmos terraform apply "$component" -s "$atmos_stack" --planfile "$out" -- -input=false -no-color -lock-timeout="$lock_timeout" 2>&1 | tee "$log"; rc=${PIPESTATUS[0]}
+    run atmos terraform apply "$component" -s "$atmos_stack" --planfile "$out" -- -input=false -no-color -lock-timeout="$lock_timeout" || rc=$?
   else
-    run terraform -chdir="$(component_dir)" apply -input=false -no-color -lock-timeout="$lock_timeout" "$out" 2>&1 | tee "$log"; rc=${PIPESTATUS[0]}
+    run terraform -chdir="$cdir" apply -input=false -no-color -lock-timeout="$lock_timeout" "$out" || rc=$?
   fi
   if [ "$rc" != 0 ]; then
-    if grep -q "Saved plan is stale" "$log"; then finish 1 "terraform refused a stale plan for $component: the state changed since the plan was made; plan again"; fi
-    if grep -q "Error acquiring the state lock" "$log"; then finish 1 "the terraform state of $component is locked by another operation; see state-operations operation=lock-status"; fi
+    if grep -qs "Saved plan is stale" "$log"; then finish 1 "terraform refused a stale plan for $component: the state changed since the plan was made; plan again"; fi
+    if grep -qs "Error acquiring the state lock" "$log"; then finish 1 "the terraform state of $component is locked by another operation; see state-operations operation=lock-status"; fi
     finish 1 "terraform apply failed for $component (exit $rc); see the build log"
   fi
   if [ "$dry" = "true" ]; then finish 0 "dry run: $component not applied"; fi
@@ -511,15 +522,16 @@ main() {
   [ "$engine" = "atmos" ] && require_tool atmos "$ATMOS_VERSION"
   credentials
   component_state
+  component_dir
   # What the build worked on, for the component's record: every build of a run reports the same commit.
-  export_var TROPOS_COMMIT_SHA "$(repo_commit)"
+  export_var TROPOS_COMMIT_SHA "$checkout_commit"
   terraform_version=""
   if [ "$dry" != "true" ]; then
     local version_json; version_json=$(terraform version -json 2>/dev/null)
     [[ "$version_json" =~ \"terraform_version\":\ *\"([^\"]+)\" ]] && terraform_version=${BASH_REMATCH[1]}
     export_var TROPOS_TERRAFORM_VERSION "$terraform_version"
   fi
-  say "$command $component of $stack (engine $engine, terraform ${terraform_version:-not run}, commit $(repo_commit))"
+  say "$command $component of $stack (engine $engine, terraform ${terraform_version:-not run}, commit $checkout_commit)"
 
   case "$command" in
     plan | drift) plan ;;
@@ -528,7 +540,7 @@ main() {
     validate)
       if [ "$engine" = "atmos" ]; then run atmos terraform validate "$component" -s "$atmos_stack" || finish 1 "terraform validate failed for $component"
       # No backend here: the backend's profile (TF_CLI_ARGS_init) does not apply to an init without one.
-      else run env -u TF_CLI_ARGS_init terraform -chdir="$(component_dir)" init -backend=false -input=false -no-color && run terraform -chdir="$(component_dir)" validate -no-color || finish 1 "terraform validate failed for $component"; fi
+      else run env -u TF_CLI_ARGS_init terraform -chdir="$cdir" init -backend=false -input=false -no-color && run terraform -chdir="$cdir" validate -no-color || finish 1 "terraform validate failed for $component"; fi
       finish 0 "$component is valid"
       ;;
     compliance)
@@ -536,7 +548,7 @@ main() {
       init
       tf plan -input=false -no-color -lock-timeout="$lock_timeout" -out="$work/tfplan" || finish 1 "terraform plan failed for $component"
       [ "$dry" = "true" ] && finish 0 "dry run: compliance not evaluated"
-      terraform -chdir="$(component_dir)" show -json "$work/tfplan" >"$plan_json" || finish 1 "terraform show -json failed"
+      terraform -chdir="$cdir" show -json "$work/tfplan" >"$plan_json" || finish 1 "terraform show -json failed"
       node "$here/compliance.js" "$plan_json" || finish 1 "$component does not pass the compliance policy (findings listed above: VIOLATION, or UNKNOWN when compliance.unknown is fail)"
       finish 0 "$component complies"
       ;;

@@ -426,16 +426,18 @@ export class ComponentGraph {
           ? { error: last as CompleteRequest['error'] }
           : { build: last as NonNullable<CompleteRequest['build']> }),
       };
-      // The component's record and the pool's state are separate items: written together.
-      const [, madeReady] = await Promise.all([
+      // The component's record and the pool's state are separate items: written together (and the workers parked
+      // meanwhile read beside them: see take).
+      const [, madeReady, parked] = await Promise.all([
         this.record(complete),
         this.pool.finished(req.runId, req.step, req.finished, complete.status, (component, reason) =>
           this.skip(req, component, reason),
         ),
+        this.pool.parkedWorkers(req.runId, req.step),
       ]);
       if (await this.stopped(req, await stopRequested)) return { parked: true };
       // What this build made READY, this worker builds next (the critical path's shortest way).
-      if (await this.pool.take(req.runId, req.step, req.worker, req.taskToken, madeReady, planSha))
+      if (await this.pool.take(req.runId, req.step, req.worker, req.taskToken, madeReady, planSha, parked))
         return { parked: true };
     }
     if (!req.finished && (await this.stopped(req, await stopRequested))) return { parked: true };

@@ -39,6 +39,7 @@ export class DynamoPoolStore implements PoolStore {
       dependents: [...n.dependents],
       state: n.state,
       priority: n.priority,
+      reach: n.reach ?? 0,
     }));
     await batchPut(this.db, this.table, items);
     // Last: a worker finds the step's components before it can find the step's total.
@@ -218,6 +219,7 @@ function toNode(item: Record<string, unknown>): PoolNode {
     dependents: (item.dependents ?? []) as string[],
     state: item.state as NodeState,
     priority: Number(item.priority ?? 0),
+    reach: Number(item.reach ?? 0),
   };
 }
 

@@ -39,6 +39,11 @@ export interface PoolNode {
    * of the components READY at once, the highest goes first (critical-path scheduling).
    */
   readonly priority: number;
+  /**
+   * How many components come after it (its dependents, transitively): of equal priorities the higher goes first —
+   * on a first run, when every estimate is the same, it holds up more of the step.
+   */
+  readonly reach?: number;
 }
 
 export interface ParkedWorker {
@@ -116,12 +121,14 @@ export class WorkerPool {
     const known = [...graph.keys()].map((c) => seconds.get(c)).filter((s): s is number => s !== undefined);
     const otherwise = known.length > 0 ? median(known) : 1;
     const priority = remainingPath(graph, (c) => seconds.get(c) ?? otherwise);
+    const reach = transitiveCounts(dependents);
     const nodes: PoolNode[] = [...graph].map(([component, deps]) => ({
       component,
       deps: [...deps],
       dependents: dependents.get(component)!.sort(),
       state: deps.length === 0 ? 'READY' : 'WAITING',
       priority: priority.get(component)!,
+      reach: reach.get(component)!,
     }));
     await this.store.prepare(runId, step, nodes);
     return Math.min(maxWorkers, nodes.length);
@@ -172,10 +179,16 @@ export class WorkerPool {
   /**
    * The short way back to work: a worker whose build just made components READY claims one of them itself (the
    * highest priority: `madeReady` comes in that order) and is sent its order at once (no parking, no search); any
-   * others it made READY go to parked workers as usual, highest priority first. False
-   * when it claimed none (others took them first, or there were none): the worker parks then, as always. This is
-   * the same as parking and being paired at once, so the argument against deadlock is unchanged; it only saves the
-   * round trips of the critical path.
+   * others it made READY go to parked workers as usual, highest priority first. False when it claimed none (others
+   * took them first, or there were none): the worker parks then, as always. This is the same as parking and being
+   * paired at once, so the argument against deadlock is unchanged; it only saves the round trips of the critical
+   * path.
+   *
+   * One exception, for the same reason: a worker's own order takes effect only when this call returns — after
+   * every hand-out it makes — while a parked worker starts the moment it is answered. So when this build made
+   * several components READY and a worker is parked (`parked`: read beside the build's end; one parked since is
+   * found by the dispatch below), the highest priority goes to that parked worker first, and this worker takes the
+   * next.
    */
   public async take(
     runId: string,
@@ -184,8 +197,19 @@ export class WorkerPool {
     token: string,
     madeReady: readonly string[],
     planSha: PlanShaOf,
+    parked: readonly ParkedWorker[] = [],
   ): Promise<boolean> {
-    for (const component of madeReady) {
+    let mine = madeReady;
+    if (madeReady.length > 1) {
+      const top = [madeReady[0]!];
+      for (const w of parked) {
+        if (w.worker === worker) continue;
+        const handed = await this.handOut(runId, step, w, top, planSha);
+        if (handed === 'sent') mine = madeReady.slice(1);
+        if (handed !== 'gone') break;
+      }
+    }
+    for (const component of mine) {
       // The claim, and the reviewed plan's hash (a read), together.
       const [claimed, sha] = await Promise.allSettled([
         this.store.claim(runId, step, component, worker),
@@ -197,15 +221,9 @@ export class WorkerPool {
         await this.store.unclaim(runId, step, component);
         throw sha.reason;
       }
-      const order: WorkerOrder = {
-        done: false,
-        component,
-        planSha256: sha.value.sha256,
-        planRunId: sha.value.runId,
-        timeoutMinutes: this.minutesOf(component),
-      };
       // A token that no longer works: the execution ended; the component is put back, nobody waits for it.
-      if (!(await this.sender.send(token, order))) await this.store.unclaim(runId, step, component);
+      if (!(await this.sender.send(token, this.order(component, sha.value))))
+        await this.store.unclaim(runId, step, component);
       if (madeReady.length > 1) await this.dispatch(runId, step, planSha);
       return true;
     }
@@ -221,6 +239,11 @@ export class WorkerPool {
   public async park(runId: string, step: string, worker: number, token: string, planSha: PlanShaOf): Promise<void> {
     await this.store.park(runId, step, worker, token);
     await this.dispatch(runId, step, planSha);
+  }
+
+  /** The workers parked on a step (read without this call's own writes: only a hint for `take`). */
+  public parkedWorkers(runId: string, step: string): Promise<ParkedWorker[]> {
+    return this.store.parked(runId, step);
   }
 
   private async dispatch(runId: string, step: string, planSha: PlanShaOf): Promise<void> {
@@ -244,46 +267,84 @@ export class WorkerPool {
       }
       for (const w of parked) {
         if (ready.length === 0) break;
-        if (!(await this.store.unpark(runId, step, w.worker, w.token))) continue;
-        let component: string | undefined;
-        while (!component && ready.length > 0) {
-          const candidate = ready.shift()!;
-          if (await this.store.claim(runId, step, candidate, w.worker)) component = candidate;
-        }
-        if (!component) {
-          // Others took them all: the worker waits again (the loop reads afresh).
-          await this.store.park(runId, step, w.worker, w.token);
-          break;
-        }
-        let order: WorkerOrder;
-        try {
-          const plan = await planSha(component);
-          order = {
-            done: false,
-            component,
-            planSha256: plan.sha256,
-            planRunId: plan.runId,
-            timeoutMinutes: this.minutesOf(component),
-          };
-        } catch (e) {
-          // Put both back as they were: a retried call hands them out again.
-          await this.store.unclaim(runId, step, component);
-          await this.store.park(runId, step, w.worker, w.token);
-          throw e;
-        }
-        // A token that no longer works: its execution ended, nobody builds the component (nor is it parked again).
-        if (!(await this.sender.send(w.token, order))) await this.store.unclaim(runId, step, component);
+        // Others took them all: the worker waits again (the loop reads afresh).
+        if ((await this.handOut(runId, step, w, ready, planSha)) === 'nothing') break;
       }
       // Read afresh: more may be parked or READY by now; the loop ends when either list is empty.
     }
   }
+
+  /**
+   * Pairs a parked worker with the first of `candidates` it can claim (each tried is taken off the list): 'sent'
+   * once it is told; 'gone' when it was no longer parked (another call paired it); 'nothing' when none could be
+   * claimed — it is parked again.
+   */
+  private async handOut(
+    runId: string,
+    step: string,
+    w: ParkedWorker,
+    candidates: string[],
+    planSha: PlanShaOf,
+  ): Promise<'sent' | 'gone' | 'nothing'> {
+    if (!(await this.store.unpark(runId, step, w.worker, w.token))) return 'gone';
+    let component: string | undefined;
+    while (!component && candidates.length > 0) {
+      const candidate = candidates.shift()!;
+      if (await this.store.claim(runId, step, candidate, w.worker)) component = candidate;
+    }
+    if (!component) {
+      await this.store.park(runId, step, w.worker, w.token);
+      return 'nothing';
+    }
+    let order: WorkerOrder;
+    try {
+      order = this.order(component, await planSha(component));
+    } catch (e) {
+      // Put both back as they were: a retried call hands them out again.
+      await this.store.unclaim(runId, step, component);
+      await this.store.park(runId, step, w.worker, w.token);
+      throw e;
+    }
+    // A token that no longer works: its execution ended, nobody builds the component (nor is it parked again).
+    if (!(await this.sender.send(w.token, order))) await this.store.unclaim(runId, step, component);
+    return 'sent';
+  }
+
+  private order(component: string, plan: { readonly sha256: string; readonly runId: string }): WorkerOrder {
+    return {
+      done: false,
+      component,
+      planSha256: plan.sha256,
+      planRunId: plan.runId,
+      timeoutMinutes: this.minutesOf(component),
+    };
+  }
 }
 
-/** Names, highest priority first (then by name: the same order every time). */
+/** Names, highest priority first, then the widest reach (then by name: the same order every time). */
 export function byPriority(nodes: readonly PoolNode[]): string[] {
   return [...nodes]
-    .sort((a, b) => b.priority - a.priority || a.component.localeCompare(b.component))
+    .sort(
+      (a, b) => b.priority - a.priority || (b.reach ?? 0) - (a.reach ?? 0) || a.component.localeCompare(b.component),
+    )
     .map((n) => n.component);
+}
+
+/** For each node, how many nodes can be reached from it (itself not counted). */
+function transitiveCounts(edges: ReadonlyMap<string, readonly string[]>): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const start of edges.keys()) {
+    const seen = new Set<string>();
+    const stack = [...(edges.get(start) ?? [])];
+    while (stack.length > 0) {
+      const n = stack.pop()!;
+      if (seen.has(n)) continue;
+      seen.add(n);
+      stack.push(...(edges.get(n) ?? []));
+    }
+    counts.set(start, seen.size);
+  }
+  return counts;
 }
 
 function median(xs: readonly number[]): number {
