@@ -242,3 +242,15 @@ describe('ref: a run at a branch, a tag or a commit of the repository', () => {
     expect(JSON.stringify(refused.body)).toContain('ref');
   }, 240_000);
 });
+
+test("a step's one build of a component the input names gets that component's own limit, as a worker's would", async () => {
+  t.scenario({});
+  for (const [component, minutes] of [
+    ['rds', 120], // the catalog's default for rds
+    ['vpc', 60], // the configuration's
+  ] as const) {
+    const d = await t.run('state-operations', { ...DEV, component, operation: 'lock-status' });
+    expect(d.run.status).toBe('SUCCEEDED');
+    expect(d.components.find((c) => c.component === component)).toMatchObject({ timeoutMinutes: minutes });
+  }
+}, 120_000);

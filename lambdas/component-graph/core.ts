@@ -214,7 +214,7 @@ export class ComponentGraph {
     private readonly source: ResolvedSource,
     private readonly seen?: SeenStacks,
     private readonly now = () => new Date().toISOString(),
-    timeouts: BuildTimeouts = { defaultMinutes: DEFAULT_BUILD_MINUTES, components: {} },
+    private readonly timeouts: BuildTimeouts = { defaultMinutes: DEFAULT_BUILD_MINUTES, components: {} },
     private readonly stopExecution?: StopExecution,
   ) {
     this.pool = new WorkerPool(store, sender, (component) => buildMinutesOf(timeouts, component));
@@ -474,15 +474,15 @@ export class ComponentGraph {
     });
   }
 
-  /** A step's one build (a component named by the input, or the repository): its record. */
   /**
-   * Before a step's single build starts: marks it in flight first, then reads whether the run is stopping — so that
+   * Before a step's single build (a component named by the input, or the repository) starts: marks it in flight first, then reads whether the run is stopping — so that
    * a stop either sees the build in flight (and waits for it) or is seen here (and the build is not started).
    */
-  public async starting(req: StartingRequest): Promise<{ starting: true }> {
+  public async starting(req: StartingRequest): Promise<{ starting: true; timeoutMinutes: number }> {
     await this.records.markStarting(req.runId, req.step, req.component);
     const stop = (await this.records.getRun(req.runId))?.stopRequested;
-    if (!stop) return { starting: true };
+    // The build's own limit, as a worker pool's builds get theirs: the component's, else the configuration's.
+    if (!stop) return { starting: true, timeoutMinutes: buildMinutesOf(this.timeouts, req.component) };
     await this.records.clearStarting(req.runId, req.step, req.component);
     await this.stopIfIdle(req.runId, req.execution, stop);
     throw new RunStoppedError(`stopped by ${stop.by}: ${stop.reason}; ${req.step} of ${req.component} was not started`);

@@ -678,10 +678,11 @@ export class WorkflowCompiler {
         component,
       }),
       payloadResponseOnly: true,
-      resultPath: sfn.JsonPath.DISCARD,
+      // Its answer: the build's own limit (the component's, else the configuration's).
+      resultPath: '$.starting',
       taskTimeout: sfn.Timeout.duration(LAMBDA_TIMEOUT),
     });
-    const run = this.build(step, title, label, component);
+    const run = this.build(step, title, label, component, undefined, '$.starting.timeoutMinutes');
     const record = (status: 'SUCCEEDED' | 'FAILED', name: string) =>
       lambdaTask(this.scope, stateName(name), {
         lambdaFunction: this.r.componentGraph,
