@@ -54,6 +54,18 @@ describe('the configuration', () => {
       /tools.atmos.version: 1.162.1 is too old; Tropos needs Atmos >= 1.163.0 \(seed 004; the first release since 1.162.0 that exits 2/,
     ],
     [
+      'a tenant for the Atmos engine (its stacks name their own)',
+      'infrastructure.tenant',
+      'acme',
+      /infrastructure.tenant: only the plain-terraform engine takes it/,
+    ],
+    [
+      'a tenant that is not a tenant name',
+      'infrastructure.tenant',
+      'Acme Corp',
+      /infrastructure.tenant: a tenant: 2-16 lowercase letters and digits, starting with a letter/,
+    ],
+    [
       'atmos engine without atmos',
       'tools.atmos',
       undefined,

@@ -1,6 +1,6 @@
 import { GetCommand, PutCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { DescribeTableCommand } from '@aws-sdk/client-dynamodb';
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { RunDetail } from '../lib/records/run';
 import { DEV, PROD, STAGING, startTestPlane, TestPlane } from './helpers/local';
@@ -612,6 +612,24 @@ describe('the plain-terraform layout (engine terraform, seed 003)', () => {
     const applied = tf.calls().filter((c) => c.sub === 'apply' && c.chdir.startsWith(env));
     expect(applied.map((c) => c.component).sort()).toEqual(roots);
   });
+
+  test("with infrastructure.tenant, a drift sweep first reads the layout's stacks: one no run has seen is registered and checked", async () => {
+    tf.scenario({ default: { plan: { add: 0, change: 0, destroy: 0 } } });
+    // A stack only the repository knows: never onboarded, never run, not registered.
+    const root = join(tf.infraDir, 'environments', 'dev', 'tfunseen');
+    mkdirSync(join(root, 'vpc'), { recursive: true });
+    writeFileSync(join(root, 'vpc', 'main.tf'), 'terraform {\n  backend "s3" {}\n}\n');
+    writeFileSync(join(root, 'tropos.json'), JSON.stringify({ vpc_cidr: '10.210.0.0/16' }));
+    expect((await tf.get('/environments/acme-dev-tfunseen')).status).toBe(404);
+    const started = await tf.post('/drift-sweeps', {});
+    expect(started.status).toBe(202);
+    const sweep = await tf.waitFor(String(started.body.runId), undefined, 540_000, 250);
+    expect(sweep.run.status).toBe('SUCCEEDED');
+    expect(sweep.run.summary?.repositoryUnread).toBeUndefined();
+    const unseen = (await tf.get('/environments/acme-dev-tfunseen')).body;
+    expect(unseen).toMatchObject({ source: 'repository', status: 'active', vpcCidr: '10.210.0.0/16' });
+    expect(unseen.lastDrift).toMatchObject({ runId: expect.stringContaining(sweep.run.runId), change: 0 });
+  }, 600_000);
 });
 
 describe('apply exactly what was approved', () => {

@@ -71,6 +71,11 @@ function crossCheck(c: TroposConfig): string[] {
   if (c.engine === 'atmos' && !c.tools.atmos) {
     problems.push('tools.atmos: engine is "atmos", so pin an atmos version here ({version, sha256})');
   }
+  if (c.engine === 'atmos' && c.infrastructure.tenant) {
+    problems.push(
+      'infrastructure.tenant: only the plain-terraform engine takes it (its layout names no tenant); an Atmos stack names its own (vars.tenant): remove it',
+    );
+  }
   if (!atLeast(c.tools.terraform.version, '1.6.0')) {
     problems.push(
       `tools.terraform.version: ${c.tools.terraform.version} is too old; Tropos needs Terraform >= 1.6.0 (seed 004)`,

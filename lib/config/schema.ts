@@ -1,4 +1,5 @@
 import { CALLBACK_ATTEMPT_SECONDS } from '../domain/callback';
+import { PARAMETERS } from '../domain/inputs';
 import { z } from 'zod';
 
 /** The approval policy of a tier (seed 004: dev never, staging on destroys, prod always). */
@@ -170,6 +171,12 @@ export const ConfigSchema = z.strictObject({
       .string()
       .regex(/^[a-z0-9][a-z0-9_-]{0,39}$/, 'a namespace: lowercase letters, digits, _ and -')
       .optional(),
+    /**
+     * The plain-terraform engine: the tenant of the repository's stacks (its layout, environments/<account>/
+     * <environment>, names none). With it, every drift sweep first reads every stack the repository defines, as
+     * with Atmos; without it, a stack enters the registry when a run of the repository reads it.
+     */
+    tenant: z.string().regex(PARAMETERS.tenant.pattern, `a tenant: ${PARAMETERS.tenant.allowed}`).optional(),
   }),
   stateBackend: z
     .strictObject({

@@ -28,7 +28,12 @@ export interface DriftSweepProps {
    * defines, so that a stack no run has seen yet enters the registry and is checked too. Absent: only the
    * registry's environments are checked.
    */
-  readonly discover?: { readonly project: codebuild.IProject; readonly componentGraph: lambda.IFunction };
+  readonly discover?: {
+    readonly project: codebuild.IProject;
+    readonly componentGraph: lambda.IFunction;
+    /** The plain-terraform layout's tenant (infrastructure.tenant): its stacks are named with it. */
+    readonly tenant?: string | undefined;
+  };
 }
 
 const LAMBDA_TIMEOUT = Duration.minutes(2);
@@ -137,7 +142,7 @@ export class DriftSweep extends Construct {
     const build = resolveBuild(this, 'Discover stacks', d.project, {
       discover: true,
       // No stack of its own: every stack the repository defines.
-      context: JSON.stringify({ stack: 'all', dryRun: false }),
+      context: JSON.stringify({ stack: 'all', ...(d.tenant ? { tenant: d.tenant } : {}), dryRun: false }),
       comment: 'Lists the stacks the repository defines, with their network blocks',
     });
     const record = lambdaTask(this, 'Record stacks', {

@@ -187,9 +187,16 @@ export class TroposStack extends Stack {
         driftDetection: resources.stateMachine('drift-detection'),
         childTimeout: WorkflowCompiler.maxDuration(resources),
         alarmTopic: this.notifications,
-        // Atmos lists every stack of the repository; the plain-terraform layout's stacks need a run's tenant.
-        ...(config.engine === 'atmos'
-          ? { discover: { project: this.runners.project('resolve'), componentGraph: this.functions.componentGraph } }
+        // Atmos lists every stack of the repository; the plain-terraform layout's stacks need a tenant: the
+        // configured one (infrastructure.tenant), else a run's (they are registered when a run reads them).
+        ...(config.engine === 'atmos' || config.infrastructure.tenant
+          ? {
+              discover: {
+                project: this.runners.project('resolve'),
+                componentGraph: this.functions.componentGraph,
+                tenant: config.infrastructure.tenant,
+              },
+            }
           : {}),
       });
 
