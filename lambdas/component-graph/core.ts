@@ -475,8 +475,9 @@ export class ComponentGraph {
   }
 
   /**
-   * Before a step's single build (a component named by the input, or the repository) starts: marks it in flight first, then reads whether the run is stopping — so that
-   * a stop either sees the build in flight (and waits for it) or is seen here (and the build is not started).
+   * Before a step's single build (a component named by the input, or the repository) starts: marks it in flight
+   * first, then reads whether the run is stopping — so that a stop either sees the build in flight (and waits for
+   * it) or is seen here (and the build is not started). Answers the build's own limit.
    */
   public async starting(req: StartingRequest): Promise<{ starting: true; timeoutMinutes: number }> {
     await this.records.markStarting(req.runId, req.step, req.component);
