@@ -436,7 +436,8 @@ describe("a step's single build and a stop (over the local DynamoDB server)", ()
       startedAt: new Date().toISOString(),
     } as never);
     const base = { runId, step: 'import', component: 'vpc', execution: 'arn:x' };
-    await expect(cg.handle({ action: 'starting', ...base })).resolves.toEqual({ starting: true });
+    // With the build's own limit: no timeouts given here, so the default (the configuration's).
+    await expect(cg.handle({ action: 'starting', ...base })).resolves.toEqual({ starting: true, timeoutMinutes: 60 });
     // Before the ledger has heard of the build: in flight already, so a stop waits for it.
     expect(await runs.inFlight(runId)).toEqual([{ step: 'import', component: 'vpc' }]);
     await runs.recordStart(runId, { stopRequested: { by: 'op', reason: 'freeze', at: new Date().toISOString() } });
