@@ -1,6 +1,7 @@
 import { Catalog, DefinitionError } from '../lib/workflow/catalog';
 import {
   criticalPathLength,
+  dependentCounts,
   findCycle,
   levelByLevelLength,
   levels,
@@ -58,6 +59,13 @@ describe("the seeds' dependency graphs (test data the example repository is chec
     const graph = graphOf(Object.keys(SEED_001));
     expect(criticalPathLength(graph, (c) => seconds[c]!)).toBe(1245);
     expect(levelByLevelLength(graph, (c) => seconds[c]!)).toBe(1800);
+  });
+
+  test('dependent counts: how many components come after each, directly or through others (seed 001)', () => {
+    const counts = dependentCounts(graphOf(Object.keys(SEED_001)));
+    expect(
+      Object.fromEntries(['backend', 'vpc', 'iam', 'dns', 'rds', 'monitoring'].map((c) => [c, counts.get(c)])),
+    ).toEqual({ backend: 13, vpc: 9, iam: 7, dns: 3, rds: 1, monitoring: 0 });
   });
 });
 

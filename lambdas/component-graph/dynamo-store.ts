@@ -39,7 +39,7 @@ export class DynamoPoolStore implements PoolStore {
       dependents: [...n.dependents],
       state: n.state,
       priority: n.priority,
-      reach: n.reach ?? 0,
+      reach: n.reach,
     }));
     await batchPut(this.db, this.table, items);
     // Last: a worker finds the step's components before it can find the step's total.

@@ -1,4 +1,4 @@
-import { remainingPath } from '../../lib/workflow/graph';
+import { dependentCounts, remainingPath, reversed } from '../../lib/workflow/graph';
 
 /**
  * The worker pool of a terraform step. The state machine runs an inline Map over at most 40 workers (AWS runs at
@@ -43,7 +43,7 @@ export interface PoolNode {
    * How many components come after it (its dependents, transitively): of equal priorities the higher goes first —
    * on a first run, when every estimate is the same, it holds up more of the step.
    */
-  readonly reach?: number;
+  readonly reach: number;
 }
 
 export interface ParkedWorker {
@@ -116,16 +116,15 @@ export class WorkerPool {
     maxWorkers: number,
     seconds: ReadonlyMap<string, number> = new Map(),
   ): Promise<number> {
-    const dependents = new Map<string, string[]>([...graph.keys()].map((c) => [c, []]));
-    for (const [c, deps] of graph) for (const d of deps) dependents.get(d)?.push(c);
+    const dependents = reversed(graph);
     const known = [...graph.keys()].map((c) => seconds.get(c)).filter((s): s is number => s !== undefined);
     const otherwise = known.length > 0 ? median(known) : 1;
     const priority = remainingPath(graph, (c) => seconds.get(c) ?? otherwise);
-    const reach = transitiveCounts(dependents);
+    const reach = dependentCounts(graph);
     const nodes: PoolNode[] = [...graph].map(([component, deps]) => ({
       component,
       deps: [...deps],
-      dependents: dependents.get(component)!.sort(),
+      dependents: dependents.get(component)!,
       state: deps.length === 0 ? 'READY' : 'WAITING',
       priority: priority.get(component)!,
       reach: reach.get(component)!,
@@ -324,27 +323,8 @@ export class WorkerPool {
 /** Names, highest priority first, then the widest reach (then by name: the same order every time). */
 export function byPriority(nodes: readonly PoolNode[]): string[] {
   return [...nodes]
-    .sort(
-      (a, b) => b.priority - a.priority || (b.reach ?? 0) - (a.reach ?? 0) || a.component.localeCompare(b.component),
-    )
+    .sort((a, b) => b.priority - a.priority || b.reach - a.reach || a.component.localeCompare(b.component))
     .map((n) => n.component);
-}
-
-/** For each node, how many nodes can be reached from it (itself not counted). */
-function transitiveCounts(edges: ReadonlyMap<string, readonly string[]>): Map<string, number> {
-  const counts = new Map<string, number>();
-  for (const start of edges.keys()) {
-    const seen = new Set<string>();
-    const stack = [...(edges.get(start) ?? [])];
-    while (stack.length > 0) {
-      const n = stack.pop()!;
-      if (seen.has(n)) continue;
-      seen.add(n);
-      stack.push(...(edges.get(n) ?? []));
-    }
-    counts.set(start, seen.size);
-  }
-  return counts;
 }
 
 function median(xs: readonly number[]): number {

@@ -87,6 +87,27 @@ export function remainingPath(graph: DependencyGraph, duration: (node: string) =
   return earliestFinish(reversed(graph), duration);
 }
 
+/**
+ * How many nodes depend on each node, directly or through others (a tie-break in critical-path scheduling: of equal
+ * remaining chains, the node that holds up more of the graph goes first).
+ */
+export function dependentCounts(graph: DependencyGraph): Map<string, number> {
+  const dependents = reversed(graph);
+  const counts = new Map<string, number>();
+  for (const start of dependents.keys()) {
+    const seen = new Set<string>();
+    const stack = [...dependents.get(start)!];
+    while (stack.length > 0) {
+      const node = stack.pop()!;
+      if (seen.has(node)) continue;
+      seen.add(node);
+      stack.push(...dependents.get(node)!);
+    }
+    counts.set(start, seen.size);
+  }
+  return counts;
+}
+
 /** The critical path's length: the least wall-clock any schedule can reach. */
 export function criticalPathLength(graph: DependencyGraph, duration: (node: string) => number): number {
   return Math.max(0, ...earliestFinish(graph, duration).values());
