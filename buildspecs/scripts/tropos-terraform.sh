@@ -44,12 +44,14 @@ dry=${TROPOS_DRY_RUN:-false}
 exports=${TROPOS_EXPORTS:-/tmp/tropos-exports.sh}
 work=${TROPOS_WORK_DIR:-/tmp/tropos-work}
 prefix="runs/${TROPOS_RUN_ID:-local}/${TROPOS_STEP:-step}/${component:-repository}"
-mkdir -p "$work"
+# (the local control plane makes it beforehand: a process less on every local build)
+[ -d "$work" ] || mkdir -p "$work"
 : >"$exports"
 
 # --- reporting ---------------------------------------------------------------------------------------------
 export_var() { printf 'export %s=%q\n' "$1" "$2" >>"$exports"; }
 finish() { # exit-code message
+  read_version
   export_var TROPOS_EXIT_CODE "$1"
   export_var TROPOS_MESSAGE "$2"
   if [ "$1" = 1 ]; then export_var TROPOS_ERROR "$(tool_error)"; fi
@@ -58,6 +60,20 @@ finish() { # exit-code message
   exit 1
 }
 say() { echo "tropos: $*"; }
+
+# The terraform the build runs, once: into the variable terraform_version and the build's report. Asked in the
+# background when the build starts (main); waited for here.
+version_pid="" terraform_version=""
+read_version() {
+  [ -n "$version_pid" ] || return 0
+  wait "$version_pid" 2>/dev/null
+  version_pid=""
+  local version_json=""
+  [ -f "$work/version.json" ] && version_json=$(<"$work/version.json")
+  [[ "$version_json" =~ \"terraform_version\":\ *\"([^\"]+)\" ]] && terraform_version=${BASH_REMATCH[1]}
+  export_var TROPOS_TERRAFORM_VERSION "$terraform_version"
+  say "terraform $terraform_version"
+}
 
 # --- parameters (TROPOS_PARAMS is the run's validated input as JSON) ---------------------------------------
 param() { node -e 'const v = JSON.parse(process.env.TROPOS_PARAMS || "{}")[process.argv[1]]; process.stdout.write(v == null ? "" : String(v))' "$1"; }
@@ -94,7 +110,7 @@ checkout() {
     repo=$TROPOS_INFRA_DIR
     if [ -n "$run_ref" ]; then local_checkout; atmos_paths; return; fi
     # Locally the builds use the folder as it is; say so when it moved on since the run resolved its stack.
-    checkout_commit=$(repo_commit)
+    repo_commit checkout_commit
     if [ -n "${TROPOS_COMMIT:-}" ] && [ "$TROPOS_COMMIT" != "$checkout_commit" ]; then
       say "note: the run resolved its stack at $TROPOS_COMMIT; the local repository is now at $checkout_commit"
     fi
@@ -147,11 +163,23 @@ local_checkout() {
   say "ref $run_ref: commit $sha of $top (exported to $dir)"
 }
 
-# The commit of the checkout (read once per build: checkout_commit); a local folder that is not a git repository is
-# its working tree.
-repo_commit() {
-  if [ -n "${checkout_commit:-}" ]; then echo "$checkout_commit"; return; fi
-  git -C "$repo" rev-parse --verify --quiet HEAD 2>/dev/null || echo working-tree
+# The commit of the checkout into the variable (read once per build: checkout_commit); a local folder that is not in
+# a git repository is its working tree. Without GIT_DIR, git looks for .git in the folder and each folder above it:
+# so does this, before starting git (none there: no process, on every build of such a folder).
+repo_commit() { # variable
+  if [ -n "${checkout_commit:-}" ]; then printf -v "$1" '%s' "$checkout_commit"; return; fi
+  local d="" sha="" back=$PWD
+  # The folder's physical path (as git sees it), then up to the first folder that holds a .git.
+  if [ -z "${GIT_DIR:-}" ] && CDPATH="" cd -P -- "$repo" 2>/dev/null; then
+    d=$PWD
+    cd -- "$back" || finish 1 "cannot return to $back"
+    while [ -n "$d" ] && [ ! -e "$d/.git" ]; do d=${d%/*}; done
+    if [ -z "$d" ] && [ -e /.git ]; then d=/; fi
+  else
+    d=ask-git
+  fi
+  if [ -n "$d" ]; then sha=$(git -C "$repo" rev-parse --verify --quiet HEAD 2>/dev/null); fi
+  printf -v "$1" '%s' "${sha:-working-tree}"
 }
 
 # resolve: the run's stack as the repository defines it (buildspecs/scripts/resolve-stack.js), with the commit it
@@ -161,7 +189,7 @@ repo_commit() {
 resolve() {
   prefix="runs/${TROPOS_RUN_ID:-local}/resolve"
   local out="$work/stack.json" err="$work/resolve.err" commit from=$repo
-  commit=$(repo_commit)
+  repo_commit commit
   # An onboarding only discovers the stacks the repository defines (its own is not there yet).
   local discover=${TROPOS_DISCOVER:-false}
   if [ "$discover" = "true" ] && [ "$engine" = "atmos" ]; then
@@ -315,11 +343,13 @@ upload() { # local-file name
   run aws s3 cp --only-show-errors "$1" "$dest/$2"
 }
 
-download() { # name local-file (from the plan step's prefix)
+download() { # name variable local-file: the variable is set to where the artifact now is
   # The plan step's artifacts: this run's, or for a retry's reused plan those of the run it retries.
   local from="runs/${TROPOS_PLAN_RUN_ID:-${TROPOS_RUN_ID:-local}}/${TROPOS_PLAN_STEP:?TROPOS_PLAN_STEP is not set}/${component}/$1"
-  if [ -n "${TROPOS_ARTIFACTS_DIR:-}" ]; then cp "$TROPOS_ARTIFACTS_DIR/$from" "$2" 2>/dev/null; return; fi
-  run aws s3 cp --only-show-errors "s3://${TROPOS_ARTIFACTS_BUCKET}/$from" "$2"
+  # Locally the artifacts are a folder: read in place (as component_state does), nothing copied.
+  if [ -n "${TROPOS_ARTIFACTS_DIR:-}" ]; then printf -v "$2" '%s' "$TROPOS_ARTIFACTS_DIR/$from"; [ -f "$TROPOS_ARTIFACTS_DIR/$from" ]; return; fi
+  printf -v "$2" '%s' "$3"
+  run aws s3 cp --only-show-errors "s3://${TROPOS_ARTIFACTS_BUCKET}/$from" "$3"
 }
 
 sha_of() { # variable file: the file's SHA-256 into the variable, '' when there is no such file
@@ -357,6 +387,7 @@ plan() {
   done
   sha_of sha "$out"
   sha_of lock_sha "$lock_file"
+  read_version
   # Every value is hex, a commit or `working-tree`, or a version: no JSON escaping needed.
   printf '{"commit":"%s","lockSha256":"%s","planSha256":"%s","terraformVersion":"%s"}\n' \
     "$checkout_commit" "$lock_sha" "$sha" "$terraform_version" >"$meta" || finish 1 "cannot write the plan's metadata"
@@ -385,16 +416,16 @@ plan() {
 apply_plan() {
   local expected=${TROPOS_PLAN_SHA256_EXPECTED:-}
   if [ -z "$expected" ] && [ "$dry" != "true" ]; then finish 0 "$component: the plan had no changes; nothing to apply"; fi
-  local out="$work/tfplan" meta="$work/plan-meta.json"
-  [ -e "$out" ] || [ -e "$meta" ] && rm -f "$out" "$meta"
-  download tfplan "$out" || { [ "$dry" = "true" ] || finish 1 "the saved plan of $component (step ${TROPOS_PLAN_STEP}) is missing from the artifacts"; }
+  local out meta
+  [ -e "$work/tfplan" ] || [ -e "$work/plan-meta.json" ] && rm -f "$work/tfplan" "$work/plan-meta.json"
+  download tfplan out "$work/tfplan" || { [ "$dry" = "true" ] || finish 1 "the saved plan of $component (step ${TROPOS_PLAN_STEP}) is missing from the artifacts"; }
   if [ "$dry" != "true" ]; then
     local actual; sha_of actual "$out"
     if [ "$actual" != "$expected" ]; then
       export_var TROPOS_PLAN_SHA256 "$actual"
       finish 1 "PlanMismatch: the plan file of $component has SHA-256 $actual but the reviewed plan was $expected; refusing to apply"
     fi
-    download plan-meta.json "$meta" || finish 1 "PlanMismatch: the saved plan of $component has no record of the commit and lock file it was made with; refusing to apply"
+    download plan-meta.json meta "$work/plan-meta.json" || finish 1 "PlanMismatch: the saved plan of $component has no record of the commit and lock file it was made with; refusing to apply"
     local planned_commit planned_lock here_commit here_lock
     local meta_text; meta_text=$(<"$meta")
     [[ "$meta_text" =~ \"commit\":\"([^\"]*)\" ]] && planned_commit=${BASH_REMATCH[1]:--} || planned_commit=-
@@ -405,9 +436,8 @@ apply_plan() {
     fi
     sha_of here_lock "$lock_file"; [ -n "$here_lock" ] || here_lock=-
     if [ "$planned_lock" != "-" ]; then
-      local stored="$work/terraform.lock.hcl"
-      local stored_sha=""
-      download terraform.lock.hcl "$stored" && sha_of stored_sha "$stored" && [ "$stored_sha" = "$planned_lock" ] \
+      local stored stored_sha=""
+      download terraform.lock.hcl stored "$work/terraform.lock.hcl" && sha_of stored_sha "$stored" && [ "$stored_sha" = "$planned_lock" ] \
         || finish 1 "PlanMismatch: the dependency lock file stored with the plan of $component is missing or altered; refusing to apply"
       if [ "$here_lock" != "-" ] && [ "$here_lock" != "$planned_lock" ]; then
         finish 1 "PlanMismatch: the plan of $component was made with another .terraform.lock.hcl (SHA-256 ${planned_lock:0:12}, here ${here_lock:0:12}); refusing to apply"
@@ -495,7 +525,7 @@ force_unlock() {
 main() {
   [[ "$lock_timeout" =~ ^[0-9]+(s|m|h)$ ]] || finish 1 "TROPOS_LOCK_TIMEOUT=\"$lock_timeout\" is not a duration terraform's -lock-timeout takes; allowed: a whole number of s, m or h (like 30s, 5m)"
   checkout
-  [ -n "${checkout_commit:-}" ] || checkout_commit=$(repo_commit)
+  [ -n "${checkout_commit:-}" ] || repo_commit checkout_commit
   case "$command" in
     resolve) resolve ;;
     lint)
@@ -512,7 +542,8 @@ main() {
         checkout_commit=""
       fi
       # The commit with the configuration (pushed): the onboarding's deploy works on exactly that one.
-      export_var TROPOS_COMMIT_SHA "$(repo_commit)"
+      local pushed; repo_commit pushed
+      export_var TROPOS_COMMIT_SHA "$pushed"
       finish 0 "stack configuration of $stack written"
       ;;
   esac
@@ -525,13 +556,13 @@ main() {
   component_dir
   # What the build worked on, for the component's record: every build of a run reports the same commit.
   export_var TROPOS_COMMIT_SHA "$checkout_commit"
-  terraform_version=""
+  # terraform's version, for the records: asked beside the command's own work, and read when the build reports
+  # (read_version): it is not needed before, and a real terraform takes a while to answer.
   if [ "$dry" != "true" ]; then
-    local version_json; version_json=$(terraform version -json 2>/dev/null)
-    [[ "$version_json" =~ \"terraform_version\":\ *\"([^\"]+)\" ]] && terraform_version=${BASH_REMATCH[1]}
-    export_var TROPOS_TERRAFORM_VERSION "$terraform_version"
+    terraform version -json >"$work/version.json" 2>/dev/null &
+    version_pid=$!
   fi
-  say "$command $component of $stack (engine $engine, terraform ${terraform_version:-not run}, commit $checkout_commit)"
+  say "$command $component of $stack (engine $engine, commit $checkout_commit)"
 
   case "$command" in
     plan | drift) plan ;;

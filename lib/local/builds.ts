@@ -86,7 +86,9 @@ export class LocalBuilds {
     const id = `${input.ProjectName}:${Date.now().toString(36)}${(this.counter++).toString(36)}`;
     const safeId = id.replace(/[:/]/g, '-');
     const work = join(this.options.dataDir, 'builds', safeId);
-    mkdirSync(work, { recursive: true });
+    // With the runner's work folder (TROPOS_WORK_DIR): the runner makes it only when it is missing, and a process
+    // less is a few milliseconds less on every build of a run's critical path.
+    mkdirSync(join(work, 'work'), { recursive: true });
     const environment: Record<string, string> = {};
     for (const v of project.props.Environment.EnvironmentVariables ?? []) environment[v.Name] = v.Value;
     for (const v of input.EnvironmentVariablesOverride ?? []) environment[v.Name] = String(v.Value);

@@ -82,7 +82,7 @@ export const BUILD_FILES = {
   control: 'control',
   /** The exported variables, NUL-separated (descriptor 4). */
   exported: 'exported',
-  /** The script's exit status, written (atomically) as its last act. */
+  /** The script's exit status, written as its last act (empty: being written). */
   exit: 'exit',
 } as const;
 
@@ -95,11 +95,12 @@ function q(s: string): string {
 
 /** The whole build as one bash script, so that every command runs in the same shell session, as in CodeBuild. */
 function script(spec: Buildspec, exitFile: string): string {
-  // The status on disk, whole or not at all, whenever the shell exits (a command's own `exit` included): whoever
-  // reads the folder later (a restarted control plane) knows the build ran to its end, and how.
+  // The status on disk whenever the shell exits (a command's own `exit` included): whoever reads the folder later (a
+  // restarted control plane) knows the build ran to its end, and how. Written in place by a builtin (no temporary
+  // file and mv: a process less at the end of every build); a reader takes an empty file for one not written yet.
   const lines = [
     `__exit_file=${q(exitFile)}`,
-    `trap '__rc=$?; printf "%s" "$__rc" > "$__exit_file.tmp" && mv "$__exit_file.tmp" "$__exit_file"' EXIT`,
+    `trap '__rc=$?; printf "%s" "$__rc" > "$__exit_file"' EXIT`,
     '__status=0',
     '__abort=0',
   ];
@@ -195,7 +196,16 @@ export function readBuild(stateDir: string): { start: BuildStart; running: boole
   const startFile = join(stateDir, BUILD_FILES.start);
   if (!existsSync(startFile)) return undefined;
   const start = JSON.parse(readFileSync(startFile, 'utf8')) as BuildStart;
-  return { start, running: !existsSync(join(stateDir, BUILD_FILES.exit)) && processRuns(start.pid, start.id) };
+  return { start, running: !exitWritten(stateDir) && processRuns(start.pid, start.id) };
+}
+
+/** Whether the build's script has written its exit status (the file exists from the moment it is opened: empty). */
+function exitWritten(stateDir: string): boolean {
+  try {
+    return readFileSync(join(stateDir, BUILD_FILES.exit), 'utf8').trim() !== '';
+  } catch {
+    return false;
+  }
 }
 
 /** Whether the build's process (its group's leader) still runs, and is that build (a pid is reused). */
