@@ -4,7 +4,7 @@
  * run is handed its parent's commit and resolves at that commit, whatever the branch holds by then.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { handOver } from '../lambdas/validate-input/core';
@@ -36,6 +36,7 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 function resolve(
   runId: string,
   context: Record<string, unknown>,
+  env: Record<string, string> = {},
 ): { status: number | null; out: string; commit?: string } {
   const artifacts = join(dir, 'artifacts');
   const r = spawnSync('bash', [SCRIPT], {
@@ -59,6 +60,7 @@ function resolve(
         environment: 'testenv-01',
         ...context,
       }),
+      ...env,
     },
   });
   let commit: string | undefined;
@@ -195,4 +197,30 @@ test("onboarding's generated configuration is pushed, and its commit is what the
     recorder as never,
   );
   expect(handovers.map((h) => h.commit)).toEqual([pushed, 'c'.repeat(40)]);
+});
+
+test('a local folder works at the commit git finds for it (from a subfolder, through a symlink); in no repository, at its working tree', () => {
+  const notGit = (src: string) => !src.split('/').includes('.git');
+  // The roots in a subfolder of a larger repository, and a symlink to that subfolder: git finds the repository
+  // above the folder's physical path, so must the runner (it looks for .git itself before it starts git).
+  const mono = join(dir, 'mono');
+  cpSync(join(dir, 'work'), join(mono, 'infra'), { recursive: true, filter: notGit });
+  git(mono, 'init', '-q', '-b', 'main');
+  git(mono, 'add', '-A');
+  git(mono, 'commit', '-qm', 'mono');
+  const monoHead = git(mono, 'rev-parse', 'HEAD');
+  symlinkSync(join(mono, 'infra'), join(dir, 'infra-link'));
+  // A copy in no repository (git agrees: precondition).
+  const plain = join(dir, 'plain');
+  cpSync(join(dir, 'work'), plain, { recursive: true, filter: notGit });
+  expect(spawnSync('git', ['-C', plain, 'rev-parse', 'HEAD']).status).not.toBe(0);
+
+  const local = (runId: string, folder: string) => resolve(runId, {}, { TROPOS_INFRA_DIR: folder });
+  expect(local('local-root', join(dir, 'work'))).toMatchObject({
+    status: 0,
+    commit: git(join(dir, 'work'), 'rev-parse', 'HEAD'),
+  });
+  expect(local('local-sub', join(mono, 'infra'))).toMatchObject({ status: 0, commit: monoHead });
+  expect(local('local-link', join(dir, 'infra-link'))).toMatchObject({ status: 0, commit: monoHead });
+  expect(local('local-plain', plain)).toMatchObject({ status: 0, commit: 'working-tree' });
 });
