@@ -6,6 +6,7 @@
 // (first component start to last component end, from the run record), the critical path (the physical limit), the
 // sum of durations (the seeds' sequential script), what a level-by-level schedule would take, and
 // ratio = wall-clock / critical path.
+import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { criticalPathLength, levelByLevelLength } from '../lib/workflow/graph';
 import { RunStore } from '../lib/records/run-store';
@@ -24,6 +25,11 @@ async function main(): Promise<void> {
     layout: (process.env.BENCH_LAYOUT as 'atmos' | 'terraform' | undefined) ?? 'terraform',
     configPath: process.env.BENCH_CONFIG ?? join(__dirname, '..', 'test', 'fixtures', 'terraform-engine.config.yaml'),
   });
+  // What a process costs here: every local build starts several (bash, terraform, sha256sum, tee), five builds deep
+  // on the critical path, so the figure below moves with it from machine to machine.
+  console.log(
+    `process start on this machine: ${processStartMs().toFixed(1)} ms (fork and exec of /bin/true from bash, idle)`,
+  );
   try {
     const ratios: number[] = [];
     for (let i = 1; i <= RUNS; i++) {
@@ -103,6 +109,25 @@ async function once(t: TestPlane, duration: (c: string) => number): Promise<numb
     `critical path of the builds as they ran ${criticalBuilt.toFixed(2)} s; wall-clock / that ${(wall / criticalBuilt).toFixed(3)}   (the scheduling's own share)`,
   );
   return wall / critical;
+}
+
+/** The median over 5 rounds of the mean time bash takes to start and reap /bin/true, 100 times a round, in ms. */
+function processStartMs(): number {
+  const rounds = Array.from(
+    { length: 5 },
+    () =>
+      Number(
+        execFileSync(
+          'bash',
+          [
+            '-c',
+            'a=$EPOCHREALTIME; for i in {1..100}; do /bin/true; done; b=$EPOCHREALTIME; echo $(( (${b/./} - ${a/./}) / 100 ))',
+          ],
+          { encoding: 'utf8' },
+        ).trim(),
+      ) / 1000,
+  );
+  return median(rounds);
 }
 
 function median(xs: number[]): number {
