@@ -25,12 +25,12 @@ async function main(): Promise<void> {
     layout: (process.env.BENCH_LAYOUT as 'atmos' | 'terraform' | undefined) ?? 'terraform',
     configPath: process.env.BENCH_CONFIG ?? join(__dirname, '..', 'test', 'fixtures', 'terraform-engine.config.yaml'),
   });
-  // What a process costs here: every local build starts several (bash, terraform, sha256sum, tee), five builds deep
-  // on the critical path, so the figure below moves with it from machine to machine.
-  console.log(
-    `process start on this machine: ${processStartMs().toFixed(1)} ms (fork and exec of /bin/true from bash, idle)`,
-  );
   try {
+    // What a process costs here: every local build starts several (bash, terraform, sha256sum, tee), five builds
+    // deep on the critical path, so the figures below move with it from machine to machine.
+    console.log(
+      `process start on this machine: ${processStartMs().toFixed(1)} ms (fork and exec of /bin/true from bash, idle)`,
+    );
     const ratios: number[] = [];
     for (let i = 1; i <= RUNS; i++) {
       console.log(`— run ${i} of ${RUNS}`);
@@ -121,7 +121,7 @@ function processStartMs(): number {
           'bash',
           [
             '-c',
-            'a=$EPOCHREALTIME; for i in {1..100}; do /bin/true; done; b=$EPOCHREALTIME; echo $(( (${b/./} - ${a/./}) / 100 ))',
+            'a=$EPOCHREALTIME; for i in {1..100}; do /bin/true; done; b=$EPOCHREALTIME; echo $(( (${b//[.,]/} - ${a//[.,]/}) / 100 ))',
           ],
           { encoding: 'utf8' },
         ).trim(),
