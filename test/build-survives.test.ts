@@ -107,3 +107,32 @@ test('a build killed without writing its exit status is FAILED, and says so', as
   expect(build.BuildStatus).toBe('FAILED');
   expect(JSON.stringify(build.Phases)).toContain('without writing its exit status');
 });
+
+test('an exit file still empty (its status being written) is a build that runs, not one that ended without a status', async () => {
+  // The build's EXIT trap writes its status in place (no temporary file and mv): between the file's opening and
+  // its write, a restarted control plane may find it empty while the build's process still runs.
+  const state = join(dir, 'writing');
+  mkdirSync(state, { recursive: true });
+  const proc = spawn('sleep', ['30'], { env: { ...process.env, CODEBUILD_BUILD_ID: 'p:writing' }, stdio: 'ignore' });
+  try {
+    writeFileSync(
+      join(state, 'request.json'),
+      JSON.stringify({
+        id: 'p:writing',
+        projectName: 'p',
+        environment: {},
+        logFile: join(state, 'build.log'),
+        timeoutMinutes: 5,
+        startTime: new Date().toISOString(),
+        pid: proc.pid,
+      }),
+    );
+    writeFileSync(join(state, 'exit'), '');
+    expect(readBuild(state)?.running).toBe(true);
+    writeFileSync(join(state, 'exit'), '0');
+    expect(readBuild(state)?.running).toBe(false);
+    expect(buildOf(readBuild(state)!.start, state).BuildStatus).toBe('SUCCEEDED');
+  } finally {
+    proc.kill();
+  }
+});

@@ -164,22 +164,25 @@ local_checkout() {
 }
 
 # The commit of the checkout into the variable (read once per build: checkout_commit); a local folder that is not in
-# a git repository is its working tree. Without GIT_DIR, git looks for .git in the folder and each folder above it:
-# so does this, before starting git (none there: no process, on every build of such a folder).
+# a git repository is its working tree.
 repo_commit() { # variable
   if [ -n "${checkout_commit:-}" ]; then printf -v "$1" '%s' "$checkout_commit"; return; fi
-  local d="" sha="" back=$PWD
-  # The folder's physical path (as git sees it), then up to the first folder that holds a .git.
-  if [ -z "${GIT_DIR:-}" ] && CDPATH="" cd -P -- "$repo" 2>/dev/null; then
-    d=$PWD
-    cd -- "$back" || finish 1 "cannot return to $back"
-    while [ -n "$d" ] && [ ! -e "$d/.git" ]; do d=${d%/*}; done
-    if [ -z "$d" ] && [ -e /.git ]; then d=/; fi
-  else
-    d=ask-git
-  fi
-  if [ -n "$d" ]; then sha=$(git -C "$repo" rev-parse --verify --quiet HEAD 2>/dev/null); fi
+  local sha=""
+  if may_be_git; then sha=$(git -C "$repo" rev-parse --verify --quiet HEAD 2>/dev/null); fi
   printf -v "$1" '%s' "${sha:-working-tree}"
+}
+
+# Whether git may find a repository for the folder, told without starting a process (none on every build of a
+# folder in no repository): GIT_DIR is set, or a .git is in the folder's physical path or a folder above it (git's
+# own search); a folder this cannot enter is left to git.
+may_be_git() {
+  [ -z "${GIT_DIR:-}" ] || return 0
+  local back=$PWD d
+  CDPATH="" cd -P -- "$repo" 2>/dev/null || return 0
+  d=$PWD
+  cd -- "$back" || finish 1 "cannot return to $back"
+  while [ -n "$d" ]; do [ -e "$d/.git" ] && return 0; d=${d%/*}; done
+  [ -e /.git ]
 }
 
 # resolve: the run's stack as the repository defines it (buildspecs/scripts/resolve-stack.js), with the commit it
