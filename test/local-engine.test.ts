@@ -412,7 +412,9 @@ describe('every workflow, end to end through the local engine (atmos layout, ter
     });
     const runId = String(started.body.runId);
     const prodRun = `${runId}-prod`;
-    const prod = await t.waitFor(prodRun, (d) => d.approvals.length > 0, 90_000);
+    // Three stacks' drift, compliance, plan (and two applies) before prod's approval: on a slow 2-core machine
+    // (CI measured ~90 s) more than a single run's budget.
+    const prod = await t.waitFor(prodRun, (d) => d.approvals.length > 0, 240_000);
     const children = (await t.get(`/runs?parentRunId=${runId}`)).body.runs as {
       stack: string;
       status: string;
@@ -423,13 +425,13 @@ describe('every workflow, end to end through the local engine (atmos layout, ter
     expect(byStack['acme-staging-main']).toMatchObject({ status: 'SUCCEEDED', runId: `${runId}-staging` });
     expect(prod.approvals[0]).toMatchObject({ status: 'PENDING' });
     expect((await t.post(`/approvals/${prodRun}.approve`, { decision: 'approve' })).status).toBe(200);
-    const d = await t.waitFor(runId, undefined, 90_000);
+    const d = await t.waitFor(runId, undefined, 150_000);
     expect(d.run.status).toBe('SUCCEEDED');
     const ends = ['dev', 'staging', 'prod'].map(async (s) => (await t.waitFor(`${runId}-${s}`)).run);
     const [dev, staging, prodDone] = await Promise.all(ends);
     expect(Date.parse(staging!.startedAt)).toBeGreaterThanOrEqual(Date.parse(dev!.endedAt!));
     expect(Date.parse(prodDone!.startedAt)).toBeGreaterThanOrEqual(Date.parse(staging!.endedAt!));
-  });
+  }, 420_000);
 });
 
 describe('failures, resumption, dry runs and bad input', () => {
