@@ -5,7 +5,7 @@
 // their median ratio, the figure to read): the wall-clock of the apply step
 // (first component start to last component end, from the run record), the critical path (the physical limit), the
 // sum of durations (the seeds' sequential script), what a level-by-level schedule would take, and
-// ratio = wall-clock / critical path.
+// ratio = wall-clock / critical path. BENCH_DETAIL=1 also prints each component's start, release gap and overhead.
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { criticalPathLength, levelByLevelLength } from '../lib/workflow/graph';
@@ -92,6 +92,17 @@ async function once(t: TestPlane, duration: (c: string) => number): Promise<numb
           Math.max(...graph.get(c.component)!.map((dep) => Date.parse(byName.get(dep)!.endedAt!)))) /
         1000,
     );
+  // BENCH_DETAIL=1: each component in the order they started, with its release gap and its build's overhead.
+  if (process.env.BENCH_DETAIL)
+    for (const c of [...applies].sort((a, b) => Date.parse(a.startedAt!) - Date.parse(b.startedAt!))) {
+      const at = Date.parse(c.startedAt!);
+      const deps = graph.get(c.component) ?? [];
+      const released = deps.length ? Math.max(...deps.map((d) => Date.parse(byName.get(d)!.endedAt!))) : start;
+      const over = (Date.parse(c.endedAt!) - at) / 1000 - duration(c.component);
+      console.log(
+        `  ${c.component.padEnd(16)} start +${((at - start) / 1000).toFixed(3)} s   gap ${((at - released) / 1000).toFixed(3)} s   overhead ${over.toFixed(3)} s`,
+      );
+    }
   console.log(
     `per-build overhead (build time - sleep): median ${median(overhead).toFixed(2)} s, max ${Math.max(...overhead).toFixed(2)} s`,
   );

@@ -274,7 +274,7 @@ describe('the worker pool of a terraform step (over the local DynamoDB server)',
     expect(first.built.indexOf('iam')).toBeLessThan(first.built.indexOf('dns'));
   });
 
-  test('a build that makes several ready hands the highest priority to a parked worker, and takes the next itself', async () => {
+  test('a build that makes two ready hands the higher priority to a parked worker, and takes the other itself', async () => {
     // A worker's own order takes effect only when its call returns (after its hand-outs); a parked worker's at once.
     // a makes b and c ready; c has d after it (the higher priority). The other worker is parked while a builds.
     const graph = new Map([
@@ -290,6 +290,28 @@ describe('the worker pool of a terraform step (over the local DynamoDB server)',
     expect(run.workers).toBe(4);
     expect(run.builtBy.c).not.toBe(run.builtBy.a);
     expect(run.builtBy.b).toBe(run.builtBy.a);
+  });
+
+  test('a build that makes several ready: they start in priority order, parked workers first, its own worker last', async () => {
+    // a makes b, c and d ready; c has two components after it, d one, b none. With the old hand-out (the highest to a
+    // parked worker, the next to a's own worker, the rest dispatched before a's call returned) c, then d started
+    // last, after b: the second of the critical chains waited for every other hand-out.
+    const graph = new Map([
+      ['a', []],
+      ['b', ['a']],
+      ['c', ['a']],
+      ['d', ['a']],
+      ['e', ['c']],
+      ['f', ['e']],
+      ['g', ['d']],
+    ]);
+    const run = await runStep(dynamo, graph, async (c) => {
+      await sleep(c === 'a' ? 100 : 200); // c, d and b all start before any of them ends
+      return 'SUCCEEDED';
+    });
+    expect(run.built.slice(0, 4)).toEqual(['a', 'c', 'd', 'b']);
+    expect(run.builtBy.b).toBe(run.builtBy.a);
+    expect(new Set([run.builtBy.a, run.builtBy.c, run.builtBy.d]).size).toBe(3);
   });
 
   test('a failing component: in-flight siblings finish, its dependents are skipped with the reason', async () => {

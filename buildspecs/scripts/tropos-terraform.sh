@@ -54,7 +54,7 @@ finish() { # exit-code message
   read_version
   export_var TROPOS_EXIT_CODE "$1"
   export_var TROPOS_MESSAGE "$2"
-  if [ "$1" = 1 ]; then export_var TROPOS_ERROR "$(tool_error)"; fi
+  if [ "$1" = 1 ]; then stderr_end; export_var TROPOS_ERROR "$(tool_error)"; fi
   if [ "$1" = 0 ] || [ "$1" = 2 ]; then echo "tropos: $2"; exit 0; fi
   echo "tropos: ERROR: $2" >&2
   exit 1
@@ -78,14 +78,29 @@ read_version() {
 # --- parameters (TROPOS_PARAMS is the run's validated input as JSON) ---------------------------------------
 param() { node -e 'const v = JSON.parse(process.env.TROPOS_PARAMS || "{}")[process.argv[1]]; process.stdout.write(v == null ? "" : String(v))' "$1"; }
 
-# Runs a command, or prints it in a dry run. Prints it either way, so logs show what ran. What it writes to stderr
-# goes to the log as ever, and to $work/stderr.log too: a failure's record carries terraform's own Error: block.
+# Runs a command, or prints it in a dry run. Prints it either way, so logs show what ran.
 run() {
   if [ "$dry" = "true" ]; then echo "[dry-run] $*"; return 0; fi
   echo "+ $*"
-  local rc
-  { "$@" 2>&1 1>&3 3>&- | tee -a "$work/stderr.log" >&2; rc=${PIPESTATUS[0]}; } 3>&1
-  return "$rc"
+  "$@"
+}
+
+# What the build writes to stderr goes to the log as ever, and to $work/stderr.log too: a failure's record carries
+# terraform's own Error: block. One tee for the whole build (stderr_start, from main), not one per command: a process
+# and a fork less per terraform call, on every build of a run's critical path. The tee writes behind the build, so
+# whoever reads stderr.log first ends it (stderr_end: stderr is the build's own again, and the tee has written
+# everything); so does the build's end, before the build reports. Later stderr goes to the log only.
+stderr_pid=""
+stderr_start() {
+  exec {stderr_fd}>&2 2> >(exec tee -a "$work/stderr.log" >&2)
+  stderr_pid=$!
+  trap stderr_end EXIT
+}
+stderr_end() {
+  [ -n "$stderr_pid" ] || return 0
+  exec 2>&"$stderr_fd" {stderr_fd}>&-
+  wait "$stderr_pid" 2>/dev/null
+  stderr_pid=""
 }
 
 # The last "Error:" block a command wrote (terraform's, without its box drawing), at most 15 lines and 1000
@@ -454,7 +469,7 @@ apply_plan() {
     fi
   fi
   init
-  # Why an apply failed is in what it wrote to stderr (run keeps it in $work/stderr.log).
+  # Why an apply failed is in what it wrote to stderr (kept in $work/stderr.log: read after stderr_end).
   local log="$work/stderr.log" rc=0
   if [ "$engine" = "atmos" ]; then
     # A saved plan through --planfile: atmos then passes no -var-file (terraform refuses variables with a plan).
@@ -463,6 +478,7 @@ apply_plan() {
     run terraform -chdir="$cdir" apply -input=false -no-color -lock-timeout="$lock_timeout" "$out" || rc=$?
   fi
   if [ "$rc" != 0 ]; then
+    stderr_end
     if grep -qs "Saved plan is stale" "$log"; then finish 1 "terraform refused a stale plan for $component: the state changed since the plan was made; plan again"; fi
     if grep -qs "Error acquiring the state lock" "$log"; then finish 1 "the terraform state of $component is locked by another operation; see state-operations operation=lock-status"; fi
     finish 1 "terraform apply failed for $component (exit $rc); see the build log"
@@ -526,6 +542,7 @@ force_unlock() {
 
 # --- commands ----------------------------------------------------------------------------------------------
 main() {
+  stderr_start
   [[ "$lock_timeout" =~ ^[0-9]+(s|m|h)$ ]] || finish 1 "TROPOS_LOCK_TIMEOUT=\"$lock_timeout\" is not a duration terraform's -lock-timeout takes; allowed: a whole number of s, m or h (like 30s, 5m)"
   checkout
   [ -n "${checkout_commit:-}" ] || repo_commit checkout_commit

@@ -176,18 +176,16 @@ export class WorkerPool {
   }
 
   /**
-   * The short way back to work: a worker whose build just made components READY claims one of them itself (the
-   * highest priority: `madeReady` comes in that order) and is sent its order at once (no parking, no search); any
-   * others it made READY go to parked workers as usual, highest priority first. False when it claimed none (others
-   * took them first, or there were none): the worker parks then, as always. This is the same as parking and being
-   * paired at once, so the argument against deadlock is unchanged; it only saves the round trips of the critical
-   * path.
+   * The short way back to work: a worker whose build just made components READY claims one of them itself and is
+   * sent its order at once (no parking, no search). False when it claimed none (others took them first, or there
+   * were none): the worker parks then, as always. This is the same as parking and being paired at once, so the
+   * argument against deadlock is unchanged; it only saves the round trips of the critical path.
    *
-   * One exception, for the same reason: a worker's own order takes effect only when this call returns — after
-   * every hand-out it makes — while a parked worker starts the moment it is answered. So when this build made
-   * several components READY and a worker is parked (`parked`: read beside the build's end; one parked since is
-   * found by the dispatch below), the highest priority goes to that parked worker first, and this worker takes the
-   * next.
+   * A worker's own order takes effect only when this call returns — after every hand-out it makes — while a parked
+   * worker starts the moment it is answered. So when this build made several components READY, they go to parked
+   * workers (`parked`: read beside the build's end) highest priority first, and this worker takes the last: the
+   * components start in priority order. What is left when the parked workers run out stays READY for `dispatch`
+   * (which also finds a worker parked since).
    */
   public async take(
     runId: string,
@@ -198,17 +196,24 @@ export class WorkerPool {
     planSha: PlanShaOf,
     parked: readonly ParkedWorker[] = [],
   ): Promise<boolean> {
-    let mine = madeReady;
-    if (madeReady.length > 1) {
-      const top = [madeReady[0]!];
-      for (const w of parked) {
-        if (w.worker === worker) continue;
-        const handed = await this.handOut(runId, step, w, top, planSha);
-        if (handed === 'sent') mine = madeReady.slice(1);
-        if (handed !== 'gone') break;
+    const mine = [...madeReady];
+    const others = parked.filter((w) => w.worker !== worker);
+    // A worker unparked and parked again (its component was claimed by another call meanwhile): one that made a
+    // component READY in between did not see it parked, so this call pairs parked workers once more (dispatch).
+    let reparked = false;
+    while (mine.length > 1 && others.length > 0) {
+      const w = others.shift()!;
+      const handed = await this.handOut(runId, step, w, [mine[0]!], planSha);
+      if (handed === 'gone') continue; // paired by another call: the next parked worker
+      // Sent; or another worker claimed it first (this one is parked again, and may take the next).
+      mine.shift();
+      if (handed === 'nothing') {
+        others.unshift(w);
+        reparked = true;
       }
     }
-    for (const component of mine) {
+    for (let i = 0; i < mine.length; i++) {
+      const component = mine[i]!;
       // The claim, and the reviewed plan's hash (a read), together.
       const [claimed, sha] = await Promise.allSettled([
         this.store.claim(runId, step, component, worker),
@@ -223,7 +228,8 @@ export class WorkerPool {
       // A token that no longer works: the execution ended; the component is put back, nobody waits for it.
       if (!(await this.sender.send(token, this.order(component, sha.value))))
         await this.store.unclaim(runId, step, component);
-      if (madeReady.length > 1) await this.dispatch(runId, step, planSha);
+      // What it made READY and no worker took yet, to workers parked now (and one parked again, see above).
+      if (i < mine.length - 1 || reparked) await this.dispatch(runId, step, planSha);
       return true;
     }
     return false;
@@ -285,6 +291,10 @@ export class WorkerPool {
     candidates: string[],
     planSha: PlanShaOf,
   ): Promise<'sent' | 'gone' | 'nothing'> {
+    // The likeliest candidate's plan hash, read beside the unpark (a read: nothing to undo if it is not used).
+    const first = candidates[0];
+    const firstSha = first === undefined ? undefined : planSha(first);
+    firstSha?.catch(() => undefined); // awaited below when used; never an unhandled rejection meanwhile
     if (!(await this.store.unpark(runId, step, w.worker, w.token))) return 'gone';
     let component: string | undefined;
     while (!component && candidates.length > 0) {
@@ -297,7 +307,7 @@ export class WorkerPool {
     }
     let order: WorkerOrder;
     try {
-      order = this.order(component, await planSha(component));
+      order = this.order(component, await (component === first ? firstSha! : planSha(component)));
     } catch (e) {
       // Put both back as they were: a retried call hands them out again.
       await this.store.unclaim(runId, step, component);
