@@ -7,6 +7,7 @@ import {
   levels,
   reversed,
   topologicalOrder,
+  width,
 } from '../lib/workflow/graph';
 import { loadWorkflows, validateWorkflows } from '../lib/workflow/load';
 import { catalog, ROOT } from './helpers/fixtures';
@@ -66,6 +67,42 @@ describe("the seeds' dependency graphs (test data the example repository is chec
     expect(
       Object.fromEntries(['backend', 'vpc', 'iam', 'dns', 'rds', 'monitoring'].map((c) => [c, counts.get(c)])),
     ).toEqual({ backend: 13, vpc: 9, iam: 7, dns: 3, rds: 1, monitoring: 0 });
+  });
+  test('width: the most components that can run at once (how many workers a step starts)', () => {
+    // Seed 001: acm, rds, eks, ecs, ec2, dynamodb and lambda can all run together; nothing else can join them.
+    expect(width(graphOf(Object.keys(SEED_001)))).toBe(7);
+    expect(width(graphOf(Object.keys(SEED_000), SEED_000))).toBe(1); // a chain
+    expect(width(new Map())).toBe(0);
+    const star = new Map([
+      ['a', []],
+      ['b', ['a']],
+      ['c', ['a']],
+      ['d', ['a']],
+      ['e', ['a']],
+    ]);
+    expect(width(star)).toBe(4);
+    const diamond = new Map([
+      ['a', []],
+      ['b', ['a']],
+      ['c', ['a']],
+      ['d', ['b', 'c']],
+    ]);
+    expect(width(diamond)).toBe(2);
+    // Against every subset of small random graphs: the largest set of which no node comes before another.
+    let x = 11;
+    const rand = () => (x = (x * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+    for (let round = 0; round < 30; round++) {
+      const n = 2 + Math.floor(rand() * 8);
+      const names = Array.from({ length: n }, (_, i) => `n${i}`);
+      const graph = new Map(names.map((name, i) => [name, names.slice(0, i).filter(() => rand() < 0.3)]));
+      const before = (a: string, b: string): boolean => graph.get(b)!.some((d) => d === a || before(a, d));
+      let most = 0;
+      for (let mask = 1; mask < 1 << n; mask++) {
+        const set = names.filter((_, i) => mask & (1 << i));
+        if (set.every((a) => set.every((b) => a === b || !before(a, b)))) most = Math.max(most, set.length);
+      }
+      expect([round, width(graph)]).toEqual([round, most]);
+    }
   });
 });
 

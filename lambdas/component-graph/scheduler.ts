@@ -1,4 +1,4 @@
-import { dependentCounts, remainingPath, reversed } from '../../lib/workflow/graph';
+import { dependentCounts, remainingPath, reversed, width } from '../../lib/workflow/graph';
 
 /**
  * The worker pool of a terraform step. The state machine runs an inline Map over at most 40 workers (AWS runs at
@@ -18,7 +18,8 @@ import { dependentCounts, remainingPath, reversed } from '../../lib/workflow/gra
  *    the other (consistent reads), so a READY component and a parked worker never miss each other.
  *  - Hence while the step is not done, either a worker is building (and will come back) or a parked worker and a
  *    READY component meet; when the step is done, every parked worker is told so. A Map that starts fewer than all
- *    workers at once changes nothing: no slot ever waits on a component that is not ready.
+ *    workers at once changes nothing: no slot ever waits on a component that is not ready. Nor does the pool's size
+ *    (the graph's width, at most 40): the argument holds for any number of workers, one included.
  *
  * Every change is a single-item conditional write (DynamoDB, no transactions: dynalite has none), and each is
  * idempotent — a retried "next" finishes what a failed one left half-done. One item per component, one per parked
@@ -130,7 +131,9 @@ export class WorkerPool {
       reach: reach.get(component)!,
     }));
     await this.store.prepare(runId, step, nodes);
-    return Math.min(maxWorkers, nodes.length);
+    // As many workers as components can ever run at once (the graph's width), not one per component: a worker
+    // more would only park, and every parked worker is a write and a read more at each hand-out.
+    return Math.min(maxWorkers, width(graph));
   }
 
   /**

@@ -92,8 +92,13 @@ export function remainingPath(graph: DependencyGraph, duration: (node: string) =
  * remaining chains, the node that holds up more of the graph goes first).
  */
 export function dependentCounts(graph: DependencyGraph): Map<string, number> {
+  return new Map([...transitiveDependents(graph)].map(([node, after]) => [node, after.size]));
+}
+
+/** Every node's dependents, directly or through others. */
+function transitiveDependents(graph: DependencyGraph): Map<string, Set<string>> {
   const dependents = reversed(graph);
-  const counts = new Map<string, number>();
+  const result = new Map<string, Set<string>>();
   for (const start of dependents.keys()) {
     const seen = new Set<string>();
     const stack = [...dependents.get(start)!];
@@ -103,9 +108,44 @@ export function dependentCounts(graph: DependencyGraph): Map<string, number> {
       seen.add(node);
       stack.push(...dependents.get(node)!);
     }
-    counts.set(start, seen.size);
+    result.set(start, seen);
   }
-  return counts;
+  return result;
+}
+
+/**
+ * The graph's width: the most nodes that can ever run at once — the largest set of which none depends on another,
+ * directly or not. By Dilworth's theorem it is the fewest chains covering the graph: the nodes less a largest
+ * matching of "u comes before v" (augmenting paths, over each node's transitive dependents).
+ */
+export function width(graph: DependencyGraph): number {
+  const names = [...graph.keys()];
+  const index = new Map(names.map((n, i) => [n, i]));
+  const dependents = transitiveDependents(graph);
+  const after = names.map((n) => [...dependents.get(n)!].map((d) => index.get(d)!));
+  // matchedTo[v]: the node whose chain continues with v (-1: v starts a chain).
+  const matchedTo = names.map(() => -1);
+  const augment = (u: number, visited: boolean[]): boolean => {
+    for (const v of after[u]!) {
+      if (visited[v]) continue;
+      visited[v] = true;
+      if (matchedTo[v] === -1 || augment(matchedTo[v]!, visited)) {
+        matchedTo[v] = u;
+        return true;
+      }
+    }
+    return false;
+  };
+  let matched = 0;
+  for (let u = 0; u < names.length; u++)
+    if (
+      augment(
+        u,
+        names.map(() => false),
+      )
+    )
+      matched++;
+  return names.length - matched;
 }
 
 /** The critical path's length: the least wall-clock any schedule can reach. */
