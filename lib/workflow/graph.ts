@@ -137,14 +137,10 @@ export function width(graph: DependencyGraph): number {
     return false;
   };
   let matched = 0;
-  for (let u = 0; u < names.length; u++)
-    if (
-      augment(
-        u,
-        names.map(() => false),
-      )
-    )
-      matched++;
+  for (let u = 0; u < names.length; u++) {
+    const visited = names.map(() => false);
+    if (augment(u, visited)) matched++;
+  }
   return names.length - matched;
 }
 
