@@ -61,16 +61,29 @@ finish() { # exit-code message
 }
 say() { echo "tropos: $*"; }
 
-# The terraform the build runs, once: into the variable terraform_version and the build's report. Asked in the
-# background when the build starts (main); waited for here.
-version_pid="" terraform_version=""
+# The terraform the build runs, once: into the variable terraform_version and the build's report (from the moment
+# main wants it: not in a dry run). Asked in the background when the build starts (main), and waited for here. An
+# apply asks only if it must: terraform applies a saved plan only with the version that made it ("plan files cannot
+# be transferred between different Terraform versions"), so an apply that succeeded ran the version its plan's
+# metadata names (applied_version); a process less on every apply.
+version_wanted=false version_pid="" terraform_version="" applied_version=""
+ask_version() {
+  terraform version -json >"$work/version.json" 2>/dev/null &
+  version_pid=$!
+}
 read_version() {
-  [ -n "$version_pid" ] || return 0
-  wait "$version_pid" 2>/dev/null
-  version_pid=""
-  local version_json=""
-  [ -f "$work/version.json" ] && version_json=$(<"$work/version.json")
-  [[ "$version_json" =~ \"terraform_version\":\ *\"([^\"]+)\" ]] && terraform_version=${BASH_REMATCH[1]}
+  [ "$version_wanted" = true ] || return 0
+  version_wanted=false
+  if [ -n "$applied_version" ] && [ -z "$version_pid" ]; then
+    terraform_version=$applied_version
+  else
+    [ -n "$version_pid" ] || ask_version
+    wait "$version_pid" 2>/dev/null
+    version_pid=""
+    local version_json=""
+    [ -f "$work/version.json" ] && version_json=$(<"$work/version.json")
+    [[ "$version_json" =~ \"terraform_version\":\ *\"([^\"]+)\" ]] && terraform_version=${BASH_REMATCH[1]}
+  fi
   export_var TROPOS_TERRAFORM_VERSION "$terraform_version"
   say "terraform $terraform_version"
 }
@@ -434,7 +447,7 @@ plan() {
 apply_plan() {
   local expected=${TROPOS_PLAN_SHA256_EXPECTED:-}
   if [ -z "$expected" ] && [ "$dry" != "true" ]; then finish 0 "$component: the plan had no changes; nothing to apply"; fi
-  local out meta
+  local out meta planned_version=""
   [ -e "$work/tfplan" ] || [ -e "$work/plan-meta.json" ] && rm -f "$work/tfplan" "$work/plan-meta.json"
   download tfplan out "$work/tfplan" || { [ "$dry" = "true" ] || finish 1 "the saved plan of $component (step ${TROPOS_PLAN_STEP}) is missing from the artifacts"; }
   if [ "$dry" != "true" ]; then
@@ -448,6 +461,7 @@ apply_plan() {
     local meta_text; meta_text=$(<"$meta")
     [[ "$meta_text" =~ \"commit\":\"([^\"]*)\" ]] && planned_commit=${BASH_REMATCH[1]:--} || planned_commit=-
     [[ "$meta_text" =~ \"lockSha256\":\"([^\"]*)\" ]] && planned_lock=${BASH_REMATCH[1]:--} || planned_lock=-
+    [[ "$meta_text" =~ \"terraformVersion\":\"([^\"]*)\" ]] && planned_version=${BASH_REMATCH[1]}
     here_commit=$checkout_commit
     if [ "$planned_commit" != "$here_commit" ]; then
       finish 1 "PlanMismatch: the plan of $component was made at commit $planned_commit, but this build is at $here_commit; refusing to apply (plan again)"
@@ -484,6 +498,7 @@ apply_plan() {
     finish 1 "terraform apply failed for $component (exit $rc); see the build log"
   fi
   if [ "$dry" = "true" ]; then finish 0 "dry run: $component not applied"; fi
+  applied_version=$planned_version
   export_var TROPOS_PLAN_SHA256 "$expected"
   finish 0 "$component: applied plan ${expected:0:12}"
 }
@@ -579,8 +594,9 @@ main() {
   # terraform's version, for the records: asked beside the command's own work, and read when the build reports
   # (read_version): it is not needed before, and a real terraform takes a while to answer.
   if [ "$dry" != "true" ]; then
-    terraform version -json >"$work/version.json" 2>/dev/null &
-    version_pid=$!
+    version_wanted=true
+    # An apply takes it from its plan's metadata (see read_version).
+    case "$command" in apply | destroy) ;; *) ask_version ;; esac
   fi
   say "$command $component of $stack (engine $engine, commit $checkout_commit)"
 

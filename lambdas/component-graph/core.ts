@@ -18,7 +18,7 @@ import {
 } from '../../lib/domain/resolved';
 import type { RunStore } from '../../lib/records/run-store';
 import type { Run } from '../../lib/records/run';
-import { WorkerPool, type OrderSender, type PoolStore } from './scheduler';
+import { WorkerPool, type OrderSender, type PoolStore, type ReviewedPlan } from './scheduler';
 
 /**
  * The components of a run's terraform steps: the stack as the repository defines it (recorded once per run, from
@@ -338,14 +338,20 @@ export class ComponentGraph {
     // An apply builds only what its plan changes: a component terraform planned no changes for is in its desired
     // state already — recorded, not built, and its dependents do not wait for it.
     const unchanged = new Set<string>();
+    // The reviewed plans, handed out with their components: the SHA-256 the apply checks the saved file against,
+    // and the run whose artifacts hold it (a retry's reused plan: the retried run's).
+    const reviewed = new Map<string, ReviewedPlan>();
     if (req.planStep) {
-      const plans = (await this.records.components(req.runId, req.planStep)) as ComponentResult[];
-      for (const p of plans)
+      for (const p of await this.records.components(req.runId, req.planStep)) {
+        reviewed.set(p.component, { sha256: p.plan?.sha256 ?? '', runId: p.reusedFrom ?? req.runId });
         if (p.plan && !planHasChanges(p.plan) && inRun.has(p.component)) unchanged.add(p.component);
+      }
+      // A component with no plan record gets no hash: its apply build applies nothing.
+      for (const m of members) if (!reviewed.has(m)) reviewed.set(m, { sha256: '', runId: req.runId });
       for (const c of members.filter((m) => unchanged.has(m))) await this.skip(req, c, NO_CHANGES);
     }
     // A retry: what succeeded in the run it retries, at the same commit, is copied (not built again); its dependents
-    // do not wait for it. A reused plan is applied from that run's artifacts (see next()).
+    // do not wait for it. A reused plan is applied from that run's artifacts (see `reviewed` above).
     const reused = await this.reuse(
       req,
       members.filter((m) => !unchanged.has(m)),
@@ -364,7 +370,7 @@ export class ComponentGraph {
     // estimated from this stack's latest builds of the same command.
     const stack = (await this.records.getRun(req.runId))?.stack;
     const seconds = stack ? await this.records.recentBuildSeconds(stack, req.command, req.runId) : undefined;
-    const workers = await this.pool.prepare(req.runId, req.step, graph, MAX_WORKERS, seconds);
+    const workers = await this.pool.prepare(req.runId, req.step, graph, MAX_WORKERS, seconds, reviewed);
     return { workers: Array.from({ length: workers }, (_, i) => i), components: set.size };
   }
 
@@ -406,12 +412,6 @@ export class ComponentGraph {
     // Whether an operator asked the run to stop: read beside this call's other round trips (not after them).
     const stopRequested = this.records.getRun(req.runId).then((r) => r?.stopRequested);
     stopRequested.catch(() => undefined); // awaited below; never an unhandled rejection meanwhile
-    // The reviewed plan: its hash, and the run whose artifacts hold it (a retry's reused plan: the retried run's).
-    const planSha = async (component: string) => {
-      if (!req.planStep) return { sha256: '', runId: '' };
-      const plan = await this.records.component(req.runId, req.planStep, component);
-      return { sha256: plan?.plan?.sha256 ?? '', runId: plan?.reusedFrom ?? req.runId };
-    };
     if (req.finished) {
       const last = req.last ?? {};
       const failed = 'Error' in last || 'Cause' in last;
@@ -437,11 +437,11 @@ export class ComponentGraph {
       ]);
       if (await this.stopped(req, await stopRequested)) return { parked: true };
       // What this build made READY, this worker builds next (the critical path's shortest way).
-      if (await this.pool.take(req.runId, req.step, req.worker, req.taskToken, madeReady, planSha, parked))
+      if (await this.pool.take(req.runId, req.step, req.worker, req.taskToken, madeReady, parked))
         return { parked: true };
     }
     if (!req.finished && (await this.stopped(req, await stopRequested))) return { parked: true };
-    await this.pool.park(req.runId, req.step, req.worker, req.taskToken, planSha);
+    await this.pool.park(req.runId, req.step, req.worker, req.taskToken);
     return { parked: true };
   }
 

@@ -12,8 +12,8 @@ import { byPriority, type NodeState, type ParkedWorker, type PoolNode, type Pool
 /**
  * The worker pool of one (run, step) in the runs table: the step's progress item (`GRAPH#<step>`: how many
  * components, which have ended), one item per component (`GRAPH#<step>#C#<component>`: its dependencies within
- * the step, its dependents, its state, the dependencies that succeeded) and one per parked worker
- * (`GRAPH#<step>#W#<worker>`: its task token). Single-item conditional writes only.
+ * the step, its dependents, its state, the dependencies that succeeded; for an apply, its reviewed plan) and one
+ * per parked worker (`GRAPH#<step>#W#<worker>`: its task token). Single-item conditional writes only.
  */
 export class DynamoPoolStore implements PoolStore {
   constructor(
@@ -40,6 +40,7 @@ export class DynamoPoolStore implements PoolStore {
       state: n.state,
       priority: n.priority,
       reach: n.reach,
+      ...(n.plan ? { plan: { ...n.plan } } : {}),
     }));
     await batchPut(this.db, this.table, items);
     // Last: a worker finds the step's components before it can find the step's total.
@@ -59,8 +60,8 @@ export class DynamoPoolStore implements PoolStore {
     return byPriority((await this.query(runId, `${SK.graph(step)}#C#`, 'READY')).map(toNode));
   }
 
-  public async claim(runId: string, step: string, component: string, worker: number): Promise<boolean> {
-    return this.transition(runId, step, component, ['READY'], 'RUNNING', { worker });
+  public claim(runId: string, step: string, component: string, worker: number): Promise<PoolNode | undefined> {
+    return this.update(runId, step, component, ['READY'], 'RUNNING', { worker });
   }
 
   public async unclaim(runId: string, step: string, component: string): Promise<void> {
@@ -220,6 +221,7 @@ function toNode(item: Record<string, unknown>): PoolNode {
     state: item.state as NodeState,
     priority: Number(item.priority ?? 0),
     reach: Number(item.reach ?? 0),
+    ...(item.plan ? { plan: item.plan as PoolNode['plan'] } : {}),
   };
 }
 

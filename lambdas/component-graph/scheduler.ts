@@ -45,6 +45,14 @@ export interface PoolNode {
    * on a first run, when every estimate is the same, it holds up more of the step.
    */
   readonly reach: number;
+  /** For an apply: the component's reviewed plan (written with the node, so a hand-out reads nothing more). */
+  readonly plan?: ReviewedPlan;
+}
+
+/** A component's reviewed plan: its SHA-256, and the run whose artifacts hold it (a retry's reused plan: the retried run's). */
+export interface ReviewedPlan {
+  readonly sha256: string;
+  readonly runId: string;
 }
 
 export interface ParkedWorker {
@@ -58,8 +66,8 @@ export interface PoolStore {
   node(runId: string, step: string, component: string): Promise<PoolNode | undefined>;
   /** READY components, read consistently, highest priority first. */
   ready(runId: string, step: string): Promise<string[]>;
-  /** READY → RUNNING for one worker; false when another took it. */
-  claim(runId: string, step: string, component: string, worker: number): Promise<boolean>;
+  /** READY → RUNNING for one worker; the node, or undefined when another took it. */
+  claim(runId: string, step: string, component: string, worker: number): Promise<PoolNode | undefined>;
   /** RUNNING → READY (its worker could not be told). */
   unclaim(runId: string, step: string, component: string): Promise<void>;
   /** RUNNING → how it ended (again: idempotent); the node after. */
@@ -108,7 +116,8 @@ export class WorkerPool {
   /**
    * The components of a step and their dependencies within it; returns how many workers to start. `seconds` are
    * the components' expected build times (their last builds'); one without any counts as the median of the others
-   * (1 s when none has one), so a first run orders by the longest chain of dependents.
+   * (1 s when none has one), so a first run orders by the longest chain of dependents. `plans`: for an apply, each
+   * component's reviewed plan, handed out with it.
    */
   public async prepare(
     runId: string,
@@ -116,6 +125,7 @@ export class WorkerPool {
     graph: ReadonlyMap<string, readonly string[]>,
     maxWorkers: number,
     seconds: ReadonlyMap<string, number> = new Map(),
+    plans: ReadonlyMap<string, ReviewedPlan> = new Map(),
   ): Promise<number> {
     const dependents = reversed(graph);
     const known = [...graph.keys()].map((c) => seconds.get(c)).filter((s): s is number => s !== undefined);
@@ -129,6 +139,7 @@ export class WorkerPool {
       state: deps.length === 0 ? 'READY' : 'WAITING',
       priority: priority.get(component)!,
       reach: reach.get(component)!,
+      ...(plans.has(component) ? { plan: plans.get(component)! } : {}),
     }));
     await this.store.prepare(runId, step, nodes);
     // As many workers as components can ever run at once (the graph's width), not one per component: a worker
@@ -196,7 +207,6 @@ export class WorkerPool {
     worker: number,
     token: string,
     madeReady: readonly string[],
-    planSha: PlanShaOf,
     parked: readonly ParkedWorker[] = [],
   ): Promise<boolean> {
     const mine = [...madeReady];
@@ -206,7 +216,7 @@ export class WorkerPool {
     let reparked = false;
     while (mine.length > 1 && others.length > 0) {
       const w = others.shift()!;
-      const handed = await this.handOut(runId, step, w, [mine[0]!], planSha);
+      const handed = await this.handOut(runId, step, w, [mine[0]!]);
       if (handed === 'gone') continue; // paired by another call: the next parked worker
       // Sent; or another worker claimed it first (this one is parked again, and may take the next).
       mine.shift();
@@ -217,22 +227,12 @@ export class WorkerPool {
     }
     for (let i = 0; i < mine.length; i++) {
       const component = mine[i]!;
-      // The claim, and the reviewed plan's hash (a read), together.
-      const [claimed, sha] = await Promise.allSettled([
-        this.store.claim(runId, step, component, worker),
-        planSha(component),
-      ]);
-      if (claimed.status === 'rejected') throw claimed.reason;
-      if (!claimed.value) continue;
-      if (sha.status === 'rejected') {
-        await this.store.unclaim(runId, step, component);
-        throw sha.reason;
-      }
+      const node = await this.store.claim(runId, step, component, worker);
+      if (!node) continue;
       // A token that no longer works: the execution ended; the component is put back, nobody waits for it.
-      if (!(await this.sender.send(token, this.order(component, sha.value))))
-        await this.store.unclaim(runId, step, component);
+      if (!(await this.sender.send(token, this.order(node)))) await this.store.unclaim(runId, step, component);
       // What it made READY and no worker took yet, to workers parked now (and one parked again, see above).
-      if (i < mine.length - 1 || reparked) await this.dispatch(runId, step, planSha);
+      if (i < mine.length - 1 || reparked) await this.dispatch(runId, step);
       return true;
     }
     return false;
@@ -244,9 +244,9 @@ export class WorkerPool {
   }
 
   /** Parks a worker, then pairs every parked worker with a READY component (or tells them all the step is done). */
-  public async park(runId: string, step: string, worker: number, token: string, planSha: PlanShaOf): Promise<void> {
+  public async park(runId: string, step: string, worker: number, token: string): Promise<void> {
     await this.store.park(runId, step, worker, token);
-    await this.dispatch(runId, step, planSha);
+    await this.dispatch(runId, step);
   }
 
   /** The workers parked on a step (read without this call's own writes: only a hint for `take`). */
@@ -254,7 +254,7 @@ export class WorkerPool {
     return this.store.parked(runId, step);
   }
 
-  private async dispatch(runId: string, step: string, planSha: PlanShaOf): Promise<void> {
+  private async dispatch(runId: string, step: string): Promise<void> {
     for (;;) {
       // Both read after this call's own writes (which is all the argument against deadlock needs), so together.
       const [parked, ready] = await Promise.all([this.store.parked(runId, step), this.store.ready(runId, step)]);
@@ -276,7 +276,7 @@ export class WorkerPool {
       for (const w of parked) {
         if (ready.length === 0) break;
         // Others took them all: the worker waits again (the loop reads afresh).
-        if ((await this.handOut(runId, step, w, ready, planSha)) === 'nothing') break;
+        if ((await this.handOut(runId, step, w, ready)) === 'nothing') break;
       }
       // Read afresh: more may be parked or READY by now; the loop ends when either list is empty.
     }
@@ -292,43 +292,26 @@ export class WorkerPool {
     step: string,
     w: ParkedWorker,
     candidates: string[],
-    planSha: PlanShaOf,
   ): Promise<'sent' | 'gone' | 'nothing'> {
-    // The likeliest candidate's plan hash, read beside the unpark (a read: nothing to undo if it is not used).
-    const first = candidates[0];
-    const firstSha = first === undefined ? undefined : planSha(first);
-    firstSha?.catch(() => undefined); // awaited below when used; never an unhandled rejection meanwhile
     if (!(await this.store.unpark(runId, step, w.worker, w.token))) return 'gone';
-    let component: string | undefined;
-    while (!component && candidates.length > 0) {
-      const candidate = candidates.shift()!;
-      if (await this.store.claim(runId, step, candidate, w.worker)) component = candidate;
-    }
-    if (!component) {
+    let node: PoolNode | undefined;
+    while (!node && candidates.length > 0) node = await this.store.claim(runId, step, candidates.shift()!, w.worker);
+    if (!node) {
       await this.store.park(runId, step, w.worker, w.token);
       return 'nothing';
     }
-    let order: WorkerOrder;
-    try {
-      order = this.order(component, await (component === first ? firstSha! : planSha(component)));
-    } catch (e) {
-      // Put both back as they were: a retried call hands them out again.
-      await this.store.unclaim(runId, step, component);
-      await this.store.park(runId, step, w.worker, w.token);
-      throw e;
-    }
     // A token that no longer works: its execution ended, nobody builds the component (nor is it parked again).
-    if (!(await this.sender.send(w.token, order))) await this.store.unclaim(runId, step, component);
+    if (!(await this.sender.send(w.token, this.order(node)))) await this.store.unclaim(runId, step, node.component);
     return 'sent';
   }
 
-  private order(component: string, plan: { readonly sha256: string; readonly runId: string }): WorkerOrder {
+  private order(node: PoolNode): WorkerOrder {
     return {
       done: false,
-      component,
-      planSha256: plan.sha256,
-      planRunId: plan.runId,
-      timeoutMinutes: this.minutesOf(component),
+      component: node.component,
+      planSha256: node.plan?.sha256 ?? '',
+      planRunId: node.plan?.runId ?? '',
+      timeoutMinutes: this.minutesOf(node.component),
     };
   }
 }
@@ -345,9 +328,3 @@ function median(xs: readonly number[]): number {
   const m = Math.floor(s.length / 2);
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
-
-/**
- * The reviewed plan of a component, for an apply: its SHA-256 and the run whose artifacts hold it ('' for both when
- * the step applies no plan).
- */
-export type PlanShaOf = (component: string) => Promise<{ readonly sha256: string; readonly runId: string }>;

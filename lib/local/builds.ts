@@ -100,8 +100,12 @@ export class LocalBuilds {
       TROPOS_CHECKOUTS_DIR: join(this.options.dataDir, 'checkouts'),
     });
     const buildspec = project.props.Source.BuildSpec ?? 'buildspec.yml';
-    // EventBridge delivers build events asynchronously; the build does not wait for their targets.
-    void this.emitState(id, input.ProjectName, 'IN_PROGRESS', environment, join(work, 'build.log'));
+    // EventBridge delivers build events asynchronously: the build neither waits for their targets nor starts after
+    // them (the event goes out once the build's process is asked for), and the next state not after its end's.
+    const startedAt = new Date().toISOString();
+    setImmediate(
+      () => void this.emitState(id, input.ProjectName, 'IN_PROGRESS', startedAt, environment, join(work, 'build.log')),
+    );
     const build: Build = await runBuild({
       id,
       projectName: input.ProjectName,
@@ -113,7 +117,7 @@ export class LocalBuilds {
       timeoutMinutes: (override as number | undefined) ?? project.props.TimeoutInMinutes ?? 60,
       signal,
     });
-    void this.reportEnd(work, build);
+    setImmediate(() => void this.reportEnd(work, build));
     return build as never;
   };
 
@@ -127,6 +131,7 @@ export class LocalBuilds {
       build.Id,
       build.ProjectName,
       build.BuildStatus,
+      build.EndTime,
       env,
       build.Logs.DeepLink,
       build.ExportedEnvironmentVariables,
@@ -213,6 +218,7 @@ export class LocalBuilds {
     id: string,
     project: string,
     status: string,
+    time: string,
     env: Record<string, string>,
     log: string,
     exported?: { Name: string; Value: string }[],
@@ -220,7 +226,7 @@ export class LocalBuilds {
     await this.options.emit({
       source: 'aws.codebuild',
       'detail-type': 'CodeBuild Build State Change',
-      time: new Date().toISOString(),
+      time,
       detail: {
         'build-status': status,
         'project-name': project,

@@ -132,12 +132,23 @@ function script(spec: Buildspec, exitFile: string): string {
   return lines.join('\n');
 }
 
-export async function runBuild(req: BuildRequest): Promise<Build> {
-  const specPath = join(req.sourceDir, req.buildspecFile);
+/** Parsed buildspecs by path, kept while the file is unchanged: a run's builds all start from the same few. */
+const parsed = new Map<string, { mtimeMs: number; size: number; spec: Buildspec }>();
+
+function buildspecAt(specPath: string): Buildspec {
   if (!existsSync(specPath)) throw new Error(`buildspec ${specPath} not found`);
+  const { mtimeMs, size } = statSync(specPath);
+  const known = parsed.get(specPath);
+  if (known && known.mtimeMs === mtimeMs && known.size === size) return known.spec;
   const spec = parse(readFileSync(specPath, 'utf8')) as Buildspec;
   if (String(spec.version) !== '0.2')
     throw new Error(`${specPath}: buildspec version ${spec.version} is not supported; use 0.2`);
+  parsed.set(specPath, { mtimeMs, size, spec });
+  return spec;
+}
+
+export async function runBuild(req: BuildRequest): Promise<Build> {
+  const spec = buildspecAt(join(req.sourceDir, req.buildspecFile));
   mkdirSync(join(req.logFile, '..'), { recursive: true });
   mkdirSync(req.stateDir, { recursive: true });
   const file = (name: string) => join(req.stateDir, name);

@@ -80,7 +80,9 @@ switch (sub) {
     if (out)
       fs.writeFileSync(
         out,
-        `stand-in plan\ncomponent=${component}\ncounts=${JSON.stringify(counts)}\nnonce=${crypto.randomUUID()}\n`,
+        // terraform_version: the version the bash stand-in answers (test/stand-ins/terraform), which applies a plan
+        // only with the version that made it, as terraform does.
+        `stand-in plan\ncomponent=${component}\ncounts=${JSON.stringify(counts)}\nterraform_version=1.9.8-stand-in\nnonce=${crypto.randomUUID()}\n`,
       );
     const total = counts.add + counts.change + counts.destroy;
     console.log(

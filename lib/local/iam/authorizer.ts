@@ -31,6 +31,9 @@ interface LoadedResourcePolicy {
   readonly evaluator: PolicyEvaluator;
 }
 
+/** How many decisions the authorizer keeps (see IamAuthorizer.decisions). */
+const DECISIONS_KEPT = 10_000;
+
 const where = (d: Decision) => `${d.source ?? 'a policy'}${d.statement?.Sid ? ` (statement ${d.statement.Sid})` : ''}`;
 
 /**
@@ -49,6 +52,12 @@ export class IamAuthorizer {
   private readonly checks = new Map<string, number>();
   private readonly byName = new Map<string, RolePolicies>();
   private readonly stateMachineArns = new Map<string, string>();
+  /**
+   * Decisions already made: one is a function of the role, action, resource and request context alone (the policies
+   * do not change while the control plane runs, and no condition key here changes with time), and a run asks the
+   * same few thousand times. Emptied when it grows past DECISIONS_KEPT.
+   */
+  private readonly decisions = new Map<string, AuthorizationResult>();
 
   constructor(
     private readonly template: Template,
@@ -101,6 +110,16 @@ export class IamAuthorizer {
   public authorize(request: AuthorizationRequest): AuthorizationResult {
     const role = this.role(request.principal);
     this.checks.set(role.logicalId, (this.checks.get(role.logicalId) ?? 0) + 1);
+    const key = JSON.stringify([role.logicalId, request.action, request.resource, request.context ?? {}]);
+    const known = this.decisions.get(key);
+    if (known) return known;
+    const decided = this.decide(role, request);
+    if (this.decisions.size >= DECISIONS_KEPT) this.decisions.clear();
+    this.decisions.set(key, decided);
+    return decided;
+  }
+
+  private decide(role: RolePolicies, request: AuthorizationRequest): AuthorizationResult {
     const { action, resource } = request;
     const context: ConditionContext = {
       ...lowerKeys({
