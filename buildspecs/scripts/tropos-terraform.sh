@@ -54,7 +54,7 @@ finish() { # exit-code message
   read_version
   export_var TROPOS_EXIT_CODE "$1"
   export_var TROPOS_MESSAGE "$2"
-  if [ "$1" = 1 ]; then stderr_end; export_var TROPOS_ERROR "$(tool_error)"; fi
+  if [ "$1" = 1 ]; then export_var TROPOS_ERROR "$(tool_error)"; fi
   if [ "$1" = 0 ] || [ "$1" = 2 ]; then echo "tropos: $2"; exit 0; fi
   echo "tropos: ERROR: $2" >&2
   exit 1
@@ -95,25 +95,23 @@ param() { node -e 'const v = JSON.parse(process.env.TROPOS_PARAMS || "{}")[proce
 run() {
   if [ "$dry" = "true" ]; then echo "[dry-run] $*"; return 0; fi
   echo "+ $*"
-  "$@"
+  captured "$@"
 }
 
-# What the build writes to stderr goes to the log as ever, and to $work/stderr.log too: a failure's record carries
-# terraform's own Error: block. One tee for the whole build (stderr_start, from main), not one per command: a process
-# and a fork less per terraform call, on every build of a run's critical path. The tee writes behind the build, so
-# whoever reads stderr.log first ends it (stderr_end: stderr is the build's own again, and the tee has written
-# everything); so does the build's end, before the build reports. Later stderr goes to the log only.
-stderr_pid=""
-stderr_start() {
-  exec {stderr_fd}>&2 2> >(exec tee -a "$work/stderr.log" >&2)
-  stderr_pid=$!
-  trap stderr_end EXIT
-}
-stderr_end() {
-  [ -n "$stderr_pid" ] || return 0
-  exec 2>&"$stderr_fd" {stderr_fd}>&-
-  wait "$stderr_pid" 2>/dev/null
-  stderr_pid=""
+# Runs a command with what it writes to stderr kept in $work/stderr.log (a failure's record carries terraform's own
+# Error: block: tool_error) and passed on to the build's stderr, the log, when the command ends. Terraform writes only
+# its errors to stderr, as a command ends: progress and warnings go to stdout, to the log as they come (TF_LOG's debug
+# log, on stderr, arrives when the command ends). Builtins only: no tee process in every build, which on a 2-core
+# machine starting several builds at once cost each ~40 ms.
+captured() {
+  local rc=0 err="$work/command.err" said=""
+  "$@" 2>"$err" || rc=$?
+  if [ -s "$err" ]; then
+    IFS= read -r -d '' said <"$err"
+    printf '%s' "$said" >>"$work/stderr.log"
+    printf '%s' "$said" >&2
+  fi
+  return "$rc"
 }
 
 # The last "Error:" block a command wrote (terraform's, without its box drawing), at most 15 lines and 1000
@@ -405,8 +403,8 @@ plan() {
   if [ "$dry" = "true" ]; then finish 0 "dry run: no plan made"; fi
   if [ "$rc" != 0 ] && [ "$rc" != 2 ]; then finish 1 "terraform plan failed for $component (exit $rc); see the build log"; fi
   local json="$work/plan.json" text="$work/plan.txt" meta="$work/plan-meta.json"
-  terraform -chdir="$cdir" show -json "$out" >"$json" || finish 1 "terraform show -json failed for $component"
-  terraform -chdir="$cdir" show -no-color "$out" >"$text" || true
+  captured terraform -chdir="$cdir" show -json "$out" >"$json" || finish 1 "terraform show -json failed for $component"
+  captured terraform -chdir="$cdir" show -no-color "$out" >"$text" || true
   local summary sha lock_sha
   summary=$(node "$here/plan-summary.js" "$json") || finish 1 "cannot read the plan JSON of $component"
   # The counts as Terraform's own summary gives them, and what it reports besides: moves, imports, forgets, outputs.
@@ -483,7 +481,7 @@ apply_plan() {
     fi
   fi
   init
-  # Why an apply failed is in what it wrote to stderr (kept in $work/stderr.log: read after stderr_end).
+  # Why an apply failed is in what it wrote to stderr (kept in $work/stderr.log, see captured).
   local log="$work/stderr.log" rc=0
   if [ "$engine" = "atmos" ]; then
     # A saved plan through --planfile: atmos then passes no -var-file (terraform refuses variables with a plan).
@@ -492,7 +490,6 @@ apply_plan() {
     run terraform -chdir="$cdir" apply -input=false -no-color -lock-timeout="$lock_timeout" "$out" || rc=$?
   fi
   if [ "$rc" != 0 ]; then
-    stderr_end
     if grep -qs "Saved plan is stale" "$log"; then finish 1 "terraform refused a stale plan for $component: the state changed since the plan was made; plan again"; fi
     if grep -qs "Error acquiring the state lock" "$log"; then finish 1 "the terraform state of $component is locked by another operation; see state-operations operation=lock-status"; fi
     finish 1 "terraform apply failed for $component (exit $rc); see the build log"
@@ -557,7 +554,6 @@ force_unlock() {
 
 # --- commands ----------------------------------------------------------------------------------------------
 main() {
-  stderr_start
   [[ "$lock_timeout" =~ ^[0-9]+(s|m|h)$ ]] || finish 1 "TROPOS_LOCK_TIMEOUT=\"$lock_timeout\" is not a duration terraform's -lock-timeout takes; allowed: a whole number of s, m or h (like 30s, 5m)"
   checkout
   [ -n "${checkout_commit:-}" ] || repo_commit checkout_commit
@@ -615,7 +611,7 @@ main() {
       init
       tf plan -input=false -no-color -lock-timeout="$lock_timeout" -out="$work/tfplan" || finish 1 "terraform plan failed for $component"
       [ "$dry" = "true" ] && finish 0 "dry run: compliance not evaluated"
-      terraform -chdir="$cdir" show -json "$work/tfplan" >"$plan_json" || finish 1 "terraform show -json failed"
+      captured terraform -chdir="$cdir" show -json "$work/tfplan" >"$plan_json" || finish 1 "terraform show -json failed"
       node "$here/compliance.js" "$plan_json" || finish 1 "$component does not pass the compliance policy (findings listed above: VIOLATION, or UNKNOWN when compliance.unknown is fail)"
       finish 0 "$component complies"
       ;;
