@@ -268,6 +268,21 @@ describe('the worker pool of a terraform step (over the local DynamoDB server)',
     expect(timed.built).toEqual(['a', 'b', 'c', 'e', 'f', 'd']);
   });
 
+  test("a stack's first run: a component with a longer build limit counts as longer (the catalog's rds before b)", async () => {
+    // a makes b and rds ready at once, neither with anything after it. No earlier builds to estimate from: by name b
+    // would go first; the catalog gives rds a 120-minute limit against the configuration's 60, so rds goes first.
+    const graph = new Map([
+      ['a', []],
+      ['b', ['a']],
+      ['rds', ['a']],
+    ]);
+    const ok = async () => 'SUCCEEDED' as const;
+    expect((await runStep(dynamo, graph, ok, { maxWorkers: 1 })).built).toEqual(['a', 'rds', 'b']);
+    // Once the stack has builds to go by, they decide: b took 10 s, rds 1 s.
+    const timed = await runStep(dynamo, graph, ok, { maxWorkers: 1, history: { a: 1, b: 10, rds: 1 } });
+    expect(timed.built).toEqual(['a', 'b', 'rds']);
+  });
+
   test('of equal chains ahead, the component with more after it starts first (seed 001: vpc before iam and dns)', async () => {
     // No earlier builds. backend makes dns, iam and vpc ready at once; each has a chain of four ahead
     // (… -> apigateway -> monitoring), but vpc has 9 components after it, iam 7 and dns 3. Before, ties went by

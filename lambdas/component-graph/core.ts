@@ -367,9 +367,15 @@ export class ComponentGraph {
       }
     }
     // Critical-path scheduling: of the components READY at once the one with the longest chain ahead goes first,
-    // estimated from this stack's latest builds of the same command.
+    // estimated from this stack's latest builds of the same command. With none yet (the stack's first run), each
+    // component's build limit stands in for its length: the catalog gives the long ones longer limits (rds and eks
+    // in the example), so their chains still go first.
     const stack = (await this.records.getRun(req.runId))?.stack;
-    const seconds = stack ? await this.records.recentBuildSeconds(stack, req.command, req.runId) : undefined;
+    const recent = stack ? await this.records.recentBuildSeconds(stack, req.command, req.runId) : undefined;
+    const seconds =
+      recent && recent.size > 0
+        ? recent
+        : new Map([...set].map((c) => [c, buildMinutesOf(this.timeouts, c) * 60] as const));
     const workers = await this.pool.prepare(req.runId, req.step, graph, MAX_WORKERS, seconds, reviewed);
     return { workers: Array.from({ length: workers }, (_, i) => i), components: set.size };
   }
