@@ -51,8 +51,6 @@ prefix="runs/${TROPOS_RUN_ID:-local}/${TROPOS_STEP:-step}/${component:-repositor
 # --- reporting ---------------------------------------------------------------------------------------------
 export_var() { printf 'export %s=%q\n' "$1" "$2" >>"$exports"; }
 finish() { # exit-code message
-  # A changed plan file is reported as such, whatever else failed after its hash was started (see plan_hash_start).
-  if [ "$1" = 1 ]; then plan_hash_check; fi
   read_version
   export_var TROPOS_EXIT_CODE "$1"
   export_var TROPOS_MESSAGE "$2"
@@ -444,28 +442,6 @@ plan() {
 
 # apply the saved plan of the same run and component, only if its SHA-256 is the approved one, it was made at this
 # build's commit, and with this dependency lock file (the stored one is put in place and init may not change it).
-# The saved plan's SHA-256, computed in the background beside the metadata and lock checks and init (on a busy machine
-# a process's start is most of a build's way to terraform's apply), and checked before terraform applies anything:
-# plan_hash_check, called before the apply and by finish on any failure, so that a changed plan file is reported as a
-# PlanMismatch even when something after it failed first.
-plan_hash_pid="" plan_hash_file="" plan_hash_expected=""
-plan_hash_start() { # file expected-sha256
-  plan_hash_file=$1 plan_hash_expected=$2
-  sha256sum "$1" >"$work/tfplan.sha256" 2>/dev/null &
-  plan_hash_pid=$!
-}
-plan_hash_check() {
-  [ -n "$plan_hash_pid" ] || return 0
-  wait "$plan_hash_pid" 2>/dev/null
-  plan_hash_pid=""
-  local actual="" rest
-  [ -f "$work/tfplan.sha256" ] && read -r actual rest <"$work/tfplan.sha256"
-  if [ "$actual" != "$plan_hash_expected" ]; then
-    export_var TROPOS_PLAN_SHA256 "$actual"
-    finish 1 "PlanMismatch: the plan file of $component has SHA-256 ${actual:-(unreadable: $plan_hash_file)} but the reviewed plan was $plan_hash_expected; refusing to apply"
-  fi
-}
-
 apply_plan() {
   local expected=${TROPOS_PLAN_SHA256_EXPECTED:-}
   if [ -z "$expected" ] && [ "$dry" != "true" ]; then finish 0 "$component: the plan had no changes; nothing to apply"; fi
@@ -473,7 +449,11 @@ apply_plan() {
   [ -e "$work/tfplan" ] || [ -e "$work/plan-meta.json" ] && rm -f "$work/tfplan" "$work/plan-meta.json"
   download tfplan out "$work/tfplan" || { [ "$dry" = "true" ] || finish 1 "the saved plan of $component (step ${TROPOS_PLAN_STEP}) is missing from the artifacts"; }
   if [ "$dry" != "true" ]; then
-    plan_hash_start "$out" "$expected"
+    local actual; sha_of actual "$out"
+    if [ "$actual" != "$expected" ]; then
+      export_var TROPOS_PLAN_SHA256 "$actual"
+      finish 1 "PlanMismatch: the plan file of $component has SHA-256 $actual but the reviewed plan was $expected; refusing to apply"
+    fi
     download plan-meta.json meta "$work/plan-meta.json" || finish 1 "PlanMismatch: the saved plan of $component has no record of the commit and lock file it was made with; refusing to apply"
     local planned_commit planned_lock here_commit here_lock
     local meta_text; meta_text=$(<"$meta")
@@ -501,7 +481,6 @@ apply_plan() {
     fi
   fi
   init
-  plan_hash_check
   # Why an apply failed is in what it wrote to stderr (kept in $work/stderr.log, see captured).
   local log="$work/stderr.log" rc=0
   if [ "$engine" = "atmos" ]; then
