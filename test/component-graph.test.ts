@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { ComponentGraph, summarize, approvalRequired, NOT_IN_STACK, NOT_ASKED } from '../lambdas/component-graph/core';
 import { DynamoPoolStore } from '../lambdas/component-graph/dynamo-store';
-import type { OrderSender, WorkerOrder } from '../lambdas/component-graph/scheduler';
+import { WorkerPool, type OrderSender, type WorkerOrder } from '../lambdas/component-graph/scheduler';
 import { ComponentResult, describeFailure } from '../lib/domain/plan';
 import type { ResolvedStack } from '../lib/domain/resolved';
 import { createTables, LOCAL_TABLE_NAMES, LocalDynamo, startLocalDynamo } from '../lib/local/dynamo';
@@ -266,6 +266,22 @@ describe('the worker pool of a terraform step (over the local DynamoDB server)',
     // The stack's earlier run says b takes 10 s (c, e, f one each): b's chain is the longest now.
     const timed = await runStep(dynamo, graph, ok, { maxWorkers: 1, history: { a: 1, b: 10, c: 1, d: 1, e: 1, f: 1 } });
     expect(timed.built).toEqual(['a', 'b', 'c', 'e', 'f', 'd']);
+  });
+
+  test('a node that carries no reviewed plan (a pool an earlier Tropos prepared) is handed out with a hash no plan has', async () => {
+    // Run in flight across an upgrade: its apply must refuse (PlanMismatch), never read "no hash" as "nothing to apply".
+    const sent: WorkerOrder[] = [];
+    const pool = new WorkerPool(
+      new DynamoPoolStore(dynamo.documents, LOCAL_TABLE_NAMES.runs),
+      { send: async (_token, order) => (sent.push(order), true) },
+      () => 60,
+    );
+    const runId = randomUUID();
+    await pool.prepare(runId, 'apply', new Map([['vpc', []]]), 40); // no plans: as the earlier version wrote it
+    await pool.park(runId, 'apply', 0, 'token-0');
+    expect(sent).toHaveLength(1);
+    expect(sent[0]).toMatchObject({ component: 'vpc', planSha256: expect.stringMatching(/^unknown \(/) });
+    expect(sent[0]!.planSha256).not.toMatch(/^([0-9a-f]{64})?$/);
   });
 
   test("a stack's first run: a component with a longer build limit counts as longer (the catalog's rds before b)", async () => {

@@ -346,10 +346,12 @@ export class ComponentGraph {
         reviewed.set(p.component, { sha256: p.plan?.sha256 ?? '', runId: p.reusedFrom ?? req.runId });
         if (p.plan && !planHasChanges(p.plan) && inRun.has(p.component)) unchanged.add(p.component);
       }
-      // A component with no plan record gets no hash: its apply build applies nothing.
-      for (const m of members) if (!reviewed.has(m)) reviewed.set(m, { sha256: '', runId: req.runId });
       for (const c of members.filter((m) => unchanged.has(m))) await this.skip(req, c, NO_CHANGES);
     }
+    // Every node carries one (see WorkerPool.order): a component with no plan record, or a step that applies no plan,
+    // gets no hash (an apply build then applies nothing).
+    for (const m of members)
+      if (!reviewed.has(m)) reviewed.set(m, { sha256: '', runId: req.planStep ? req.runId : '' });
     // A retry: what succeeded in the run it retries, at the same commit, is copied (not built again); its dependents
     // do not wait for it. A reused plan is applied from that run's artifacts (see `reviewed` above).
     const reused = await this.reuse(

@@ -309,7 +309,9 @@ export class WorkerPool {
     return {
       done: false,
       component: node.component,
-      planSha256: node.plan?.sha256 ?? '',
+      // A node without a reviewed plan was written by an earlier Tropos (a run in flight across an upgrade): its
+      // apply must refuse (PlanMismatch), never take "no hash" for "nothing to apply".
+      planSha256: node.plan?.sha256 ?? 'unknown (this step was prepared by an earlier Tropos version: plan again)',
       planRunId: node.plan?.runId ?? '',
       timeoutMinutes: this.minutesOf(node.component),
     };
