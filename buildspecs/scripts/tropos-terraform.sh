@@ -100,9 +100,9 @@ run() {
 
 # Runs a command with what it writes to stderr kept in $work/stderr.log (a failure's record carries terraform's own
 # Error: block: tool_error) and passed on to the build's stderr, the log, when the command ends. Terraform writes only
-# its errors to stderr, as a command ends: progress and warnings go to stdout, to the log as they come (TF_LOG's debug
-# log, on stderr, arrives when the command ends). Builtins only: no tee process in every build, which on a 2-core
-# machine starting several builds at once cost each ~40 ms.
+# its errors to stderr, as a command ends: progress and warnings go to stdout, to the log as they come (what else
+# goes to stderr, Atmos's own log lines or TF_LOG's debug log, arrives when its command ends). Builtins only: no tee
+# process in every build, which on a 2-core machine starting several builds at once cost each ~40 ms.
 captured() {
   local rc=0 err="$work/command.err" said=""
   "$@" 2>"$err" || rc=$?
