@@ -115,9 +115,9 @@ export class WorkerPool {
 
   /**
    * The components of a step and their dependencies within it; returns how many workers to start. `seconds` are
-   * the components' expected build times (their last builds'); one without any counts as the median of the others
-   * (1 s when none has one), so a first run orders by the longest chain of dependents. `plans`: for an apply, each
-   * component's reviewed plan, handed out with it.
+   * the components' expected build times (their last builds', or on a stack's first run their build limits: see
+   * ComponentGraph.prepare); one without any counts as the median of the others (1 s when none has one). `plans`:
+   * each component's reviewed plan, handed out with it (a node without one: see order).
    */
   public async prepare(
     runId: string,
