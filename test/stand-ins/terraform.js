@@ -50,6 +50,9 @@ const value = (name) => {
   const f = flag(name);
   return f && f.includes('=') ? f.slice(name.length + 1) : undefined;
 };
+// The version this stand-in is: the same as the bash stand-in's `version -json` (test/stand-ins/terraform), as a
+// real terraform's plan JSON names the version `terraform version` reports.
+const VERSION = '1.9.8-stand-in';
 const sleep = (s) => s > 0 && Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, Math.round(s * 1000));
 const fail = (message, code = 1) => {
   process.stderr.write(`\nError: ${message}\n\n`);
@@ -80,9 +83,8 @@ switch (sub) {
     if (out)
       fs.writeFileSync(
         out,
-        // terraform_version: the version the bash stand-in answers (test/stand-ins/terraform), which applies a plan
-        // only with the version that made it, as terraform does.
-        `stand-in plan\ncomponent=${component}\ncounts=${JSON.stringify(counts)}\nterraform_version=1.9.8-stand-in\nnonce=${crypto.randomUUID()}\n`,
+        // The version that made it: the bash stand-in (test/stand-ins/terraform) applies it only with that version.
+        `stand-in plan\ncomponent=${component}\ncounts=${JSON.stringify(counts)}\nterraform_version=${VERSION}\nnonce=${crypto.randomUUID()}\n`,
       );
     const total = counts.add + counts.change + counts.destroy;
     console.log(
@@ -120,7 +122,7 @@ switch (sub) {
           type: 'terraform_data',
           change: { actions: ['delete'], after: null },
         });
-      console.log(JSON.stringify({ format_version: '1.2', terraform_version: '1.9.8', resource_changes: changes }));
+      console.log(JSON.stringify({ format_version: '1.2', terraform_version: VERSION, resource_changes: changes }));
     } else {
       console.log(
         `Terraform will perform the following actions (${component}).\n\nPlan: ${counts.add} to add, ${counts.change} to change, ${counts.destroy} to destroy.`,
