@@ -198,6 +198,13 @@ export class LocalEngine {
   /** Executions that crossed a Step Functions limit, and how they fail: FAILED with this error, not ABORTED. */
   private readonly failedByLimit = new Map<string, { error: string; cause: string }>();
   private readonly tokens = new Map<string, PendingToken>();
+  /**
+   * Each definition's library state machine, validated once (asl-validator compiles its JSON schemas on every
+   * validation: ~0.2 s of this process's one thread per execution start, during which every other execution waits).
+   * A definition is not changed once loaded, so its validation's answer cannot change; an invalid one throws here
+   * at every start, as before.
+   */
+  private readonly validated = new WeakMap<ExtractedStateMachine['definition'], StateMachine>();
   /** Every task token issued, so that tests can check that none leaks into an answer, a record or a log. */
   public readonly issuedTokens = new Set<string>();
 
@@ -256,10 +263,7 @@ export class LocalEngine {
     this.executions.set(executionArn, execution);
     let run: ReturnType<StateMachine['run']>;
     try {
-      const sm = new StateMachine(machine.definition as never, {
-        validationOptions: { checkArn: false, checkPaths: true },
-      });
-      run = sm.run(input as never, {
+      run = this.stateMachineOf(machine).run(input as never, {
         overrides: {
           taskResourceLocalHandlers: this.taskHandlers(
             machine,
@@ -333,6 +337,15 @@ export class LocalEngine {
    * Counts the execution's history as Step Functions writes it and measures every state's input and output: an
    * execution that crosses 25,000 events or a payload over 256 KiB fails as it would on AWS.
    */
+  private stateMachineOf(machine: ExtractedStateMachine): StateMachine {
+    let sm = this.validated.get(machine.definition);
+    if (!sm) {
+      sm = new StateMachine(machine.definition as never, { validationOptions: { checkArn: false, checkPaths: true } });
+      this.validated.set(machine.definition, sm);
+    }
+    return sm;
+  }
+
   private async watchLimits(
     execution: Execution,
     events: AsyncGenerator<{ type: string; state?: { type: string; input?: unknown; output?: unknown } }>,
