@@ -14,6 +14,16 @@ import { startTestPlane } from './helpers/local';
 
 jest.setTimeout(120_000);
 
+// The asl-validator the local engine's library calls (its own copy), counted: each call is the real validation.
+jest.mock('../node_modules/aws-local-stepfunctions/node_modules/asl-validator', () => {
+  const real = jest.requireActual<(...args: unknown[]) => unknown>(
+    '../node_modules/aws-local-stepfunctions/node_modules/asl-validator',
+  );
+  return jest.fn((...args: unknown[]) => real(...args));
+});
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const aslValidations = require('../node_modules/aws-local-stepfunctions/node_modules/asl-validator') as jest.Mock;
+
 /** The real app, not yet synthesized, without bundling (the limits do not depend on the bundles). */
 function realApp() {
   return buildApp({ app: new App({ context: { ...FEATURE_FLAGS, 'aws:cdk:bundling-stacks': [] } }), nag: false });
@@ -185,6 +195,21 @@ describe('run-time limits, in the local engine', () => {
       );
     expect(() => engine.startExecution('tropos-limits', {}, 'a'.repeat(80))).not.toThrow();
     expect(executionNameProblem('onboard-environment-20261201-151648-c296-deploy')).toBeUndefined();
+  });
+});
+
+describe('state machine definitions, in the local engine', () => {
+  test('a definition is validated once, not at every execution start; an invalid one is refused at every start', async () => {
+    const engine = engineFor({ StartAt: 'P', States: { P: { Type: 'Pass', End: true } } });
+    aslValidations.mockClear();
+    for (const name of ['first', 'second', 'third']) await engine.startExecution('tropos-limits', {}, name).done;
+    expect(aslValidations).toHaveBeenCalledTimes(1);
+    // A Next to no state: Step Functions refuses the definition; so does the local engine, every time, and the
+    // execution's name stays free.
+    const invalid = engineFor({ StartAt: 'P', States: { P: { Type: 'Pass', Next: 'Nowhere' } } });
+    for (let i = 0; i < 2; i++)
+      expect(() => invalid.startExecution('tropos-limits', {}, 'refused')).toThrow(/definition is invalid/);
+    expect(invalid.listExecutions()).toEqual([]);
   });
 });
 
