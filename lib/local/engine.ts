@@ -333,10 +333,7 @@ export class LocalEngine {
     return execution;
   }
 
-  /**
-   * Counts the execution's history as Step Functions writes it and measures every state's input and output: an
-   * execution that crosses 25,000 events or a payload over 256 KiB fails as it would on AWS.
-   */
+  /** The machine's library state machine, its definition validated at its first start (see `validated`). */
   private stateMachineOf(machine: ExtractedStateMachine): StateMachine {
     let sm = this.validated.get(machine.definition);
     if (!sm) {
@@ -346,6 +343,10 @@ export class LocalEngine {
     return sm;
   }
 
+  /**
+   * Counts the execution's history as Step Functions writes it and measures every state's input and output: an
+   * execution that crosses 25,000 events or a payload over 256 KiB fails as it would on AWS.
+   */
   private async watchLimits(
     execution: Execution,
     events: AsyncGenerator<{ type: string; state?: { type: string; input?: unknown; output?: unknown } }>,
