@@ -2,7 +2,7 @@
 // terraform version ("plan files cannot be transferred between different Terraform versions"). The runner relies on
 // that refusal: an apply that succeeded reports the version its plan's metadata names, without asking terraform.
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ROOT } from './helpers/fixtures';
@@ -51,4 +51,18 @@ test("an apply takes the scenario's time, in full", () => {
   const out = terraform(dir, ['apply', file], { TROPOS_FAKE_TF_SH: join(dir, 'scenario.sh') });
   expect(out.status).toBe(0);
   expect(Date.now() - started).toBeGreaterThanOrEqual(300);
+});
+
+test('every answer names one version, as a real terraform does: `version`, `version -json`, a saved plan and its JSON', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tropos-tf-'));
+  const version = (JSON.parse(terraform(dir, ['version', '-json']).stdout) as { terraform_version: string })
+    .terraform_version;
+  expect(terraform(dir, ['version']).stdout.split('\n')[0]).toBe(`Terraform v${version}`);
+  const scenario = join(dir, 'scenario.json');
+  writeFileSync(scenario, JSON.stringify({ default: { plan: { add: 1, change: 0, destroy: 0 } } }));
+  const env = { TROPOS_FAKE_TF: scenario, TROPOS_FAKE_COMPONENT: 'vpc' };
+  expect(terraform(dir, ['plan', '-detailed-exitcode', '-out=tfplan'], env).status).toBe(2);
+  expect(readFileSync(join(dir, 'tfplan'), 'utf8')).toContain(`terraform_version=${version}\n`);
+  const shown = terraform(dir, ['show', '-json', 'tfplan'], env);
+  expect((JSON.parse(shown.stdout) as { terraform_version: string }).terraform_version).toBe(version);
 });

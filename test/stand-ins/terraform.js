@@ -50,9 +50,13 @@ const value = (name) => {
   const f = flag(name);
   return f && f.includes('=') ? f.slice(name.length + 1) : undefined;
 };
-// The version this stand-in is: the same as the bash stand-in's `version -json` (test/stand-ins/terraform), as a
-// real terraform's plan JSON names the version `terraform version` reports.
-const VERSION = '1.9.8-stand-in';
+// The version this stand-in is, from the bash stand-in (test/stand-ins/terraform) that starts it: a real
+// terraform's plans and plan JSON name the version `terraform version` reports.
+const VERSION = process.env.TROPOS_STAND_IN_VERSION;
+if (!VERSION) {
+  process.stderr.write('terraform.js is started by test/stand-ins/terraform (TROPOS_STAND_IN_VERSION is not set)\n');
+  process.exit(1);
+}
 const sleep = (s) => s > 0 && Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, Math.round(s * 1000));
 const fail = (message, code = 1) => {
   process.stderr.write(`\nError: ${message}\n\n`);
@@ -60,13 +64,6 @@ const fail = (message, code = 1) => {
 };
 
 switch (sub) {
-  case 'version':
-  case '-version':
-    console.log('Terraform v1.9.8 (test stand-in)\non linux_amd64');
-    break;
-  case 'init':
-    console.log(`\nInitializing the backend...\nTerraform has been successfully initialized! (${component})`);
-    break;
   case 'plan': {
     sleep(spec.planSeconds || 0);
     if (spec.plan === 'error') fail(`planning ${component} failed: invalid reference in main.tf (stand-in)`);
